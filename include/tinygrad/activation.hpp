@@ -1,0 +1,311 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+// Activation functions as policies: plain classes whose static member
+// function templates compute the function and its derivative on plain
+// floating-point values. activate<Policy>(Var) (math.hpp) records one tape
+// entry from them; the batched kernels use the same formulas.
+//
+// Every formula here is written to stay accurate for every finite input, with
+// the right limit at +-infinity and NaN in giving NaN out. Conventions at kinks
+// follow PyTorch: relu'(0) = 0, leaky_relu'(0) = 0.01, elu'(0) = 1.
+
+#include <cmath>
+#include <concepts>
+#include <limits>
+#include <numbers>
+#include <type_traits>
+
+namespace tinygrad {
+
+/// A function value and its derivative at the same point.
+template <class T>
+struct ValueAndDerivative {
+  T value;
+  T derivative;
+};
+
+/// What tinygrad needs from an activation policy P on values of type T:
+/// `P::value(x)` and `P::derivative(x)`, both taking and returning T.
+/// A policy may also provide `P::value_and_derivative(x)` returning
+/// ValueAndDerivative<T> when the two share work; recording then uses it.
+template <class P, class T>
+concept ActivationPolicy = std::floating_point<T> && requires(T x) {
+  { P::value(x) } -> std::same_as<T>;
+  { P::derivative(x) } -> std::same_as<T>;
+};
+
+namespace detail {
+
+/// sigmoid(x) and sigmoid(-x) = 1 - sigmoid(x), both to full relative
+/// precision, from one exp. exp(-|x|) lies in [0, 1], so it never overflows,
+/// and the small one of the pair underflows gradually for large |x| instead of
+/// being computed as 1 - (something close to 1).
+template <std::floating_point T>
+struct LogisticPair {
+  T of_x;
+  T of_minus_x;
+};
+
+template <std::floating_point T>
+LogisticPair<T> logistic_pair(T x) noexcept {
+  const T e = std::exp(-std::abs(x));
+  const T large = T(1) / (T(1) + e);  // sigmoid(|x|)
+  const T small = e * large;          // sigmoid(-|x|)
+  if (x >= T(0)) {
+    return {large, small};
+  }
+  return {small, large};  // also taken by NaN, where both are NaN
+}
+
+/// The derivative of a piecewise-linear function: `slope_above` for x > 0,
+/// `slope_at_or_below` for x <= 0 (so the kink belongs to the left piece), NaN
+/// for NaN.
+template <std::floating_point T>
+T piecewise_slope(T x, T slope_at_or_below, T slope_above) noexcept {
+  if (x > T(0)) {
+    return slope_above;
+  }
+  return x <= T(0) ? slope_at_or_below : x;
+}
+
+/// A floating-point type with a wider exponent range than T (T itself if
+/// there is none: long double, or double where long double is double).
+template <class T>
+struct wider_exponent {
+  using type = T;
+};
+template <>
+struct wider_exponent<float> {
+  using type = double;
+};
+template <>
+struct wider_exponent<double> {
+  using type = std::conditional_t<(std::numeric_limits<long double>::max_exponent >
+                                   std::numeric_limits<double>::max_exponent),
+                                  long double, double>;
+};
+template <class T>
+using WiderExponent = typename wider_exponent<T>::type;
+
+/// Whether y lies where exp(y) is, or nearly is, below the normal range of T.
+/// There a product such as x * sigmoid(x) can be a normal number although a
+/// factor is subnormal, with fewer significant bits than the result needs; the
+/// policies then compute in WiderExponent<T> and round once.
+template <std::floating_point T>
+constexpr bool exp_near_underflow(T y) noexcept {
+  if constexpr (std::is_same_v<WiderExponent<T>, T>) {
+    return false;
+  } else {
+    constexpr T log_of_min_normal =
+        T(std::numeric_limits<T>::min_exponent - 1) * std::numbers::ln2_v<T>;
+    return y < log_of_min_normal + T(8);
+  }
+}
+
+template <class T, class Wide>
+ValueAndDerivative<T> narrow(const ValueAndDerivative<Wide>& wide) noexcept {
+  return {static_cast<T>(wide.value), static_cast<T>(wide.derivative)};
+}
+
+/// value(x) and derivative(x) of P, computed together when P can share work.
+template <class P, std::floating_point T>
+ValueAndDerivative<T> value_and_derivative(T x) noexcept {
+  if constexpr (requires {
+                  { P::value_and_derivative(x) } -> std::same_as<ValueAndDerivative<T>>;
+                }) {
+    return P::value_and_derivative(x);
+  } else {
+    return {P::value(x), P::derivative(x)};
+  }
+}
+
+}  // namespace detail
+
+/// The logistic function 1 / (1 + e^-x).
+struct Sigmoid {
+  template <std::floating_point T>
+  static T value(T x) noexcept {
+    return detail::logistic_pair(x).of_x;
+  }
+  /// sigmoid(x) * sigmoid(-x): accurate in both tails, unlike s * (1 - s).
+  template <std::floating_point T>
+  static T derivative(T x) noexcept {
+    return value_and_derivative(x).derivative;
+  }
+  template <std::floating_point T>
+  static ValueAndDerivative<T> value_and_derivative(T x) noexcept {
+    const auto s = detail::logistic_pair(x);
+    return {s.of_x, s.of_x * s.of_minus_x};
+  }
+};
+
+/// The hyperbolic tangent.
+struct Tanh {
+  template <std::floating_point T>
+  static T value(T x) noexcept {
+    return std::tanh(x);
+  }
+  /// 1 - tanh^2 = 4q / (1 + q)^2 with q = e^(-2|x|). The usual 1 - t^2 loses
+  /// every digit once t rounds to 1 (|x| > 19 in double); this form does not.
+  template <std::floating_point T>
+  static T derivative(T x) noexcept {
+    if (detail::exp_near_underflow(T(-2) * std::abs(x))) {
+      return static_cast<T>(derivative(static_cast<detail::WiderExponent<T>>(x)));
+    }
+    const T q = std::exp(T(-2) * std::abs(x));
+    const T one_plus_q = T(1) + q;
+    return T(4) * q / (one_plus_q * one_plus_q);
+  }
+};
+
+/// max(0, x).
+struct ReLU {
+  template <std::floating_point T>
+  static T value(T x) noexcept {
+    return x <= T(0) ? T(0) : x;  // NaN falls through to x
+  }
+  template <std::floating_point T>
+  static T derivative(T x) noexcept {
+    return detail::piecewise_slope(x, T(0), T(1));
+  }
+};
+
+/// x for x > 0, 0.01 x otherwise.
+struct LeakyReLU {
+  static constexpr double negative_slope = 0.01;
+
+  template <std::floating_point T>
+  static T value(T x) noexcept {
+    return x > T(0) ? x : static_cast<T>(negative_slope) * x;
+  }
+  template <std::floating_point T>
+  static T derivative(T x) noexcept {
+    return detail::piecewise_slope(x, static_cast<T>(negative_slope), T(1));
+  }
+};
+
+/// log(1 + e^x), computed as max(x, 0) + log1p(e^-|x|): no overflow for large
+/// x (softplus(1000) is exactly 1000) and full precision for very negative x.
+struct Softplus {
+  template <std::floating_point T>
+  static T value(T x) noexcept {
+    return (x > T(0) ? x : T(0)) + std::log1p(std::exp(-std::abs(x)));
+  }
+  template <std::floating_point T>
+  static T derivative(T x) noexcept {
+    return Sigmoid::value(x);
+  }
+};
+
+/// x * sigmoid(x), also called swish.
+struct SiLU {
+  template <std::floating_point T>
+  static T value(T x) noexcept {
+    return value_and_derivative(x).value;
+  }
+  template <std::floating_point T>
+  static T derivative(T x) noexcept {
+    return value_and_derivative(x).derivative;
+  }
+  /// derivative = s + x s (1 - s) = s (1 + x sigmoid(-x)), with s = sigmoid(x).
+  template <std::floating_point T>
+  static ValueAndDerivative<T> value_and_derivative(T x) noexcept {
+    if (std::isinf(x)) {  // limits; the formulas would give inf * 0
+      return x > 0 ? ValueAndDerivative<T>{x, T(1)} : ValueAndDerivative<T>{T(-0.0), T(0)};
+    }
+    if (detail::exp_near_underflow(x)) {
+      return detail::narrow<T>(value_and_derivative(static_cast<detail::WiderExponent<T>>(x)));
+    }
+    const auto s = detail::logistic_pair(x);
+    return {x * s.of_x, s.of_x * (T(1) + x * s.of_minus_x)};
+  }
+};
+
+/// The exact GELU, x * Phi(x) with Phi the standard normal CDF.
+/// Phi(x) = erfc(-x / sqrt 2) / 2 keeps full relative precision for negative
+/// x, where (1 + erf(x / sqrt 2)) / 2 would cancel to 0 long before the true
+/// value underflows.
+struct GELU {
+  template <std::floating_point T>
+  static T value(T x) noexcept {
+    if (std::isinf(x)) {
+      return x > 0 ? x : T(-0.0);
+    }
+    if (in_far_left_tail(x)) {
+      return static_cast<T>(value(static_cast<detail::WiderExponent<T>>(x)));
+    }
+    return x * normal_cdf(x);
+  }
+  /// Phi(x) + x phi(x), phi the standard normal density.
+  template <std::floating_point T>
+  static T derivative(T x) noexcept {
+    if (std::isinf(x)) {
+      return x > 0 ? T(1) : T(0);
+    }
+    if (in_far_left_tail(x)) {
+      return static_cast<T>(derivative(static_cast<detail::WiderExponent<T>>(x)));
+    }
+    return normal_cdf(x) + x * normal_pdf(x);
+  }
+
+ private:
+  /// Phi(x) and phi(x) both decay like exp(-x^2/2).
+  template <std::floating_point T>
+  static bool in_far_left_tail(T x) noexcept {
+    return x < T(0) && detail::exp_near_underflow(-x * x / 2);
+  }
+
+  /// erfc(-x / sqrt 2) / 2. The argument t = -x / sqrt 2 is carried as
+  /// hi + lo because erfc multiplies the relative rounding error of t by about
+  /// 2 t^2 (900x at x = -30); the first-order correction erfc'(hi) * lo then
+  /// restores it.
+  template <std::floating_point T>
+  static T normal_cdf(T x) noexcept {
+    constexpr T c_hi = std::numbers::sqrt2_v<T> / 2;       // 1/sqrt 2, rounded
+    const T c_lo = -std::fma(c_hi, c_hi, T(-0.5)) * c_hi;  // 1/sqrt 2 - c_hi, to first order
+    const T t_hi = -x * c_hi;
+    const T t_lo = std::fma(-x, c_hi, -t_hi) - x * c_lo;
+    constexpr T two_over_sqrtpi = 2 * std::numbers::inv_sqrtpi_v<T>;
+    return (std::erfc(t_hi) - two_over_sqrtpi * std::exp(-t_hi * t_hi) * t_lo) / 2;
+  }
+  /// exp(-x^2/2) / sqrt(2 pi). x^2 is carried as hi + lo (lo from an fma) so
+  /// that its rounding error, which exp would amplify by x^2/2, is corrected.
+  template <std::floating_point T>
+  static T normal_pdf(T x) noexcept {
+    constexpr T inv_sqrt_2pi = std::numbers::inv_sqrtpi_v<T> / std::numbers::sqrt2_v<T>;
+    const T hi = x * x;
+    const T e = std::exp(-hi / 2);
+    if (e == T(0)) {
+      return T(0);  // also for x^2 = inf, where the fma below would give NaN
+    }
+    const T lo = std::fma(x, x, -hi);
+    return e * (T(1) - lo / 2) * inv_sqrt_2pi;
+  }
+};
+
+/// x for x > 0, e^x - 1 otherwise (alpha = 1); expm1 keeps precision near 0.
+struct ELU {
+  template <std::floating_point T>
+  static T value(T x) noexcept {
+    return x > T(0) ? x : std::expm1(x);
+  }
+  template <std::floating_point T>
+  static T derivative(T x) noexcept {
+    return x > T(0) ? T(1) : std::exp(x);  // 1 at 0 from both sides; NaN stays NaN
+  }
+};
+
+/// f(x) = x: a linear layer's "no activation".
+struct Identity {
+  template <std::floating_point T>
+  static T value(T x) noexcept {
+    return x;
+  }
+  template <std::floating_point T>
+  static T derivative(T x) noexcept {
+    return x == x ? T(1) : x;  // NaN in, NaN out
+  }
+};
+
+}  // namespace tinygrad

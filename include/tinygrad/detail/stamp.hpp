@@ -1,0 +1,82 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+// What a Var remembers about the tape entry it refers to, and how a tape
+// decides whether such a memory is still true. See docs/design.md, "Detecting
+// misuse: stamps and epochs".
+
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace tinygrad::detail {
+
+/// The tape entry of a Var: which entry, on which tape, in which epoch of that
+/// tape (an epoch ends at every clear() or rewind()).
+struct Stamp {
+  std::uint32_t index = 0;
+  std::uint32_t tape = 0;
+  std::uint32_t epoch = 0;
+};
+
+/// Process-wide source of tape ids, so that no two live tapes share one.
+inline std::uint32_t new_tape_id() noexcept {
+  static std::atomic<std::uint32_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+
+/// For every finished epoch of one tape, the smallest position any later
+/// rewind went back to (its floor): an entry recorded in that epoch survives
+/// exactly when its index is below the floor. Floors never decrease from one
+/// epoch to the next, so runs of epochs with one floor are stored as a single
+/// segment, and the list stays as short as the number of distinct rewind
+/// positions still in force.
+class EpochFloors {
+ public:
+  /// Whether entry `index` recorded in the finished epoch `epoch` is still on
+  /// the tape.
+  [[nodiscard]] bool keeps_entry(std::uint32_t epoch, std::uint32_t index) const noexcept {
+    const Segment* segment = find(epoch);
+    return segment != nullptr && index < segment->floor;
+  }
+
+  /// Whether a position (a count of entries) taken in the finished epoch
+  /// `epoch` is still reachable by rewind().
+  [[nodiscard]] bool keeps_position(std::uint32_t epoch, std::uint32_t position) const noexcept {
+    const Segment* segment = find(epoch);
+    return segment != nullptr && position <= segment->floor;
+  }
+
+  /// Number of stored segments (for tests of the memory bound).
+  [[nodiscard]] std::size_t segments() const noexcept { return segments_.size(); }
+
+  /// Records that `ending_epoch` (the current one) ends with a rewind to
+  /// `position`.
+  void rewind(std::uint32_t ending_epoch, std::uint32_t position) {
+    std::uint32_t first = ending_epoch;
+    while (!segments_.empty() && segments_.back().floor >= position) {
+      first = segments_.back().first_epoch;
+      segments_.pop_back();
+    }
+    segments_.push_back({first, position});
+  }
+
+ private:
+  struct Segment {
+    std::uint32_t first_epoch;
+    std::uint32_t floor;
+  };
+
+  [[nodiscard]] const Segment* find(std::uint32_t epoch) const noexcept {
+    const auto after =
+        std::upper_bound(segments_.begin(), segments_.end(), epoch,
+                         [](std::uint32_t e, const Segment& s) { return e < s.first_epoch; });
+    return after == segments_.begin() ? nullptr : &*(after - 1);
+  }
+
+  std::vector<Segment> segments_;
+};
+
+}  // namespace tinygrad::detail

@@ -1,0 +1,348 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+// Elementary functions and activations of Var<T>. Each computes its value and
+// local partial derivatives on plain T and records one tape entry. They live
+// in namespace tinygrad, so unqualified calls find them by ADL.
+//
+// Conventions where the derivative does not exist follow PyTorch: abs'(0) = 0,
+// min and max split the gradient equally on ties, hypot'(0, 0) = 0, and pow's
+// derivative with respect to the exponent is 0 where the base is 0.
+
+#include <tinygrad/activation.hpp>
+#include <tinygrad/var.hpp>
+
+#include <cmath>
+#include <numbers>
+
+namespace tinygrad {
+
+// ---- Exponentials and logarithms ----
+
+template <class T>
+Var<T> exp(const Var<T>& x) {
+  const T v = std::exp(x.value());
+  return detail::record(v, x, v);
+}
+template <class T>
+Var<T> exp2(const Var<T>& x) {
+  const T v = std::exp2(x.value());
+  return detail::record(v, x, v * std::numbers::ln2_v<T>);
+}
+template <class T>
+Var<T> expm1(const Var<T>& x) {
+  return detail::record(std::expm1(x.value()), x, std::exp(x.value()));
+}
+template <class T>
+Var<T> log(const Var<T>& x) {
+  return detail::record(std::log(x.value()), x, T(1) / x.value());
+}
+template <class T>
+Var<T> log2(const Var<T>& x) {
+  return detail::record(std::log2(x.value()), x, T(1) / (x.value() * std::numbers::ln2_v<T>));
+}
+template <class T>
+Var<T> log10(const Var<T>& x) {
+  return detail::record(std::log10(x.value()), x, T(1) / (x.value() * std::numbers::ln10_v<T>));
+}
+template <class T>
+Var<T> log1p(const Var<T>& x) {
+  return detail::record(std::log1p(x.value()), x, T(1) / (T(1) + x.value()));
+}
+
+// ---- Powers and roots ----
+
+template <class T>
+Var<T> sqrt(const Var<T>& x) {
+  const T v = std::sqrt(x.value());
+  return detail::record(v, x, T(1) / (2 * v));
+}
+template <class T>
+Var<T> cbrt(const Var<T>& x) {
+  const T v = std::cbrt(x.value());
+  return detail::record(v, x, T(1) / (3 * v * v));
+}
+
+namespace detail {
+
+// d(x^y)/dx = y x^(y-1); 0 when y = 0 (x^0 is constant), avoiding 0 * inf at x = 0.
+template <class T>
+T pow_partial_base(T x, T y) {
+  return y == T(0) ? T(0) : y * std::pow(x, y - T(1));
+}
+// d(x^y)/dy = x^y log x; 0 where x = 0 and y >= 0 (the limit from the right),
+// avoiding 0 * -inf.
+template <class T>
+T pow_partial_exponent(T x, T y, T x_to_y) {
+  return x == T(0) && y >= T(0) ? T(0) : x_to_y * std::log(x);
+}
+
+}  // namespace detail
+
+template <class T>
+Var<T> pow(const Var<T>& x, const Var<T>& y) {
+  const T v = std::pow(x.value(), y.value());
+  return detail::record(v, x, detail::pow_partial_base(x.value(), y.value()), y,
+                        detail::pow_partial_exponent(x.value(), y.value(), v));
+}
+template <class T, detail::Scalar S>
+Var<T> pow(const Var<T>& x, S exponent) {
+  const T y = static_cast<T>(exponent);
+  return detail::record(std::pow(x.value(), y), x, detail::pow_partial_base(x.value(), y));
+}
+template <class T, detail::Scalar S>
+Var<T> pow(S base, const Var<T>& y) {
+  const T x = static_cast<T>(base);
+  const T v = std::pow(x, y.value());
+  return detail::record(v, y, detail::pow_partial_exponent(x, y.value(), v));
+}
+
+namespace detail {
+
+// d hypot(x, y) = (x, y) / hypot(x, y), and 0 at the origin where it has no
+// derivative.
+template <class T>
+T hypot_partial(T own, T h) {
+  return h == T(0) ? T(0) : own / h;
+}
+
+}  // namespace detail
+
+template <class T>
+Var<T> hypot(const Var<T>& x, const Var<T>& y) {
+  const T h = std::hypot(x.value(), y.value());
+  return detail::record(h, x, detail::hypot_partial(x.value(), h), y,
+                        detail::hypot_partial(y.value(), h));
+}
+template <class T, detail::Scalar S>
+Var<T> hypot(const Var<T>& x, S c) {
+  const T h = std::hypot(x.value(), static_cast<T>(c));
+  return detail::record(h, x, detail::hypot_partial(x.value(), h));
+}
+template <class T, detail::Scalar S>
+Var<T> hypot(S c, const Var<T>& y) {
+  const T h = std::hypot(static_cast<T>(c), y.value());
+  return detail::record(h, y, detail::hypot_partial(y.value(), h));
+}
+
+// ---- Trigonometric functions ----
+
+template <class T>
+Var<T> sin(const Var<T>& x) {
+  return detail::record(std::sin(x.value()), x, std::cos(x.value()));
+}
+template <class T>
+Var<T> cos(const Var<T>& x) {
+  return detail::record(std::cos(x.value()), x, -std::sin(x.value()));
+}
+template <class T>
+Var<T> tan(const Var<T>& x) {
+  const T v = std::tan(x.value());
+  return detail::record(v, x, T(1) + v * v);
+}
+// 1 - x^2 is formed as (1 - x)(1 + x): exact factors, no cancellation near |x| = 1.
+template <class T>
+Var<T> asin(const Var<T>& x) {
+  const T a = x.value();
+  return detail::record(std::asin(a), x, T(1) / std::sqrt((T(1) - a) * (T(1) + a)));
+}
+template <class T>
+Var<T> acos(const Var<T>& x) {
+  const T a = x.value();
+  return detail::record(std::acos(a), x, T(-1) / std::sqrt((T(1) - a) * (T(1) + a)));
+}
+template <class T>
+Var<T> atan(const Var<T>& x) {
+  const T a = x.value();
+  return detail::record(std::atan(a), x, T(1) / (T(1) + a * a));
+}
+
+namespace detail {
+
+// atan2(y, x) has partials (x, -y) / (x^2 + y^2); dividing by hypot twice
+// avoids overflow of x^2 + y^2.
+template <class T>
+ValueAndDerivative<T> atan2_partials(T y, T x) {
+  const T h = std::hypot(x, y);
+  return {(x / h) / h, (-y / h) / h};  // {d/dy, d/dx}
+}
+
+}  // namespace detail
+
+template <class T>
+Var<T> atan2(const Var<T>& y, const Var<T>& x) {
+  const auto [d_y, d_x] = detail::atan2_partials(y.value(), x.value());
+  return detail::record(std::atan2(y.value(), x.value()), y, d_y, x, d_x);
+}
+template <class T, detail::Scalar S>
+Var<T> atan2(const Var<T>& y, S x) {
+  const T c = static_cast<T>(x);
+  return detail::record(std::atan2(y.value(), c), y, detail::atan2_partials(y.value(), c).value);
+}
+template <class T, detail::Scalar S>
+Var<T> atan2(S y, const Var<T>& x) {
+  const T c = static_cast<T>(y);
+  return detail::record(std::atan2(c, x.value()), x,
+                        detail::atan2_partials(c, x.value()).derivative);
+}
+
+// ---- Hyperbolic functions (tanh is the Tanh activation, below) ----
+
+template <class T>
+Var<T> sinh(const Var<T>& x) {
+  return detail::record(std::sinh(x.value()), x, std::cosh(x.value()));
+}
+template <class T>
+Var<T> cosh(const Var<T>& x) {
+  return detail::record(std::cosh(x.value()), x, std::sinh(x.value()));
+}
+// 1 / sqrt(x^2 + 1) as 1 / hypot(x, 1): no overflow of x^2 for large |x|.
+template <class T>
+Var<T> asinh(const Var<T>& x) {
+  return detail::record(std::asinh(x.value()), x, T(1) / std::hypot(x.value(), T(1)));
+}
+template <class T>
+Var<T> acosh(const Var<T>& x) {
+  const T a = x.value();
+  return detail::record(std::acosh(a), x, T(1) / (std::sqrt(a - T(1)) * std::sqrt(a + T(1))));
+}
+template <class T>
+Var<T> atanh(const Var<T>& x) {
+  const T a = x.value();
+  return detail::record(std::atanh(a), x, T(1) / ((T(1) - a) * (T(1) + a)));
+}
+
+// ---- Error functions ----
+
+template <class T>
+Var<T> erf(const Var<T>& x) {
+  const T a = x.value();
+  constexpr T two_over_sqrtpi = 2 * std::numbers::inv_sqrtpi_v<T>;
+  return detail::record(std::erf(a), x, two_over_sqrtpi * std::exp(-a * a));
+}
+template <class T>
+Var<T> erfc(const Var<T>& x) {
+  const T a = x.value();
+  constexpr T two_over_sqrtpi = 2 * std::numbers::inv_sqrtpi_v<T>;
+  return detail::record(std::erfc(a), x, -two_over_sqrtpi * std::exp(-a * a));
+}
+
+// ---- Absolute value, min and max ----
+
+template <class T>
+Var<T> abs(const Var<T>& x) {
+  const T a = x.value();
+  const T sign = a > T(0) ? T(1) : a < T(0) ? T(-1) : a == T(0) ? T(0) : a;  // NaN stays NaN
+  return detail::record(std::abs(a), x, sign);
+}
+
+namespace detail {
+
+// The share of the gradient that goes to the first argument of min(a, b):
+// all of it if a is smaller, half on a tie, none otherwise. NaN propagates.
+template <class T>
+T min_share_of_first(T a, T b) {
+  if (a < b) {
+    return T(1);
+  }
+  if (b < a) {
+    return T(0);
+  }
+  return a == b ? T(0.5) : a + b;  // NaN
+}
+
+template <class T>
+T nan_aware_min(T a, T b) {
+  return a < b ? a : b < a ? b : a == b ? a : a + b;  // NaN if either is NaN
+}
+
+}  // namespace detail
+
+/// The smaller of x and y (NaN if either is NaN).
+template <class T>
+Var<T> min(const Var<T>& x, const Var<T>& y) {
+  const T share = detail::min_share_of_first(x.value(), y.value());
+  return detail::record(detail::nan_aware_min(x.value(), y.value()), x, share, y, T(1) - share);
+}
+template <class T, detail::Scalar S>
+Var<T> min(const Var<T>& x, S c) {
+  const T b = static_cast<T>(c);
+  return detail::record(detail::nan_aware_min(x.value(), b), x,
+                        detail::min_share_of_first(x.value(), b));
+}
+template <class T, detail::Scalar S>
+Var<T> min(S c, const Var<T>& y) {
+  return min(y, c);
+}
+
+/// The larger of x and y (NaN if either is NaN).
+template <class T>
+Var<T> max(const Var<T>& x, const Var<T>& y) {
+  const T share = detail::min_share_of_first(y.value(), x.value());
+  return detail::record(-detail::nan_aware_min(-x.value(), -y.value()), x, share, y, T(1) - share);
+}
+template <class T, detail::Scalar S>
+Var<T> max(const Var<T>& x, S c) {
+  const T b = static_cast<T>(c);
+  return detail::record(-detail::nan_aware_min(-x.value(), -b), x,
+                        detail::min_share_of_first(b, x.value()));
+}
+template <class T, detail::Scalar S>
+Var<T> max(S c, const Var<T>& y) {
+  return max(y, c);
+}
+
+// ---- Activations ----
+
+/// Applies the activation policy P to x as ONE tape entry, with the value and
+/// derivative computed once, now, by P (see activation.hpp).
+template <class P, class T>
+Var<T> activate(const Var<T>& x) {
+  static_assert(
+      requires(T v) { P::value(v); },
+      "tinygrad::activate<P>: the policy P has no static member function value(T); "
+      "an activation policy needs static T value(T) and static T derivative(T).");
+  static_assert(
+      requires(T v) { P::derivative(v); },
+      "tinygrad::activate<P>: the policy P has no static member function derivative(T); "
+      "an activation policy needs static T value(T) and static T derivative(T).");
+  static_assert(ActivationPolicy<P, T>,
+                "tinygrad::activate<P>: P::value(T) and P::derivative(T) must both return T.");
+  const auto [value, derivative] = detail::value_and_derivative<P>(x.value());
+  return detail::record(value, x, derivative);
+}
+
+template <class T>
+Var<T> sigmoid(const Var<T>& x) {
+  return activate<Sigmoid>(x);
+}
+template <class T>
+Var<T> tanh(const Var<T>& x) {
+  return activate<Tanh>(x);
+}
+template <class T>
+Var<T> relu(const Var<T>& x) {
+  return activate<ReLU>(x);
+}
+template <class T>
+Var<T> leaky_relu(const Var<T>& x) {
+  return activate<LeakyReLU>(x);
+}
+template <class T>
+Var<T> softplus(const Var<T>& x) {
+  return activate<Softplus>(x);
+}
+template <class T>
+Var<T> silu(const Var<T>& x) {
+  return activate<SiLU>(x);
+}
+template <class T>
+Var<T> gelu(const Var<T>& x) {
+  return activate<GELU>(x);
+}
+template <class T>
+Var<T> elu(const Var<T>& x) {
+  return activate<ELU>(x);
+}
+
+}  // namespace tinygrad

@@ -1,0 +1,276 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+// Tape<T>: the flat, index-based recording that Var<T> operations append to,
+// and the stack of current tapes per thread. See docs/design.md.
+
+#include <tinygrad/detail/reverse_sweep.hpp>
+#include <tinygrad/detail/stamp.hpp>
+#include <tinygrad/error.hpp>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <sstream>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+namespace tinygrad {
+
+template <class T>
+class Var;
+template <class T>
+class Tape;
+
+namespace detail {
+
+template <class T>
+struct Recorder;
+
+/// One operand of a tape entry: the entry it reads and d(result)/d(operand).
+template <class T>
+struct Operand {
+  std::uint32_t index;
+  T partial;
+};
+
+/// The innermost live Tape<T> of this thread, or null before the first one.
+template <class T>
+inline thread_local Tape<T>* current_tape = nullptr;
+
+}  // namespace detail
+
+/// A reverse-mode recording of Var<T> operations.
+///
+/// While a Tape is alive it is the current tape of Var<T> on its thread: every
+/// Var operation records onto it, and grad() and backward() read it. Tapes
+/// nest: destroying one makes the previous one current again. Without any
+/// Tape, a thread-local default tape records. Vars recorded on a tape stay
+/// usable until it is cleared, rewound past them, or destroyed; using them
+/// after that, or while another tape is current, throws tape_error.
+template <class T>
+class Tape {
+  static_assert(std::is_floating_point_v<T>,
+                "tinygrad::Tape<T>: T must be float, double or long double.");
+
+ public:
+  /// A point in the recording, from position(); rewind() returns to it.
+  class Position {
+   public:
+    /// Number of entries the tape held when the position was taken.
+    [[nodiscard]] std::size_t entries() const noexcept { return stamp_.index; }
+
+   private:
+    friend class Tape;
+    explicit Position(detail::Stamp stamp) noexcept : stamp_(stamp) {}
+    detail::Stamp stamp_;
+  };
+
+  Tape() : id_(detail::new_tape_id()), outer_(detail::current_tape<T>) {
+    operand_begin_.push_back(0);
+    detail::current_tape<T> = this;
+  }
+
+  ~Tape() {
+    if (detail::current_tape<T> == this) {
+      detail::current_tape<T> = outer_;
+      return;
+    }
+    // Destroyed out of order (a heap-allocated tape): unlink it so that no
+    // inner tape restores a dangling pointer.
+    for (Tape* inner = detail::current_tape<T>; inner != nullptr; inner = inner->outer_) {
+      if (inner->outer_ == this) {
+        inner->outer_ = outer_;
+        break;
+      }
+    }
+  }
+
+  // The current-tape pointer refers to this object: it cannot move.
+  Tape(const Tape&) = delete;
+  Tape& operator=(const Tape&) = delete;
+
+  /// The tape that Var<T> operations on this thread record onto now.
+  [[nodiscard]] static Tape& current() {
+    if (Tape* tape = detail::current_tape<T>) [[likely]] {
+      return *tape;
+    }
+    thread_local Tape default_tape;
+    return default_tape;
+  }
+
+  /// Number of entries recorded (leaves and operations).
+  [[nodiscard]] std::size_t size() const noexcept { return operand_begin_.size() - 1; }
+
+  /// Where the recording stands now, for rewind().
+  [[nodiscard]] Position position() const noexcept {
+    return Position(detail::Stamp{entry_count(), id_, epoch_});
+  }
+
+  /// Drops every entry recorded after `mark`. Vars recorded before it stay
+  /// valid; later ones become invalid. Capacity is kept for reuse.
+  /// Throws tape_error if `mark` is from another tape or was itself dropped.
+  void rewind(Position mark) {
+    const detail::Stamp& s = mark.stamp_;
+    const bool valid =
+        s.tape == id_ && (s.epoch == epoch_ || floors_.keeps_position(s.epoch, s.index));
+    if (!valid) {
+      throw tape_error(describe_position_problem(s));
+    }
+    truncate(s.index);
+  }
+
+  /// Drops the whole recording; every Var recorded on it becomes invalid.
+  /// Capacity is kept for reuse; shrink_to_fit() returns it.
+  void clear() {
+    truncate(0);
+    grads_are_zero_ = true;
+  }
+
+  /// Sets every gradient to zero and keeps the recording.
+  void zero_grad() noexcept {
+    std::fill(grads_.begin(), grads_.end(), T(0));
+    grads_are_zero_ = true;
+  }
+
+  /// Returns the memory not needed by the current recording.
+  void shrink_to_fit() {
+    operand_begin_.shrink_to_fit();
+    operand_index_.shrink_to_fit();
+    operand_partial_.shrink_to_fit();
+    grads_.shrink_to_fit();
+    sweep_adjoints_.clear();
+    sweep_adjoints_.shrink_to_fit();
+  }
+
+ private:
+  friend class Var<T>;
+  friend struct detail::Recorder<T>;
+
+  static constexpr std::size_t max_count = std::numeric_limits<std::uint32_t>::max();
+
+  [[nodiscard]] std::uint32_t entry_count() const noexcept {
+    return static_cast<std::uint32_t>(operand_begin_.size() - 1);
+  }
+
+  // --- Recording (called by Var's operations through detail::Recorder) ---
+
+  /// Appends one entry with the given operands and returns its stamp.
+  template <class... Operands>
+  detail::Stamp record(const Operands&... operands) {
+    if (operand_begin_.size() > max_count - 1 ||
+        operand_index_.size() > max_count - sizeof...(Operands)) [[unlikely]] {
+      throw tape_error("tinygrad: tape #" + std::to_string(id_) +
+                       " is full (2^32 - 1 entries or operands); clear() or rewind() it");
+    }
+    (operand_index_.push_back(operands.index), ...);
+    (operand_partial_.push_back(operands.partial), ...);
+    const detail::Stamp stamp{entry_count(), id_, epoch_};
+    operand_begin_.push_back(static_cast<std::uint32_t>(operand_index_.size()));
+    return stamp;
+  }
+
+  /// Throws tape_error unless the entry `s` (of a Var with value `value`) is
+  /// on this tape now. `use` says how the Var was used, for the message.
+  void require_recorded_here(const detail::Stamp& s, const T& value, const char* use) const {
+#ifndef TINYGRAD_NO_CHECKS
+    if (s.tape == id_ && s.epoch == epoch_) [[likely]] {
+      return;
+    }
+    if (s.tape == id_ && floors_.keeps_entry(s.epoch, s.index)) {
+      return;
+    }
+    throw tape_error(describe_var_problem(s, value, use));
+#else
+    (void)s, (void)value, (void)use;
+#endif
+  }
+
+  // --- Reading gradients and the reverse sweep ---
+
+  [[nodiscard]] T grad(const detail::Stamp& s, const T& value) const {
+    require_recorded_here(s, value, "grad()");
+    return s.index < grads_.size() ? grads_[s.index] : T(0);
+  }
+
+  void backward(const detail::Stamp& out, const T& value) {
+    require_recorded_here(out, value, "backward()");
+    grads_.resize(size(), T(0));
+    const detail::RecordingView<T> recording{operand_begin_.data(), operand_index_.data(),
+                                             operand_partial_.data()};
+    if (grads_are_zero_) {
+      grads_[out.index] = T(1);
+      detail::reverse_sweep(recording, grads_.data(), out.index, static_cast<T*>(nullptr));
+    } else {
+      sweep_adjoints_.assign(std::size_t{out.index} + 1, T(0));
+      sweep_adjoints_[out.index] = T(1);
+      detail::reverse_sweep(recording, sweep_adjoints_.data(), out.index, grads_.data());
+    }
+    grads_are_zero_ = false;
+  }
+
+  // --- Epochs ---
+
+  void truncate(std::uint32_t entries) {
+    if (epoch_ == std::numeric_limits<std::uint32_t>::max()) [[unlikely]] {
+      throw tape_error("tinygrad: tape #" + std::to_string(id_) +
+                       " was cleared or rewound 2^32 - 1 times; use a new tape");
+    }
+    floors_.rewind(epoch_, entries);
+    ++epoch_;
+    const std::uint32_t operands = operand_begin_[entries];
+    operand_begin_.resize(std::size_t{entries} + 1);
+    operand_index_.resize(operands);
+    operand_partial_.resize(operands);
+    if (grads_.size() > entries) {
+      grads_.resize(entries);
+    }
+  }
+
+  [[nodiscard]] std::string describe_var_problem(const detail::Stamp& s, const T& value,
+                                                 const char* use) const {
+    std::ostringstream message;
+    message << "tinygrad: Var #" << s.index << " (value " << value << ") used in " << use
+            << " was recorded on tape #" << s.tape << ", ";
+    if (s.tape != id_) {
+      message << "but the current tape of this thread is tape #" << id_
+              << " (the Var belongs to an outer nested tape, another thread's tape, "
+                 "or a tape that was destroyed)";
+    } else {
+      message << "the current tape, but clear() or rewind() has since dropped it";
+    }
+    return message.str();
+  }
+
+  [[nodiscard]] std::string describe_position_problem(const detail::Stamp& s) const {
+    std::ostringstream message;
+    message << "tinygrad: rewind() on tape #" << id_ << " to a position (" << s.index
+            << " entries) ";
+    if (s.tape != id_) {
+      message << "taken on tape #" << s.tape;
+    } else {
+      message << "that clear() or an earlier rewind() has dropped";
+    }
+    return message.str();
+  }
+
+  std::uint32_t id_;
+  std::uint32_t epoch_ = 0;
+  Tape* outer_;  // the tape that was current before this one
+
+  // The recording (see docs/design.md, "The tape layout").
+  std::vector<std::uint32_t> operand_begin_;  // one per entry, plus the end of the last
+  std::vector<std::uint32_t> operand_index_;
+  std::vector<T> operand_partial_;
+
+  // Gradients: sized by backward(); an entry beyond the end has gradient 0.
+  std::vector<T> grads_;
+  std::vector<T> sweep_adjoints_;  // scratch for backward() when grads_ is not all zero
+  bool grads_are_zero_ = true;
+
+  detail::EpochFloors floors_;
+};
+
+}  // namespace tinygrad

@@ -1,0 +1,11 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+// Everything tinygrad offers, in one include. <tinygrad/var.hpp> is enough for
+// Var, Tape, the elementary functions and the activation policies.
+
+#include <tinygrad/activation.hpp>
+#include <tinygrad/error.hpp>
+#include <tinygrad/math.hpp>
+#include <tinygrad/tape.hpp>
+#include <tinygrad/var.hpp>

@@ -1,0 +1,324 @@
+// SPDX-License-Identifier: MIT
+// Activation policies: value and derivative against textbook formulas
+// evaluated in long double, derivative against finite differences of value,
+// accuracy over the whole finite range, limits, NaN, kinks, and recording as
+// one tape entry through activate<P>.
+
+#include <tinygrad/var.hpp>
+
+#include "support/numeric.hpp"
+
+#include <doctest/doctest.h>
+#include <cmath>
+#include <limits>
+#include <numbers>
+#include <vector>
+
+using tinygrad::Tape;
+using tinygrad::Var;
+
+namespace {
+
+using Long = long double;
+constexpr Long sqrt2 = std::numbers::sqrt2_v<Long>;
+constexpr Long pi = std::numbers::pi_v<Long>;
+
+Long sigmoid_ref(Long x) {
+  return 1 / (1 + std::exp(-x));
+}
+// e^-x / (1 + e^-x)^2, computed from whichever side keeps e^(-|x|) finite.
+Long sigmoid_derivative_ref(Long x) {
+  const Long e = std::exp(-std::abs(x));
+  return e / ((1 + e) * (1 + e));
+}
+Long normal_cdf_ref(Long x) {
+  return std::erfc(-x / sqrt2) / 2;
+}
+Long normal_pdf_ref(Long x) {
+  return std::exp(-x * x / 2) / std::sqrt(2 * pi);
+}
+
+constexpr double inf = std::numeric_limits<double>::infinity();
+
+/// value and derivative at -infinity and +infinity.
+struct Limits {
+  double value_at_minus_inf;
+  double value_at_plus_inf;
+  double derivative_at_minus_inf;
+  double derivative_at_plus_inf;
+};
+
+// Per policy: the textbook value and derivative in long double, and the
+// magnitude of the largest term of the derivative (where terms of opposite
+// sign cancel, near a root of the derivative, accuracy is relative to that).
+struct SigmoidReference {
+  using Policy = tinygrad::Sigmoid;
+  static constexpr Limits limits{0.0, 1.0, 0.0, 0.0};
+  static Long value(Long x) { return sigmoid_ref(x); }
+  static Long derivative(Long x) { return sigmoid_derivative_ref(x); }
+  static Long derivative_scale(Long x) { return derivative(x); }
+};
+struct TanhReference {
+  using Policy = tinygrad::Tanh;
+  static constexpr Limits limits{-1.0, 1.0, 0.0, 0.0};
+  static Long value(Long x) { return std::tanh(x); }
+  static Long derivative(Long x) { return 1 / (std::cosh(x) * std::cosh(x)); }
+  static Long derivative_scale(Long x) { return derivative(x); }
+};
+struct SoftplusReference {
+  using Policy = tinygrad::Softplus;
+  static constexpr Limits limits{0.0, inf, 0.0, 1.0};
+  static Long value(Long x) { return x > 40 ? x + std::exp(-x) : std::log1p(std::exp(x)); }
+  static Long derivative(Long x) { return sigmoid_ref(x); }
+  static Long derivative_scale(Long x) { return derivative(x); }
+};
+struct SiLUReference {
+  using Policy = tinygrad::SiLU;
+  static constexpr Limits limits{0.0, inf, 0.0, 1.0};
+  static Long value(Long x) { return x * sigmoid_ref(x); }
+  static Long derivative(Long x) { return sigmoid_ref(x) + x * sigmoid_derivative_ref(x); }
+  static Long derivative_scale(Long x) {
+    return sigmoid_ref(x) + std::abs(x) * sigmoid_derivative_ref(x);
+  }
+};
+struct GELUReference {
+  using Policy = tinygrad::GELU;
+  static constexpr Limits limits{0.0, inf, 0.0, 1.0};
+  static Long value(Long x) { return x * normal_cdf_ref(x); }
+  static Long derivative(Long x) { return normal_cdf_ref(x) + x * normal_pdf_ref(x); }
+  static Long derivative_scale(Long x) {
+    return normal_cdf_ref(x) + std::abs(x) * normal_pdf_ref(x);
+  }
+};
+struct ELUReference {
+  using Policy = tinygrad::ELU;
+  static constexpr Limits limits{-1.0, inf, 0.0, 1.0};
+  static Long value(Long x) { return x > 0 ? x : std::expm1(x); }
+  static Long derivative(Long x) { return x > 0 ? 1 : std::exp(x); }
+  static Long derivative_scale(Long x) { return derivative(x); }
+};
+struct ReLUReference {
+  using Policy = tinygrad::ReLU;
+  static constexpr Limits limits{0.0, inf, 0.0, 1.0};
+  static Long value(Long x) { return x > 0 ? x : 0; }
+  static Long derivative(Long x) { return x > 0 ? 1 : 0; }
+  static Long derivative_scale(Long x) { return derivative(x); }
+};
+struct LeakyReLUReference {
+  using Policy = tinygrad::LeakyReLU;
+  static constexpr Limits limits{-inf, inf, 0.01, 1.0};
+  static Long value(Long x) { return x > 0 ? x : x / 100; }
+  static Long derivative(Long x) { return x > 0 ? 1 : Long(0.01); }
+  static Long derivative_scale(Long x) { return derivative(x); }
+};
+struct IdentityReference {
+  using Policy = tinygrad::Identity;
+  static constexpr Limits limits{-inf, inf, 1.0, 1.0};
+  static Long value(Long x) { return x; }
+  static Long derivative(Long) { return 1; }
+  static Long derivative_scale(Long) { return 1; }
+};
+
+/// Every input the accuracy sweep visits: the whole range where the
+/// functions have something to say, coarsely, and the busy middle finely.
+template <class T>
+std::vector<T> sweep_points() {
+  std::vector<T> points;
+  // Just beyond where the smallest of the functions leaves the normal range.
+  const T limit = std::is_same_v<T, float> ? T(104) : T(746);
+  for (T x = -limit; x <= limit; x += T(0.37)) {
+    points.push_back(x);
+  }
+  for (T x = -20; x <= 20; x += T(0.0097)) {
+    points.push_back(x);
+  }
+  return points;
+}
+
+/// |computed - reference| in units of the last place of T at `scale` (the
+/// reference's magnitude, or more where terms cancel). The bound is stated for
+/// results that are normal numbers: a subnormal result has fewer bits to be
+/// accurate in, so it counts as exact here (tests of the underflow region
+/// check it separately).
+template <class T>
+Long ulps(T computed, Long reference, Long scale) {
+  if (std::abs(reference) < Long(std::numeric_limits<T>::min())) {
+    return 0;
+  }
+  const Long ulp = Long(std::numeric_limits<T>::epsilon()) * std::abs(scale);
+  return std::abs(Long(computed) - reference) / ulp;
+}
+
+}  // namespace
+
+#define TINYGRAD_ALL_POLICY_REFERENCES                                                            \
+  SigmoidReference, TanhReference, SoftplusReference, SiLUReference, GELUReference, ELUReference, \
+      ReLUReference, LeakyReLUReference, IdentityReference
+
+TEST_CASE_TEMPLATE("every policy satisfies the ActivationPolicy concept", R,
+                   TINYGRAD_ALL_POLICY_REFERENCES) {
+  using P = typename R::Policy;
+  static_assert(tinygrad::ActivationPolicy<P, float>);
+  static_assert(tinygrad::ActivationPolicy<P, double>);
+  static_assert(tinygrad::ActivationPolicy<P, long double>);
+  CHECK(P::value(0.5) == P::value(0.5));  // a plain double works directly
+}
+
+TEST_CASE_TEMPLATE("value and derivative are within 4 ulp of the textbook formula in long double",
+                   R, TINYGRAD_ALL_POLICY_REFERENCES) {
+  using P = typename R::Policy;
+  const auto sweep = [](auto zero) {
+    using T = decltype(zero);
+    Long worst_value = 0;
+    Long worst_derivative = 0;
+    T worst_value_at = 0;
+    T worst_derivative_at = 0;
+    for (const T x : sweep_points<T>()) {
+      const Long v = ulps(P::value(x), R::value(x), R::value(x));
+      const Long d = ulps(P::derivative(x), R::derivative(x), R::derivative_scale(x));
+      if (v > worst_value) {
+        worst_value = v;
+        worst_value_at = x;
+      }
+      if (d > worst_derivative) {
+        worst_derivative = d;
+        worst_derivative_at = x;
+      }
+    }
+    INFO("worst value error ", static_cast<double>(worst_value), " ulp at x = ", worst_value_at);
+    INFO("worst derivative error ", static_cast<double>(worst_derivative),
+         " ulp at x = ", worst_derivative_at);
+    CHECK(worst_value <= 4);
+    CHECK(worst_derivative <= 4);
+  };
+  SUBCASE("double") {
+    sweep(0.0);
+  }
+  SUBCASE("float") {
+    sweep(0.0f);
+  }
+}
+
+TEST_CASE_TEMPLATE("derivative agrees with finite differences of value", R,
+                   TINYGRAD_ALL_POLICY_REFERENCES) {
+  using P = typename R::Policy;
+  for (const double x : {-6.0, -2.0, -0.7, -0.1, 0.3, 1.0, 2.5, 8.0}) {
+    INFO("x = ", x);
+    tinygrad_test::check_close(
+        P::derivative(x),
+        tinygrad_test::central_difference([](double t) { return P::value(t); }, x), 1e-8);
+  }
+}
+
+TEST_CASE_TEMPLATE("activate<P> records one entry whose gradient is P::derivative", R,
+                   TINYGRAD_ALL_POLICY_REFERENCES) {
+  using P = typename R::Policy;
+  for (const double at : {-3.0, -0.25, 0.0, 0.5, 4.0}) {
+    Tape<double> tape;
+    Var<double> x = at;
+    const auto y = tinygrad::activate<P>(x);
+    CHECK(tape.size() == 2);
+    y.backward();
+    CHECK(y.value() == P::value(at));
+    CHECK(x.grad() == P::derivative(at));
+  }
+}
+
+TEST_CASE_TEMPLATE("finite everywhere finite, the right limits at infinity, NaN stays NaN", R,
+                   TINYGRAD_ALL_POLICY_REFERENCES) {
+  using P = typename R::Policy;
+  constexpr double big = std::numeric_limits<double>::max();
+  for (const double x : {-big, -1e300, -1000.0, -40.0, 40.0, 1000.0, 1e300, big}) {
+    INFO("x = ", x);
+    CHECK(std::isfinite(P::value(x)));
+    CHECK(std::isfinite(P::derivative(x)));
+  }
+  CHECK(P::value(-inf) == R::limits.value_at_minus_inf);
+  CHECK(P::value(inf) == R::limits.value_at_plus_inf);
+  CHECK(P::derivative(-inf) == R::limits.derivative_at_minus_inf);
+  CHECK(P::derivative(inf) == R::limits.derivative_at_plus_inf);
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  CHECK(std::isnan(P::value(nan)));
+  CHECK(std::isnan(P::derivative(nan)));
+}
+
+TEST_CASE("the unbounded policies stay finite for finite input") {
+  constexpr double big = std::numeric_limits<double>::max();
+  CHECK(tinygrad::Softplus::value(big) == big);
+  CHECK(tinygrad::SiLU::value(big) == big);
+  CHECK(tinygrad::GELU::value(big) == big);
+  CHECK(tinygrad::SiLU::value(-big) == 0.0);
+  CHECK(tinygrad::GELU::value(-big) == 0.0);
+  CHECK(tinygrad::ELU::value(-big) == -1.0);
+}
+
+TEST_CASE("exact values the issue names") {
+  CHECK(tinygrad::Sigmoid::value(1000.0) == 1.0);
+  CHECK(tinygrad::Sigmoid::value(-1000.0) == 0.0);
+  CHECK(tinygrad::Sigmoid::derivative(1000.0) == 0.0);
+  CHECK(tinygrad::Softplus::value(1000.0) == 1000.0);
+  CHECK(tinygrad::Softplus::value(-1000.0) == 0.0);
+  CHECK(tinygrad::Tanh::value(1000.0) == 1.0);
+  CHECK(tinygrad::Tanh::value(-1000.0) == -1.0);
+  CHECK(tinygrad::GELU::value(-40.0) == 0.0);
+  CHECK(tinygrad::GELU::value(40.0) == 40.0);
+  // Gradual underflow, not flush: sigmoid(-740) is subnormal but not zero.
+  CHECK(tinygrad::Sigmoid::value(-740.0) > 0.0);
+  CHECK(tinygrad::Sigmoid::value(-740.0) < std::numeric_limits<double>::min());
+  // Tails keep full relative precision where 1 - s or 1 - t^2 would be 0.
+  tinygrad_test::check_relative(
+      tinygrad::Sigmoid::derivative(40.0),
+      std::exp(-40.0L) / ((1 + std::exp(-40.0L)) * (1 + std::exp(-40.0L))), 1e-15L);
+  tinygrad_test::check_relative(tinygrad::Tanh::derivative(25.0),
+                                1 / (std::cosh(25.0L) * std::cosh(25.0L)), 1e-15L);
+}
+
+TEST_CASE("kinks follow PyTorch for +0 and -0 alike") {
+  for (const double zero : {0.0, -0.0}) {
+    CHECK(tinygrad::ReLU::derivative(zero) == 0.0);
+    CHECK(tinygrad::LeakyReLU::derivative(zero) == 0.01);
+    CHECK(tinygrad::ELU::derivative(zero) == 1.0);
+    CHECK(tinygrad::ReLU::value(zero) == 0.0);
+    CHECK(tinygrad::ELU::value(zero) == 0.0);
+  }
+  CHECK_FALSE(std::signbit(tinygrad::ReLU::value(-0.0)));
+}
+
+TEST_CASE("the shorthands are the policies") {
+  Tape<double> tape;
+  Var<double> x = 0.3;
+  CHECK(tinygrad::sigmoid(x).value() == tinygrad::Sigmoid::value(0.3));
+  CHECK(tinygrad::tanh(x).value() == tinygrad::Tanh::value(0.3));
+  CHECK(tinygrad::relu(x).value() == tinygrad::ReLU::value(0.3));
+  CHECK(tinygrad::leaky_relu(-x).value() == tinygrad::LeakyReLU::value(-0.3));
+  CHECK(tinygrad::softplus(x).value() == tinygrad::Softplus::value(0.3));
+  CHECK(tinygrad::silu(x).value() == tinygrad::SiLU::value(0.3));
+  CHECK(tinygrad::gelu(x).value() == tinygrad::GELU::value(0.3));
+  CHECK(tinygrad::elu(-x).value() == tinygrad::ELU::value(-0.3));
+}
+
+namespace {
+
+// A user's own policy: the square nonlinearity x^2, with derivative 2x.
+struct Square {
+  template <class T>
+  static T value(T x) {
+    return x * x;
+  }
+  template <class T>
+  static T derivative(T x) {
+    return 2 * x;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a user-defined policy plugs in the same way") {
+  static_assert(tinygrad::ActivationPolicy<Square, double>);
+  Tape<double> tape;
+  Var<double> x = 3.0;
+  const auto y = tinygrad::activate<Square>(x * 2);  // (2x)^2, d/dx = 8x
+  y.backward();
+  CHECK(y.value() == 36.0);
+  CHECK(x.grad() == 24.0);
+}

@@ -1,0 +1,287 @@
+// SPDX-License-Identifier: MIT
+// Elementary functions of Var: value against the std:: function, gradient
+// against a hand-derived formula (written here independently of math.hpp, in
+// the textbook form) and against central finite differences; plus the
+// conventions where a derivative does not exist.
+
+#include <tinygrad/var.hpp>
+
+#include "support/numeric.hpp"
+
+#include <doctest/doctest.h>
+#include <cmath>
+#include <initializer_list>
+#include <limits>
+#include <numbers>
+
+using tinygrad::Tape;
+using tinygrad::Var;
+using tinygrad_test::central_difference;
+using tinygrad_test::check_close;
+
+namespace {
+
+/// Differentiates f at each point and checks value, formula and finite differences.
+template <class F, class D>
+void check_unary(const char* name, F f, D derivative, std::initializer_list<double> points) {
+  for (const double p : points) {
+    INFO(name, " at ", p);
+    Tape<double> tape;
+    Var<double> x = p;
+    const Var<double> y = f(x);
+    y.backward();
+    check_close(y.value(), f(p), 1e-15);
+    check_close(x.grad(), derivative(p), 1e-13);
+    check_close(x.grad(), central_difference(f, p), 1e-7);
+  }
+}
+
+/// The same for f(x, y): both partials.
+template <class F, class Dx, class Dy>
+void check_binary(const char* name, F f, Dx dfdx, Dy dfdy,
+                  std::initializer_list<std::pair<double, double>> points) {
+  for (const auto& [px, py] : points) {
+    INFO(name, " at (", px, ", ", py, ")");
+    Tape<double> tape;
+    Var<double> x = px;
+    Var<double> y = py;
+    const Var<double> out = f(x, y);
+    out.backward();
+    check_close(out.value(), f(px, py), 1e-15);
+    check_close(x.grad(), dfdx(px, py), 1e-13);
+    check_close(y.grad(), dfdy(px, py), 1e-13);
+    check_close(x.grad(), central_difference([&](double t) { return f(t, py); }, px), 1e-7);
+    check_close(y.grad(), central_difference([&](double t) { return f(px, t); }, py), 1e-7);
+  }
+}
+
+constexpr double pi = std::numbers::pi;
+
+}  // namespace
+
+// Each lambda calls the function unqualified: std:: for double, tinygrad::
+// for Var, found by argument-dependent lookup as in a user's generic code.
+TEST_CASE("exponentials and logarithms") {
+  using std::exp, std::exp2, std::expm1, std::log, std::log2, std::log10, std::log1p;
+  check_unary(
+      "exp", [](auto x) { return exp(x); }, [](double x) { return std::exp(x); },
+      {-3.0, -0.5, 0.0, 0.7, 2.5});
+  check_unary(
+      "exp2", [](auto x) { return exp2(x); },
+      [](double x) { return std::log(2.0) * std::pow(2.0, x); }, {-3.0, 0.0, 1.3, 4.0});
+  check_unary(
+      "expm1", [](auto x) { return expm1(x); }, [](double x) { return std::exp(x); },
+      {-2.0, -1e-6, 0.0, 1e-8, 1.5});
+  check_unary(
+      "log", [](auto x) { return log(x); }, [](double x) { return 1 / x; },
+      {0.01, 0.5, 1.0, 3.0, 100.0});
+  check_unary(
+      "log2", [](auto x) { return log2(x); }, [](double x) { return 1 / (x * std::log(2.0)); },
+      {0.25, 1.0, 7.0});
+  check_unary(
+      "log10", [](auto x) { return log10(x); }, [](double x) { return 1 / (x * std::log(10.0)); },
+      {0.25, 1.0, 70.0});
+  check_unary(
+      "log1p", [](auto x) { return log1p(x); }, [](double x) { return 1 / (1 + x); },
+      {-0.5, -1e-9, 0.0, 2.0});
+}
+
+TEST_CASE("powers and roots") {
+  using std::sqrt, std::cbrt, std::pow;
+  check_unary(
+      "sqrt", [](auto x) { return sqrt(x); }, [](double x) { return 0.5 * std::pow(x, -0.5); },
+      {0.01, 0.5, 4.0, 100.0});
+  check_unary(
+      "cbrt", [](auto x) { return cbrt(x); },
+      [](double x) { return std::pow(std::abs(x), -2.0 / 3) / 3; }, {-8.0, -0.3, 0.2, 27.0});
+  check_unary(
+      "pow(x, 3)", [](auto x) { return pow(x, 3); }, [](double x) { return 3 * x * x; },
+      {-2.0, 0.0, 0.5, 3.0});
+  check_unary(
+      "pow(x, 0.5f)", [](auto x) { return pow(x, 0.5f); },
+      [](double x) { return 0.5 / std::sqrt(x); }, {0.25, 2.0});
+  check_unary(
+      "pow(2, x)", [](auto x) { return pow(2, x); },
+      [](double x) { return std::pow(2.0, x) * std::log(2.0); }, {-1.0, 0.0, 2.5});
+  check_binary(
+      "pow(x, y)", [](auto x, auto y) { return pow(x, y); },
+      [](double x, double y) { return y * std::pow(x, y - 1); },
+      [](double x, double y) { return std::pow(x, y) * std::log(x); },
+      {{2.0, 3.0}, {0.5, -1.5}, {3.0, 0.25}});
+}
+
+TEST_CASE("pow at base 0 and exponent 0 follows the limits, not 0 * inf") {
+  Tape<double> tape;
+  Var<double> x = 0.0;
+  Var<double> y = 2.0;
+  const auto a = tinygrad::pow(x, y);  // d/dx = 2 * 0 = 0, d/dy = 0 (limit from the right)
+  a.backward();
+  CHECK(x.grad() == 0.0);
+  CHECK(y.grad() == 0.0);
+  Var<double> z = 0.0;
+  Var<double> zero_exponent = 0.0;
+  const auto b = tinygrad::pow(z, zero_exponent);  // 0^0 = 1, constant in x: d/dx = 0
+  b.backward();
+  CHECK(b.value() == 1.0);
+  CHECK(z.grad() == 0.0);
+  CHECK(zero_exponent.grad() == 0.0);
+  Var<double> n = -2.0;
+  const auto c = tinygrad::pow(n, 3);  // a negative base with an integer exponent
+  c.backward();
+  CHECK(c.value() == -8.0);
+  CHECK(n.grad() == 12.0);
+}
+
+TEST_CASE("trigonometric functions") {
+  using std::sin, std::cos, std::tan, std::asin, std::acos, std::atan;
+  check_unary(
+      "sin", [](auto x) { return sin(x); }, [](double x) { return std::cos(x); },
+      {-2.0, 0.0, 0.5, 3.0});
+  check_unary(
+      "cos", [](auto x) { return cos(x); }, [](double x) { return -std::sin(x); },
+      {-2.0, 0.0, 0.5, 3.0});
+  check_unary(
+      "tan", [](auto x) { return tan(x); },
+      [](double x) { return 1 / (std::cos(x) * std::cos(x)); }, {-1.2, 0.0, 0.5, 1.0});
+  check_unary(
+      "asin", [](auto x) { return asin(x); }, [](double x) { return 1 / std::sqrt(1 - x * x); },
+      {-0.9, 0.0, 0.3, 0.99});
+  check_unary(
+      "acos", [](auto x) { return acos(x); }, [](double x) { return -1 / std::sqrt(1 - x * x); },
+      {-0.9, 0.0, 0.3, 0.99});
+  check_unary(
+      "atan", [](auto x) { return atan(x); }, [](double x) { return 1 / (1 + x * x); },
+      {-10.0, 0.0, 0.5, 3.0});
+  using std::atan2;
+  check_binary(
+      "atan2(y, x)", [](auto y, auto x) { return atan2(y, x); },
+      [](double y, double x) { return x / (x * x + y * y); },
+      [](double y, double x) { return -y / (x * x + y * y); },
+      {{1.0, 2.0}, {-0.5, -3.0}, {2.0, -0.1}, {0.0, 1.0}});
+  check_unary(
+      "atan2(y, 2)", [](auto y) { return atan2(y, 2); }, [](double y) { return 2 / (4 + y * y); },
+      {-1.0, 0.5});
+  check_unary(
+      "atan2(2, x)", [](auto x) { return atan2(2, x); }, [](double x) { return -2 / (x * x + 4); },
+      {-1.0, 0.5});
+}
+
+TEST_CASE("hyperbolic functions") {
+  using std::sinh, std::cosh, std::tanh, std::asinh, std::acosh, std::atanh;
+  check_unary(
+      "sinh", [](auto x) { return sinh(x); }, [](double x) { return std::cosh(x); },
+      {-2.0, 0.0, 1.5});
+  check_unary(
+      "cosh", [](auto x) { return cosh(x); }, [](double x) { return std::sinh(x); },
+      {-2.0, 0.0, 1.5});
+  check_unary(
+      "tanh", [](auto x) { return tanh(x); },
+      [](double x) { return 1 - std::tanh(x) * std::tanh(x); }, {-3.0, 0.0, 0.5, 2.0});
+  check_unary(
+      "asinh", [](auto x) { return asinh(x); }, [](double x) { return 1 / std::sqrt(x * x + 1); },
+      {-5.0, 0.0, 0.5, 30.0});
+  check_unary(
+      "acosh", [](auto x) { return acosh(x); }, [](double x) { return 1 / std::sqrt(x * x - 1); },
+      {1.01, 2.0, 40.0});
+  check_unary(
+      "atanh", [](auto x) { return atanh(x); }, [](double x) { return 1 / (1 - x * x); },
+      {-0.9, 0.0, 0.5});
+}
+
+TEST_CASE("error functions") {
+  using std::erf, std::erfc;
+  const auto gauss = [](double x) { return 2 / std::sqrt(pi) * std::exp(-x * x); };
+  check_unary("erf", [](auto x) { return erf(x); }, gauss, {-2.0, 0.0, 0.3, 1.5});
+  check_unary(
+      "erfc", [](auto x) { return erfc(x); }, [&](double x) { return -gauss(x); },
+      {-2.0, 0.0, 0.3, 1.5});
+}
+
+TEST_CASE("abs, min, max, hypot") {
+  using std::abs, std::min, std::max, std::hypot;
+  check_unary(
+      "abs", [](auto x) { return abs(x); }, [](double x) { return x > 0 ? 1.0 : -1.0; },
+      {-2.0, -0.1, 0.1, 3.0});
+  check_binary(
+      "min", [](auto x, auto y) { return min(x, y); },
+      [](double x, double y) { return x < y ? 1.0 : 0.0; },
+      [](double x, double y) { return x < y ? 0.0 : 1.0; }, {{1.0, 2.0}, {3.0, -1.0}});
+  check_binary(
+      "max", [](auto x, auto y) { return max(x, y); },
+      [](double x, double y) { return x > y ? 1.0 : 0.0; },
+      [](double x, double y) { return x > y ? 0.0 : 1.0; }, {{1.0, 2.0}, {3.0, -1.0}});
+  check_binary(
+      "hypot", [](auto x, auto y) { return hypot(x, y); },
+      [](double x, double y) { return x / std::sqrt(x * x + y * y); },
+      [](double x, double y) { return y / std::sqrt(x * x + y * y); },
+      {{3.0, 4.0}, {-1.0, 0.5}, {0.0, 2.0}});
+  check_unary(
+      "min(x, 1)", [](auto x) { return min(x, 1.0); }, [](double x) { return x < 1 ? 1.0 : 0.0; },
+      {0.5, 2.0});
+  check_unary(
+      "max(1, x)", [](auto x) { return max(1.0, x); }, [](double x) { return x > 1 ? 1.0 : 0.0; },
+      {0.5, 2.0});
+  check_unary(
+      "hypot(x, 3)", [](auto x) { return hypot(x, 3.0); },
+      [](double x) { return x / std::sqrt(x * x + 9); }, {-4.0, 1.0});
+}
+
+TEST_CASE("conventions where the derivative does not exist (PyTorch's)") {
+  Tape<double> tape;
+  const auto grad_at = [](auto f, double at) {
+    Var<double> x = at;
+    f(x).backward();
+    return x.grad();
+  };
+  CHECK(grad_at([](auto x) { return tinygrad::abs(x); }, 0.0) == 0.0);
+  CHECK(grad_at([](auto x) { return tinygrad::abs(x); }, -0.0) == 0.0);
+  CHECK(grad_at([](auto x) { return tinygrad::hypot(x, 0); }, 0.0) == 0.0);
+  CHECK(grad_at([](auto x) { return tinygrad::min(x, 1); }, 1.0) == 0.5);
+  CHECK(grad_at([](auto x) { return tinygrad::max(x, 1); }, 1.0) == 0.5);
+  Var<double> a = 2.0;
+  Var<double> b = 2.0;
+  const auto m = tinygrad::max(a, b);
+  m.backward();
+  CHECK(a.grad() == 0.5);
+  CHECK(b.grad() == 0.5);
+}
+
+TEST_CASE("NaN operands give NaN values and NaN gradients, never a silent number") {
+  Tape<double> tape;
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const auto check_nan = [&](auto f) {
+    Var<double> x = nan;
+    const auto y = f(x);
+    y.backward();
+    CHECK(std::isnan(y.value()));
+    CHECK(std::isnan(x.grad()));
+  };
+  check_nan([](auto x) { return tinygrad::abs(x); });
+  check_nan([](auto x) { return tinygrad::min(x, 1); });
+  check_nan([](auto x) { return tinygrad::max(1, x); });
+  check_nan([](auto x) { return tinygrad::exp(x); });
+  check_nan([](auto x) { return tinygrad::pow(x, 2); });
+  check_nan([](auto x) { return tinygrad::hypot(x, 1); });
+}
+
+TEST_CASE("IEEE semantics outside the domain: log(0) = -inf with gradient +inf") {
+  Tape<double> tape;
+  Var<double> x = 0.0;
+  const auto y = tinygrad::log(x);
+  y.backward();
+  CHECK(y.value() == -std::numeric_limits<double>::infinity());
+  CHECK(x.grad() == std::numeric_limits<double>::infinity());
+  Var<double> z = -1.0;
+  const auto s = tinygrad::sqrt(z);
+  s.backward();
+  CHECK(std::isnan(s.value()));
+  CHECK(std::isnan(z.grad()));
+}
+
+TEST_CASE("functions are found qualified and by argument-dependent lookup") {
+  Tape<double> tape;
+  Var<double> x = 0.5;
+  const auto qualified = tinygrad::exp(x) + tinygrad::atan2(x, 1) + tinygrad::erfc(x);
+  const auto unqualified = exp(x) + atan2(x, 1) + erfc(x);
+  CHECK(qualified.value() == unqualified.value());
+}

@@ -1,0 +1,325 @@
+// SPDX-License-Identifier: MIT
+// Tape<T>: the reverse sweep, gradient accumulation, nesting, position and
+// rewind, threads, and every misuse that must throw tape_error.
+
+#include <tinygrad/var.hpp>
+
+#include "support/numeric.hpp"
+
+#include <doctest/doctest.h>
+#include <cmath>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+using tinygrad::Tape;
+using tinygrad::tape_error;
+using tinygrad::Var;
+
+namespace {
+
+/// Checks that `use()` throws tape_error whose message contains `part`.
+template <class F>
+void check_tape_error(F use, const std::string& part) {
+  try {
+    use();
+    FAIL("expected tinygrad::tape_error containing: ", part);
+  } catch (const tape_error& e) {
+    INFO("message: ", e.what());
+    CHECK(std::string(e.what()).find(part) != std::string::npos);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("fan-out: one node read many times sums its contributions") {
+  Tape<double> tape;
+  Var<double> x = 1.5;
+  const auto y = x * x * x + x * 2 + tinygrad::sin(x) * x;  // 3x^2 + 2 + cos(x) x + sin(x)
+  y.backward();
+  tinygrad_test::check_close(x.grad(), 3 * 1.5 * 1.5 + 2 + std::cos(1.5) * 1.5 + std::sin(1.5),
+                             1e-15);
+}
+
+TEST_CASE("a chain of 10^6 operations records and sweeps back without recursion") {
+  Tape<double> tape;
+  Var<double> x = 1.0;
+  Var<double> y = x;
+  constexpr int length = 1'000'000;
+  for (int i = 0; i < length; ++i) {
+    y = 0.5 * y + x;  // dy/dx = 1 + 0.5 + 0.25 + ... = 2 - 0.5^length
+  }
+  CHECK(tape.size() == 2 * length + 1);
+  y.backward();
+  tinygrad_test::check_close(x.grad(), 2.0, 1e-12);
+  CHECK(y.value() == doctest::Approx(2.0));
+}
+
+TEST_CASE("gradients accumulate: a second backward() doubles every gradient, intermediates too") {
+  Tape<double> tape;
+  Var<double> x = 2.0;
+  Var<double> y = 3.0;
+  const auto h = x * y;        // intermediate
+  const auto out = h * h + x;  // d/dh = 2h = 12, d/dx = 2h y + 1 = 37, d/dy = 2h x = 24
+  out.backward();
+  CHECK(h.grad() == 12.0);
+  CHECK(x.grad() == 37.0);
+  CHECK(y.grad() == 24.0);
+  CHECK(out.grad() == 1.0);
+  out.backward();
+  CHECK(h.grad() == 24.0);
+  CHECK(x.grad() == 74.0);
+  CHECK(y.grad() == 48.0);
+  CHECK(out.grad() == 2.0);
+
+  SUBCASE("zero_grad() resets every gradient and keeps the recording") {
+    tape.zero_grad();
+    CHECK(x.grad() == 0.0);
+    CHECK(h.grad() == 0.0);
+    out.backward();
+    CHECK(h.grad() == 12.0);
+    CHECK(x.grad() == 37.0);
+  }
+  SUBCASE("backward() on another output adds its derivatives") {
+    h.backward();  // dh/dx = y = 3, dh/dy = x = 2, dh/dh = 1
+    CHECK(x.grad() == 77.0);
+    CHECK(y.grad() == 50.0);
+    CHECK(h.grad() == 25.0);
+    CHECK(out.grad() == 2.0);  // out comes after h: untouched
+  }
+  SUBCASE("backward() on a leaf adds 1 to that leaf only") {
+    x.backward();
+    CHECK(x.grad() == 75.0);
+    CHECK(y.grad() == 48.0);
+  }
+}
+
+TEST_CASE("operations recorded after a backward() start with gradient 0") {
+  Tape<double> tape;
+  Var<double> x = 2.0;
+  const auto a = x * x;
+  a.backward();
+  const auto b = x * 3;
+  CHECK(b.grad() == 0.0);
+  b.backward();
+  CHECK(x.grad() == 4.0 + 3.0);
+}
+
+TEST_CASE("an entry that does not reach the output does not poison gradients with NaN") {
+  Tape<double> tape;
+  Var<double> x = 0.0;
+  const auto unused = tinygrad::sqrt(x);  // partial 1/(2 sqrt 0) = inf
+  const auto out = x * 2;
+  out.backward();
+  CHECK(x.grad() == 2.0);
+  CHECK(unused.grad() == 0.0);
+}
+
+TEST_CASE("a NaN adjoint propagates rather than vanishing") {
+  Tape<double> tape;
+  Var<double> x = 0.0;
+  const auto out = tinygrad::sqrt(x) * 0.0;  // adjoint of sqrt is 0 -> skipped: d/dx = 0 * inf
+  out.backward();
+  CHECK(x.grad() == 0.0);  // the skipped zero adjoint: the documented convention
+  Var<double> n = std::nan("");
+  const auto bad = n * 2;
+  bad.backward();
+  CHECK(std::isnan(bad.value()));
+  CHECK(n.grad() == 2.0);
+  const auto through_nan = tinygrad::log(Var<double>(-1.0)) * x;  // value NaN
+  through_nan.backward();
+  CHECK(std::isnan(x.grad()));
+}
+
+TEST_CASE("nested tapes: the inner one records, and the outer one is current again after") {
+  Tape<double> outer;
+  Var<double> a = 1.0;
+  {
+    Tape<double> inner;
+    CHECK(&Tape<double>::current() == &inner);
+    Var<double> b = 2.0;
+    const auto c = b * b;
+    c.backward();
+    CHECK(b.grad() == 4.0);
+    CHECK(inner.size() == 2);
+    check_tape_error([&] { (void)(a * b); }, "outer nested tape");
+    check_tape_error([&] { (void)a.grad(); }, "not");
+  }
+  CHECK(&Tape<double>::current() == &outer);
+  Var<double> d = 3.0;  // lands on the outer tape
+  CHECK(outer.size() == 2);
+  const auto e = a * d;
+  e.backward();
+  CHECK(a.grad() == 3.0);
+}
+
+TEST_CASE("a Var from a destroyed tape throws wherever it is used") {
+  Tape<double> outer;
+  std::unique_ptr<Var<double>> stale;
+  {
+    Tape<double> inner;
+    stale = std::make_unique<Var<double>>(4.0);
+  }
+  Var<double> x = 1.0;
+  check_tape_error([&] { (void)(*stale + x); }, "Var #0 (value 4)");
+  check_tape_error([&] { stale->backward(); }, "backward()");
+  check_tape_error([&] { (void)stale->grad(); }, "grad()");
+  CHECK(stale->value() == 4.0);  // the value is the Var's own: always readable
+}
+
+TEST_CASE("tapes destroyed out of order leave no dangling current tape") {
+  Tape<double> base;
+  auto first = std::make_unique<Tape<double>>();
+  auto second = std::make_unique<Tape<double>>();
+  first.reset();  // not the innermost: unlinked
+  CHECK(&Tape<double>::current() == second.get());
+  second.reset();
+  CHECK(&Tape<double>::current() == &base);
+}
+
+TEST_CASE("without any Tape, a thread-local default tape records") {
+  std::thread worker([] {
+    Var<double> x = 2.0;
+    const auto y = x * x;
+    y.backward();
+    CHECK(x.grad() == 4.0);
+    CHECK(Tape<double>::current().size() == 2);
+  });
+  worker.join();
+}
+
+TEST_CASE("position and rewind: earlier Vars stay valid, later ones are dropped") {
+  Tape<double> tape;
+  Var<double> w = 0.5;
+  const auto mark = tape.position();
+  CHECK(mark.entries() == 1);
+  for (int step = 0; step < 1000; ++step) {
+    Var<double> x = static_cast<double>(step);
+    const auto loss = w * x * x;
+    loss.backward();
+    CHECK(w.grad() == doctest::Approx(static_cast<double>(step) * step));
+    tape.zero_grad();
+    tape.rewind(mark);
+    CHECK(tape.size() == 1);
+    check_tape_error([&] { (void)(loss + w); }, "clear() or rewind() has since dropped it");
+  }
+  Var<double> y = w * 2;  // w, recorded before the mark, is still usable
+  y.backward();
+  CHECK(w.grad() == 2.0);
+}
+
+TEST_CASE("rewinds to earlier and later marks keep exactly the entries below every cut") {
+  Tape<double> tape;
+  Var<double> a = 1.0;  // #0
+  const auto after_a = tape.position();
+  Var<double> b = 2.0;  // #1
+  const auto after_b = tape.position();
+  Var<double> c = 3.0;  // #2
+  tape.rewind(after_b);
+  Var<double> d = 4.0;  // #2 again, a new epoch
+  CHECK_NOTHROW((void)(a + b + d));
+  check_tape_error([&] { (void)(c + a); }, "dropped");
+  tape.rewind(after_a);
+  check_tape_error([&] { (void)(b + a); }, "dropped");
+  check_tape_error([&] { (void)(d + a); }, "dropped");
+  check_tape_error([&] { tape.rewind(after_b); }, "has dropped");
+  Var<double> e = 5.0;
+  CHECK_NOTHROW((void)(a * e));
+  CHECK_NOTHROW(tape.rewind(after_a));
+}
+
+TEST_CASE("clear() drops everything; the tape records again from 0") {
+  Tape<double> tape;
+  Var<double> x = 1.0;
+  const auto y = x * 2;
+  y.backward();
+  const auto mark = tape.position();
+  tape.clear();
+  CHECK(tape.size() == 0);
+  check_tape_error([&] { (void)x.grad(); }, "dropped");
+  check_tape_error([&] { tape.rewind(mark); }, "dropped");
+  Var<double> z = 3.0;
+  const auto w = z * z;
+  w.backward();
+  CHECK(z.grad() == 6.0);
+  tape.shrink_to_fit();
+  CHECK(z.grad() == 6.0);
+}
+
+TEST_CASE("rewind to a position of another tape throws") {
+  Tape<double> first;
+  const auto mark = first.position();
+  Tape<double> second;
+  check_tape_error([&] { second.rewind(mark); }, "taken on tape #");
+}
+
+TEST_CASE("two threads record on their own tapes at the same time") {
+  constexpr int operations = 100'000;
+  const auto work = [](double seed, double& gradient, bool& foreign_var_rejected,
+                       const Var<double>* foreign) {
+    Tape<double> tape;
+    Var<double> x = seed;
+    Var<double> y = 0.0;
+    for (int i = 0; i < operations; ++i) {
+      y = y + x * 1e-5;  // dy/dx = operations * 1e-5 = 1
+    }
+    y.backward();
+    gradient = x.grad();
+    try {
+      (void)(*foreign + x);
+    } catch (const tape_error&) {
+      foreign_var_rejected = true;
+    }
+  };
+  Tape<double> main_tape;
+  Var<double> main_var = 7.0;
+  double g1 = 0;
+  double g2 = 0;
+  bool rejected1 = false;
+  bool rejected2 = false;
+  std::thread t1(work, 1.0, std::ref(g1), std::ref(rejected1), &main_var);
+  std::thread t2(work, 2.0, std::ref(g2), std::ref(rejected2), &main_var);
+  t1.join();
+  t2.join();
+  CHECK(g1 == doctest::Approx(1.0));
+  CHECK(g2 == doctest::Approx(1.0));
+  CHECK(rejected1);
+  CHECK(rejected2);
+  CHECK(main_tape.size() == 1);  // nothing leaked onto this thread's tape
+}
+
+TEST_CASE("each element type has its own current tape") {
+  Tape<float> float_tape;
+  Tape<double> double_tape;
+  Var<float> f = 1.0f;
+  Var<double> d = 1.0;
+  CHECK(float_tape.size() == 1);
+  CHECK(double_tape.size() == 1);
+  (void)f;
+  (void)d;
+}
+
+TEST_CASE("EpochFloors: one segment per distinct rewind position still in force") {
+  tinygrad::detail::EpochFloors floors;
+  floors.rewind(0, 5);  // epoch 0 ends at 5
+  CHECK(floors.keeps_entry(0, 4));
+  CHECK_FALSE(floors.keeps_entry(0, 5));
+  floors.rewind(1, 3);  // epoch 1 ends at 3: epochs 0 and 1 now keep < 3
+  CHECK_FALSE(floors.keeps_entry(0, 4));
+  CHECK(floors.keeps_entry(1, 2));
+  floors.rewind(2, 7);  // epoch 2 keeps < 7, the older ones still < 3
+  CHECK(floors.keeps_entry(2, 6));
+  CHECK_FALSE(floors.keeps_entry(1, 6));
+  CHECK(floors.keeps_position(2, 7));
+  CHECK_FALSE(floors.keeps_position(2, 8));
+  for (std::uint32_t epoch = 3; epoch < 100'003; ++epoch) {
+    floors.rewind(epoch, 7);  // a training loop: the same mark every step
+  }
+  CHECK(floors.segments() == 2);
+  CHECK(floors.keeps_entry(50'000, 6));
+  CHECK_FALSE(floors.keeps_entry(1, 5));
+  floors.rewind(100'003, 0);  // clear()
+  CHECK(floors.segments() == 1);
+  CHECK_FALSE(floors.keeps_entry(100'003, 0));
+}

@@ -1,0 +1,206 @@
+// SPDX-License-Identifier: MIT
+// Var<T>: arithmetic, scalars, compound assignment, comparisons, printing and
+// value semantics. Every gradient is checked against a hand-derived formula
+// and against central finite differences.
+
+#include <tinygrad/var.hpp>
+
+#include "support/numeric.hpp"
+
+#include <doctest/doctest.h>
+#include <array>
+#include <sstream>
+#include <type_traits>
+
+using tinygrad::Tape;
+using tinygrad::Var;
+using tinygrad_test::central_difference;
+using tinygrad_test::check_close;
+
+namespace {
+
+/// Differentiates f(x, y) on a fresh tape and checks value and both partials
+/// against hand-derived formulas and finite differences of f on doubles.
+template <class F, class Dx, class Dy>
+void check_binary(F f, Dx dfdx, Dy dfdy, double x0, double y0) {
+  INFO("x = ", x0, ", y = ", y0);
+  Tape<double> tape;
+  Var<double> x = x0;
+  Var<double> y = y0;
+  const Var<double> out = f(x, y);
+  out.backward();
+  check_close(out.value(), f(x0, y0), 1e-15);
+  check_close(x.grad(), dfdx(x0, y0), 1e-14);
+  check_close(y.grad(), dfdy(x0, y0), 1e-14);
+  check_close(x.grad(), central_difference([&](double t) { return f(t, y0); }, x0), 1e-8);
+  check_close(y.grad(), central_difference([&](double t) { return f(x0, t); }, y0), 1e-8);
+}
+
+constexpr std::array<std::array<double, 2>, 5> points{
+    {{1.5, 2.0}, {-0.75, 3.25}, {4.0, -0.5}, {-2.5, -1.25}, {1e-3, 7.0}}};
+
+}  // namespace
+
+TEST_CASE("Var op Var: + - * / against formulas and finite differences") {
+  for (const auto& [x, y] : points) {
+    check_binary([](auto a, auto b) { return a + b; }, [](double, double) { return 1.0; },
+                 [](double, double) { return 1.0; }, x, y);
+    check_binary([](auto a, auto b) { return a - b; }, [](double, double) { return 1.0; },
+                 [](double, double) { return -1.0; }, x, y);
+    check_binary([](auto a, auto b) { return a * b; }, [](double, double b) { return b; },
+                 [](double a, double) { return a; }, x, y);
+    check_binary([](auto a, auto b) { return a / b; }, [](double, double b) { return 1 / b; },
+                 [](double a, double b) { return -a / (b * b); }, x, y);
+  }
+}
+
+TEST_CASE("Var op scalar and scalar op Var, with scalars of every arithmetic type") {
+  for (const auto& [x, y] : points) {
+    // The scalar side has derivative 0, so its partial is the formula's.
+    check_binary([](auto a, auto b) { return a + 2 - 0.5f * b + b / 4u; },
+                 [](double, double) { return 1.0; }, [](double, double) { return -0.5 + 0.25; }, x,
+                 y);
+    check_binary([](auto a, auto b) { return 3L * a * 2.0 - 1.0 / b + a / 8; },
+                 [](double, double) { return 6.0 + 0.125; },
+                 [](double, double b) { return 1 / (b * b); }, x, y);
+    check_binary([](auto a, auto b) { return (5 - a) * (b - 2.5); },
+                 [](double, double b) { return -(b - 2.5); },
+                 [](double a, double) { return 5 - a; }, x, y);
+  }
+}
+
+TEST_CASE("a long double scalar mixes with Var<double> and Var<float> without casts") {
+  Tape<double> tape;
+  Var<double> x = 2.0;
+  const auto y = x * 2.5L + 1.0L;
+  y.backward();
+  CHECK(y.value() == 6.0);
+  CHECK(x.grad() == 2.5);
+  Tape<float> float_tape;
+  Var<float> f = 2.0f;
+  const auto g = 0.5 * f / 4.0L;
+  g.backward();
+  CHECK(f.grad() == 0.125f);
+}
+
+TEST_CASE("unary minus and plus") {
+  for (const auto& [x, y] : points) {
+    check_binary([](auto a, auto b) { return -a * +b; }, [](double, double b) { return -b; },
+                 [](double a, double) { return -a; }, x, y);
+  }
+}
+
+TEST_CASE("compound assignment with Vars and scalars") {
+  check_binary(
+      [](auto a, auto b) {
+        auto z = a;
+        z += b;    // a + b
+        z -= 1;    // a + b - 1
+        z *= a;    // (a + b - 1) a
+        z /= 2.0;  // (a + b - 1) a / 2
+        z += 0.5f;
+        z *= 3;
+        z -= b;
+        z /= b;  // (3 ((a + b - 1) a / 2 + 0.5) - b) / b
+        return z;
+      },
+      [](double a, double b) { return 3 * (2 * a + b - 1) / 2 / b; },
+      [](double a, double b) {
+        const double numerator = 3 * ((a + b - 1) * a / 2 + 0.5) - b;
+        return (3 * a / 2 - 1) / b - numerator / (b * b);
+      },
+      1.5, 2.0);
+}
+
+TEST_CASE("value semantics: a copy is unaffected by compound assignment on the original") {
+  Tape<double> tape;
+  Var<double> r = 2.0;
+  Var<double> u = 5.0;
+  Var<double> t = r;
+  t += u;
+  CHECK(r.value() == 2.0);
+  CHECK(t.value() == 7.0);
+  t.backward();
+  CHECK(r.grad() == 1.0);
+  CHECK(u.grad() == 1.0);
+}
+
+TEST_CASE("t += t means t = t + t") {
+  Tape<double> tape;
+  Var<double> x = 3.0;
+  Var<double> t = x * x;  // 9, d/dx = 6
+  t += t;                 // 18, d/dx = 12
+  CHECK(t.value() == 18.0);
+  t.backward();
+  CHECK(x.grad() == 12.0);
+}
+
+TEST_CASE("default construction gives a leaf with value 0, so arrays of Var work") {
+  Tape<double> tape;
+  std::array<Var<double>, 64> v;
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    CHECK(v[i].value() == 0.0);
+    v[i] = Var<double>(static_cast<double>(i));
+  }
+  Var<double> sum = 0.0;
+  for (const auto& e : v) {
+    sum += e * e;
+  }
+  sum.backward();
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    CHECK(v[i].grad() == 2.0 * static_cast<double>(i));
+  }
+}
+
+TEST_CASE_TEMPLATE("Var<float>, Var<double> and Var<long double> differentiate", T, float, double,
+                   long double) {
+  Tape<T> tape;
+  Var<T> x = T(1.5);
+  Var<T> y = T(2);
+  auto z = x * y + T(3) - x / y;  // dz/dx = y - 1/y, dz/dy = x + x/y^2
+  z.backward();
+  CHECK(z.value() == doctest::Approx(1.5 * 2 + 3 - 0.75));
+  CHECK(x.grad() == doctest::Approx(2.0 - 0.5));
+  CHECK(y.grad() == doctest::Approx(1.5 + 1.5 / 4));
+  static_assert(std::is_same_v<decltype(x.grad()), T>);
+}
+
+TEST_CASE("comparisons compare values, with Vars and scalars on either side") {
+  Tape<double> tape;
+  Var<double> a = 1.0;
+  Var<double> b = 2.0;
+  const std::size_t entries = tape.size();
+  CHECK(a < b);
+  CHECK(a <= b);
+  CHECK(b > a);
+  CHECK(b >= a);
+  CHECK(a != b);
+  CHECK(a == Var<double>(1.0));
+  CHECK(a == 1);
+  CHECK(1.0 == a);
+  CHECK(a < 1.5f);
+  CHECK(0 < a);
+  CHECK(2.0 >= b);
+  CHECK_FALSE(a > 1L);
+  CHECK(tape.size() == entries + 1);  // only the explicit Var<double>(1.0)
+}
+
+TEST_CASE("operator<< prints the value as the stream prints a T") {
+  Tape<double> tape;
+  const Var<double> x = 0.125;
+  std::ostringstream printed;
+  std::ostringstream expected;
+  printed << x;
+  expected << 0.125;
+  CHECK(printed.str() == expected.str());
+}
+
+TEST_CASE("scalars never create tape entries; each operation creates exactly one") {
+  Tape<double> tape;
+  Var<double> x = 2.0;  // 1 entry
+  CHECK(tape.size() == 1);
+  auto y = x * 3 + 1.5 - 2.0f / x;  // *, +, /, - : 4 entries
+  CHECK(tape.size() == 5);
+  y = tinygrad::sigmoid(y);  // an activation is one entry
+  CHECK(tape.size() == 6);
+}
