@@ -17,6 +17,13 @@
 #include <type_traits>
 #include <vector>
 
+// Keeps rarely taken paths (error reporting) out of the hot code around them.
+#if defined(__GNUC__) || defined(__clang__)
+#define TINYGRAD_DETAIL_COLD [[gnu::cold, gnu::noinline]]
+#else
+#define TINYGRAD_DETAIL_COLD
+#endif
+
 namespace tinygrad {
 
 template <class T>
@@ -68,7 +75,9 @@ class Tape {
     detail::Stamp stamp_;
   };
 
-  Tape() : id_(detail::new_tape_id()), outer_(detail::current_tape<T>) {
+  Tape()
+      : generation_(detail::first_generation(detail::new_tape_id())),
+        outer_(detail::current_tape<T>) {
     operand_begin_.push_back(0);
     detail::current_tape<T> = this;
   }
@@ -106,7 +115,7 @@ class Tape {
 
   /// Where the recording stands now, for rewind().
   [[nodiscard]] Position position() const noexcept {
-    return Position(detail::Stamp{entry_count(), id_, epoch_});
+    return Position(detail::Stamp{generation_, entry_count()});
   }
 
   /// Drops every entry recorded after `mark`. Vars recorded before it stay
@@ -114,8 +123,8 @@ class Tape {
   /// Throws tape_error if `mark` is from another tape or was itself dropped.
   void rewind(Position mark) {
     const detail::Stamp& s = mark.stamp_;
-    const bool valid =
-        s.tape == id_ && (s.epoch == epoch_ || floors_.keeps_position(s.epoch, s.index));
+    const bool valid = s.generation == generation_ ||
+                       (s.tape() == id() && floors_.keeps_position(s.epoch(), s.index));
     if (!valid) {
       throw tape_error(describe_position_problem(s));
     }
@@ -162,30 +171,41 @@ class Tape {
   detail::Stamp record(const Operands&... operands) {
     if (operand_begin_.size() > max_count - 1 ||
         operand_index_.size() > max_count - sizeof...(Operands)) [[unlikely]] {
-      throw tape_error("tinygrad: tape #" + std::to_string(id_) +
-                       " is full (2^32 - 1 entries or operands); clear() or rewind() it");
+      throw_full();
     }
     (operand_index_.push_back(operands.index), ...);
     (operand_partial_.push_back(operands.partial), ...);
-    const detail::Stamp stamp{entry_count(), id_, epoch_};
+    const detail::Stamp stamp{generation_, entry_count()};
     operand_begin_.push_back(static_cast<std::uint32_t>(operand_index_.size()));
     return stamp;
   }
 
+  [[noreturn]] TINYGRAD_DETAIL_COLD void throw_full() const {
+    throw tape_error("tinygrad: tape #" + std::to_string(id()) +
+                     " is full (2^32 - 1 entries or operands); clear() or rewind() it");
+  }
+
   /// Throws tape_error unless the entry `s` (of a Var with value `value`) is
   /// on this tape now. `use` says how the Var was used, for the message.
+  /// The fast path (a Var of the current epoch) is inline; everything else,
+  /// including building the message, is out of line.
   void require_recorded_here(const detail::Stamp& s, const T& value, const char* use) const {
 #ifndef TINYGRAD_NO_CHECKS
-    if (s.tape == id_ && s.epoch == epoch_) [[likely]] {
+    if (s.generation == generation_) [[likely]] {
       return;
     }
-    if (s.tape == id_ && floors_.keeps_entry(s.epoch, s.index)) {
-      return;
-    }
-    throw tape_error(describe_var_problem(s, value, use));
+    require_recorded_here_slow(s, value, use);
 #else
     (void)s, (void)value, (void)use;
 #endif
+  }
+
+  TINYGRAD_DETAIL_COLD void require_recorded_here_slow(const detail::Stamp& s, const T& value,
+                                                       const char* use) const {
+    if (s.tape() == id() && floors_.keeps_entry(s.epoch(), s.index)) {
+      return;  // recorded in an earlier epoch, below every rewind since
+    }
+    throw tape_error(describe_var_problem(s, value, use));
   }
 
   // --- Reading gradients and the reverse sweep ---
@@ -214,12 +234,12 @@ class Tape {
   // --- Epochs ---
 
   void truncate(std::uint32_t entries) {
-    if (epoch_ == std::numeric_limits<std::uint32_t>::max()) [[unlikely]] {
-      throw tape_error("tinygrad: tape #" + std::to_string(id_) +
+    if (epoch() == std::numeric_limits<std::uint32_t>::max()) [[unlikely]] {
+      throw tape_error("tinygrad: tape #" + std::to_string(id()) +
                        " was cleared or rewound 2^32 - 1 times; use a new tape");
     }
-    floors_.rewind(epoch_, entries);
-    ++epoch_;
+    floors_.rewind(epoch(), entries);
+    ++generation_;  // the next epoch
     const std::uint32_t operands = operand_begin_[entries];
     operand_begin_.resize(std::size_t{entries} + 1);
     operand_index_.resize(operands);
@@ -233,9 +253,9 @@ class Tape {
                                                  const char* use) const {
     std::ostringstream message;
     message << "tinygrad: Var #" << s.index << " (value " << value << ") used in " << use
-            << " was recorded on tape #" << s.tape << ", ";
-    if (s.tape != id_) {
-      message << "but the current tape of this thread is tape #" << id_
+            << " was recorded on tape #" << s.tape() << ", ";
+    if (s.tape() != id()) {
+      message << "but the current tape of this thread is tape #" << id()
               << " (the Var belongs to an outer nested tape, another thread's tape, "
                  "or a tape that was destroyed)";
     } else {
@@ -246,19 +266,25 @@ class Tape {
 
   [[nodiscard]] std::string describe_position_problem(const detail::Stamp& s) const {
     std::ostringstream message;
-    message << "tinygrad: rewind() on tape #" << id_ << " to a position (" << s.index
+    message << "tinygrad: rewind() on tape #" << id() << " to a position (" << s.index
             << " entries) ";
-    if (s.tape != id_) {
-      message << "taken on tape #" << s.tape;
+    if (s.tape() != id()) {
+      message << "taken on tape #" << s.tape();
     } else {
       message << "that clear() or an earlier rewind() has dropped";
     }
     return message.str();
   }
 
-  std::uint32_t id_;
-  std::uint32_t epoch_ = 0;
-  Tape* outer_;  // the tape that was current before this one
+  [[nodiscard]] std::uint32_t id() const noexcept {
+    return static_cast<std::uint32_t>(generation_ >> 32);
+  }
+  [[nodiscard]] std::uint32_t epoch() const noexcept {
+    return static_cast<std::uint32_t>(generation_);
+  }
+
+  std::uint64_t generation_;  // this tape's id in the high half, its epoch in the low half
+  Tape* outer_;               // the tape that was current before this one
 
   // The recording (see docs/design.md, "The tape layout").
   std::vector<std::uint32_t> operand_begin_;  // one per entry, plus the end of the last

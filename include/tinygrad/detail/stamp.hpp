@@ -14,12 +14,24 @@
 namespace tinygrad::detail {
 
 /// The tape entry of a Var: which entry, on which tape, in which epoch of that
-/// tape (an epoch ends at every clear() or rewind()).
+/// tape (an epoch ends at every clear() or rewind()). Tape and epoch share one
+/// 64-bit generation so that the common check is a single comparison.
 struct Stamp {
+  std::uint64_t generation = 0;  // tape id in the high half, epoch in the low half
   std::uint32_t index = 0;
-  std::uint32_t tape = 0;
-  std::uint32_t epoch = 0;
+
+  [[nodiscard]] std::uint32_t tape() const noexcept {
+    return static_cast<std::uint32_t>(generation >> 32);
+  }
+  [[nodiscard]] std::uint32_t epoch() const noexcept {
+    return static_cast<std::uint32_t>(generation);
+  }
 };
+
+/// The first generation of a new tape: its id, epoch 0.
+inline std::uint64_t first_generation(std::uint32_t tape) noexcept {
+  return std::uint64_t{tape} << 32;
+}
 
 /// Process-wide source of tape ids, so that no two live tapes share one.
 inline std::uint32_t new_tape_id() noexcept {
