@@ -322,3 +322,59 @@ TEST_CASE("a user-defined policy plugs in the same way") {
   CHECK(y.value() == 36.0);
   CHECK(x.grad() == 24.0);
 }
+
+namespace {
+
+/// The notebook's network on plain doubles with activation P.
+template <class P>
+double notebook_loss(double w1, double w2, double w3) {
+  const double a1 = P::value(w1 * 1.0);
+  const double a2 = P::value(w2 * a1);
+  const double y_pred = P::value(w3 * a2);
+  return 0.5 * (1.0 - y_pred) * (1.0 - y_pred);
+}
+
+/// backward() on the notebook's network against the notebook's own chain rule
+/// (its cells 14 and 16, on plain doubles) and against finite differences.
+template <class P>
+void check_notebook_network() {
+  const double w1 = 0.5, w2 = 0.5, w3 = 0.5, x = 1.0, y = 1.0;
+
+  Tape<double> tape;
+  Var<double> vw1 = w1, vw2 = w2, vw3 = w3;
+  const auto a1 = tinygrad::activate<P>(vw1 * x);
+  const auto a2 = tinygrad::activate<P>(vw2 * a1);
+  const auto loss = 0.5 * tinygrad::pow(y - tinygrad::activate<P>(vw3 * a2), 2);
+  loss.backward();
+
+  const double z1 = w1 * x, a1_value = P::value(z1);
+  const double z2 = w2 * a1_value, a2_value = P::value(z2);
+  const double z3 = w3 * a2_value, y_pred = P::value(z3);
+  const double dl_dy = -(y - y_pred);
+  const double dw3 = dl_dy * P::derivative(z3) * a2_value;
+  const double dl_da2 = dl_dy * P::derivative(z3) * w3;
+  const double dw2 = dl_da2 * P::derivative(z2) * a1_value;
+  const double dl_da1 = dl_da2 * P::derivative(z2) * w2;
+  const double dw1 = dl_da1 * P::derivative(z1) * x;
+
+  tinygrad_test::check_close(vw1.grad(), dw1, 1e-15);
+  tinygrad_test::check_close(vw2.grad(), dw2, 1e-15);
+  tinygrad_test::check_close(vw3.grad(), dw3, 1e-15);
+  using tinygrad_test::central_difference;
+  tinygrad_test::check_close(
+      vw1.grad(), central_difference([&](double t) { return notebook_loss<P>(t, w2, w3); }, w1),
+      1e-9);
+  tinygrad_test::check_close(
+      vw2.grad(), central_difference([&](double t) { return notebook_loss<P>(w1, t, w3); }, w2),
+      1e-9);
+  tinygrad_test::check_close(
+      vw3.grad(), central_difference([&](double t) { return notebook_loss<P>(w1, w2, t); }, w3),
+      1e-9);
+}
+
+}  // namespace
+
+TEST_CASE("the notebook's network: backward() equals its hand-written chain rule") {
+  check_notebook_network<tinygrad::Sigmoid>();
+  check_notebook_network<tinygrad::ReLU>();
+}
