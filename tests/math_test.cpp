@@ -40,7 +40,9 @@ void check_unary(const char* name, F f, D derivative, std::initializer_list<doub
 template <class F, class Dx, class Dy>
 void check_binary(const char* name, F f, Dx dfdx, Dy dfdy,
                   std::initializer_list<std::pair<double, double>> points) {
-  for (const auto& [px, py] : points) {
+  for (const auto& point : points) {
+    const double px = point.first;  // not a structured binding: lambdas capture these
+    const double py = point.second;
     INFO(name, " at (", px, ", ", py, ")");
     Tape<double> tape;
     Var<double> x = px;

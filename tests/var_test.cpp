@@ -204,3 +204,11 @@ TEST_CASE("scalars never create tape entries; each operation creates exactly one
   y = tinygrad::sigmoid(y);  // an activation is one entry
   CHECK(tape.size() == 6);
 }
+
+TEST_CASE("a Var is a small value type: its value, an index and a generation") {
+  static_assert(std::is_trivially_copyable_v<Var<double>>);
+  static_assert(std::is_trivially_destructible_v<Var<double>>);
+  static_assert(sizeof(Var<double>) == 24, "docs/design.md states 24 bytes");
+  static_assert(sizeof(Var<float>) == 24, "docs/design.md states 24 bytes");
+  CHECK(sizeof(Var<double>) == 24);
+}
