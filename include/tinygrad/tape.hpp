@@ -169,15 +169,22 @@ class Tape {
   /// Appends one entry with the given operands and returns its stamp.
   template <class... Operands>
   detail::Stamp record(const Operands&... operands) {
-    if (operand_begin_.size() > max_count - 1 ||
-        operand_index_.size() > max_count - sizeof...(Operands)) [[unlikely]] {
+    const std::size_t operands_before = operand_index_.size();
+    if (operand_begin_.size() > max_count - 1 || operands_before > max_count - sizeof...(Operands))
+        [[unlikely]] {
       throw_full();
     }
-    (operand_index_.push_back(operands.index), ...);
-    (operand_partial_.push_back(operands.partial), ...);
-    const detail::Stamp stamp{generation_, entry_count()};
-    operand_begin_.push_back(static_cast<std::uint32_t>(operand_index_.size()));
-    return stamp;
+    try {
+      (operand_index_.push_back(operands.index), ...);
+      (operand_partial_.push_back(operands.partial), ...);
+      operand_begin_.push_back(static_cast<std::uint32_t>(operand_index_.size()));
+    } catch (...) {
+      // An allocation failed: leave the recording exactly as it was.
+      operand_index_.resize(operands_before);
+      operand_partial_.resize(operands_before);
+      throw;
+    }
+    return detail::Stamp{generation_, static_cast<std::uint32_t>(operand_begin_.size() - 2)};
   }
 
   [[noreturn]] TINYGRAD_DETAIL_COLD void throw_full() const {
@@ -185,8 +192,6 @@ class Tape {
                      " is full (2^32 - 1 entries or operands); clear() or rewind() it");
   }
 
-  /// Throws tape_error unless the entry `s` (of a Var with value `value`) is
-  /// on this tape now. `use` says how the Var was used, for the message.
   /// The fast path (a Var of the current epoch) is inline; everything else,
   /// including building the message, is out of line.
   void require_recorded_here(const detail::Stamp& s, const T& value, const char* use) const {
