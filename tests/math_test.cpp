@@ -6,7 +6,7 @@
 
 #include <tinygrad/var.hpp>
 
-#include "support/numeric.hpp"
+#include "support/gradient_check.hpp"
 
 #include <doctest/doctest.h>
 #include <cmath>
@@ -16,44 +16,24 @@
 
 using tinygrad::Tape;
 using tinygrad::Var;
-using tinygrad_test::central_difference;
-using tinygrad_test::check_close;
 
 namespace {
 
-/// Differentiates f at each point and checks value, formula and finite differences.
+/// check_gradient at each point, labelled with the function's name.
 template <class F, class D>
 void check_unary(const char* name, F f, D derivative, std::initializer_list<double> points) {
   for (const double p : points) {
-    INFO(name, " at ", p);
-    Tape<double> tape;
-    Var<double> x = p;
-    const Var<double> y = f(x);
-    y.backward();
-    check_close(y.value(), f(p), 1e-15);
-    check_close(x.grad(), derivative(p), 1e-13);
-    check_close(x.grad(), central_difference(f, p), 1e-7);
+    INFO(name);
+    tinygrad_test::check_gradient(f, derivative, p);
   }
 }
 
-/// The same for f(x, y): both partials.
 template <class F, class Dx, class Dy>
 void check_binary(const char* name, F f, Dx dfdx, Dy dfdy,
                   std::initializer_list<std::pair<double, double>> points) {
-  for (const auto& point : points) {
-    const double px = point.first;  // not a structured binding: lambdas capture these
-    const double py = point.second;
-    INFO(name, " at (", px, ", ", py, ")");
-    Tape<double> tape;
-    Var<double> x = px;
-    Var<double> y = py;
-    const Var<double> out = f(x, y);
-    out.backward();
-    check_close(out.value(), f(px, py), 1e-15);
-    check_close(x.grad(), dfdx(px, py), 1e-13);
-    check_close(y.grad(), dfdy(px, py), 1e-13);
-    check_close(x.grad(), central_difference([&](double t) { return f(t, py); }, px), 1e-7);
-    check_close(y.grad(), central_difference([&](double t) { return f(px, t); }, py), 1e-7);
+  for (const auto& [x, y] : points) {
+    INFO(name);
+    tinygrad_test::check_gradient(f, dfdx, dfdy, x, y);
   }
 }
 

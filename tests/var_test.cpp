@@ -5,7 +5,7 @@
 
 #include <tinygrad/var.hpp>
 
-#include "support/numeric.hpp"
+#include "support/gradient_check.hpp"
 
 #include <doctest/doctest.h>
 #include <array>
@@ -14,27 +14,10 @@
 
 using tinygrad::Tape;
 using tinygrad::Var;
-using tinygrad_test::central_difference;
-using tinygrad_test::check_close;
 
 namespace {
 
-/// Differentiates f(x, y) on a fresh tape and checks value and both partials
-/// against hand-derived formulas and finite differences of f on doubles.
-template <class F, class Dx, class Dy>
-void check_binary(F f, Dx dfdx, Dy dfdy, double x0, double y0) {
-  INFO("x = ", x0, ", y = ", y0);
-  Tape<double> tape;
-  Var<double> x = x0;
-  Var<double> y = y0;
-  const Var<double> out = f(x, y);
-  out.backward();
-  check_close(out.value(), f(x0, y0), 1e-15);
-  check_close(x.grad(), dfdx(x0, y0), 1e-14);
-  check_close(y.grad(), dfdy(x0, y0), 1e-14);
-  check_close(x.grad(), central_difference([&](double t) { return f(t, y0); }, x0), 1e-8);
-  check_close(y.grad(), central_difference([&](double t) { return f(x0, t); }, y0), 1e-8);
-}
+using tinygrad_test::check_gradient;
 
 constexpr std::array<std::array<double, 2>, 5> points{
     {{1.5, 2.0}, {-0.75, 3.25}, {4.0, -0.5}, {-2.5, -1.25}, {1e-3, 7.0}}};
@@ -43,29 +26,29 @@ constexpr std::array<std::array<double, 2>, 5> points{
 
 TEST_CASE("Var op Var: + - * / against formulas and finite differences") {
   for (const auto& [x, y] : points) {
-    check_binary([](auto a, auto b) { return a + b; }, [](double, double) { return 1.0; },
-                 [](double, double) { return 1.0; }, x, y);
-    check_binary([](auto a, auto b) { return a - b; }, [](double, double) { return 1.0; },
-                 [](double, double) { return -1.0; }, x, y);
-    check_binary([](auto a, auto b) { return a * b; }, [](double, double b) { return b; },
-                 [](double a, double) { return a; }, x, y);
-    check_binary([](auto a, auto b) { return a / b; }, [](double, double b) { return 1 / b; },
-                 [](double a, double b) { return -a / (b * b); }, x, y);
+    check_gradient([](auto a, auto b) { return a + b; }, [](double, double) { return 1.0; },
+                   [](double, double) { return 1.0; }, x, y);
+    check_gradient([](auto a, auto b) { return a - b; }, [](double, double) { return 1.0; },
+                   [](double, double) { return -1.0; }, x, y);
+    check_gradient([](auto a, auto b) { return a * b; }, [](double, double b) { return b; },
+                   [](double a, double) { return a; }, x, y);
+    check_gradient([](auto a, auto b) { return a / b; }, [](double, double b) { return 1 / b; },
+                   [](double a, double b) { return -a / (b * b); }, x, y);
   }
 }
 
 TEST_CASE("Var op scalar and scalar op Var, with scalars of every arithmetic type") {
   for (const auto& [x, y] : points) {
     // The scalar side has derivative 0, so its partial is the formula's.
-    check_binary([](auto a, auto b) { return a + 2 - 0.5f * b + b / 4u; },
-                 [](double, double) { return 1.0; }, [](double, double) { return -0.5 + 0.25; }, x,
-                 y);
-    check_binary([](auto a, auto b) { return 3L * a * 2.0 - 1.0 / b + a / 8; },
-                 [](double, double) { return 6.0 + 0.125; },
-                 [](double, double b) { return 1 / (b * b); }, x, y);
-    check_binary([](auto a, auto b) { return (5 - a) * (b - 2.5); },
-                 [](double, double b) { return -(b - 2.5); },
-                 [](double a, double) { return 5 - a; }, x, y);
+    check_gradient([](auto a, auto b) { return a + 2 - 0.5f * b + b / 4u; },
+                   [](double, double) { return 1.0; }, [](double, double) { return -0.5 + 0.25; },
+                   x, y);
+    check_gradient([](auto a, auto b) { return 3L * a * 2.0 - 1.0 / b + a / 8; },
+                   [](double, double) { return 6.0 + 0.125; },
+                   [](double, double b) { return 1 / (b * b); }, x, y);
+    check_gradient([](auto a, auto b) { return (5 - a) * (b - 2.5); },
+                   [](double, double b) { return -(b - 2.5); },
+                   [](double a, double) { return 5 - a; }, x, y);
   }
 }
 
@@ -85,13 +68,13 @@ TEST_CASE("a long double scalar mixes with Var<double> and Var<float> without ca
 
 TEST_CASE("unary minus and plus") {
   for (const auto& [x, y] : points) {
-    check_binary([](auto a, auto b) { return -a * +b; }, [](double, double b) { return -b; },
-                 [](double a, double) { return -a; }, x, y);
+    check_gradient([](auto a, auto b) { return -a * +b; }, [](double, double b) { return -b; },
+                   [](double a, double) { return -a; }, x, y);
   }
 }
 
 TEST_CASE("compound assignment with Vars and scalars") {
-  check_binary(
+  check_gradient(
       [](auto a, auto b) {
         auto z = a;
         z += b;    // a + b
