@@ -323,3 +323,25 @@ TEST_CASE("EpochFloors: one segment per distinct rewind position still in force"
   CHECK(floors.segments() == 1);
   CHECK_FALSE(floors.keeps_entry(100'003, 0));
 }
+
+TEST_CASE("statistics() counts entries, operands and bytes as design.md states") {
+  Tape<double> tape;
+  Var<double> x = 1.0;        // leaf: 0 operands
+  const auto y = x * x;       // 2 operands
+  const auto z = exp(y) + 1;  // 1 + 1 operands
+  auto s = tape.statistics();
+  CHECK(s.entries == 4);
+  CHECK(s.operands == 4);
+  // 4 bytes per entry (+1 sentinel) and 4 + 8 per operand, for double.
+  CHECK(s.recording_bytes == 4 * 5 + 12 * 4);
+  CHECK(s.gradient_bytes == 0);
+  CHECK(s.reserved_bytes >= s.recording_bytes);
+  z.backward();
+  s = tape.statistics();
+  CHECK(s.gradient_bytes == 8 * 4);
+  tape.clear();
+  tape.shrink_to_fit();
+  s = tape.statistics();
+  CHECK(s.entries == 0);
+  CHECK(s.recording_bytes == 4);
+}

@@ -4,6 +4,7 @@
 // Tape<T>: the flat, index-based recording that Var<T> operations append to,
 // and the stack of current tapes per thread. See docs/design.md.
 
+#include <tinygrad/detail/recording.hpp>
 #include <tinygrad/detail/reverse_sweep.hpp>
 #include <tinygrad/detail/stamp.hpp>
 #include <tinygrad/error.hpp>
@@ -35,13 +36,6 @@ namespace detail {
 
 template <class T>
 struct Recorder;
-
-/// One operand of a tape entry: the entry it reads and d(result)/d(operand).
-template <class T>
-struct Operand {
-  std::uint32_t index;
-  T partial;
-};
 
 /// The innermost live Tape<T> of this thread, or null before the first one.
 template <class T>
@@ -78,7 +72,6 @@ class Tape {
   Tape()
       : generation_(detail::first_generation(detail::new_tape_id())),
         outer_(detail::current_tape<T>) {
-    operand_begin_.push_back(0);
     detail::current_tape<T> = this;
   }
 
@@ -111,7 +104,7 @@ class Tape {
   }
 
   /// Number of entries recorded (leaves and operations).
-  [[nodiscard]] std::size_t size() const noexcept { return operand_begin_.size() - 1; }
+  [[nodiscard]] std::size_t size() const noexcept { return recording_.entries(); }
 
   /// Where the recording stands now, for rewind().
   [[nodiscard]] Position position() const noexcept {
@@ -144,11 +137,25 @@ class Tape {
     grads_are_zero_ = true;
   }
 
+  /// What the tape holds and what it costs in memory.
+  struct Statistics {
+    std::size_t entries;          ///< leaves and operations recorded
+    std::size_t operands;         ///< Var operands over all entries
+    std::size_t recording_bytes;  ///< bytes the recording uses (gradients excluded)
+    std::size_t gradient_bytes;   ///< bytes the gradients use (sized by backward())
+    std::size_t reserved_bytes;   ///< bytes allocated in all, spare capacity included
+  };
+
+  [[nodiscard]] Statistics statistics() const noexcept {
+    const std::size_t gradients = grads_.size() + sweep_adjoints_.size();
+    const std::size_t gradients_reserved = grads_.capacity() + sweep_adjoints_.capacity();
+    return {recording_.entries(), recording_.operands(), recording_.bytes_in_use(),
+            gradients * sizeof(T), recording_.bytes_reserved() + gradients_reserved * sizeof(T)};
+  }
+
   /// Returns the memory not needed by the current recording.
   void shrink_to_fit() {
-    operand_begin_.shrink_to_fit();
-    operand_index_.shrink_to_fit();
-    operand_partial_.shrink_to_fit();
+    recording_.shrink_to_fit();
     grads_.shrink_to_fit();
     sweep_adjoints_.clear();
     sweep_adjoints_.shrink_to_fit();
@@ -158,10 +165,8 @@ class Tape {
   friend class Var<T>;
   friend struct detail::Recorder<T>;
 
-  static constexpr std::size_t max_count = std::numeric_limits<std::uint32_t>::max();
-
   [[nodiscard]] std::uint32_t entry_count() const noexcept {
-    return static_cast<std::uint32_t>(operand_begin_.size() - 1);
+    return static_cast<std::uint32_t>(recording_.entries());
   }
 
   // --- Recording (called by Var's operations through detail::Recorder) ---
@@ -169,22 +174,8 @@ class Tape {
   /// Appends one entry with the given operands and returns its stamp.
   template <class... Operands>
   detail::Stamp record(const Operands&... operands) {
-    const std::size_t operands_before = operand_index_.size();
-    if (operand_begin_.size() > max_count - 1 || operands_before > max_count - sizeof...(Operands))
-        [[unlikely]] {
-      throw_full();
-    }
-    try {
-      (operand_index_.push_back(operands.index), ...);
-      (operand_partial_.push_back(operands.partial), ...);
-      operand_begin_.push_back(static_cast<std::uint32_t>(operand_index_.size()));
-    } catch (...) {
-      // An allocation failed: leave the recording exactly as it was.
-      operand_index_.resize(operands_before);
-      operand_partial_.resize(operands_before);
-      throw;
-    }
-    return detail::Stamp{generation_, static_cast<std::uint32_t>(operand_begin_.size() - 2)};
+    const std::uint32_t entry = recording_.append([this] { throw_full(); }, operands...);
+    return detail::Stamp{generation_, entry};
   }
 
   [[noreturn]] TINYGRAD_DETAIL_COLD void throw_full() const {
@@ -223,15 +214,14 @@ class Tape {
   void backward(const detail::Stamp& out, const T& value) {
     require_recorded_here(out, value, "backward()");
     grads_.resize(size(), T(0));
-    const detail::RecordingView<T> recording{operand_begin_.data(), operand_index_.data(),
-                                             operand_partial_.data()};
     if (grads_are_zero_) {
       grads_[out.index] = T(1);
-      detail::reverse_sweep(recording, grads_.data(), out.index, static_cast<T*>(nullptr));
+      detail::reverse_sweep(recording_.view(), grads_.data(), out.index);
     } else {
       sweep_adjoints_.assign(std::size_t{out.index} + 1, T(0));
       sweep_adjoints_[out.index] = T(1);
-      detail::reverse_sweep(recording, sweep_adjoints_.data(), out.index, grads_.data());
+      detail::reverse_sweep_accumulating(recording_.view(), sweep_adjoints_.data(), out.index,
+                                         grads_.data());
     }
     grads_are_zero_ = false;
   }
@@ -245,10 +235,7 @@ class Tape {
     }
     floors_.rewind(epoch(), entries);
     ++generation_;  // the next epoch
-    const std::uint32_t operands = operand_begin_[entries];
-    operand_begin_.resize(std::size_t{entries} + 1);
-    operand_index_.resize(operands);
-    operand_partial_.resize(operands);
+    recording_.truncate(entries);
     if (grads_.size() > entries) {
       grads_.resize(entries);
     }
@@ -291,10 +278,7 @@ class Tape {
   std::uint64_t generation_;  // this tape's id in the high half, its epoch in the low half
   Tape* outer_;               // the tape that was current before this one
 
-  // The recording (see docs/design.md, "The tape layout").
-  std::vector<std::uint32_t> operand_begin_;  // one per entry, plus the end of the last
-  std::vector<std::uint32_t> operand_index_;
-  std::vector<T> operand_partial_;
+  detail::Recording<T> recording_;  // the entries (docs/design.md, "The tape layout")
 
   // Gradients: sized by backward(); an entry beyond the end has gradient 0.
   std::vector<T> grads_;

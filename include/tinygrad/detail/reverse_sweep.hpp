@@ -22,24 +22,47 @@ struct RecordingView {
 /// Propagates `adjoint` from entry `out` down to entry 0, in place. Entries
 /// with a zero adjoint are skipped: they do not influence the output, and
 /// multiplying their partials (possibly infinite, as sqrt's at 0) would turn
-/// 0 into NaN. When `accumulate_into` is not null, each entry's adjoint is
-/// added there the moment it is final, that is, when the loop reaches it.
-template <class T>
+/// 0 into NaN. `on_final(i, a)` sees each entry's adjoint when it is final,
+/// that is, when the loop reaches it (nothing later can change it).
+template <class T, class OnFinal>
 void reverse_sweep(const RecordingView<T>& recording, T* adjoint, std::uint32_t out,
-                   T* accumulate_into) noexcept {
+                   OnFinal on_final) noexcept {
+  const std::uint32_t* begin = recording.operand_begin;
+  const std::uint32_t* index = recording.operand_index;
+  const T* partial = recording.operand_partial;
+  std::uint32_t end = begin[out + 1];  // one past entry i's operands, for i = out
   for (std::size_t i = std::size_t{out} + 1; i-- > 0;) {
+    const std::uint32_t first = begin[i];
     const T a = adjoint[i];
-    if (a == T(0)) {
-      continue;
+    if (a != T(0)) {
+      on_final(i, a);
+      // Entries have 0, 1 or 2 operands; this form keeps the compiler from
+      // wrapping a vectorised loop, with its set-up, around so few.
+      std::uint32_t k = first;
+      for (; k + 1 < end; k += 2) {
+        adjoint[index[k]] += partial[k] * a;
+        adjoint[index[k + 1]] += partial[k + 1] * a;
+      }
+      if (k < end) {
+        adjoint[index[k]] += partial[k] * a;
+      }
     }
-    if (accumulate_into != nullptr) {
-      accumulate_into[i] += a;
-    }
-    const std::uint32_t end = recording.operand_begin[i + 1];
-    for (std::uint32_t k = recording.operand_begin[i]; k < end; ++k) {
-      adjoint[recording.operand_index[k]] += recording.operand_partial[k] * a;
-    }
+    end = first;
   }
+}
+
+/// The sweep when nothing else needs the adjoints: they are the gradients.
+template <class T>
+void reverse_sweep(const RecordingView<T>& recording, T* adjoint, std::uint32_t out) noexcept {
+  reverse_sweep(recording, adjoint, out, [](std::size_t, T) noexcept {});
+}
+
+/// The sweep on a scratch array whose final adjoints are added to `grads`:
+/// how backward() accumulates (docs/design.md, "Accumulation").
+template <class T>
+void reverse_sweep_accumulating(const RecordingView<T>& recording, T* scratch, std::uint32_t out,
+                                T* grads) noexcept {
+  reverse_sweep(recording, scratch, out, [grads](std::size_t i, T a) noexcept { grads[i] += a; });
 }
 
 }  // namespace tinygrad::detail

@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+// Measures a primal computation and its gradients in alternating batches
+// inside one Google Benchmark run, so that every figure is a ratio of times
+// taken under the same machine load. A benchmark iteration is one batch of
+// each; the counters carry the per-call figures.
+
+#include <tinygrad/var.hpp>
+
+#include <benchmark/benchmark.h>
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace harness {
+
+using Clock = std::chrono::steady_clock;
+
+/// A named way to compute the gradient; `run()` computes one.
+template <class F>
+struct Contender {
+  const char* name;
+  F run;
+};
+template <class F>
+Contender(const char*, F) -> Contender<F>;
+
+/// Runs `primal` and every contender `batch` times per iteration and sets the
+/// counters `primal_ns`, `<name>_ns` and `<name>/primal`. Returns the
+/// nanoseconds per call of each contender, in order.
+template <class Primal, class... F>
+std::array<double, sizeof...(F)> compare(benchmark::State& state, std::size_t batch, Primal primal,
+                                         Contender<F>... contenders) {
+  std::array<Clock::duration, 1 + sizeof...(F)> totals{};
+  const auto time_batch = [&](std::size_t slot, auto& work) {
+    const auto start = Clock::now();
+    for (std::size_t k = 0; k < batch; ++k) {
+      work();
+      benchmark::ClobberMemory();
+    }
+    totals[slot] += Clock::now() - start;
+  };
+  for (auto _ : state) {
+    time_batch(0, primal);
+    std::size_t slot = 1;
+    (time_batch(slot++, contenders.run), ...);
+  }
+  const double calls = static_cast<double>(state.iterations()) * static_cast<double>(batch);
+  const auto ns = [&](std::size_t slot) {
+    return std::chrono::duration<double, std::nano>(totals[slot]).count() / calls;
+  };
+  state.counters["primal_ns"] = ns(0);
+  std::array<double, sizeof...(F)> result{};
+  std::size_t slot = 1;
+  (
+      [&](const char* name) {
+        result[slot - 1] = ns(slot);
+        state.counters[std::string(name) + "_ns"] = ns(slot);
+        state.counters[std::string(name) + "/primal"] = ns(slot) / ns(0);
+        ++slot;
+      }(contenders.name),
+      ...);
+  return result;
+}
+
+/// A batch that takes roughly the same time whatever the workload's size.
+inline std::size_t batch_for(std::size_t operations) {
+  return std::max<std::size_t>(1, 20'000 / std::max<std::size_t>(1, operations));
+}
+
+/// tinygrad's gradient of `loss(parameters as Vars)`: everything needed to
+/// repeat it (clear the tape, record the leaves and the computation, sweep
+/// back, read the gradients).
+template <class Loss>
+struct TinygradGradient {
+  TinygradGradient(std::span<const double> parameters, Loss loss_function)
+      : values(parameters.begin(), parameters.end()), grads(parameters.size()), loss(loss_function) {}
+
+  void operator()() {
+    tape.clear();
+    leaves.assign(values.begin(), values.end());
+    loss(std::span<const tinygrad::Var<double>>(leaves)).backward();
+    for (std::size_t i = 0; i < leaves.size(); ++i) {
+      grads[i] = leaves[i].grad();
+    }
+  }
+
+  /// Sets `ns_per_op` and `bytes_per_op` from the last recording.
+  void report(benchmark::State& state, double gradient_ns) const {
+    const auto s = tape.statistics();
+    const double operations = static_cast<double>(s.entries - leaves.size());
+    state.counters["ops"] = operations;
+    state.counters["ns_per_op"] = gradient_ns / operations;
+    state.counters["bytes_per_op"] = static_cast<double>(s.recording_bytes) / operations;
+  }
+
+  tinygrad::Tape<double> tape;
+  std::vector<double> values;
+  std::vector<tinygrad::Var<double>> leaves;
+  std::vector<double> grads;
+  Loss loss;
+};
+
+inline double tinygrad_sigmoid(double z) {
+  return tinygrad::Sigmoid::value(z);
+}
+inline tinygrad::Var<double> tinygrad_sigmoid(const tinygrad::Var<double>& z) {
+  return tinygrad::sigmoid(z);
+}
+
+/// The sigmoid for any scalar type: tinygrad's policy on double and Var.
+struct TinygradSigmoid {
+  template <class S>
+  S operator()(const S& z) const {
+    return tinygrad_sigmoid(z);
+  }
+};
+
+}  // namespace harness

@@ -1,0 +1,133 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+// The storage of a tape's entries: three flat arrays with one capacity check
+// per recorded operation. See docs/design.md, "The tape layout".
+
+#include <tinygrad/detail/reverse_sweep.hpp>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <type_traits>
+
+namespace tinygrad::detail {
+
+/// One operand of a tape entry: the entry it reads and d(result)/d(operand).
+template <class T>
+struct Operand {
+  std::uint32_t index;
+  T partial;
+};
+
+/// A fixed-capacity array of trivially copyable elements whose size is kept
+/// by its owner, so that one check covers several arrays.
+template <class E>
+class RawArray {
+  static_assert(std::is_trivially_copyable_v<E>);
+
+ public:
+  RawArray() = default;
+  explicit RawArray(std::size_t capacity)
+      : data_(std::make_unique_for_overwrite<E[]>(capacity)), capacity_(capacity) {}
+
+  [[nodiscard]] E* data() noexcept { return data_.get(); }
+  [[nodiscard]] const E* data() const noexcept { return data_.get(); }
+  [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
+
+ private:
+  std::unique_ptr<E[]> data_;
+  std::size_t capacity_ = 0;
+};
+
+/// The entries of one tape. Entry i's operands are
+/// [operand_begin[i], operand_begin[i + 1]); operand_begin[0] is 0.
+template <class T>
+class Recording {
+ public:
+  /// 32-bit indices: at most this many entries, and this many operands.
+  static constexpr std::size_t max_count = std::numeric_limits<std::uint32_t>::max() - 1;
+
+  Recording() : begin_(initial_capacity), index_(initial_capacity), partial_(initial_capacity) {
+    begin_.data()[0] = 0;
+  }
+
+  [[nodiscard]] std::size_t entries() const noexcept { return entries_; }
+  [[nodiscard]] std::size_t operands() const noexcept { return operands_; }
+
+  /// Appends one entry; returns its index. On failure (allocation, or a full
+  /// tape: `full` is called, and must throw) nothing changes.
+  template <class Full, class... Operands>
+  std::uint32_t append(Full full, const Operands&... operands) {
+    constexpr std::size_t count = sizeof...(Operands);
+    if (entries_ + 1 >= begin_.capacity() || operands_ + count > index_.capacity()) [[unlikely]] {
+      grow(count, full);
+    }
+    [[maybe_unused]] std::uint32_t* index = index_.data() + operands_;
+    [[maybe_unused]] T* partial = partial_.data() + operands_;
+    ((*index++ = operands.index, *partial++ = operands.partial), ...);
+    operands_ += count;
+    const auto entry = static_cast<std::uint32_t>(entries_);
+    begin_.data()[++entries_] = static_cast<std::uint32_t>(operands_);
+    return entry;
+  }
+
+  /// Keeps the first `entries` entries.
+  void truncate(std::size_t entries) noexcept {
+    entries_ = entries;
+    operands_ = begin_.data()[entries];
+  }
+
+  [[nodiscard]] RecordingView<T> view() const noexcept {
+    return {begin_.data(), index_.data(), partial_.data()};
+  }
+
+  [[nodiscard]] std::size_t bytes_in_use() const noexcept {
+    return (entries_ + 1) * sizeof(std::uint32_t) + operands_ * (sizeof(std::uint32_t) + sizeof(T));
+  }
+  [[nodiscard]] std::size_t bytes_reserved() const noexcept {
+    return begin_.capacity() * sizeof(std::uint32_t) +
+           index_.capacity() * (sizeof(std::uint32_t) + sizeof(T));
+  }
+
+  /// Capacity for exactly what is recorded now (at least the first sentinel).
+  void shrink_to_fit() { reserve(entries_ + 1, operands_); }
+
+ private:
+  template <class Full>
+  void grow(std::size_t operands, Full full) {
+    if (entries_ + 1 > max_count || operands_ + operands > max_count) {
+      full();
+    }
+    const auto doubled = [](std::size_t used, std::size_t needed) {
+      return std::min(std::max({2 * used, used + needed, initial_capacity}), max_count + 1);
+    };
+    reserve(doubled(entries_ + 1, 1), doubled(operands_, operands));
+  }
+
+  /// Reallocates all three arrays; if one allocation fails, the old arrays
+  /// (and with them the recording) are untouched.
+  void reserve(std::size_t entry_slots, std::size_t operand_slots) {
+    RawArray<std::uint32_t> begin(entry_slots);
+    RawArray<std::uint32_t> index(operand_slots);
+    RawArray<T> partial(operand_slots);
+    std::copy(begin_.data(), begin_.data() + entries_ + 1, begin.data());
+    std::copy(index_.data(), index_.data() + operands_, index.data());
+    std::copy(partial_.data(), partial_.data() + operands_, partial.data());
+    begin_ = std::move(begin);
+    index_ = std::move(index);
+    partial_ = std::move(partial);
+  }
+
+  static constexpr std::size_t initial_capacity = 64;
+
+  std::size_t entries_ = 0;
+  std::size_t operands_ = 0;
+  RawArray<std::uint32_t> begin_;  // entries_ + 1 in use
+  RawArray<std::uint32_t> index_;  // operands_ in use
+  RawArray<T> partial_;            // operands_ in use
+};
+
+}  // namespace tinygrad::detail
