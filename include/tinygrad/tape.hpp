@@ -37,6 +37,14 @@ namespace detail {
 template <class T>
 struct Recorder;
 
+template <class T>
+class Activation;
+
+/// Selects the Tape constructor that does not make the new tape current; an
+/// Activation does that later, for a scope (the functional API's reusable
+/// per-thread tape).
+struct Dormant {};
+
 /// The innermost live Tape<T> of this thread, or null before the first one.
 template <class T>
 inline thread_local Tape<T>* current_tape = nullptr;
@@ -69,26 +77,12 @@ class Tape {
     detail::Stamp stamp_;
   };
 
-  Tape()
-      : generation_(detail::first_generation(detail::new_tape_id())),
-        outer_(detail::current_tape<T>) {
-    detail::current_tape<T> = this;
-  }
+  Tape() : Tape(detail::Dormant{}) { enter(); }
 
-  ~Tape() {
-    if (detail::current_tape<T> == this) {
-      detail::current_tape<T> = outer_;
-      return;
-    }
-    // Destroyed out of order (a heap-allocated tape): unlink it so that no
-    // inner tape restores a dangling pointer.
-    for (Tape* inner = detail::current_tape<T>; inner != nullptr; inner = inner->outer_) {
-      if (inner->outer_ == this) {
-        inner->outer_ = outer_;
-        break;
-      }
-    }
-  }
+  /// A tape that is not current until a detail::Activation makes it so.
+  explicit Tape(detail::Dormant) : generation_(detail::first_generation(detail::new_tape_id())) {}
+
+  ~Tape() { leave(); }
 
   // The current-tape pointer refers to this object: it cannot move.
   Tape(const Tape&) = delete;
@@ -164,6 +158,32 @@ class Tape {
  private:
   friend class Var<T>;
   friend struct detail::Recorder<T>;
+  friend class detail::Activation<T>;
+
+  // --- The stack of current tapes ---
+
+  /// Makes this tape the current one, remembering the previous.
+  void enter() noexcept {
+    outer_ = detail::current_tape<T>;
+    detail::current_tape<T> = this;
+  }
+
+  /// Takes this tape off the stack: the previous one is current again. A tape
+  /// left out of order (heap-allocated tapes) is unlinked instead, so that no
+  /// inner tape restores a dangling pointer. Nothing happens to a tape that is
+  /// not on the stack.
+  void leave() noexcept {
+    if (detail::current_tape<T> == this) {
+      detail::current_tape<T> = outer_;
+      return;
+    }
+    for (Tape* inner = detail::current_tape<T>; inner != nullptr; inner = inner->outer_) {
+      if (inner->outer_ == this) {
+        inner->outer_ = outer_;
+        return;
+      }
+    }
+  }
 
   [[nodiscard]] std::uint32_t entry_count() const noexcept {
     return static_cast<std::uint32_t>(recording_.entries());
@@ -276,7 +296,7 @@ class Tape {
   }
 
   std::uint64_t generation_;  // this tape's id in the high half, its epoch in the low half
-  Tape* outer_;               // the tape that was current before this one
+  Tape* outer_ = nullptr;     // the tape that was current before this one
 
   detail::Recording<T> recording_;  // the entries (docs/design.md, "The tape layout")
 
@@ -287,5 +307,22 @@ class Tape {
 
   detail::EpochFloors floors_;
 };
+
+namespace detail {
+
+/// Makes an existing tape current for a scope, as constructing one does.
+template <class T>
+class Activation {
+ public:
+  explicit Activation(Tape<T>& tape) noexcept : tape_(tape) { tape_.enter(); }
+  ~Activation() { tape_.leave(); }
+  Activation(const Activation&) = delete;
+  Activation& operator=(const Activation&) = delete;
+
+ private:
+  Tape<T>& tape_;
+};
+
+}  // namespace detail
 
 }  // namespace tinygrad

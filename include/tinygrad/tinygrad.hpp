@@ -6,6 +6,7 @@
 
 #include <tinygrad/activation.hpp>
 #include <tinygrad/error.hpp>
+#include <tinygrad/functional.hpp>
 #include <tinygrad/math.hpp>
 #include <tinygrad/tape.hpp>
 #include <tinygrad/var.hpp>

@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: MIT
+// Minimise Rosenbrock's function in 2 and 100 dimensions by gradient descent
+// with a backtracking line search, the gradient from tinygrad::gradient.
+// First, gradcheck() confirms the gradient against finite differences.
+// Exits non-zero if the gradient check fails or a run does not converge.
+
+#include <tinygrad/functional.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <numeric>
+#include <span>
+#include <vector>
+
+namespace {
+
+// f(x) = sum over i of 100 (x_(i+1) - x_i^2)^2 + (1 - x_i)^2; minimum 0 at (1, ..., 1).
+const auto rosenbrock = [](auto x) {
+  auto sum = 0.0 * x[0];
+  for (std::size_t i = 0; i + 1 < x.size(); ++i) {
+    const auto t = x[i + 1] - x[i] * x[i];
+    const auto u = 1.0 - x[i];
+    sum = sum + 100.0 * t * t + u * u;
+  }
+  return sum;
+};
+
+double norm(const std::vector<double>& v) {
+  return std::sqrt(std::inner_product(v.begin(), v.end(), v.begin(), 0.0));
+}
+
+/// Steepest descent; each step halves its length until f decreases enough
+/// (Armijo's condition). Returns whether |gradient| fell below `tolerance`.
+bool minimise(std::vector<double> x, int max_steps, double tolerance) {
+  std::vector<double> g(x.size());
+  std::vector<double> trial(x.size());
+  double step = 1e-3;
+  for (int k = 0; k <= max_steps; ++k) {
+    const auto [f, gradient] = tinygrad::value_and_gradient(rosenbrock, x);
+    g = gradient;
+    const double g_norm = norm(g);
+    if (k % 5000 == 0 || g_norm < tolerance) {
+      std::printf("  step %6d  f = %.6e  |grad| = %.3e  x[0] = %.6f\n", k, f, g_norm, x[0]);
+    }
+    if (g_norm < tolerance) {
+      return true;
+    }
+    step *= 2;  // try a longer step first, then backtrack
+    while (true) {
+      for (std::size_t i = 0; i < x.size(); ++i) {
+        trial[i] = x[i] - step * g[i];
+      }
+      const double f_trial = tinygrad::value_and_gradient(rosenbrock, trial).first;
+      if (f_trial <= f - 0.5 * step * g_norm * g_norm) {
+        break;
+      }
+      step /= 2;
+    }
+    x = trial;
+  }
+  return false;
+}
+
+}  // namespace
+
+int main() {
+  const std::vector<double> start2{-1.2, 1.0};
+  const auto report = tinygrad::gradcheck(rosenbrock, start2);
+  std::cout << report;
+  bool ok = report.ok;
+
+  std::printf("\nRosenbrock, 2 dimensions, from (-1.2, 1):\n");
+  ok &= minimise(start2, 100'000, 1e-6);
+
+  std::vector<double> start100(100);
+  for (std::size_t i = 0; i < start100.size(); ++i) {
+    start100[i] = i % 2 == 0 ? -1.2 : 1.0;
+  }
+  std::printf("\nRosenbrock, 100 dimensions, from (-1.2, 1, -1.2, 1, ...):\n");
+  ok &= minimise(start100, 200'000, 1e-4);
+
+  std::printf("\n%s\n", ok ? "Converged." : "Did not converge.");
+  return ok ? 0 : 1;
+}

@@ -1,0 +1,262 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+// The functional API: gradients and Jacobians of a function, without managing
+// a tape, and gradcheck() to verify a gradient against finite differences.
+//
+//   auto f = [](auto x) { return x[0] * x[0] + sin(x[1]); };
+//   std::vector<double> g = tinygrad::gradient(f, std::vector<double>{1.0, 2.0});
+//
+// `f` takes a std::span<const Var<T>> (write it as a generic lambda) and
+// returns a Var<T> (a range of Var<T> for jacobian). `x` is any contiguous
+// range of T: a std::vector<T>, a std::array, a std::span<const T>.
+
+#include <tinygrad/var.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <concepts>
+#include <cstddef>
+#include <iomanip>
+#include <limits>
+#include <ostream>
+#include <ranges>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace tinygrad {
+
+namespace detail {
+
+/// The element type of the point a functional-API call differentiates at.
+template <class X>
+using PointElement = std::remove_cv_t<std::ranges::range_value_t<X>>;
+
+template <class X>
+concept Point = std::ranges::contiguous_range<X> && std::floating_point<PointElement<X>>;
+
+/// Per thread and element type: a tape and leaves that the functional API
+/// reuses, so that a warm call allocates nothing.
+template <class T>
+struct FunctionalWorkspace {
+  Tape<T> tape{Dormant{}};
+  std::vector<Var<T>> leaves;
+  bool in_use = false;
+};
+
+template <class T>
+FunctionalWorkspace<T>& functional_workspace() {
+  thread_local FunctionalWorkspace<T> workspace;
+  return workspace;
+}
+
+/// Records f at x with the leaves on a tape that is current for the call, and
+/// returns use(leaves, f(leaves)). The per-thread workspace serves, unless f
+/// itself calls the functional API (then a fresh tape does).
+template <class T, class F, class Use>
+decltype(auto) with_recording(F& f, std::span<const T> x, Use&& use) {
+  FunctionalWorkspace<T>& workspace = functional_workspace<T>();
+  if (workspace.in_use) {
+    Tape<T> tape;
+    std::vector<Var<T>> leaves(x.begin(), x.end());
+    return use(std::span<const Var<T>>(leaves), f(std::span<const Var<T>>(leaves)));
+  }
+  struct InUse {
+    bool& flag;
+    explicit InUse(bool& f_) : flag(f_) { flag = true; }
+    ~InUse() { flag = false; }
+  } in_use(workspace.in_use);
+  Activation<T> active(workspace.tape);
+  workspace.tape.clear();
+  workspace.leaves.assign(x.begin(), x.end());
+  const std::span<const Var<T>> leaves(workspace.leaves);
+  return use(leaves, f(leaves));
+}
+
+template <class T, class F>
+void require_scalar_function() {
+  static_assert(std::is_same_v<std::invoke_result_t<F&, std::span<const Var<T>>>, Var<T>>,
+                "tinygrad: f must take a std::span<const Var<T>> and return a Var<T> "
+                "(for several outputs, use jacobian)");
+}
+
+}  // namespace detail
+
+/// The gradient of f at x, written into `out` (which must have x's size).
+/// Reuses a per-thread tape: once warm, no allocation.
+template <class F, detail::Point X, class T = detail::PointElement<X>>
+void gradient(F&& f, const X& x, std::span<T> out) {
+  detail::require_scalar_function<T, F>();
+  const std::span<const T> point(x);
+  if (out.size() != point.size()) {
+    throw std::invalid_argument("tinygrad::gradient: out has " + std::to_string(out.size()) +
+                                " elements but x has " + std::to_string(point.size()));
+  }
+  detail::with_recording<T>(f, point, [&](std::span<const Var<T>> leaves, const Var<T>& y) {
+    y.backward();
+    for (std::size_t i = 0; i < leaves.size(); ++i) {
+      out[i] = leaves[i].grad();
+    }
+  });
+}
+
+/// The gradient of f at x.
+template <class F, detail::Point X, class T = detail::PointElement<X>>
+std::vector<T> gradient(F&& f, const X& x) {
+  std::vector<T> out(std::ranges::size(x));
+  gradient(f, x, std::span<T>(out));
+  return out;
+}
+
+/// f(x) and its gradient at x, from one recording.
+template <class F, detail::Point X, class T = detail::PointElement<X>>
+std::pair<T, std::vector<T>> value_and_gradient(F&& f, const X& x) {
+  detail::require_scalar_function<T, F>();
+  std::vector<T> out(std::ranges::size(x));
+  const T value = detail::with_recording<T>(f, std::span<const T>(x),
+                                            [&](std::span<const Var<T>> leaves, const Var<T>& y) {
+                                              y.backward();
+                                              for (std::size_t i = 0; i < leaves.size(); ++i) {
+                                                out[i] = leaves[i].grad();
+                                              }
+                                              return y.value();
+                                            });
+  return {value, std::move(out)};
+}
+
+/// The Jacobian of f at x, where f returns a range of m Var<T>: m x n values,
+/// row-major (row i is the gradient of output i). One recording, one reverse
+/// sweep per output.
+template <class F, detail::Point X, class T = detail::PointElement<X>>
+std::vector<T> jacobian(F&& f, const X& x) {
+  using Outputs = std::invoke_result_t<F&, std::span<const Var<T>>>;
+  static_assert(std::ranges::sized_range<Outputs> &&
+                    std::is_same_v<std::ranges::range_value_t<Outputs>, Var<T>>,
+                "tinygrad::jacobian: f must take a std::span<const Var<T>> and return a sized "
+                "range of Var<T> (such as std::vector<Var<T>>)");
+  const std::span<const T> point(x);
+  std::vector<T> result;
+  detail::with_recording<T>(f, point, [&](std::span<const Var<T>> leaves, const Outputs& outputs) {
+    const std::size_t n = leaves.size();
+    result.assign(std::ranges::size(outputs) * n, T(0));
+    std::size_t row = 0;
+    for (const Var<T>& output : outputs) {
+      Tape<T>::current().zero_grad();
+      output.backward();
+      for (std::size_t j = 0; j < n; ++j) {
+        result[row * n + j] = leaves[j].grad();
+      }
+      ++row;
+    }
+  });
+  return result;
+}
+
+/// What gradcheck() found, coordinate by coordinate.
+template <class T>
+struct GradcheckReport {
+  bool ok = true;
+  T max_abs_error = 0;
+  T max_rel_error = 0;
+  std::size_t worst_index = 0;  ///< the coordinate whose error is largest against its tolerance
+  T relative_tolerance = 0;
+  T absolute_tolerance = 0;
+  std::vector<T> analytic;  ///< reverse-mode gradient
+  std::vector<T> numeric;   ///< central finite differences
+  std::vector<T> abs_error;
+  std::vector<T> rel_error;
+};
+
+/// Tolerances for gradcheck(). The defaults suit central differences with
+/// the step gradcheck chooses: 100 sqrt(epsilon) of T (1.5e-6 for double,
+/// 3.5e-2 for float), relative and absolute.
+template <class T>
+struct GradcheckOptions {
+  T relative_tolerance = 100 * std::sqrt(std::numeric_limits<T>::epsilon());
+  T absolute_tolerance = 100 * std::sqrt(std::numeric_limits<T>::epsilon());
+};
+
+/// Compares the reverse-mode gradient of f at x with central finite
+/// differences. Coordinate i passes when |analytic - numeric| <=
+/// absolute_tolerance + relative_tolerance * |numeric|. The step for
+/// coordinate i is cbrt(epsilon) * max(1, |x_i|), which balances truncation
+/// against rounding error for central differences.
+template <class F, detail::Point X, class T = detail::PointElement<X>>
+GradcheckReport<T> gradcheck(F&& f, const X& x, GradcheckOptions<T> options = {}) {
+  detail::require_scalar_function<T, F>();
+  GradcheckReport<T> report;
+  report.relative_tolerance = options.relative_tolerance;
+  report.absolute_tolerance = options.absolute_tolerance;
+  report.analytic = gradient(f, x);
+  std::vector<T> point(std::ranges::begin(x), std::ranges::end(x));
+  const auto value_at = [&] {
+    return detail::with_recording<T>(
+        f, std::span<const T>(point),
+        [](std::span<const Var<T>>, const Var<T>& y) { return y.value(); });
+  };
+  const T cbrt_epsilon = std::cbrt(std::numeric_limits<T>::epsilon());
+  T worst_badness = 0;
+  for (std::size_t i = 0; i < point.size(); ++i) {
+    const T x_i = point[i];
+    const T h = cbrt_epsilon * std::max(T(1), std::abs(x_i));
+    point[i] = x_i + h;
+    const T forward = value_at();
+    const T step_up = point[i] - x_i;  // the step actually taken, after rounding
+    point[i] = x_i - h;
+    const T backward = value_at();
+    const T step_down = x_i - point[i];
+    point[i] = x_i;
+    const T numeric = (forward - backward) / (step_up + step_down);
+    const T analytic = report.analytic[i];
+    const T abs_error = std::abs(analytic - numeric);
+    const T scale = std::max(std::abs(analytic), std::abs(numeric));
+    const T rel_error = scale == 0 ? T(0) : abs_error / scale;
+    report.numeric.push_back(numeric);
+    report.abs_error.push_back(abs_error);
+    report.rel_error.push_back(rel_error);
+    report.max_abs_error = std::max(report.max_abs_error, abs_error);
+    report.max_rel_error = std::max(report.max_rel_error, rel_error);
+    // The worst coordinate is the one with the largest error relative to
+    // what it is allowed; NaN counts as infinitely bad.
+    const T allowed = options.absolute_tolerance + options.relative_tolerance * std::abs(numeric);
+    const T badness = abs_error == 0                          ? T(0)
+                      : std::isnan(abs_error) || allowed == 0 ? std::numeric_limits<T>::infinity()
+                                                              : abs_error / allowed;
+    if (i == 0 || badness > worst_badness) {
+      worst_badness = badness;
+      report.worst_index = i;
+    }
+    if (!(abs_error <= allowed)) {
+      report.ok = false;
+    }
+  }
+  return report;
+}
+
+/// Prints the verdict, the largest errors and every coordinate.
+template <class T>
+std::ostream& operator<<(std::ostream& out, const GradcheckReport<T>& report) {
+  const auto flags = out.flags();
+  const auto precision = out.precision();
+  out << "gradcheck: " << (report.ok ? "passed" : "FAILED") << " (" << report.analytic.size()
+      << " coordinates, max abs error " << report.max_abs_error << ", max rel error "
+      << report.max_rel_error << ", tolerance abs " << report.absolute_tolerance << " + rel "
+      << report.relative_tolerance << ")\n";
+  out << std::setw(8) << "index" << std::setw(16) << "analytic" << std::setw(16) << "numeric"
+      << std::setw(12) << "abs error" << std::setw(12) << "rel error" << '\n';
+  for (std::size_t i = 0; i < report.analytic.size(); ++i) {
+    out << std::setw(8) << i << std::setprecision(8) << std::setw(16) << report.analytic[i]
+        << std::setw(16) << report.numeric[i] << std::setprecision(3) << std::setw(12)
+        << report.abs_error[i] << std::setw(12) << report.rel_error[i]
+        << (!report.ok && i == report.worst_index ? "  <- worst" : "") << '\n';
+  }
+  out.flags(flags);
+  out.precision(precision);
+  return out;
+}
+
+}  // namespace tinygrad

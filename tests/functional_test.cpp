@@ -1,0 +1,253 @@
+// SPDX-License-Identifier: MIT
+// The functional API: gradient, value_and_gradient, jacobian against analytic
+// derivatives; gradcheck's verdicts; reuse of the per-thread tape; misuse.
+
+#include <tinygrad/functional.hpp>
+
+#include "support/numeric.hpp"
+
+#include <doctest/doctest.h>
+#include <array>
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+#include <new>
+#include <sstream>
+#include <stdexcept>
+#include <vector>
+
+// Counts allocations so that a test can prove a warm gradient() makes none.
+namespace {
+std::atomic<long> allocations{0};
+}  // namespace
+
+// The replacements pair malloc with free, correctly; g++ cannot see that
+// through the inlined allocator and warns.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+void* operator new(std::size_t size) {
+  allocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(size == 0 ? 1 : size)) {
+    return p;
+  }
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+  std::free(p);
+}
+
+using tinygrad::Var;
+using tinygrad_test::check_close;
+
+namespace {
+
+// Rosenbrock in n dimensions and its gradient, by hand.
+const auto rosenbrock = [](auto x) {
+  auto sum = 0.0 * x[0];
+  for (std::size_t i = 0; i + 1 < x.size(); ++i) {
+    const auto t = x[i + 1] - x[i] * x[i];
+    const auto u = 1.0 - x[i];
+    sum = sum + 100.0 * t * t + u * u;
+  }
+  return sum;
+};
+
+std::vector<double> rosenbrock_gradient(const std::vector<double>& x) {
+  std::vector<double> g(x.size(), 0.0);
+  for (std::size_t i = 0; i + 1 < x.size(); ++i) {
+    const double t = x[i + 1] - x[i] * x[i];
+    g[i] += -400.0 * x[i] * t - 2.0 * (1.0 - x[i]);
+    g[i + 1] += 200.0 * t;
+  }
+  return g;
+}
+
+double rosenbrock_value(const std::vector<double>& x) {
+  double sum = 0;
+  for (std::size_t i = 0; i + 1 < x.size(); ++i) {
+    sum += 100.0 * std::pow(x[i + 1] - x[i] * x[i], 2) + std::pow(1.0 - x[i], 2);
+  }
+  return sum;
+}
+
+}  // namespace
+
+TEST_CASE("gradient and value_and_gradient of Rosenbrock match the analytic gradient") {
+  for (const std::vector<double>& x :
+       {std::vector<double>{-1.2, 1.0}, std::vector<double>{0.5, 0.3, -0.7, 1.1, 2.0}}) {
+    const auto expected = rosenbrock_gradient(x);
+    const auto g = tinygrad::gradient(rosenbrock, x);
+    REQUIRE(g.size() == x.size());
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      check_close(g[i], expected[i], 1e-14);
+    }
+    const auto [value, g2] = tinygrad::value_and_gradient(rosenbrock, x);
+    check_close(value, rosenbrock_value(x), 1e-15);
+    CHECK(g2 == g);
+  }
+}
+
+TEST_CASE("x may be a std::array, a span, or a vector of float") {
+  const std::array<double, 2> a{1.0, 2.0};
+  const auto f = [](auto x) { return x[0] * x[1]; };
+  CHECK(tinygrad::gradient(f, a) == std::vector<double>{2.0, 1.0});
+  CHECK(tinygrad::gradient(f, std::span<const double>(a)) == std::vector<double>{2.0, 1.0});
+  const std::vector<float> xf{3.0f, 4.0f};
+  CHECK(tinygrad::gradient(f, xf) == std::vector<float>{4.0f, 3.0f});
+}
+
+TEST_CASE("gradient into a span allocates nothing once warm") {
+  const std::vector<double> x{0.5, 0.3, -0.7, 1.1, 2.0};
+  std::vector<double> out(x.size());
+  tinygrad::gradient(rosenbrock, x, std::span<double>(out));  // warms the tape
+  const long before = allocations.load();
+  for (int i = 0; i < 10; ++i) {
+    tinygrad::gradient(rosenbrock, x, std::span<double>(out));
+  }
+  CHECK(allocations.load() == before);
+  check_close(out[2], rosenbrock_gradient(x)[2], 1e-14);
+}
+
+TEST_CASE("gradient into a span of the wrong size is an invalid_argument") {
+  const std::vector<double> x{1.0, 2.0};
+  std::vector<double> out(3);
+  CHECK_THROWS_WITH_AS(tinygrad::gradient(rosenbrock, x, std::span<double>(out)),
+                       "tinygrad::gradient: out has 3 elements but x has 2", std::invalid_argument);
+}
+
+TEST_CASE("the functional API leaves the caller's tapes and gradients alone") {
+  tinygrad::Tape<double> tape;
+  Var<double> a = 3.0;
+  const auto b = a * a;
+  b.backward();
+  const std::size_t entries = tape.size();
+  const auto g =
+      tinygrad::gradient([](auto x) { return x[0] * x[0] * x[0]; }, std::vector<double>{2.0});
+  CHECK(g[0] == 12.0);
+  CHECK(&tinygrad::Tape<double>::current() == &tape);
+  CHECK(tape.size() == entries);
+  CHECK(a.grad() == 6.0);
+}
+
+TEST_CASE("f may itself call the functional API") {
+  // The outer f uses an inner gradient's value as a constant.
+  const auto outer = [](auto x) {
+    const auto inner =
+        tinygrad::gradient([](auto y) { return y[0] * y[0]; }, std::vector<double>{x[0].value()});
+    return x[0] * inner[0];  // d/dx (x * 2x0) at x0 = x = 2x0
+  };
+  const auto g = tinygrad::gradient(outer, std::vector<double>{1.5});
+  CHECK(g[0] == 3.0);
+}
+
+TEST_CASE("jacobian: one recording, one row per output, row-major") {
+  const auto f = [](auto x) {
+    return std::vector<Var<double>>{x[0] * x[1], sin(x[0]) + x[2], exp(x[1] * x[2])};
+  };
+  const std::vector<double> x{0.5, -1.0, 2.0};
+  const auto jac = tinygrad::jacobian(f, x);
+  const std::vector<double> expected{x[1],
+                                     x[0],
+                                     0,  // d(x0 x1)
+                                     std::cos(x[0]),
+                                     0,
+                                     1,  // d(sin x0 + x2)
+                                     0,
+                                     x[2] * std::exp(x[1] * x[2]),
+                                     x[1] * std::exp(x[1] * x[2])};  // d exp(x1 x2)
+  REQUIRE(jac.size() == 9);
+  for (std::size_t i = 0; i < 9; ++i) {
+    INFO("entry ", i);
+    check_close(jac[i], expected[i], 1e-15);
+  }
+}
+
+namespace {
+
+// A user policy whose derivative is wrong (the derivative of x^2 is 2x, not x).
+struct WrongSquare {
+  template <class T>
+  static T value(T x) {
+    return x * x;
+  }
+  template <class T>
+  static T derivative(T x) {
+    return x;
+  }
+};
+
+struct RightSquare {
+  template <class T>
+  static T value(T x) {
+    return x * x;
+  }
+  template <class T>
+  static T derivative(T x) {
+    return 2 * x;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("gradcheck passes a right derivative and flags a wrong one, naming the coordinate") {
+  const std::vector<double> x{0.3, -1.2, 2.0};
+  const auto right = tinygrad::gradcheck(
+      [](auto v) { return v[0] + tinygrad::activate<RightSquare>(v[1]) * v[2]; }, x);
+  CHECK(right.ok);
+  CHECK(right.max_rel_error < 1e-8);
+
+  const auto wrong = tinygrad::gradcheck(
+      [](auto v) { return v[0] + tinygrad::activate<WrongSquare>(v[1]) * v[2]; }, x);
+  CHECK_FALSE(wrong.ok);
+  CHECK(wrong.worst_index == 1);
+  check_close(wrong.analytic[1], -1.2 * 2.0, 1e-15);    // what the wrong policy says
+  check_close(wrong.numeric[1], 2 * -1.2 * 2.0, 1e-8);  // what is true
+  std::ostringstream printed;
+  printed << wrong;
+  CHECK(printed.str().find("FAILED") != std::string::npos);
+  CHECK(printed.str().find("<- worst") != std::string::npos);
+}
+
+TEST_CASE("gradcheck passes every elementary function and policy at ordinary points") {
+  const std::vector<double> x{0.4, 0.7};
+  const auto f = [](auto v) {
+    return exp(v[0]) * log(v[1]) + sqrt(v[1]) - pow(v[0], v[1]) + atan2(v[0], v[1]) +
+           tinygrad::sigmoid(v[0]) * tinygrad::gelu(v[1]) + tinygrad::softplus(v[0] - v[1]) +
+           tinygrad::silu(v[1]) + tinygrad::elu(v[0] - 1) + tinygrad::tanh(v[1]) + erf(v[0]) +
+           hypot(v[0], v[1]) + asinh(v[0]) + cbrt(v[1]) + log1p(v[0]) + expm1(v[1]);
+  };
+  const auto report = tinygrad::gradcheck(f, x);
+  INFO(report);
+  CHECK(report.ok);
+}
+
+namespace {
+
+// A policy whose derivative is NaN although its value is fine.
+struct NaNDerivative {
+  template <class T>
+  static T value(T x) {
+    return x;
+  }
+  template <class T>
+  static T derivative(T) {
+    return std::numeric_limits<T>::quiet_NaN();
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a NaN gradient fails gradcheck at its coordinate") {
+  const auto report = tinygrad::gradcheck(
+      [](auto v) { return v[0] * 2.0 + tinygrad::activate<NaNDerivative>(v[1]); },
+      std::vector<double>{1.0, -1.0});
+  CHECK_FALSE(report.ok);
+  CHECK(report.worst_index == 1);
+  CHECK(std::isnan(report.analytic[1]));
+  check_close(report.numeric[1], 1.0, 1e-9);
+}
