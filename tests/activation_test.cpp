@@ -378,3 +378,20 @@ TEST_CASE("the notebook's network: backward() equals its hand-written chain rule
   check_notebook_network<tinygrad::Sigmoid>();
   check_notebook_network<tinygrad::ReLU>();
 }
+
+TEST_CASE_TEMPLATE("second_derivative agrees with finite differences of derivative", R,
+                   TINYGRAD_ALL_POLICY_REFERENCES) {
+  using P = typename R::Policy;
+  for (const double x : {-6.0, -2.0, -0.7, -0.1, 0.3, 1.0, 2.5, 8.0}) {
+    INFO("x = ", x);
+    tinygrad_test::check_close(
+        P::second_derivative(x),
+        tinygrad_test::central_difference([](double t) { return P::derivative(t); }, x), 1e-8);
+  }
+  constexpr double big = std::numeric_limits<double>::max();
+  for (const double x : {-big, -1000.0, 1000.0, big, -inf, inf}) {
+    INFO("x = ", x);
+    CHECK(std::isfinite(P::second_derivative(x)));
+  }
+  CHECK(std::isnan(P::second_derivative(std::numeric_limits<double>::quiet_NaN())));
+}

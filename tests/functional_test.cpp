@@ -251,3 +251,99 @@ TEST_CASE("a NaN gradient fails gradcheck at its coordinate") {
   CHECK(std::isnan(report.analytic[1]));
   check_close(report.numeric[1], 1.0, 1e-9);
 }
+
+namespace {
+
+std::vector<double> rosenbrock_hessian(const std::vector<double>& x) {
+  const std::size_t n = x.size();
+  std::vector<double> h(n * n, 0.0);
+  for (std::size_t i = 0; i + 1 < n; ++i) {
+    h[i * n + i] += 1200.0 * x[i] * x[i] - 400.0 * x[i + 1] + 2.0;
+    h[i * n + i + 1] += -400.0 * x[i];
+    h[(i + 1) * n + i] += -400.0 * x[i];
+    h[(i + 1) * n + i + 1] += 200.0;
+  }
+  return h;
+}
+
+/// d/dx_j of the gradient's component i, by central differences of
+/// tinygrad::gradient: an independent route to the Hessian.
+template <class F>
+std::vector<double> hessian_by_differences(F f, std::vector<double> x) {
+  const std::size_t n = x.size();
+  std::vector<double> h(n * n);
+  for (std::size_t j = 0; j < n; ++j) {
+    const double x_j = x[j];
+    const double step = 1e-5 * std::max(1.0, std::abs(x_j));
+    x[j] = x_j + step;
+    const auto up = tinygrad::gradient(f, x);
+    x[j] = x_j - step;
+    const auto down = tinygrad::gradient(f, x);
+    x[j] = x_j;
+    for (std::size_t i = 0; i < n; ++i) {
+      h[i * n + j] = (up[i] - down[i]) / (2 * step);
+    }
+  }
+  return h;
+}
+
+}  // namespace
+
+TEST_CASE("hessian of Rosenbrock matches its analytic Hessian") {
+  for (const std::vector<double>& x :
+       {std::vector<double>{-1.2, 1.0}, std::vector<double>{0.5, 0.3, -0.7, 1.1, 2.0}}) {
+    const auto h = tinygrad::hessian(rosenbrock, x);
+    const auto expected = rosenbrock_hessian(x);
+    REQUIRE(h.size() == expected.size());
+    for (std::size_t i = 0; i < h.size(); ++i) {
+      INFO("entry ", i);
+      check_close(h[i], expected[i], 1e-13);
+    }
+  }
+}
+
+TEST_CASE(
+    "hessian through every elementary function and policy matches differences of the "
+    "gradient") {
+  // Each term mixes both coordinates, so the off-diagonal entries are tested too.
+  const auto f = [](auto x) {
+    using tinygrad::sigmoid, tinygrad::relu, tinygrad::leaky_relu, tinygrad::softplus,
+        tinygrad::silu, tinygrad::gelu, tinygrad::elu;
+    const auto a = x[0];
+    const auto b = x[1];
+    return exp(a * b) + log(a + b) + sqrt(a * b) + sin(a * b) + cos(a - b) + tan(a * b) +
+           tanh(a * b) + abs(a - b) * b + pow(a, b) + pow(a * b, 3) + pow(2.0, a * b) +
+           exp2(a * b) + expm1(a * b) + log2(a + b) + log10(a * b) + log1p(a * b) + cbrt(a * b) +
+           asin(a * b) + acos(a * b) + atan(a * b) + atan2(a, b) + sinh(a * b) + cosh(a * b) +
+           asinh(a * b) + acosh(a + b + 1.0) + atanh(a * b) + hypot(a, b) + erf(a * b) +
+           erfc(a * b) + min(a, b) * a + max(a, b) * b + a / b + 1.0 / (a * b) + sigmoid(a * b) +
+           relu(a * b) * a + leaky_relu(a - b) * b + softplus(a * b) + silu(a * b) + gelu(a * b) +
+           elu(a - b) * a + tinygrad::activate<tinygrad::Identity>(a) * b;
+  };
+  for (const std::vector<double>& x :
+       {std::vector<double>{0.4, 0.7}, std::vector<double>{0.9, 0.2}}) {
+    const auto h = tinygrad::hessian(f, x);
+    const auto expected = hessian_by_differences(f, x);
+    for (std::size_t i = 0; i < h.size(); ++i) {
+      INFO("entry ", i, " at (", x[0], ", ", x[1], ")");
+      check_close(h[i], expected[i], 1e-6);
+    }
+    CHECK(h[1] == doctest::Approx(h[2]).epsilon(1e-12));  // symmetric
+  }
+}
+
+TEST_CASE("hvp equals the Hessian times v") {
+  const std::vector<double> x{0.5, 0.3, -0.7, 1.1, 2.0};
+  const std::vector<double> v{1.0, -2.0, 0.5, 0.0, 3.0};
+  const auto hv = tinygrad::hvp(rosenbrock, x, v);
+  const auto h = rosenbrock_hessian(x);
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    double expected = 0;
+    for (std::size_t j = 0; j < x.size(); ++j) {
+      expected += h[i * x.size() + j] * v[j];
+    }
+    check_close(hv[i], expected, 1e-13);
+  }
+  CHECK_THROWS_WITH_AS(tinygrad::hvp(rosenbrock, x, std::vector<double>{1.0}),
+                       "tinygrad::hvp: v has 1 elements but x has 5", std::invalid_argument);
+}

@@ -29,6 +29,8 @@ struct ValueAndDerivative {
 /// `P::value(x)` and `P::derivative(x)`, both taking and returning T.
 /// A policy may also provide `P::value_and_derivative(x)` returning
 /// ValueAndDerivative<T> when the two share work; recording then uses it.
+/// Second derivatives through a policy (hessian, hvp, Var<Var<T>>) need
+/// `P::second_derivative(x)` as well; every built-in policy has it.
 template <class P, class T>
 concept ActivationPolicy = std::floating_point<T> && requires(T x) {
   { P::value(x) } -> std::same_as<T>;
@@ -138,6 +140,12 @@ struct Sigmoid {
     const auto s = detail::logistic_pair(x);
     return {s.of_x, s.of_x * s.of_minus_x};
   }
+  /// s'(x) (1 - 2 s(x)), with 1 - 2 s = s(-x) - s(x) free of cancellation.
+  template <std::floating_point T>
+  static T second_derivative(T x) noexcept {
+    const auto s = detail::logistic_pair(x);
+    return s.of_x * s.of_minus_x * (s.of_minus_x - s.of_x);
+  }
 };
 
 /// The hyperbolic tangent.
@@ -157,6 +165,11 @@ struct Tanh {
     const T one_plus_q = T(1) + q;
     return T(4) * q / (one_plus_q * one_plus_q);
   }
+  /// -2 tanh(x) (1 - tanh^2(x)).
+  template <std::floating_point T>
+  static T second_derivative(T x) noexcept {
+    return T(-2) * value(x) * derivative(x);
+  }
 };
 
 /// max(0, x).
@@ -168,6 +181,11 @@ struct ReLU {
   template <std::floating_point T>
   static T derivative(T x) noexcept {
     return detail::piecewise_slope(x, T(0), T(1));
+  }
+  /// 0 wherever the derivative exists (NaN stays NaN).
+  template <std::floating_point T>
+  static T second_derivative(T x) noexcept {
+    return x == x ? T(0) : x;  // NaN in, NaN out
   }
 };
 
@@ -183,6 +201,10 @@ struct LeakyReLU {
   static T derivative(T x) noexcept {
     return detail::piecewise_slope(x, static_cast<T>(negative_slope), T(1));
   }
+  template <std::floating_point T>
+  static T second_derivative(T x) noexcept {
+    return ReLU::second_derivative(x);
+  }
 };
 
 /// log(1 + e^x), computed as max(x, 0) + log1p(e^-|x|): no overflow for large
@@ -195,6 +217,10 @@ struct Softplus {
   template <std::floating_point T>
   static T derivative(T x) noexcept {
     return Sigmoid::value(x);
+  }
+  template <std::floating_point T>
+  static T second_derivative(T x) noexcept {
+    return Sigmoid::derivative(x);
   }
 };
 
@@ -219,6 +245,15 @@ struct SiLU {
     }
     const auto s = detail::logistic_pair(x);
     return {x * s.of_x, s.of_x * (T(1) + x * s.of_minus_x)};
+  }
+  /// s'(x) (2 + x (1 - 2 s(x))), with s' = s(x) s(-x).
+  template <std::floating_point T>
+  static T second_derivative(T x) noexcept {
+    if (std::isinf(x)) {
+      return T(0);
+    }
+    const auto s = detail::logistic_pair(x);
+    return s.of_x * s.of_minus_x * (T(2) + x * (s.of_minus_x - s.of_x));
   }
 };
 
@@ -247,6 +282,12 @@ struct GELU {
       return static_cast<T>(derivative(static_cast<detail::WiderExponent<T>>(x)));
     }
     return normal_cdf(x) + x * normal_pdf(x);
+  }
+  /// phi(x) (2 - x^2).
+  template <std::floating_point T>
+  static T second_derivative(T x) noexcept {
+    const T density = normal_pdf(x);
+    return density == T(0) ? T(0) : density * (T(2) - x * x);  // no 0 * inf far out
   }
 
  private:
@@ -294,6 +335,11 @@ struct ELU {
   static T derivative(T x) noexcept {
     return x > T(0) ? T(1) : std::exp(x);  // 1 at 0 from both sides; NaN stays NaN
   }
+  /// 0 for x > 0, e^x otherwise (the left piece, like the first derivative at 0).
+  template <std::floating_point T>
+  static T second_derivative(T x) noexcept {
+    return x > T(0) ? T(0) : std::exp(x);
+  }
 };
 
 /// f(x) = x: a linear layer's "no activation".
@@ -305,6 +351,10 @@ struct Identity {
   template <std::floating_point T>
   static T derivative(T x) noexcept {
     return x == x ? T(1) : x;  // NaN in, NaN out
+  }
+  template <std::floating_point T>
+  static T second_derivative(T x) noexcept {
+    return x == x ? T(0) : x;  // NaN in, NaN out
   }
 };
 

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
-// The functional API: gradients and Jacobians of a function, without managing
-// a tape, and gradcheck() to verify a gradient against finite differences.
+// The functional API: gradients, Jacobians, Hessians and Hessian-vector
+// products of a function, without managing a tape, and gradcheck() to verify
+// a gradient against finite differences.
 //
 //   auto f = [](auto x) { return x[0] * x[0] + sin(x[1]); };
 //   std::vector<double> g = tinygrad::gradient(f, std::vector<double>{1.0, 2.0});
@@ -19,6 +20,8 @@
 #include <cstddef>
 #include <iomanip>
 #include <limits>
+#include <memory>
+#include <optional>
 #include <ostream>
 #include <ranges>
 #include <span>
@@ -39,7 +42,7 @@ using PointElement = std::remove_cv_t<std::ranges::range_value_t<X>>;
 template <class X>
 concept Point = std::ranges::contiguous_range<X> && std::floating_point<PointElement<X>>;
 
-/// Per thread and element type: a tape and leaves that the functional API
+/// Per thread and value type: a tape and leaves that the functional API
 /// reuses, so that a warm call allocates nothing.
 template <class T>
 struct FunctionalWorkspace {
@@ -54,26 +57,49 @@ FunctionalWorkspace<T>& functional_workspace() {
   return workspace;
 }
 
-/// Records f at x with the leaves on a tape that is current for the call, and
-/// returns use(leaves, f(leaves)). The per-thread workspace serves, unless f
-/// itself calls the functional API (then a fresh tape does).
+/// For one call: the per-thread workspace of value type T, cleared and with
+/// its tape current; or, if f itself calls the functional API while the
+/// workspace is taken, a fresh one.
+template <class T>
+class Lease {
+ public:
+  Lease() {
+    FunctionalWorkspace<T>& shared = functional_workspace<T>();
+    if (shared.in_use) {
+      fresh_ = std::make_unique<FunctionalWorkspace<T>>();
+      workspace_ = fresh_.get();
+    } else {
+      workspace_ = &shared;
+    }
+    workspace_->in_use = true;
+    active_.emplace(workspace_->tape);
+    workspace_->tape.clear();
+  }
+  ~Lease() {
+    active_.reset();
+    workspace_->in_use = false;
+  }
+  Lease(const Lease&) = delete;
+  Lease& operator=(const Lease&) = delete;
+
+  /// Records x's coordinates as the leaves of this call.
+  template <class X>
+  std::span<const Var<T>> record_leaves(const X& x) {
+    workspace_->leaves.assign(std::ranges::begin(x), std::ranges::end(x));
+    return workspace_->leaves;
+  }
+
+ private:
+  std::unique_ptr<FunctionalWorkspace<T>> fresh_;
+  FunctionalWorkspace<T>* workspace_ = nullptr;
+  std::optional<Activation<T>> active_;
+};
+
+/// Records f at x on a leased tape, and returns use(leaves, f(leaves)).
 template <class T, class F, class Use>
 decltype(auto) with_recording(F& f, std::span<const T> x, Use&& use) {
-  FunctionalWorkspace<T>& workspace = functional_workspace<T>();
-  if (workspace.in_use) {
-    Tape<T> tape;
-    std::vector<Var<T>> leaves(x.begin(), x.end());
-    return use(std::span<const Var<T>>(leaves), f(std::span<const Var<T>>(leaves)));
-  }
-  struct InUse {
-    bool& flag;
-    explicit InUse(bool& f_) : flag(f_) { flag = true; }
-    ~InUse() { flag = false; }
-  } in_use(workspace.in_use);
-  Activation<T> active(workspace.tape);
-  workspace.tape.clear();
-  workspace.leaves.assign(x.begin(), x.end());
-  const std::span<const Var<T>> leaves(workspace.leaves);
+  Lease<T> lease;
+  const std::span<const Var<T>> leaves = lease.record_leaves(x);
   return use(leaves, f(leaves));
 }
 
@@ -153,6 +179,85 @@ std::vector<T> jacobian(F&& f, const X& x) {
       ++row;
     }
   });
+  return result;
+}
+
+namespace detail {
+
+/// Records f at x twice nested: leaves on a Tape<T>, and Var<Var<T>> leaves
+/// over them on a Tape<Var<T>>; sweeps the outer tape, whose arithmetic
+/// records on the inner one, and passes the inner leaves and the gradient
+/// (as Var<T>s: functions of the inner leaves) to `use`.
+template <class T, class F, class Use>
+void with_gradient_recorded(F& f, std::span<const T> x, Use&& use) {
+  static_assert(
+      std::is_same_v<std::invoke_result_t<F&, std::span<const Var<Var<T>>>>, Var<Var<T>>>,
+      "tinygrad::hessian and hvp: f must accept a std::span<const Var<Var<T>>> and return a "
+      "Var<Var<T>>: write it as a generic lambda, [](auto x) { ... }");
+  Lease<T> inner;
+  const std::span<const Var<T>> leaves = inner.record_leaves(x);
+  std::vector<Var<T>> gradient(leaves.size());
+  {
+    Lease<Var<T>> outer;
+    const std::span<const Var<Var<T>>> nested = outer.record_leaves(leaves);
+    f(nested).backward();
+    for (std::size_t i = 0; i < nested.size(); ++i) {
+      gradient[i] = nested[i].grad();
+    }
+  }
+  use(leaves, std::span<const Var<T>>(gradient));
+}
+
+}  // namespace detail
+
+/// The Hessian of f at x: n x n values, row-major. Reverse over reverse: one
+/// recording on Var<Var<T>>, one outer sweep (recorded), then one inner sweep
+/// per row. Exact through every elementary function and built-in policy.
+template <class F, detail::Point X, class T = detail::PointElement<X>>
+std::vector<T> hessian(F&& f, const X& x) {
+  const std::span<const T> point(x);
+  const std::size_t n = point.size();
+  std::vector<T> result(n * n);
+  detail::with_gradient_recorded<T>(
+      f, point, [&](std::span<const Var<T>> leaves, std::span<const Var<T>> gradient) {
+        for (std::size_t row = 0; row < n; ++row) {
+          Tape<T>::current().zero_grad();
+          gradient[row].backward();
+          for (std::size_t column = 0; column < n; ++column) {
+            result[row * n + column] = leaves[column].grad();
+          }
+        }
+      });
+  return result;
+}
+
+/// The Hessian of f at x times v, without forming the Hessian: the gradient
+/// of (gradient . v), so one nested recording and two sweeps.
+template <class F, detail::Point X, detail::Point V, class T = detail::PointElement<X>>
+std::vector<T> hvp(F&& f, const X& x, const V& v) {
+  static_assert(std::is_same_v<detail::PointElement<V>, T>,
+                "tinygrad::hvp: x and v must have the same element type");
+  const std::span<const T> point(x);
+  const std::span<const T> direction(v);
+  if (direction.size() != point.size()) {
+    throw std::invalid_argument("tinygrad::hvp: v has " + std::to_string(direction.size()) +
+                                " elements but x has " + std::to_string(point.size()));
+  }
+  std::vector<T> result(point.size());
+  detail::with_gradient_recorded<T>(
+      f, point, [&](std::span<const Var<T>> leaves, std::span<const Var<T>> gradient) {
+        if (gradient.empty()) {
+          return;
+        }
+        Var<T> gradient_dot_v = gradient[0] * direction[0];
+        for (std::size_t i = 1; i < gradient.size(); ++i) {
+          gradient_dot_v += gradient[i] * direction[i];
+        }
+        gradient_dot_v.backward();
+        for (std::size_t i = 0; i < leaves.size(); ++i) {
+          result[i] = leaves[i].grad();
+        }
+      });
   return result;
 }
 

@@ -5,6 +5,11 @@
 // local partial derivatives on plain T and records one tape entry. They live
 // in namespace tinygrad, so unqualified calls find them by ADL.
 //
+// Each body calls the elementary functions unqualified after a block-scope
+// `using std::...;`: on a Var<double> the value is a double and std:: serves;
+// on a Var<Var<double>> (second derivatives) it is a Var<double>, and
+// argument-dependent lookup finds these very functions, one level down.
+//
 // Conventions where the derivative does not exist follow PyTorch: abs'(0) = 0,
 // min and max split the gradient equally on ties, hypot'(0, 0) = 0, and pow's
 // derivative with respect to the exponent is 0 where the base is 0.
@@ -13,6 +18,7 @@
 #include <tinygrad/var.hpp>
 
 #include <cmath>
+#include <concepts>
 #include <numbers>
 
 namespace tinygrad {
@@ -21,45 +27,56 @@ namespace tinygrad {
 
 template <class T>
 Var<T> exp(const Var<T>& x) {
-  const T v = std::exp(x.value());
+  using std::exp;
+  const T v = exp(x.value());
   return detail::record(v, x, v);
 }
 template <class T>
 Var<T> exp2(const Var<T>& x) {
-  const T v = std::exp2(x.value());
-  return detail::record(v, x, v * std::numbers::ln2_v<T>);
+  using std::exp2;
+  const T v = exp2(x.value());
+  return detail::record(v, x, v * std::numbers::ln2_v<detail::Innermost<T>>);
 }
 template <class T>
 Var<T> expm1(const Var<T>& x) {
-  return detail::record(std::expm1(x.value()), x, std::exp(x.value()));
+  using std::exp, std::expm1;
+  return detail::record(expm1(x.value()), x, exp(x.value()));
 }
 template <class T>
 Var<T> log(const Var<T>& x) {
-  return detail::record(std::log(x.value()), x, T(1) / x.value());
+  using std::log;
+  return detail::record(log(x.value()), x, T(1) / x.value());
 }
 template <class T>
 Var<T> log2(const Var<T>& x) {
-  return detail::record(std::log2(x.value()), x, T(1) / (x.value() * std::numbers::ln2_v<T>));
+  using std::log2;
+  return detail::record(log2(x.value()), x,
+                        T(1) / (x.value() * std::numbers::ln2_v<detail::Innermost<T>>));
 }
 template <class T>
 Var<T> log10(const Var<T>& x) {
-  return detail::record(std::log10(x.value()), x, T(1) / (x.value() * std::numbers::ln10_v<T>));
+  using std::log10;
+  return detail::record(log10(x.value()), x,
+                        T(1) / (x.value() * std::numbers::ln10_v<detail::Innermost<T>>));
 }
 template <class T>
 Var<T> log1p(const Var<T>& x) {
-  return detail::record(std::log1p(x.value()), x, T(1) / (T(1) + x.value()));
+  using std::log1p;
+  return detail::record(log1p(x.value()), x, T(1) / (T(1) + x.value()));
 }
 
 // ---- Powers and roots ----
 
 template <class T>
 Var<T> sqrt(const Var<T>& x) {
-  const T v = std::sqrt(x.value());
+  using std::sqrt;
+  const T v = sqrt(x.value());
   return detail::record(v, x, T(1) / (2 * v));
 }
 template <class T>
 Var<T> cbrt(const Var<T>& x) {
-  const T v = std::cbrt(x.value());
+  using std::cbrt;
+  const T v = cbrt(x.value());
   return detail::record(v, x, T(1) / (3 * v * v));
 }
 
@@ -68,32 +85,37 @@ namespace detail {
 // d(x^y)/dx = y x^(y-1); 0 when y = 0 (x^0 is constant), avoiding 0 * inf at x = 0.
 template <class T>
 T pow_partial_base(T x, T y) {
-  return y == T(0) ? T(0) : y * std::pow(x, y - T(1));
+  using std::pow;
+  return y == T(0) ? T(0) : y * pow(x, y - T(1));
 }
 // d(x^y)/dy = x^y log x; 0 where x = 0 and y >= 0 (the limit from the right),
 // avoiding 0 * -inf.
 template <class T>
 T pow_partial_exponent(T x, T y, T x_to_y) {
-  return x == T(0) && y >= T(0) ? T(0) : x_to_y * std::log(x);
+  using std::log;
+  return x == T(0) && y >= T(0) ? T(0) : x_to_y * log(x);
 }
 
 }  // namespace detail
 
 template <class T>
 Var<T> pow(const Var<T>& x, const Var<T>& y) {
-  const T v = std::pow(x.value(), y.value());
+  using std::pow;
+  const T v = pow(x.value(), y.value());
   return detail::record(v, x, detail::pow_partial_base(x.value(), y.value()), y,
                         detail::pow_partial_exponent(x.value(), y.value(), v));
 }
 template <class T, detail::Scalar S>
 Var<T> pow(const Var<T>& x, S exponent) {
+  using std::pow;
   const T y = static_cast<T>(exponent);
-  return detail::record(std::pow(x.value(), y), x, detail::pow_partial_base(x.value(), y));
+  return detail::record(pow(x.value(), y), x, detail::pow_partial_base(x.value(), y));
 }
 template <class T, detail::Scalar S>
 Var<T> pow(S base, const Var<T>& y) {
+  using std::pow;
   const T x = static_cast<T>(base);
-  const T v = std::pow(x, y.value());
+  const T v = pow(x, y.value());
   return detail::record(v, y, detail::pow_partial_exponent(x, y.value(), v));
 }
 
@@ -110,18 +132,21 @@ T hypot_partial(T own, T h) {
 
 template <class T>
 Var<T> hypot(const Var<T>& x, const Var<T>& y) {
-  const T h = std::hypot(x.value(), y.value());
+  using std::hypot;
+  const T h = hypot(x.value(), y.value());
   return detail::record(h, x, detail::hypot_partial(x.value(), h), y,
                         detail::hypot_partial(y.value(), h));
 }
 template <class T, detail::Scalar S>
 Var<T> hypot(const Var<T>& x, S c) {
-  const T h = std::hypot(x.value(), static_cast<T>(c));
+  using std::hypot;
+  const T h = hypot(x.value(), static_cast<T>(c));
   return detail::record(h, x, detail::hypot_partial(x.value(), h));
 }
 template <class T, detail::Scalar S>
 Var<T> hypot(S c, const Var<T>& y) {
-  const T h = std::hypot(static_cast<T>(c), y.value());
+  using std::hypot;
+  const T h = hypot(static_cast<T>(c), y.value());
   return detail::record(h, y, detail::hypot_partial(y.value(), h));
 }
 
@@ -129,32 +154,38 @@ Var<T> hypot(S c, const Var<T>& y) {
 
 template <class T>
 Var<T> sin(const Var<T>& x) {
-  return detail::record(std::sin(x.value()), x, std::cos(x.value()));
+  using std::cos, std::sin;
+  return detail::record(sin(x.value()), x, cos(x.value()));
 }
 template <class T>
 Var<T> cos(const Var<T>& x) {
-  return detail::record(std::cos(x.value()), x, -std::sin(x.value()));
+  using std::cos, std::sin;
+  return detail::record(cos(x.value()), x, -sin(x.value()));
 }
 template <class T>
 Var<T> tan(const Var<T>& x) {
-  const T v = std::tan(x.value());
+  using std::tan;
+  const T v = tan(x.value());
   return detail::record(v, x, T(1) + v * v);
 }
 // 1 - x^2 is formed as (1 - x)(1 + x): exact factors, no cancellation near |x| = 1.
 template <class T>
 Var<T> asin(const Var<T>& x) {
+  using std::asin, std::sqrt;
   const T a = x.value();
-  return detail::record(std::asin(a), x, T(1) / std::sqrt((T(1) - a) * (T(1) + a)));
+  return detail::record(asin(a), x, T(1) / sqrt((T(1) - a) * (T(1) + a)));
 }
 template <class T>
 Var<T> acos(const Var<T>& x) {
+  using std::acos, std::sqrt;
   const T a = x.value();
-  return detail::record(std::acos(a), x, T(-1) / std::sqrt((T(1) - a) * (T(1) + a)));
+  return detail::record(acos(a), x, T(-1) / sqrt((T(1) - a) * (T(1) + a)));
 }
 template <class T>
 Var<T> atan(const Var<T>& x) {
+  using std::atan;
   const T a = x.value();
-  return detail::record(std::atan(a), x, T(1) / (T(1) + a * a));
+  return detail::record(atan(a), x, T(1) / (T(1) + a * a));
 }
 
 namespace detail {
@@ -163,7 +194,8 @@ namespace detail {
 // avoids overflow of x^2 + y^2.
 template <class T>
 ValueAndDerivative<T> atan2_partials(T y, T x) {
-  const T h = std::hypot(x, y);
+  using std::hypot;
+  const T h = hypot(x, y);
   return {(x / h) / h, (-y / h) / h};  // {d/dy, d/dx}
 }
 
@@ -171,69 +203,79 @@ ValueAndDerivative<T> atan2_partials(T y, T x) {
 
 template <class T>
 Var<T> atan2(const Var<T>& y, const Var<T>& x) {
+  using std::atan2;
   const auto [d_y, d_x] = detail::atan2_partials(y.value(), x.value());
-  return detail::record(std::atan2(y.value(), x.value()), y, d_y, x, d_x);
+  return detail::record(atan2(y.value(), x.value()), y, d_y, x, d_x);
 }
 template <class T, detail::Scalar S>
 Var<T> atan2(const Var<T>& y, S x) {
+  using std::atan2;
   const T c = static_cast<T>(x);
-  return detail::record(std::atan2(y.value(), c), y, detail::atan2_partials(y.value(), c).value);
+  return detail::record(atan2(y.value(), c), y, detail::atan2_partials(y.value(), c).value);
 }
 template <class T, detail::Scalar S>
 Var<T> atan2(S y, const Var<T>& x) {
+  using std::atan2;
   const T c = static_cast<T>(y);
-  return detail::record(std::atan2(c, x.value()), x,
-                        detail::atan2_partials(c, x.value()).derivative);
+  return detail::record(atan2(c, x.value()), x, detail::atan2_partials(c, x.value()).derivative);
 }
 
 // ---- Hyperbolic functions (tanh is the Tanh activation, below) ----
 
 template <class T>
 Var<T> sinh(const Var<T>& x) {
-  return detail::record(std::sinh(x.value()), x, std::cosh(x.value()));
+  using std::cosh, std::sinh;
+  return detail::record(sinh(x.value()), x, cosh(x.value()));
 }
 template <class T>
 Var<T> cosh(const Var<T>& x) {
-  return detail::record(std::cosh(x.value()), x, std::sinh(x.value()));
+  using std::cosh, std::sinh;
+  return detail::record(cosh(x.value()), x, sinh(x.value()));
 }
 // 1 / sqrt(x^2 + 1) as 1 / hypot(x, 1): no overflow of x^2 for large |x|.
 template <class T>
 Var<T> asinh(const Var<T>& x) {
-  return detail::record(std::asinh(x.value()), x, T(1) / std::hypot(x.value(), T(1)));
+  using std::asinh, std::hypot;
+  return detail::record(asinh(x.value()), x, T(1) / hypot(x.value(), T(1)));
 }
 template <class T>
 Var<T> acosh(const Var<T>& x) {
+  using std::acosh, std::sqrt;
   const T a = x.value();
-  return detail::record(std::acosh(a), x, T(1) / (std::sqrt(a - T(1)) * std::sqrt(a + T(1))));
+  return detail::record(acosh(a), x, T(1) / (sqrt(a - T(1)) * sqrt(a + T(1))));
 }
 template <class T>
 Var<T> atanh(const Var<T>& x) {
+  using std::atanh;
   const T a = x.value();
-  return detail::record(std::atanh(a), x, T(1) / ((T(1) - a) * (T(1) + a)));
+  return detail::record(atanh(a), x, T(1) / ((T(1) - a) * (T(1) + a)));
 }
 
 // ---- Error functions ----
 
 template <class T>
 Var<T> erf(const Var<T>& x) {
+  using std::erf, std::exp;
   const T a = x.value();
-  constexpr T two_over_sqrtpi = 2 * std::numbers::inv_sqrtpi_v<T>;
-  return detail::record(std::erf(a), x, two_over_sqrtpi * std::exp(-a * a));
+  constexpr auto two_over_sqrtpi = 2 * std::numbers::inv_sqrtpi_v<detail::Innermost<T>>;
+  return detail::record(erf(a), x, two_over_sqrtpi * exp(-a * a));
 }
 template <class T>
 Var<T> erfc(const Var<T>& x) {
+  using std::erfc, std::exp;
   const T a = x.value();
-  constexpr T two_over_sqrtpi = 2 * std::numbers::inv_sqrtpi_v<T>;
-  return detail::record(std::erfc(a), x, -two_over_sqrtpi * std::exp(-a * a));
+  constexpr auto two_over_sqrtpi = 2 * std::numbers::inv_sqrtpi_v<detail::Innermost<T>>;
+  return detail::record(erfc(a), x, -two_over_sqrtpi * exp(-a * a));
 }
 
 // ---- Absolute value, min and max ----
 
 template <class T>
 Var<T> abs(const Var<T>& x) {
+  using std::abs;
   const T a = x.value();
   const T sign = a > T(0) ? T(1) : a < T(0) ? T(-1) : a == T(0) ? T(0) : a;  // NaN stays NaN
-  return detail::record(std::abs(a), x, sign);
+  return detail::record(abs(a), x, sign);
 }
 
 namespace detail {
@@ -296,20 +338,41 @@ Var<T> max(S c, const Var<T>& y) {
 
 /// Applies the activation policy P to x as ONE tape entry, with the value and
 /// derivative computed once, now, by P (see activation.hpp).
+///
+/// On a Var<Var<R>> (second derivatives) the value is activate<P> one level
+/// down, and the derivative a Var<R> recorded from P::derivative with partial
+/// P::second_derivative, so that Hessians through activations are exact.
 template <class P, class T>
 Var<T> activate(const Var<T>& x) {
+  using R = detail::Innermost<T>;
   static_assert(
-      requires(T v) { P::value(v); },
+      requires(R v) { P::value(v); },
       "tinygrad::activate<P>: the policy P has no static member function value(T); "
       "an activation policy needs static T value(T) and static T derivative(T).");
   static_assert(
-      requires(T v) { P::derivative(v); },
+      requires(R v) { P::derivative(v); },
       "tinygrad::activate<P>: the policy P has no static member function derivative(T); "
       "an activation policy needs static T value(T) and static T derivative(T).");
-  static_assert(ActivationPolicy<P, T>,
+  static_assert(ActivationPolicy<P, R>,
                 "tinygrad::activate<P>: P::value(T) and P::derivative(T) must both return T.");
-  const auto [value, derivative] = detail::value_and_derivative<P>(x.value());
-  return detail::record(value, x, derivative);
+  if constexpr (std::floating_point<T>) {
+    const auto [value, derivative] = detail::value_and_derivative<P>(x.value());
+    return detail::record(value, x, derivative);
+  } else {
+    static_assert(std::floating_point<typename T::value_type>,
+                  "tinygrad::activate<P>: Vars nested more than two deep (third derivatives) "
+                  "are not supported.");
+    static_assert(
+        requires(R v) {
+          { P::second_derivative(v) } -> std::same_as<R>;
+        },
+        "tinygrad::activate<P> on Var<Var<T>>: the policy P has no static member function "
+        "T second_derivative(T), which second derivatives through it need.");
+    const T& inner = x.value();
+    const T derivative =
+        detail::record(P::derivative(inner.value()), inner, P::second_derivative(inner.value()));
+    return detail::record(activate<P>(inner), x, derivative);
+  }
 }
 
 template <class T>

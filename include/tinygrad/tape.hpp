@@ -10,6 +10,7 @@
 #include <tinygrad/error.hpp>
 
 #include <algorithm>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -45,6 +46,28 @@ class Activation;
 /// per-thread tape).
 struct Dormant {};
 
+/// Whether T is a Var (of anything).
+template <class T>
+inline constexpr bool is_var = false;
+template <class U>
+inline constexpr bool is_var<Var<U>> = true;
+
+/// The floating-point type at the bottom of a nest of Vars: double for
+/// double, Var<double> and Var<Var<double>>.
+template <class T>
+struct innermost {
+  using type = T;
+};
+template <class U>
+struct innermost<Var<U>> : innermost<U> {};
+template <class T>
+using Innermost = typename innermost<T>::type;
+
+/// The value types a Var and a Tape accept: floating-point numbers, and Vars
+/// of them for second derivatives (each level recording on its own tape).
+template <class T>
+concept Real = std::floating_point<T> || is_var<T>;
+
 /// The innermost live Tape<T> of this thread, or null before the first one.
 template <class T>
 inline thread_local Tape<T>* current_tape = nullptr;
@@ -61,8 +84,9 @@ inline thread_local Tape<T>* current_tape = nullptr;
 /// after that, or while another tape is current, throws tape_error.
 template <class T>
 class Tape {
-  static_assert(std::is_floating_point_v<T>,
-                "tinygrad::Tape<T>: T must be float, double or long double.");
+  static_assert(detail::Real<T>,
+                "tinygrad::Tape<T>: T must be float, double or long double, or a Var of one "
+                "of them.");
 
  public:
   /// A point in the recording, from position(); rewind() returns to it.

@@ -32,8 +32,9 @@ concept Scalar = std::is_arithmetic_v<S> && !std::same_as<std::remove_cv_t<S>, b
 /// computed. Copying a Var copies that reference, not the recording.
 template <class T>
 class Var {
-  static_assert(std::is_floating_point_v<T>,
-                "tinygrad::Var<T>: T must be float, double or long double.");
+  static_assert(detail::Real<T>,
+                "tinygrad::Var<T>: T must be float, double or long double, or a Var of one of "
+                "them (for second derivatives).");
 
  public:
   using value_type = T;
@@ -44,6 +45,12 @@ class Var {
   /// A leaf (an input to differentiate with respect to) on the current tape.
   Var(T value)  // NOLINT(google-explicit-constructor): Var<double> x = 1.5 is the point
       : value_(value), stamp_(Tape<T>::current().record()) {}
+
+  /// A leaf from any other arithmetic scalar, converted to T: `Var<double> x
+  /// = 1;`, and `Var<Var<double>> s = 0.0;` in generic code.
+  template <detail::Scalar S>
+  Var(S value)  // NOLINT(google-explicit-constructor)
+      : Var(static_cast<T>(value)) {}
 
   /// The value computed when this Var was recorded. Never throws.
   [[nodiscard]] T value() const noexcept { return value_; }
@@ -204,15 +211,24 @@ std::partial_ordering operator<=>(const Var<T>& x, const Var<T>& y) noexcept {
   return x.value() <=> y.value();
 }
 // A scalar is compared as a T would be: both converted to their common type.
+// A Var<Var<T>> compares by its innermost value.
 template <class T, detail::Scalar S>
 bool operator==(const Var<T>& x, S c) noexcept {
-  using Common = std::common_type_t<T, S>;
-  return static_cast<Common>(x.value()) == static_cast<Common>(c);
+  if constexpr (detail::is_var<T>) {
+    return x.value() == c;
+  } else {
+    using Common = std::common_type_t<T, S>;
+    return static_cast<Common>(x.value()) == static_cast<Common>(c);
+  }
 }
 template <class T, detail::Scalar S>
 std::partial_ordering operator<=>(const Var<T>& x, S c) noexcept {
-  using Common = std::common_type_t<T, S>;
-  return static_cast<Common>(x.value()) <=> static_cast<Common>(c);
+  if constexpr (detail::is_var<T>) {
+    return x.value() <=> c;
+  } else {
+    using Common = std::common_type_t<T, S>;
+    return static_cast<Common>(x.value()) <=> static_cast<Common>(c);
+  }
 }
 
 /// Prints the value, formatted as the stream formats a T.

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <new>
 #include <type_traits>
 
 namespace tinygrad::detail {
@@ -23,22 +24,28 @@ struct Operand {
 };
 
 /// A fixed-capacity array of trivially copyable elements whose size is kept
-/// by its owner, so that one check covers several arrays.
+/// by its owner, so that one check covers several arrays. The memory is raw:
+/// no element is constructed until it is written (a Var's default
+/// constructor records a leaf, so constructing them would not be harmless).
 template <class E>
 class RawArray {
-  static_assert(std::is_trivially_copyable_v<E>);
+  static_assert(std::is_trivially_copyable_v<E> && std::is_trivially_destructible_v<E>);
 
  public:
   RawArray() = default;
   explicit RawArray(std::size_t capacity)
-      : data_(std::make_unique_for_overwrite<E[]>(capacity)), capacity_(capacity) {}
+      : data_(static_cast<E*>(::operator new (capacity * sizeof(E), std::align_val_t{alignof(E)}))),
+        capacity_(capacity) {}
 
   [[nodiscard]] E* data() noexcept { return data_.get(); }
   [[nodiscard]] const E* data() const noexcept { return data_.get(); }
   [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
 
  private:
-  std::unique_ptr<E[]> data_;
+  struct Release {
+    void operator()(E* p) const noexcept { ::operator delete (p, std::align_val_t{alignof(E)}); }
+  };
+  std::unique_ptr<E, Release> data_;
   std::size_t capacity_ = 0;
 };
 

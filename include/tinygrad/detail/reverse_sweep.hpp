@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 namespace tinygrad::detail {
 
@@ -34,7 +35,14 @@ void reverse_sweep(const RecordingView<T>& recording, T* adjoint, std::uint32_t 
   for (std::size_t i = std::size_t{out} + 1; i-- > 0;) {
     const std::uint32_t first = begin[i];
     const T a = adjoint[i];
-    if (a != T(0)) {
+    // Skipping a zero adjoint is right for numbers. For a Var adjoint (second
+    // derivatives) a zero value can still carry a nonzero derivative, so
+    // nothing is skipped.
+    bool contributes = true;
+    if constexpr (std::is_floating_point_v<T>) {
+      contributes = a != T(0);
+    }
+    if (contributes) {
       on_final(i, a);
       // Entries have 0, 1 or 2 operands; this form keeps the compiler from
       // wrapping a vectorised loop, with its set-up, around so few.
