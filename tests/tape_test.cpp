@@ -345,3 +345,27 @@ TEST_CASE("statistics() counts entries, operands and bytes as design.md states")
   CHECK(s.entries == 0);
   CHECK(s.recording_bytes == 4);
 }
+
+// The epoch counter's end, reached without 2^32 rewinds.
+struct tinygrad::detail::TapeInternals {
+  template <class T>
+  static void exhaust_epochs(Tape<T>& tape) {
+    tape.generation_ |= 0xFFFF'FFFFu;
+  }
+};
+
+TEST_CASE("out of epochs: clear() goes on (a new identity), rewind() throws") {
+  Tape<double> tape;
+  Var<double> old = 1.0;
+  tinygrad::detail::TapeInternals::exhaust_epochs(tape);
+  const auto mark = tape.position();
+  Var<double> x = 2.0;
+  check_tape_error([&] { tape.rewind(mark); }, "rewound 2^32 - 1 times without a clear()");
+  CHECK_NOTHROW(tape.clear());
+  check_tape_error([&] { (void)(old + 1.0); }, "the current tape of this thread is tape #");
+  check_tape_error([&] { (void)x.grad(); }, "tape #");
+  Var<double> y = 3.0;
+  const auto z = y * y;
+  z.backward();
+  CHECK(y.grad() == 6.0);
+}

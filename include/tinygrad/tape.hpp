@@ -41,6 +41,8 @@ struct Recorder;
 template <class T>
 class Activation;
 
+struct TapeInternals;  // defined by tests only
+
 /// Selects the Tape constructor that does not make the new tape current; an
 /// Activation does that later, for a scope (the functional API's reusable
 /// per-thread tape).
@@ -145,7 +147,17 @@ class Tape {
   /// Drops the whole recording; every Var recorded on it becomes invalid.
   /// Capacity is kept for reuse; shrink_to_fit() returns it.
   void clear() {
-    truncate(0);
+    if (epoch() == std::numeric_limits<std::uint32_t>::max()) [[unlikely]] {
+      // Out of epochs. Nothing of the old recording survives a clear, so the
+      // tape simply takes a new identity: its old Vars now read as another
+      // tape's. A loop that clears every step can therefore run forever.
+      generation_ = detail::first_generation(detail::new_tape_id());
+      floors_ = detail::EpochFloors{};
+      recording_.truncate(0);
+      grads_.clear();
+    } else {
+      truncate(0);
+    }
     grads_are_zero_ = true;
   }
 
@@ -183,6 +195,7 @@ class Tape {
   friend class Var<T>;
   friend struct detail::Recorder<T>;
   friend class detail::Activation<T>;
+  friend struct detail::TapeInternals;  // tests reach the epoch counter through it
 
   // --- The stack of current tapes ---
 
@@ -275,7 +288,8 @@ class Tape {
   void truncate(std::uint32_t entries) {
     if (epoch() == std::numeric_limits<std::uint32_t>::max()) [[unlikely]] {
       throw tape_error("tinygrad: tape #" + std::to_string(id()) +
-                       " was cleared or rewound 2^32 - 1 times; use a new tape");
+                       " was rewound 2^32 - 1 times without a clear(); clear() it or use a "
+                       "new tape");
     }
     floors_.rewind(epoch(), entries);
     ++generation_;  // the next epoch
