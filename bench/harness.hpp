@@ -78,7 +78,9 @@ inline std::size_t batch_for(std::size_t operations) {
 template <class Loss>
 struct TinygradGradient {
   TinygradGradient(std::span<const double> parameters, Loss loss_function)
-      : values(parameters.begin(), parameters.end()), grads(parameters.size()), loss(loss_function) {}
+      : values(parameters.begin(), parameters.end()),
+        grads(parameters.size()),
+        loss(loss_function) {}
 
   void operator()() {
     tape.clear();

@@ -7,6 +7,7 @@
 #include <tinygrad/var.hpp>
 
 #include "support/numeric.hpp"
+#include "support/square_policy.hpp"
 
 #include <doctest/doctest.h>
 #include <cmath>
@@ -297,21 +298,7 @@ TEST_CASE("the shorthands are the policies") {
   CHECK(tinygrad::elu(-x).value() == tinygrad::ELU::value(-0.3));
 }
 
-namespace {
-
-// A user's own policy: the square nonlinearity x^2, with derivative 2x.
-struct Square {
-  template <class T>
-  static T value(T x) {
-    return x * x;
-  }
-  template <class T>
-  static T derivative(T x) {
-    return 2 * x;
-  }
-};
-
-}  // namespace
+using tinygrad_test::Square;
 
 TEST_CASE("a user-defined policy plugs in the same way") {
   static_assert(tinygrad::ActivationPolicy<Square, double>);

@@ -5,6 +5,7 @@
 #include <tinygrad/functional.hpp>
 
 #include "support/numeric.hpp"
+#include "support/square_policy.hpp"
 
 #include <doctest/doctest.h>
 #include <array>
@@ -181,23 +182,12 @@ struct WrongSquare {
   }
 };
 
-struct RightSquare {
-  template <class T>
-  static T value(T x) {
-    return x * x;
-  }
-  template <class T>
-  static T derivative(T x) {
-    return 2 * x;
-  }
-};
-
 }  // namespace
 
 TEST_CASE("gradcheck passes a right derivative and flags a wrong one, naming the coordinate") {
   const std::vector<double> x{0.3, -1.2, 2.0};
   const auto right = tinygrad::gradcheck(
-      [](auto v) { return v[0] + tinygrad::activate<RightSquare>(v[1]) * v[2]; }, x);
+      [](auto v) { return v[0] + tinygrad::activate<tinygrad_test::Square>(v[1]) * v[2]; }, x);
   CHECK(right.ok);
   CHECK(right.max_rel_error < 1e-8);
 
