@@ -18,6 +18,11 @@
 
 namespace tinygrad {
 
+/// How a layer feeding an activation initialises its weights (nn.hpp):
+/// Xavier/Glorot keeps the variance of activations and gradients balanced for
+/// sigmoid- and tanh-like functions, He/Kaiming for the ReLU family.
+enum class Initialization { xavier, he };
+
 /// A function value and its derivative at the same point.
 template <class T>
 struct ValueAndDerivative {
@@ -31,6 +36,10 @@ struct ValueAndDerivative {
 /// ValueAndDerivative<T> when the two share work; recording then uses it.
 /// Second derivatives through a policy (hessian, hvp, Var<Var<T>>) need
 /// `P::second_derivative(x)` as well; every built-in policy has it.
+/// Layers read `P::initialization` and `P::gain` (the factor by which the
+/// activation scales the variance's square root: 5/3 for tanh, sqrt 2 for the
+/// ReLU family, sqrt(2 / (1 + 0.01^2)) for LeakyReLU); a policy without them
+/// gets Xavier with gain 1.
 template <class P, class T>
 concept ActivationPolicy = std::floating_point<T> && requires(T x) {
   { P::value(x) } -> std::same_as<T>;
@@ -126,6 +135,9 @@ ValueAndDerivative<T> value_and_derivative(T x) noexcept {
 
 /// The logistic function 1 / (1 + e^-x).
 struct Sigmoid {
+  static constexpr Initialization initialization = Initialization::xavier;
+  static constexpr double gain = 1.0;
+
   template <std::floating_point T>
   static T value(T x) noexcept {
     return detail::logistic_pair(x).of_x;
@@ -150,6 +162,9 @@ struct Sigmoid {
 
 /// The hyperbolic tangent.
 struct Tanh {
+  static constexpr Initialization initialization = Initialization::xavier;
+  static constexpr double gain = 5.0 / 3.0;
+
   template <std::floating_point T>
   static T value(T x) noexcept {
     return std::tanh(x);
@@ -174,6 +189,9 @@ struct Tanh {
 
 /// max(0, x).
 struct ReLU {
+  static constexpr Initialization initialization = Initialization::he;
+  static constexpr double gain = 1.4142135623730951;
+
   template <std::floating_point T>
   static T value(T x) noexcept {
     return x <= T(0) ? T(0) : x;  // NaN falls through to x
@@ -191,6 +209,9 @@ struct ReLU {
 
 /// x for x > 0, 0.01 x otherwise.
 struct LeakyReLU {
+  static constexpr Initialization initialization = Initialization::he;
+  static constexpr double gain = 1.4141428569978354;
+
   static constexpr double negative_slope = 0.01;
 
   template <std::floating_point T>
@@ -210,6 +231,9 @@ struct LeakyReLU {
 /// log(1 + e^x), computed as max(x, 0) + log1p(e^-|x|): no overflow for large
 /// x (softplus(1000) is exactly 1000) and full precision for very negative x.
 struct Softplus {
+  static constexpr Initialization initialization = Initialization::he;
+  static constexpr double gain = 1.4142135623730951;
+
   template <std::floating_point T>
   static T value(T x) noexcept {
     return (x > T(0) ? x : T(0)) + std::log1p(std::exp(-std::abs(x)));
@@ -226,6 +250,9 @@ struct Softplus {
 
 /// x * sigmoid(x), also called swish.
 struct SiLU {
+  static constexpr Initialization initialization = Initialization::he;
+  static constexpr double gain = 1.4142135623730951;
+
   template <std::floating_point T>
   static T value(T x) noexcept {
     return value_and_derivative(x).value;
@@ -262,6 +289,9 @@ struct SiLU {
 /// x, where (1 + erf(x / sqrt 2)) / 2 would cancel to 0 long before the true
 /// value underflows.
 struct GELU {
+  static constexpr Initialization initialization = Initialization::he;
+  static constexpr double gain = 1.4142135623730951;
+
   template <std::floating_point T>
   static T value(T x) noexcept {
     if (std::isinf(x)) {
@@ -327,6 +357,9 @@ struct GELU {
 
 /// x for x > 0, e^x - 1 otherwise (alpha = 1); expm1 keeps precision near 0.
 struct ELU {
+  static constexpr Initialization initialization = Initialization::he;
+  static constexpr double gain = 1.4142135623730951;
+
   template <std::floating_point T>
   static T value(T x) noexcept {
     return x > T(0) ? x : std::expm1(x);
@@ -344,6 +377,9 @@ struct ELU {
 
 /// f(x) = x: a linear layer's "no activation".
 struct Identity {
+  static constexpr Initialization initialization = Initialization::xavier;
+  static constexpr double gain = 1.0;
+
   template <std::floating_point T>
   static T value(T x) noexcept {
     return x;

@@ -7,6 +7,9 @@
 #include <tinygrad/activation.hpp>
 #include <tinygrad/error.hpp>
 #include <tinygrad/functional.hpp>
+#include <tinygrad/loss.hpp>
 #include <tinygrad/math.hpp>
+#include <tinygrad/nn.hpp>
+#include <tinygrad/optim.hpp>
 #include <tinygrad/tape.hpp>
 #include <tinygrad/var.hpp>

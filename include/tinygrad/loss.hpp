@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+// Loss functions on Vars. The two on logits are written in the forms that
+// stay finite, with finite gradients, for any finite logit (±1000 included).
+
+#include <tinygrad/var.hpp>
+
+#include <algorithm>
+#include <cstddef>
+#include <span>
+#include <stdexcept>
+#include <string>
+
+namespace tinygrad::nn {
+
+/// The notebook's loss: 0.5 (target - prediction)^2.
+template <class T>
+Var<T> half_squared_error(const Var<T>& prediction, T target) {
+  const Var<T> error = target - prediction;
+  return 0.5 * error * error;
+}
+
+/// The mean of (prediction_i - target_i)^2.
+template <class T>
+Var<T> mean_squared_error(std::span<const Var<T>> prediction, std::span<const T> target) {
+  if (prediction.size() != target.size() || prediction.empty()) {
+    throw std::invalid_argument("nn::mean_squared_error: " + std::to_string(prediction.size()) +
+                                " predictions and " + std::to_string(target.size()) +
+                                " targets (they must match and not be empty)");
+  }
+  Var<T> sum = (prediction[0] - target[0]) * (prediction[0] - target[0]);
+  for (std::size_t i = 1; i < prediction.size(); ++i) {
+    const Var<T> error = prediction[i] - target[i];
+    sum += error * error;
+  }
+  return sum / static_cast<T>(prediction.size());
+}
+
+/// Binary cross-entropy of sigmoid(logit) against a target in [0, 1], written
+/// as softplus(logit) - target * logit: no sigmoid that rounds to 0 or 1, no
+/// log(0), gradient sigmoid(logit) - target.
+template <class T>
+Var<T> binary_cross_entropy_with_logits(const Var<T>& logit, T target) {
+  return softplus(logit) - target * logit;
+}
+
+/// Cross-entropy of softmax(logits) against class `target`:
+/// log(sum_i e^(logit_i)) - logit_target, with the largest logit taken out of
+/// the sum first so that no exponential overflows. (Subtracting that maximum
+/// as a constant is exact: it cancels, in the value and in the gradient.)
+template <class T>
+Var<T> softmax_cross_entropy(std::span<const Var<T>> logits, std::size_t target) {
+  if (target >= logits.size()) {
+    throw std::invalid_argument("nn::softmax_cross_entropy: class " + std::to_string(target) +
+                                " out of range for " + std::to_string(logits.size()) + " logits");
+  }
+  T largest = logits[0].value();
+  for (const Var<T>& z : logits) {
+    largest = std::max(largest, z.value());
+  }
+  Var<T> sum = exp(logits[0] - largest);
+  for (std::size_t i = 1; i < logits.size(); ++i) {
+    sum += exp(logits[i] - largest);
+  }
+  return log(sum) + largest - logits[target];
+}
+
+}  // namespace tinygrad::nn

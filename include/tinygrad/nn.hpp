@@ -1,0 +1,270 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+// Neural-network layers whose activation is a policy template parameter, and
+// a way to stack them. Parameters are plain T, outside the tape; each training
+// step records them as leaves, runs forward, and after backward() collects
+// their gradients back into plain T:
+//
+//   nn::Sequential net{nn::Dense<double, Tanh>(2, 8, seed), nn::Dense<double, Identity>(8, 1, seed
+//   + 1)}; Tape<double> tape; for (...) {
+//     tape.clear();                       // memory stays flat: nothing outlives the step
+//     net.record_parameters();
+//     auto out = net(input);              // input: std::span<const double>
+//     auto loss = half_squared_error(out[0], target);
+//     loss.backward();
+//     net.collect_gradients();
+//     optimizer.step(net);                // optim.hpp
+//   }
+
+#include <tinygrad/activation.hpp>
+#include <tinygrad/var.hpp>
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <random>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace tinygrad::nn {
+
+namespace detail {
+
+/// A uniform double in [0, 1) from the top 53 bits of a 64-bit draw: unlike
+/// std::uniform_real_distribution, the same on every standard library, so a
+/// seed gives the same network everywhere.
+inline double uniform01(std::mt19937_64& engine) {
+  return static_cast<double>(engine() >> 11) * 0x1.0p-53;
+}
+
+template <class P>
+constexpr Initialization initialization_of() {
+  if constexpr (requires { P::initialization; }) {
+    return P::initialization;
+  } else {
+    return Initialization::xavier;
+  }
+}
+
+template <class P>
+constexpr double gain_of() {
+  if constexpr (requires { P::gain; }) {
+    return P::gain;
+  } else {
+    return 1.0;
+  }
+}
+
+}  // namespace detail
+
+/// The half-width of the uniform distribution a layer draws its weights from:
+/// Xavier/Glorot, gain * sqrt(6 / (fan_in + fan_out)), variance
+/// gain^2 * 2 / (fan_in + fan_out); or He/Kaiming, gain * sqrt(3 / fan_in),
+/// variance gain^2 / fan_in.
+template <class Policy>
+double initial_weight_bound(std::size_t fan_in, std::size_t fan_out) {
+  const double gain = detail::gain_of<Policy>();
+  const auto in = static_cast<double>(fan_in);
+  const auto out = static_cast<double>(fan_out);
+  if constexpr (detail::initialization_of<Policy>() == Initialization::he) {
+    return gain * std::sqrt(3.0 / in);
+  } else {
+    return gain * std::sqrt(6.0 / (in + out));
+  }
+}
+
+/// A fully connected layer: out_j = Policy(sum_i w_ji in_i + b_j).
+template <class T, class Policy>
+class Dense {
+  static_assert(std::is_floating_point_v<T>, "nn::Dense<T, Policy>: T must be a floating type.");
+  static_assert(ActivationPolicy<Policy, T>,
+                "nn::Dense<T, Policy>: Policy must be an activation policy "
+                "(static T value(T) and static T derivative(T)).");
+
+ public:
+  using value_type = T;
+  using policy = Policy;
+
+  /// Weights drawn uniformly as the policy's initialization asks (see
+  /// initial_weight_bound), from a generator seeded with `seed`; biases 0.
+  Dense(std::size_t fan_in, std::size_t fan_out, std::uint64_t seed)
+      : fan_in_(fan_in),
+        fan_out_(fan_out),
+        parameters_(fan_out * fan_in + fan_out, T(0)),
+        gradients_(parameters_.size(), T(0)) {
+    if (fan_in == 0 || fan_out == 0) {
+      throw std::invalid_argument("nn::Dense: fan_in and fan_out must be positive (got " +
+                                  std::to_string(fan_in) + " and " + std::to_string(fan_out) + ")");
+    }
+    std::mt19937_64 engine(seed);
+    const double bound = initial_weight_bound<Policy>(fan_in, fan_out);
+    for (std::size_t k = 0; k < fan_out * fan_in; ++k) {
+      parameters_[k] = static_cast<T>((2 * detail::uniform01(engine) - 1) * bound);
+    }
+  }
+
+  [[nodiscard]] std::size_t fan_in() const noexcept { return fan_in_; }
+  [[nodiscard]] std::size_t fan_out() const noexcept { return fan_out_; }
+
+  /// All parameters: the weights row by row (fan_out rows of fan_in), then
+  /// the biases.
+  [[nodiscard]] std::span<T> parameters() noexcept { return parameters_; }
+  [[nodiscard]] std::span<const T> parameters() const noexcept { return parameters_; }
+  /// d loss / d parameter, in the same order, as of the last collect_gradients().
+  [[nodiscard]] std::span<T> gradients() noexcept { return gradients_; }
+  [[nodiscard]] std::span<const T> gradients() const noexcept { return gradients_; }
+
+  [[nodiscard]] T& weight(std::size_t out, std::size_t in) {
+    return parameters_[out * fan_in_ + in];
+  }
+  [[nodiscard]] T& bias(std::size_t out) { return parameters_[fan_out_ * fan_in_ + out]; }
+
+  /// Records every parameter as a leaf on the current tape. Call it once per
+  /// step, after the tape was cleared (or rewound), before the forward pass.
+  void record_parameters() { leaves_.assign(parameters_.begin(), parameters_.end()); }
+
+  /// The forward pass on plain inputs (data: they get no gradient).
+  std::span<const Var<T>> operator()(std::span<const T> input) { return forward(input); }
+  /// The forward pass on recorded inputs (another layer's outputs).
+  std::span<const Var<T>> operator()(std::span<const Var<T>> input) { return forward(input); }
+
+  /// After backward(): copies each parameter's gradient into gradients().
+  void collect_gradients() {
+    require_recorded("collect_gradients");
+    for (std::size_t k = 0; k < leaves_.size(); ++k) {
+      gradients_[k] = leaves_[k].grad();
+    }
+  }
+
+  /// The pre-activations z_j of the last forward pass (for diagnostics).
+  [[nodiscard]] std::span<const T> pre_activations() const noexcept { return pre_activations_; }
+
+ private:
+  template <class Input>
+  std::span<const Var<T>> forward(std::span<const Input> input) {
+    require_recorded("a forward pass");
+    if (input.size() != fan_in_) {
+      throw std::invalid_argument("nn::Dense: input has " + std::to_string(input.size()) +
+                                  " values but the layer's fan_in is " + std::to_string(fan_in_));
+    }
+    outputs_.clear();
+    pre_activations_.resize(fan_out_);
+    const Var<T>* bias_leaves = leaves_.data() + fan_out_ * fan_in_;
+    for (std::size_t j = 0; j < fan_out_; ++j) {
+      const Var<T>* row = leaves_.data() + j * fan_in_;
+      Var<T> z = row[0] * input[0];
+      for (std::size_t i = 1; i < fan_in_; ++i) {
+        z += row[i] * input[i];
+      }
+      z += bias_leaves[j];
+      pre_activations_[j] = z.value();
+      outputs_.push_back(activate<Policy>(z));
+    }
+    return outputs_;
+  }
+
+  void require_recorded(const char* what) const {
+    if (leaves_.size() != parameters_.size()) {
+      throw std::logic_error(std::string("nn::Dense: ") + what +
+                             " needs record_parameters() first, in this step");
+    }
+  }
+
+  std::size_t fan_in_;
+  std::size_t fan_out_;
+  std::vector<T> parameters_;
+  std::vector<T> gradients_;
+  std::vector<Var<T>> leaves_;
+  std::vector<Var<T>> outputs_;
+  std::vector<T> pre_activations_;
+};
+
+/// Layers applied in order; each layer's output feeds the next. The layer
+/// types, and so their activation policies, are template arguments.
+template <class... Layers>
+class Sequential {
+  static_assert(sizeof...(Layers) > 0, "nn::Sequential needs at least one layer.");
+
+ public:
+  using value_type = typename std::tuple_element_t<0, std::tuple<Layers...>>::value_type;
+
+  explicit Sequential(Layers... layers) : layers_(std::move(layers)...) {
+    check_shapes(std::index_sequence_for<Layers...>{});
+  }
+
+  static constexpr std::size_t size() noexcept { return sizeof...(Layers); }
+
+  template <std::size_t I>
+  [[nodiscard]] auto& layer() noexcept {
+    return std::get<I>(layers_);
+  }
+  template <std::size_t I>
+  [[nodiscard]] const auto& layer() const noexcept {
+    return std::get<I>(layers_);
+  }
+
+  /// Calls f(layer) for each layer, first to last.
+  template <class F>
+  void for_each_layer(F&& f) {
+    std::apply([&](auto&... layer) { (f(layer), ...); }, layers_);
+  }
+  template <class F>
+  void for_each_layer(F&& f) const {
+    std::apply([&](const auto&... layer) { (f(layer), ...); }, layers_);
+  }
+
+  void record_parameters() {
+    for_each_layer([](auto& layer) { layer.record_parameters(); });
+  }
+  void collect_gradients() {
+    for_each_layer([](auto& layer) { layer.collect_gradients(); });
+  }
+
+  /// The forward pass: plain inputs (data) or recorded ones.
+  template <class Input>
+  std::span<const Var<value_type>> operator()(std::span<const Input> input) {
+    return forward<0>(input);
+  }
+  std::span<const Var<value_type>> operator()(const std::vector<value_type>& input) {
+    return forward<0>(std::span<const value_type>(input));
+  }
+
+ private:
+  template <std::size_t I, class Input>
+  std::span<const Var<value_type>> forward(std::span<const Input> input) {
+    const std::span<const Var<value_type>> output = std::get<I>(layers_)(input);
+    if constexpr (I + 1 < sizeof...(Layers)) {
+      return forward<I + 1>(output);
+    } else {
+      return output;
+    }
+  }
+
+  template <std::size_t... I>
+  void check_shapes(std::index_sequence<I...>) const {
+    (check_shape<I>(), ...);
+  }
+  template <std::size_t I>
+  void check_shape() const {
+    if constexpr (I + 1 < sizeof...(Layers)) {
+      const auto& from = std::get<I>(layers_);
+      const auto& to = std::get<I + 1>(layers_);
+      if (from.fan_out() != to.fan_in()) {
+        throw std::invalid_argument("nn::Sequential: layer " + std::to_string(I) + " has " +
+                                    std::to_string(from.fan_out()) + " outputs but layer " +
+                                    std::to_string(I + 1) + " takes " +
+                                    std::to_string(to.fan_in()) + " inputs");
+      }
+    }
+  }
+
+  std::tuple<Layers...> layers_;
+};
+
+}  // namespace tinygrad::nn
