@@ -119,6 +119,18 @@ ValueAndDerivative<T> narrow(const ValueAndDerivative<Wide>& wide) noexcept {
   return {static_cast<T>(wide.value), static_cast<T>(wide.derivative)};
 }
 
+/// P's name for tape annotations: P::name if it has one.
+template <class P>
+constexpr const char* policy_name() {
+  if constexpr (requires {
+                  { P::name } -> std::convertible_to<const char*>;
+                }) {
+    return P::name;
+  } else {
+    return "activation";
+  }
+}
+
 /// value(x) and derivative(x) of P, computed together when P can share work.
 template <class P, std::floating_point T>
 ValueAndDerivative<T> value_and_derivative(T x) noexcept {
@@ -135,6 +147,7 @@ ValueAndDerivative<T> value_and_derivative(T x) noexcept {
 
 /// The logistic function 1 / (1 + e^-x).
 struct Sigmoid {
+  static constexpr const char* name = "sigmoid";
   static constexpr Initialization initialization = Initialization::xavier;
   static constexpr double gain = 1.0;
 
@@ -162,6 +175,7 @@ struct Sigmoid {
 
 /// The hyperbolic tangent.
 struct Tanh {
+  static constexpr const char* name = "tanh";
   static constexpr Initialization initialization = Initialization::xavier;
   static constexpr double gain = 5.0 / 3.0;
 
@@ -189,6 +203,7 @@ struct Tanh {
 
 /// max(0, x).
 struct ReLU {
+  static constexpr const char* name = "relu";
   static constexpr Initialization initialization = Initialization::he;
   static constexpr double gain = 1.4142135623730951;
 
@@ -209,6 +224,7 @@ struct ReLU {
 
 /// x for x > 0, 0.01 x otherwise.
 struct LeakyReLU {
+  static constexpr const char* name = "leaky_relu";
   static constexpr Initialization initialization = Initialization::he;
   static constexpr double gain = 1.4141428569978354;
 
@@ -231,6 +247,7 @@ struct LeakyReLU {
 /// log(1 + e^x), computed as max(x, 0) + log1p(e^-|x|): no overflow for large
 /// x (softplus(1000) is exactly 1000) and full precision for very negative x.
 struct Softplus {
+  static constexpr const char* name = "softplus";
   static constexpr Initialization initialization = Initialization::he;
   static constexpr double gain = 1.4142135623730951;
 
@@ -250,6 +267,7 @@ struct Softplus {
 
 /// x * sigmoid(x), also called swish.
 struct SiLU {
+  static constexpr const char* name = "silu";
   static constexpr Initialization initialization = Initialization::he;
   static constexpr double gain = 1.4142135623730951;
 
@@ -289,6 +307,7 @@ struct SiLU {
 /// x, where (1 + erf(x / sqrt 2)) / 2 would cancel to 0 long before the true
 /// value underflows.
 struct GELU {
+  static constexpr const char* name = "gelu";
   static constexpr Initialization initialization = Initialization::he;
   static constexpr double gain = 1.4142135623730951;
 
@@ -357,6 +376,7 @@ struct GELU {
 
 /// x for x > 0, e^x - 1 otherwise (alpha = 1); expm1 keeps precision near 0.
 struct ELU {
+  static constexpr const char* name = "elu";
   static constexpr Initialization initialization = Initialization::he;
   static constexpr double gain = 1.4142135623730951;
 
@@ -377,6 +397,7 @@ struct ELU {
 
 /// f(x) = x: a linear layer's "no activation".
 struct Identity {
+  static constexpr const char* name = "identity";
   static constexpr Initialization initialization = Initialization::xavier;
   static constexpr double gain = 1.0;
 

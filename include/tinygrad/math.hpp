@@ -29,40 +29,40 @@ template <class T>
 Var<T> exp(const Var<T>& x) {
   using std::exp;
   const T v = exp(x.value());
-  return detail::record(v, x, v);
+  return detail::record("exp", v, x, v);
 }
 template <class T>
 Var<T> exp2(const Var<T>& x) {
   using std::exp2;
   const T v = exp2(x.value());
-  return detail::record(v, x, v * std::numbers::ln2_v<detail::Innermost<T>>);
+  return detail::record("exp2", v, x, v * std::numbers::ln2_v<detail::Innermost<T>>);
 }
 template <class T>
 Var<T> expm1(const Var<T>& x) {
   using std::exp, std::expm1;
-  return detail::record(expm1(x.value()), x, exp(x.value()));
+  return detail::record("expm1", expm1(x.value()), x, exp(x.value()));
 }
 template <class T>
 Var<T> log(const Var<T>& x) {
   using std::log;
-  return detail::record(log(x.value()), x, T(1) / x.value());
+  return detail::record("log", log(x.value()), x, T(1) / x.value());
 }
 template <class T>
 Var<T> log2(const Var<T>& x) {
   using std::log2;
-  return detail::record(log2(x.value()), x,
+  return detail::record("log2", log2(x.value()), x,
                         T(1) / (x.value() * std::numbers::ln2_v<detail::Innermost<T>>));
 }
 template <class T>
 Var<T> log10(const Var<T>& x) {
   using std::log10;
-  return detail::record(log10(x.value()), x,
+  return detail::record("log10", log10(x.value()), x,
                         T(1) / (x.value() * std::numbers::ln10_v<detail::Innermost<T>>));
 }
 template <class T>
 Var<T> log1p(const Var<T>& x) {
   using std::log1p;
-  return detail::record(log1p(x.value()), x, T(1) / (T(1) + x.value()));
+  return detail::record("log1p", log1p(x.value()), x, T(1) / (T(1) + x.value()));
 }
 
 // ---- Powers and roots ----
@@ -71,13 +71,13 @@ template <class T>
 Var<T> sqrt(const Var<T>& x) {
   using std::sqrt;
   const T v = sqrt(x.value());
-  return detail::record(v, x, T(1) / (2 * v));
+  return detail::record("sqrt", v, x, T(1) / (2 * v));
 }
 template <class T>
 Var<T> cbrt(const Var<T>& x) {
   using std::cbrt;
   const T v = cbrt(x.value());
-  return detail::record(v, x, T(1) / (3 * v * v));
+  return detail::record("cbrt", v, x, T(1) / (3 * v * v));
 }
 
 namespace detail {
@@ -102,21 +102,21 @@ template <class T>
 Var<T> pow(const Var<T>& x, const Var<T>& y) {
   using std::pow;
   const T v = pow(x.value(), y.value());
-  return detail::record(v, x, detail::pow_partial_base(x.value(), y.value()), y,
+  return detail::record("pow", v, x, detail::pow_partial_base(x.value(), y.value()), y,
                         detail::pow_partial_exponent(x.value(), y.value(), v));
 }
 template <class T, detail::Scalar S>
 Var<T> pow(const Var<T>& x, S exponent) {
   using std::pow;
   const T y = static_cast<T>(exponent);
-  return detail::record(pow(x.value(), y), x, detail::pow_partial_base(x.value(), y));
+  return detail::record("pow", pow(x.value(), y), x, detail::pow_partial_base(x.value(), y));
 }
 template <class T, detail::Scalar S>
 Var<T> pow(S base, const Var<T>& y) {
   using std::pow;
   const T x = static_cast<T>(base);
   const T v = pow(x, y.value());
-  return detail::record(v, y, detail::pow_partial_exponent(x, y.value(), v));
+  return detail::record("pow", v, y, detail::pow_partial_exponent(x, y.value(), v));
 }
 
 namespace detail {
@@ -134,20 +134,20 @@ template <class T>
 Var<T> hypot(const Var<T>& x, const Var<T>& y) {
   using std::hypot;
   const T h = hypot(x.value(), y.value());
-  return detail::record(h, x, detail::hypot_partial(x.value(), h), y,
+  return detail::record("hypot", h, x, detail::hypot_partial(x.value(), h), y,
                         detail::hypot_partial(y.value(), h));
 }
 template <class T, detail::Scalar S>
 Var<T> hypot(const Var<T>& x, S c) {
   using std::hypot;
   const T h = hypot(x.value(), static_cast<T>(c));
-  return detail::record(h, x, detail::hypot_partial(x.value(), h));
+  return detail::record("hypot", h, x, detail::hypot_partial(x.value(), h));
 }
 template <class T, detail::Scalar S>
 Var<T> hypot(S c, const Var<T>& y) {
   using std::hypot;
   const T h = hypot(static_cast<T>(c), y.value());
-  return detail::record(h, y, detail::hypot_partial(y.value(), h));
+  return detail::record("hypot", h, y, detail::hypot_partial(y.value(), h));
 }
 
 // ---- Trigonometric functions ----
@@ -155,37 +155,37 @@ Var<T> hypot(S c, const Var<T>& y) {
 template <class T>
 Var<T> sin(const Var<T>& x) {
   using std::cos, std::sin;
-  return detail::record(sin(x.value()), x, cos(x.value()));
+  return detail::record("sin", sin(x.value()), x, cos(x.value()));
 }
 template <class T>
 Var<T> cos(const Var<T>& x) {
   using std::cos, std::sin;
-  return detail::record(cos(x.value()), x, -sin(x.value()));
+  return detail::record("cos", cos(x.value()), x, -sin(x.value()));
 }
 template <class T>
 Var<T> tan(const Var<T>& x) {
   using std::tan;
   const T v = tan(x.value());
-  return detail::record(v, x, T(1) + v * v);
+  return detail::record("tan", v, x, T(1) + v * v);
 }
 // 1 - x^2 is formed as (1 - x)(1 + x): exact factors, no cancellation near |x| = 1.
 template <class T>
 Var<T> asin(const Var<T>& x) {
   using std::asin, std::sqrt;
   const T a = x.value();
-  return detail::record(asin(a), x, T(1) / sqrt((T(1) - a) * (T(1) + a)));
+  return detail::record("asin", asin(a), x, T(1) / sqrt((T(1) - a) * (T(1) + a)));
 }
 template <class T>
 Var<T> acos(const Var<T>& x) {
   using std::acos, std::sqrt;
   const T a = x.value();
-  return detail::record(acos(a), x, T(-1) / sqrt((T(1) - a) * (T(1) + a)));
+  return detail::record("acos", acos(a), x, T(-1) / sqrt((T(1) - a) * (T(1) + a)));
 }
 template <class T>
 Var<T> atan(const Var<T>& x) {
   using std::atan;
   const T a = x.value();
-  return detail::record(atan(a), x, T(1) / (T(1) + a * a));
+  return detail::record("atan", atan(a), x, T(1) / (T(1) + a * a));
 }
 
 namespace detail {
@@ -205,19 +205,21 @@ template <class T>
 Var<T> atan2(const Var<T>& y, const Var<T>& x) {
   using std::atan2;
   const auto [d_y, d_x] = detail::atan2_partials(y.value(), x.value());
-  return detail::record(atan2(y.value(), x.value()), y, d_y, x, d_x);
+  return detail::record("atan2", atan2(y.value(), x.value()), y, d_y, x, d_x);
 }
 template <class T, detail::Scalar S>
 Var<T> atan2(const Var<T>& y, S x) {
   using std::atan2;
   const T c = static_cast<T>(x);
-  return detail::record(atan2(y.value(), c), y, detail::atan2_partials(y.value(), c).value);
+  return detail::record("atan2", atan2(y.value(), c), y,
+                        detail::atan2_partials(y.value(), c).value);
 }
 template <class T, detail::Scalar S>
 Var<T> atan2(S y, const Var<T>& x) {
   using std::atan2;
   const T c = static_cast<T>(y);
-  return detail::record(atan2(c, x.value()), x, detail::atan2_partials(c, x.value()).derivative);
+  return detail::record("atan2", atan2(c, x.value()), x,
+                        detail::atan2_partials(c, x.value()).derivative);
 }
 
 // ---- Hyperbolic functions (tanh is the Tanh activation, below) ----
@@ -225,30 +227,30 @@ Var<T> atan2(S y, const Var<T>& x) {
 template <class T>
 Var<T> sinh(const Var<T>& x) {
   using std::cosh, std::sinh;
-  return detail::record(sinh(x.value()), x, cosh(x.value()));
+  return detail::record("sinh", sinh(x.value()), x, cosh(x.value()));
 }
 template <class T>
 Var<T> cosh(const Var<T>& x) {
   using std::cosh, std::sinh;
-  return detail::record(cosh(x.value()), x, sinh(x.value()));
+  return detail::record("cosh", cosh(x.value()), x, sinh(x.value()));
 }
 // 1 / sqrt(x^2 + 1) as 1 / hypot(x, 1): no overflow of x^2 for large |x|.
 template <class T>
 Var<T> asinh(const Var<T>& x) {
   using std::asinh, std::hypot;
-  return detail::record(asinh(x.value()), x, T(1) / hypot(x.value(), T(1)));
+  return detail::record("asinh", asinh(x.value()), x, T(1) / hypot(x.value(), T(1)));
 }
 template <class T>
 Var<T> acosh(const Var<T>& x) {
   using std::acosh, std::sqrt;
   const T a = x.value();
-  return detail::record(acosh(a), x, T(1) / (sqrt(a - T(1)) * sqrt(a + T(1))));
+  return detail::record("acosh", acosh(a), x, T(1) / (sqrt(a - T(1)) * sqrt(a + T(1))));
 }
 template <class T>
 Var<T> atanh(const Var<T>& x) {
   using std::atanh;
   const T a = x.value();
-  return detail::record(atanh(a), x, T(1) / ((T(1) - a) * (T(1) + a)));
+  return detail::record("atanh", atanh(a), x, T(1) / ((T(1) - a) * (T(1) + a)));
 }
 
 // ---- Error functions ----
@@ -258,14 +260,14 @@ Var<T> erf(const Var<T>& x) {
   using std::erf, std::exp;
   const T a = x.value();
   constexpr auto two_over_sqrtpi = 2 * std::numbers::inv_sqrtpi_v<detail::Innermost<T>>;
-  return detail::record(erf(a), x, two_over_sqrtpi * exp(-a * a));
+  return detail::record("erf", erf(a), x, two_over_sqrtpi * exp(-a * a));
 }
 template <class T>
 Var<T> erfc(const Var<T>& x) {
   using std::erfc, std::exp;
   const T a = x.value();
   constexpr auto two_over_sqrtpi = 2 * std::numbers::inv_sqrtpi_v<detail::Innermost<T>>;
-  return detail::record(erfc(a), x, -two_over_sqrtpi * exp(-a * a));
+  return detail::record("erfc", erfc(a), x, -two_over_sqrtpi * exp(-a * a));
 }
 
 // ---- Absolute value, min and max ----
@@ -275,7 +277,7 @@ Var<T> abs(const Var<T>& x) {
   using std::abs;
   const T a = x.value();
   const T sign = a > T(0) ? T(1) : a < T(0) ? T(-1) : a == T(0) ? T(0) : a;  // NaN stays NaN
-  return detail::record(abs(a), x, sign);
+  return detail::record("abs", abs(a), x, sign);
 }
 
 namespace detail {
@@ -304,12 +306,13 @@ T nan_aware_min(T a, T b) {
 template <class T>
 Var<T> min(const Var<T>& x, const Var<T>& y) {
   const T share = detail::min_share_of_first(x.value(), y.value());
-  return detail::record(detail::nan_aware_min(x.value(), y.value()), x, share, y, T(1) - share);
+  return detail::record("min", detail::nan_aware_min(x.value(), y.value()), x, share, y,
+                        T(1) - share);
 }
 template <class T, detail::Scalar S>
 Var<T> min(const Var<T>& x, S c) {
   const T b = static_cast<T>(c);
-  return detail::record(detail::nan_aware_min(x.value(), b), x,
+  return detail::record("min", detail::nan_aware_min(x.value(), b), x,
                         detail::min_share_of_first(x.value(), b));
 }
 template <class T, detail::Scalar S>
@@ -321,12 +324,13 @@ Var<T> min(S c, const Var<T>& y) {
 template <class T>
 Var<T> max(const Var<T>& x, const Var<T>& y) {
   const T share = detail::min_share_of_first(y.value(), x.value());
-  return detail::record(-detail::nan_aware_min(-x.value(), -y.value()), x, share, y, T(1) - share);
+  return detail::record("max", -detail::nan_aware_min(-x.value(), -y.value()), x, share, y,
+                        T(1) - share);
 }
 template <class T, detail::Scalar S>
 Var<T> max(const Var<T>& x, S c) {
   const T b = static_cast<T>(c);
-  return detail::record(-detail::nan_aware_min(-x.value(), -b), x,
+  return detail::record("max", -detail::nan_aware_min(-x.value(), -b), x,
                         detail::min_share_of_first(b, x.value()));
 }
 template <class T, detail::Scalar S>
@@ -357,7 +361,7 @@ Var<T> activate(const Var<T>& x) {
                 "tinygrad::activate<P>: P::value(T) and P::derivative(T) must both return T.");
   if constexpr (std::floating_point<T>) {
     const auto [value, derivative] = detail::value_and_derivative<P>(x.value());
-    return detail::record(value, x, derivative);
+    return detail::record(detail::policy_name<P>(), value, x, derivative);
   } else {
     static_assert(std::floating_point<typename T::value_type>,
                   "tinygrad::activate<P>: Vars nested more than two deep (third derivatives) "
@@ -369,9 +373,9 @@ Var<T> activate(const Var<T>& x) {
         "tinygrad::activate<P> on Var<Var<T>>: the policy P has no static member function "
         "T second_derivative(T), which second derivatives through it need.");
     const T& inner = x.value();
-    const T derivative =
-        detail::record(P::derivative(inner.value()), inner, P::second_derivative(inner.value()));
-    return detail::record(activate<P>(inner), x, derivative);
+    const T derivative = detail::record(detail::policy_name<P>(), P::derivative(inner.value()),
+                                        inner, P::second_derivative(inner.value()));
+    return detail::record(detail::policy_name<P>(), activate<P>(inner), x, derivative);
   }
 }
 

@@ -14,6 +14,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <optional>
+#include <span>
 #include <sstream>
 #include <string>
 #include <type_traits>
@@ -155,6 +157,7 @@ class Tape {
       floors_ = detail::EpochFloors{};
       recording_.truncate(0);
       grads_.clear();
+      annotations_.clear();
     } else {
       truncate(0);
     }
@@ -165,6 +168,39 @@ class Tape {
   void zero_grad() noexcept {
     std::fill(grads_.begin(), grads_.end(), T(0));
     grads_are_zero_ = true;
+  }
+
+  /// While on, every entry recorded also keeps the name of its operation and
+  /// its value, for inspection (for_each_entry) and Graphviz export
+  /// (graphviz.hpp). Off by default; costs one predictable branch per entry
+  /// when off.
+  void annotate(bool on) noexcept { annotating_ = on; }
+  [[nodiscard]] bool annotating() const noexcept { return annotating_; }
+
+  /// One entry of the recording, as for_each_entry shows it.
+  struct EntryView {
+    std::size_t index;
+    const char* operation;  ///< "leaf", "+", "exp", "sigmoid", ...; null if not annotated
+    const T* value;         ///< null if not annotated
+    T grad;                 ///< as grad() would return it
+    std::span<const std::uint32_t> operand_index;
+    std::span<const T> operand_partial;
+  };
+
+  /// Calls f(EntryView) for every entry, first to last.
+  template <class F>
+  void for_each_entry(F&& f) const {
+    const detail::RecordingView<T> view = recording_.view();
+    for (std::size_t i = 0; i < size(); ++i) {
+      const std::uint32_t first = view.operand_begin[i];
+      const std::size_t count = view.operand_begin[i + 1] - first;
+      const bool annotated = i < annotations_.size() && annotations_[i].operation != nullptr;
+      f(EntryView{i, annotated ? annotations_[i].operation : nullptr,
+                  annotated ? &*annotations_[i].value : nullptr,
+                  i < grads_.size() ? grads_[i] : T(0),
+                  std::span<const std::uint32_t>(view.operand_index + first, count),
+                  std::span<const T>(view.operand_partial + first, count)});
+    }
   }
 
   /// What the tape holds and what it costs in memory.
@@ -187,6 +223,7 @@ class Tape {
   void shrink_to_fit() {
     recording_.shrink_to_fit();
     grads_.shrink_to_fit();
+    annotations_.shrink_to_fit();
     sweep_adjoints_.clear();
     sweep_adjoints_.shrink_to_fit();
   }
@@ -229,10 +266,20 @@ class Tape {
   // --- Recording (called by Var's operations through detail::Recorder) ---
 
   /// Appends one entry with the given operands and returns its stamp.
+  /// `operation` and `value` are kept only while annotating.
   template <class... Operands>
-  detail::Stamp record(const Operands&... operands) {
+  detail::Stamp record(const char* operation, const T& value, const Operands&... operands) {
     const std::uint32_t entry = recording_.append([this] { throw_full(); }, operands...);
+    if (annotating_) [[unlikely]] {
+      annotate_entry(entry, operation, value);
+    }
     return detail::Stamp{generation_, entry};
+  }
+
+  TINYGRAD_DETAIL_COLD void annotate_entry(std::uint32_t entry, const char* operation,
+                                           const T& value) {
+    annotations_.resize(entry);  // entries recorded while not annotating get none
+    annotations_.push_back({operation, value});
   }
 
   [[noreturn]] TINYGRAD_DETAIL_COLD void throw_full() const {
@@ -297,6 +344,9 @@ class Tape {
     if (grads_.size() > entries) {
       grads_.resize(entries);
     }
+    if (annotations_.size() > entries) {
+      annotations_.resize(entries);
+    }
   }
 
   [[nodiscard]] std::string describe_var_problem(const detail::Stamp& s, const T& value,
@@ -342,6 +392,13 @@ class Tape {
   std::vector<T> grads_;
   std::vector<T> sweep_adjoints_;  // scratch for backward() when grads_ is not all zero
   bool grads_are_zero_ = true;
+
+  struct Annotation {
+    const char* operation = nullptr;
+    std::optional<T> value;  // optional: constructing a T that is a Var would record a leaf
+  };
+  bool annotating_ = false;
+  std::vector<Annotation> annotations_;  // per entry while annotating (see annotate())
 
   detail::EpochFloors floors_;
 };

@@ -7,6 +7,7 @@
 #include <tinygrad/activation.hpp>
 #include <tinygrad/error.hpp>
 #include <tinygrad/functional.hpp>
+#include <tinygrad/graphviz.hpp>
 #include <tinygrad/loss.hpp>
 #include <tinygrad/math.hpp>
 #include <tinygrad/nn.hpp>

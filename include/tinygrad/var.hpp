@@ -44,7 +44,7 @@ class Var {
 
   /// A leaf (an input to differentiate with respect to) on the current tape.
   Var(T value)  // NOLINT(google-explicit-constructor): Var<double> x = 1.5 is the point
-      : value_(value), stamp_(Tape<T>::current().record()) {}
+      : value_(value), stamp_(Tape<T>::current().record("leaf", value)) {}
 
   /// A leaf from any other arithmetic scalar, converted to T: `Var<double> x
   /// = 1;`, and `Var<Var<double>> s = 0.0;` in generic code.
@@ -102,31 +102,33 @@ namespace detail {
 /// hands them over.
 template <class T>
 struct Recorder {
-  static Var<T> unary(T value, const Var<T>& x, T dx) {
+  static Var<T> unary(const char* operation, T value, const Var<T>& x, T dx) {
     Tape<T>& tape = Tape<T>::current();
     tape.require_recorded_here(x.stamp_, x.value_, "an operation");
-    return Var<T>(value, tape.record(Operand<T>{x.stamp_.index, dx}));
+    return Var<T>(value, tape.record(operation, value, Operand<T>{x.stamp_.index, dx}));
   }
 
-  static Var<T> binary(T value, const Var<T>& x, T dx, const Var<T>& y, T dy) {
+  static Var<T> binary(const char* operation, T value, const Var<T>& x, T dx, const Var<T>& y,
+                       T dy) {
     Tape<T>& tape = Tape<T>::current();
     tape.require_recorded_here(x.stamp_, x.value_, "an operation");
     tape.require_recorded_here(y.stamp_, y.value_, "an operation");
-    return Var<T>(value,
-                  tape.record(Operand<T>{x.stamp_.index, dx}, Operand<T>{y.stamp_.index, dy}));
+    return Var<T>(value, tape.record(operation, value, Operand<T>{x.stamp_.index, dx},
+                                     Operand<T>{y.stamp_.index, dy}));
   }
 };
 
-/// Records `value`, computed from x, with d(value)/dx = dx.
+/// Records `value`, computed from x by `operation` (a name for annotations,
+/// see Tape::annotate), with d(value)/dx = dx.
 template <class T>
-Var<T> record(T value, const Var<T>& x, T dx) {
-  return Recorder<T>::unary(value, x, dx);
+Var<T> record(const char* operation, T value, const Var<T>& x, T dx) {
+  return Recorder<T>::unary(operation, value, x, dx);
 }
 
 /// Records `value`, computed from x and y, with partials dx and dy.
 template <class T>
-Var<T> record(T value, const Var<T>& x, T dx, const Var<T>& y, T dy) {
-  return Recorder<T>::binary(value, x, dx, y, dy);
+Var<T> record(const char* operation, T value, const Var<T>& x, T dx, const Var<T>& y, T dy) {
+  return Recorder<T>::binary(operation, value, x, dx, y, dy);
 }
 
 }  // namespace detail
@@ -140,46 +142,46 @@ Var<T> operator+(const Var<T>& x) {
 
 template <class T>
 Var<T> operator-(const Var<T>& x) {
-  return detail::record(-x.value(), x, T(-1));
+  return detail::record("neg", -x.value(), x, T(-1));
 }
 
 template <class T>
 Var<T> operator+(const Var<T>& x, const Var<T>& y) {
-  return detail::record(x.value() + y.value(), x, T(1), y, T(1));
+  return detail::record("+", x.value() + y.value(), x, T(1), y, T(1));
 }
 template <class T, detail::Scalar S>
 Var<T> operator+(const Var<T>& x, S c) {
-  return detail::record(x.value() + static_cast<T>(c), x, T(1));
+  return detail::record("+", x.value() + static_cast<T>(c), x, T(1));
 }
 template <class T, detail::Scalar S>
 Var<T> operator+(S c, const Var<T>& y) {
-  return detail::record(static_cast<T>(c) + y.value(), y, T(1));
+  return detail::record("+", static_cast<T>(c) + y.value(), y, T(1));
 }
 
 template <class T>
 Var<T> operator-(const Var<T>& x, const Var<T>& y) {
-  return detail::record(x.value() - y.value(), x, T(1), y, T(-1));
+  return detail::record("-", x.value() - y.value(), x, T(1), y, T(-1));
 }
 template <class T, detail::Scalar S>
 Var<T> operator-(const Var<T>& x, S c) {
-  return detail::record(x.value() - static_cast<T>(c), x, T(1));
+  return detail::record("-", x.value() - static_cast<T>(c), x, T(1));
 }
 template <class T, detail::Scalar S>
 Var<T> operator-(S c, const Var<T>& y) {
-  return detail::record(static_cast<T>(c) - y.value(), y, T(-1));
+  return detail::record("-", static_cast<T>(c) - y.value(), y, T(-1));
 }
 
 template <class T>
 Var<T> operator*(const Var<T>& x, const Var<T>& y) {
-  return detail::record(x.value() * y.value(), x, y.value(), y, x.value());
+  return detail::record("*", x.value() * y.value(), x, y.value(), y, x.value());
 }
 template <class T, detail::Scalar S>
 Var<T> operator*(const Var<T>& x, S c) {
-  return detail::record(x.value() * static_cast<T>(c), x, static_cast<T>(c));
+  return detail::record("*", x.value() * static_cast<T>(c), x, static_cast<T>(c));
 }
 template <class T, detail::Scalar S>
 Var<T> operator*(S c, const Var<T>& y) {
-  return detail::record(static_cast<T>(c) * y.value(), y, static_cast<T>(c));
+  return detail::record("*", static_cast<T>(c) * y.value(), y, static_cast<T>(c));
 }
 
 // d(x/y)/dy = -x/y^2, written as -(x/y)/y so that it reuses the quotient and
@@ -187,17 +189,17 @@ Var<T> operator*(S c, const Var<T>& y) {
 template <class T>
 Var<T> operator/(const Var<T>& x, const Var<T>& y) {
   const T q = x.value() / y.value();
-  return detail::record(q, x, T(1) / y.value(), y, -q / y.value());
+  return detail::record("/", q, x, T(1) / y.value(), y, -q / y.value());
 }
 template <class T, detail::Scalar S>
 Var<T> operator/(const Var<T>& x, S c) {
   const T d = static_cast<T>(c);
-  return detail::record(x.value() / d, x, T(1) / d);
+  return detail::record("/", x.value() / d, x, T(1) / d);
 }
 template <class T, detail::Scalar S>
 Var<T> operator/(S c, const Var<T>& y) {
   const T q = static_cast<T>(c) / y.value();
-  return detail::record(q, y, -q / y.value());
+  return detail::record("/", q, y, -q / y.value());
 }
 
 // ---- Comparisons look at values only and record nothing. ----
