@@ -127,7 +127,10 @@ class Dense {
 
   /// Records every parameter as a leaf on the current tape. Call it once per
   /// step, after the tape was cleared (or rewound), before the forward pass.
-  void record_parameters() { leaves_.assign(parameters_.begin(), parameters_.end()); }
+  void record_parameters() {
+    leaves_.assign(parameters_.begin(), parameters_.end());
+    pre_activations_.clear();
+  }
 
   /// The forward pass on plain inputs (data: they get no gradient).
   std::span<const Var<T>> operator()(std::span<const T> input) { return forward(input); }
@@ -142,8 +145,14 @@ class Dense {
     }
   }
 
-  /// The pre-activations z_j of the last forward pass (for diagnostics).
+  /// The pre-activations z_j of every forward pass since record_parameters(),
+  /// fan_out per pass (gradient-flow diagnostics read them).
   [[nodiscard]] std::span<const T> pre_activations() const noexcept { return pre_activations_; }
+
+  /// The gradients of the weights alone (the biases' follow them).
+  [[nodiscard]] std::span<const T> weight_gradients() const noexcept {
+    return std::span<const T>(gradients_).first(fan_out_ * fan_in_);
+  }
 
  private:
   template <class Input>
@@ -154,7 +163,6 @@ class Dense {
                                   " values but the layer's fan_in is " + std::to_string(fan_in_));
     }
     outputs_.clear();
-    pre_activations_.resize(fan_out_);
     const Var<T>* bias_leaves = leaves_.data() + fan_out_ * fan_in_;
     for (std::size_t j = 0; j < fan_out_; ++j) {
       const Var<T>* row = leaves_.data() + j * fan_in_;
@@ -163,7 +171,7 @@ class Dense {
         z += row[i] * input[i];
       }
       z += bias_leaves[j];
-      pre_activations_[j] = z.value();
+      pre_activations_.push_back(z.value());
       outputs_.push_back(activate<Policy>(z));
     }
     return outputs_;
