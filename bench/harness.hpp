@@ -84,11 +84,10 @@ struct TinygradGradient {
 
   void operator()() {
     tape.clear();
-    leaves.assign(values.begin(), values.end());
+    tinygrad::record_leaves(std::span<const double>(values), leaves);
     loss(std::span<const tinygrad::Var<double>>(leaves)).backward();
-    for (std::size_t i = 0; i < leaves.size(); ++i) {
-      grads[i] = leaves[i].grad();
-    }
+    tinygrad::read_gradients(std::span<const tinygrad::Var<double>>(leaves),
+                             std::span<double>(grads));
   }
 
   /// Sets `ns_per_op` and `bytes_per_op` from the last recording.

@@ -83,9 +83,8 @@ class Lease {
   Lease& operator=(const Lease&) = delete;
 
   /// Records x's coordinates as the leaves of this call.
-  template <class X>
-  std::span<const Var<T>> record_leaves(const X& x) {
-    workspace_->leaves.assign(std::ranges::begin(x), std::ranges::end(x));
+  std::span<const Var<T>> record_leaves(std::span<const T> x) {
+    tinygrad::record_leaves(x, workspace_->leaves);
     return workspace_->leaves;
   }
 
@@ -124,9 +123,7 @@ void gradient(F&& f, const X& x, std::span<T> out) {
   }
   detail::with_recording<T>(f, point, [&](std::span<const Var<T>> leaves, const Var<T>& y) {
     y.backward();
-    for (std::size_t i = 0; i < leaves.size(); ++i) {
-      out[i] = leaves[i].grad();
-    }
+    read_gradients(leaves, out);
   });
 }
 

@@ -19,7 +19,12 @@
 
 #include <cmath>
 #include <concepts>
+#include <cstddef>
 #include <numbers>
+#include <ranges>
+#include <span>
+#include <stdexcept>
+#include <string>
 
 namespace tinygrad {
 
@@ -336,6 +341,78 @@ Var<T> max(const Var<T>& x, S c) {
 template <class T, detail::Scalar S>
 Var<T> max(S c, const Var<T>& y) {
   return max(y, c);
+}
+
+// ---- Fused reductions: one tape entry for a whole sum ----
+
+namespace detail {
+
+/// A contiguous range of Vars (a std::vector<Var<T>>, a std::span, ...).
+template <class R>
+concept VarRange =
+    std::ranges::contiguous_range<R> && is_var<std::remove_cv_t<std::ranges::range_value_t<R>>>;
+
+template <class R>
+using VarRangeValue = typename std::remove_cv_t<std::ranges::range_value_t<R>>::value_type;
+
+inline void require_same_size(std::size_t a, std::size_t b, const char* what) {
+  if (a != b) {
+    throw std::invalid_argument(std::string("tinygrad::") + what + ": the ranges have " +
+                                std::to_string(a) + " and " + std::to_string(b) + " elements");
+  }
+}
+
+}  // namespace detail
+
+/// sum_i a_i b_i, recorded as ONE tape entry whose operands are the Vars of a
+/// (partials b_i) and, if b holds Vars too, of b (partials a_i); a loop of *
+/// and + would record two entries per term. b holds Vars or plain numbers.
+template <detail::VarRange A, std::ranges::contiguous_range B>
+auto dot(const A& a, const B& b) {
+  using T = detail::VarRangeValue<A>;
+  using BElement = std::remove_cv_t<std::ranges::range_value_t<B>>;
+  constexpr bool b_is_var = std::same_as<BElement, Var<T>>;
+  static_assert(b_is_var || std::same_as<BElement, T>,
+                "tinygrad::dot(a, b): b must hold Var<T> or T, where a holds Var<T>");
+  const std::span<const Var<T>> x(a);
+  const std::span<const BElement> y(b);
+  detail::require_same_size(x.size(), y.size(), "dot");
+  const auto value_of = [](const BElement& e) -> T {
+    if constexpr (b_is_var) {
+      return e.value();
+    } else {
+      return e;
+    }
+  };
+  T value = T(0);
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    value += x[i].value() * value_of(y[i]);
+  }
+  return detail::Recorder<T>::many("dot", value, (b_is_var ? 2 : 1) * x.size(),
+                                   [&](auto& operands) {
+                                     for (std::size_t i = 0; i < x.size(); ++i) {
+                                       operands.add(x[i], value_of(y[i]));
+                                       if constexpr (b_is_var) {
+                                         operands.add(y[i], x[i].value());
+                                       }
+                                     }
+                                   });
+}
+
+/// sum_i a_i as ONE tape entry.
+template <detail::VarRange A>
+auto sum(const A& a) {
+  using T = detail::VarRangeValue<A>;
+  const std::span<const Var<T>> x(a);
+  T value = T(0);
+  for (const Var<T>& v : x) {
+    value += v.value();
+  }
+  return detail::Recorder<T>::many("sum", value, x.size(), [&](auto& operands) {
+    for (const Var<T>& v : x) {
+      operands.add(v, T(1));
+    }
+  });
 }
 
 // ---- Activations ----

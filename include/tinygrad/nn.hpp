@@ -128,7 +128,7 @@ class Dense {
   /// Records every parameter as a leaf on the current tape. Call it once per
   /// step, after the tape was cleared (or rewound), before the forward pass.
   void record_parameters() {
-    leaves_.assign(parameters_.begin(), parameters_.end());
+    record_leaves(std::span<const T>(parameters_), leaves_);
     pre_activations_.clear();
   }
 
@@ -140,9 +140,7 @@ class Dense {
   /// After backward(): copies each parameter's gradient into gradients().
   void collect_gradients() {
     require_recorded("collect_gradients");
-    for (std::size_t k = 0; k < leaves_.size(); ++k) {
-      gradients_[k] = leaves_[k].grad();
-    }
+    read_gradients(std::span<const Var<T>>(leaves_), std::span<T>(gradients_));
   }
 
   /// The pre-activations z_j of every forward pass since record_parameters(),
@@ -155,6 +153,10 @@ class Dense {
   }
 
  private:
+  /// Each unit is ONE tape entry: out_j = Policy(z_j), z_j = sum_i w_ji in_i
+  /// + b_j, with operands w_ji (partial Policy'(z_j) in_i), in_i when it is a
+  /// Var (partial Policy'(z_j) w_ji) and b_j (partial Policy'(z_j)). Recorded
+  /// operation by operation, the same unit would take 2 fan_in + 1 entries.
   template <class Input>
   std::span<const Var<T>> forward(std::span<const Input> input) {
     require_recorded("a forward pass");
@@ -162,17 +164,36 @@ class Dense {
       throw std::invalid_argument("nn::Dense: input has " + std::to_string(input.size()) +
                                   " values but the layer's fan_in is " + std::to_string(fan_in_));
     }
+    constexpr bool input_is_var = std::is_same_v<Input, Var<T>>;
+    const auto value_of = [](const Input& x) -> T {
+      if constexpr (input_is_var) {
+        return x.value();
+      } else {
+        return x;
+      }
+    };
     outputs_.clear();
     const Var<T>* bias_leaves = leaves_.data() + fan_out_ * fan_in_;
     for (std::size_t j = 0; j < fan_out_; ++j) {
-      const Var<T>* row = leaves_.data() + j * fan_in_;
-      Var<T> z = row[0] * input[0];
-      for (std::size_t i = 1; i < fan_in_; ++i) {
-        z += row[i] * input[i];
+      const T* w = parameters_.data() + j * fan_in_;
+      const Var<T>* w_leaves = leaves_.data() + j * fan_in_;
+      T z = parameters_[fan_out_ * fan_in_ + j];
+      for (std::size_t i = 0; i < fan_in_; ++i) {
+        z += w[i] * value_of(input[i]);
       }
-      z += bias_leaves[j];
-      pre_activations_.push_back(z.value());
-      outputs_.push_back(activate<Policy>(z));
+      pre_activations_.push_back(z);
+      const auto [a, slope] = tinygrad::detail::value_and_derivative<Policy>(z);
+      outputs_.push_back(tinygrad::detail::Recorder<T>::many(
+          tinygrad::detail::policy_name<Policy>(), a, (input_is_var ? 2 : 1) * fan_in_ + 1,
+          [&](auto& operands) {
+            for (std::size_t i = 0; i < fan_in_; ++i) {
+              operands.add(w_leaves[i], slope * value_of(input[i]));
+              if constexpr (input_is_var) {
+                operands.add(input[i], slope * w[i]);
+              }
+            }
+            operands.add(bias_leaves[j], slope);
+          }));
     }
     return outputs_;
   }

@@ -41,6 +41,9 @@ template <class T>
 struct Recorder;
 
 template <class T>
+class OperandWriter;
+
+template <class T>
 class Activation;
 
 struct TapeInternals;  // defined by tests only
@@ -231,6 +234,7 @@ class Tape {
  private:
   friend class Var<T>;
   friend struct detail::Recorder<T>;
+  friend class detail::OperandWriter<T>;
   friend class detail::Activation<T>;
   friend struct detail::TapeInternals;  // tests reach the epoch counter through it
 
@@ -274,6 +278,31 @@ class Tape {
       annotate_entry(entry, operation, value);
     }
     return detail::Stamp{generation_, entry};
+  }
+
+  /// Appends one entry with up to `max_operands` operands written by `fill`
+  /// (see Recording::append_many) and returns its stamp.
+  template <class Fill>
+  detail::Stamp record_many(const char* operation, const T& value, std::size_t max_operands,
+                            Fill&& fill) {
+    const std::uint32_t entry =
+        recording_.append_many([this] { throw_full(); }, max_operands, fill);
+    if (annotating_) [[unlikely]] {
+      annotate_entry(entry, operation, value);
+    }
+    return detail::Stamp{generation_, entry};
+  }
+
+  /// Appends `count` leaves with the given values; returns the first's stamp
+  /// (the others follow with consecutive indices).
+  detail::Stamp record_leaves(std::span<const T> values) {
+    const std::uint32_t first = recording_.append_leaves([this] { throw_full(); }, values.size());
+    if (annotating_) [[unlikely]] {
+      for (std::size_t i = 0; i < values.size(); ++i) {
+        annotate_entry(static_cast<std::uint32_t>(first + i), "leaf", values[i]);
+      }
+    }
+    return detail::Stamp{generation_, first};
   }
 
   TINYGRAD_DETAIL_COLD void annotate_entry(std::uint32_t entry, const char* operation,

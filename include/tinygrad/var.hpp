@@ -16,7 +16,11 @@
 #include <compare>
 #include <concepts>
 #include <ostream>
+#include <span>
+#include <stdexcept>
+#include <string>
 #include <type_traits>
+#include <vector>
 
 namespace tinygrad {
 
@@ -25,6 +29,9 @@ namespace detail {
 /// A plain number that may be mixed with a Var: any arithmetic type but bool.
 template <class S>
 concept Scalar = std::is_arithmetic_v<S> && !std::same_as<std::remove_cv_t<S>, bool>;
+
+template <class T>
+class OperandWriter;
 
 }  // namespace detail
 
@@ -88,6 +95,7 @@ class Var {
 
  private:
   friend struct detail::Recorder<T>;
+  friend class detail::OperandWriter<T>;
   Var(T value, detail::Stamp stamp) noexcept : value_(value), stamp_(stamp) {}
 
   T value_;
@@ -116,6 +124,65 @@ struct Recorder {
     return Var<T>(value, tape.record(operation, value, Operand<T>{x.stamp_.index, dx},
                                      Operand<T>{y.stamp_.index, dy}));
   }
+
+  static void leaves(std::span<const T> values, std::vector<Var<T>>& out) {
+    const detail::Stamp first = Tape<T>::current().record_leaves(values);
+    out.clear();
+    out.reserve(values.size());
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      out.push_back(
+          Var<T>(values[i], Stamp{first.generation, first.index + static_cast<std::uint32_t>(i)}));
+    }
+  }
+
+  static void gradients(std::span<const Var<T>> vars, std::span<T> out) {
+    if (vars.size() != out.size()) {
+      throw std::invalid_argument("tinygrad::read_gradients: " + std::to_string(vars.size()) +
+                                  " Vars but room for " + std::to_string(out.size()) +
+                                  " gradients");
+    }
+    const Tape<T>& tape = Tape<T>::current();
+    for (std::size_t i = 0; i < vars.size(); ++i) {
+      out[i] = tape.grad(vars[i].stamp_, vars[i].value_);
+    }
+  }
+
+  /// One entry with many operands: fill(OperandWriter<T>&) adds at most
+  /// `max_operands` of them. Fused operations (dot, nn::Dense) record this way:
+  /// one entry where separate operations would record one per term.
+  template <class Fill>
+  static Var<T> many(const char* operation, T value, std::size_t max_operands, Fill&& fill) {
+    Tape<T>& tape = Tape<T>::current();
+    return Var<T>(value, tape.record_many(operation, value, max_operands,
+                                          [&](std::uint32_t* index, T* partial) {
+                                            OperandWriter<T> writer(tape, index, partial);
+                                            fill(writer);
+                                            return writer.count();
+                                          }));
+  }
+};
+
+/// Writes the operands of one wide entry (Recorder::many): each add() checks
+/// the Var like any operand and stores it with its partial.
+template <class T>
+class OperandWriter {
+ public:
+  OperandWriter(const Tape<T>& tape, std::uint32_t* index, T* partial) noexcept
+      : tape_(tape), index_(index), partial_(partial) {}
+
+  void add(const Var<T>& x, T partial) {
+    tape_.require_recorded_here(x.stamp_, x.value_, "an operation");
+    index_[count_] = x.stamp_.index;
+    partial_[count_] = partial;
+    ++count_;
+  }
+  [[nodiscard]] std::size_t count() const noexcept { return count_; }
+
+ private:
+  const Tape<T>& tape_;
+  std::uint32_t* index_;
+  T* partial_;
+  std::size_t count_ = 0;
 };
 
 /// Records `value`, computed from x by `operation` (a name for annotations,
@@ -132,6 +199,21 @@ Var<T> record(const char* operation, T value, const Var<T>& x, T dx, const Var<T
 }
 
 }  // namespace detail
+
+/// Records `values` as leaves on the current tape, all at once, and puts
+/// their Vars in `leaves` (replacing its contents; its capacity is reused).
+/// The same as assigning Var<T>(value) one by one, without the per-leaf work.
+template <class T>
+void record_leaves(std::span<const T> values, std::vector<Var<T>>& leaves) {
+  detail::Recorder<T>::leaves(values, leaves);
+}
+
+/// Reads the gradient of every Var of `vars` into `out`, which must have the
+/// same size (std::invalid_argument otherwise); the same as grad() on each.
+template <class T>
+void read_gradients(std::span<const Var<T>> vars, std::span<T> out) {
+  detail::Recorder<T>::gradients(vars, out);
+}
 
 // ---- Arithmetic. Scalars are converted to T and folded into the partials. ----
 

@@ -81,6 +81,34 @@ class Recording {
     return entry;
   }
 
+  /// Appends one entry with at most `max_operands` operands, written by
+  /// `fill(index, partial)` into the arrays' spare room; fill returns how many
+  /// it wrote. If fill throws, nothing is appended.
+  template <class Full, class Fill>
+  std::uint32_t append_many(Full full, std::size_t max_operands, Fill&& fill) {
+    if (entries_ + 1 >= begin_.capacity() || operands_ + max_operands > index_.capacity())
+        [[unlikely]] {
+      grow(max_operands, full);
+    }
+    const std::size_t written = fill(index_.data() + operands_, partial_.data() + operands_);
+    operands_ += written;
+    const auto entry = static_cast<std::uint32_t>(entries_);
+    begin_.data()[++entries_] = static_cast<std::uint32_t>(operands_);
+    return entry;
+  }
+
+  /// Appends `count` leaves (entries without operands); returns the first's index.
+  template <class Full>
+  std::uint32_t append_leaves(Full full, std::size_t count) {
+    if (entries_ + count >= begin_.capacity()) [[unlikely]] {
+      grow_entries(count, full);
+    }
+    const auto first = static_cast<std::uint32_t>(entries_);
+    std::fill_n(begin_.data() + entries_ + 1, count, static_cast<std::uint32_t>(operands_));
+    entries_ += count;
+    return first;
+  }
+
   /// Keeps the first `entries` entries.
   void truncate(std::size_t entries) noexcept {
     entries_ = entries;
@@ -105,13 +133,21 @@ class Recording {
  private:
   template <class Full>
   void grow(std::size_t operands, Full full) {
-    if (entries_ + 1 > max_count || operands_ + operands > max_count) {
+    grow_both(1, operands, full);
+  }
+  template <class Full>
+  void grow_entries(std::size_t entries, Full full) {
+    grow_both(entries, 0, full);
+  }
+  template <class Full>
+  void grow_both(std::size_t entries, std::size_t operands, Full full) {
+    if (entries_ + entries > max_count || operands_ + operands > max_count) {
       full();
     }
     const auto doubled = [](std::size_t used, std::size_t needed) {
       return std::min(std::max({2 * used, used + needed, initial_capacity}), max_count + 1);
     };
-    reserve(doubled(entries_ + 1, 1), doubled(operands_, operands));
+    reserve(doubled(entries_ + 1, entries), doubled(operands_, operands));
   }
 
   /// Reallocates all three arrays; if one allocation fails, the old arrays
