@@ -267,3 +267,46 @@ TEST_CASE("functions are found qualified and by argument-dependent lookup") {
   const auto unqualified = exp(x) + atan2(x, 1) + erfc(x);
   CHECK(qualified.value() == unqualified.value());
 }
+
+TEST_CASE("dot and sum record one entry with the right partials") {
+  Tape<double> tape;
+  std::vector<Var<double>> a{Var<double>(1.5), Var<double>(-2.0), Var<double>(0.5)};
+  std::vector<Var<double>> b{Var<double>(3.0), Var<double>(0.25), Var<double>(-1.0)};
+  const std::vector<double> c{2.0, 4.0, -6.0};
+  const std::size_t before = tape.size();
+  const auto ac = tinygrad::dot(a, c);  // 3 - 8 - 3 = -8
+  const auto ab = tinygrad::dot(a, b);  // 4.5 - 0.5 - 0.5 = 3.5
+  const auto s = tinygrad::sum(b);      // 2.25
+  CHECK(tape.size() == before + 3);
+  CHECK(ac.value() == -8.0);
+  CHECK(ab.value() == 3.5);
+  CHECK(s.value() == 2.25);
+  const auto total = ac + 2.0 * ab + s;
+  total.backward();
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    INFO("i = ", i);
+    CHECK(a[i].grad() == c[i] + 2.0 * b[i].value());
+    CHECK(b[i].grad() == 2.0 * a[i].value() + 1.0);
+  }
+}
+
+TEST_CASE("dot and sum agree with finite differences, and reject mismatched sizes") {
+  tinygrad_test::check_gradient(
+      [](auto x, auto y) {
+        using S = decltype(x);
+        if constexpr (std::is_same_v<S, double>) {
+          return x * x * 3.0 + x * y + (x + y);
+        } else {
+          const std::vector<S> u{x, x};
+          const std::vector<S> v{x * 3.0, y};
+          return tinygrad::dot(u, v) + tinygrad::sum(std::vector<S>{x, y});
+        }
+      },
+      [](double x, double y) { return 6 * x + y + 1; }, [](double x, double) { return x + 1; }, 0.7,
+      -1.3);
+  Tape<double> tape;
+  std::vector<Var<double>> a{Var<double>(1.0), Var<double>(2.0)};
+  const std::vector<double> c{1.0};
+  CHECK_THROWS_WITH_AS(tinygrad::dot(a, c), "tinygrad::dot: the ranges have 2 and 1 elements",
+                       std::invalid_argument);
+}

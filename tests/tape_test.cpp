@@ -369,3 +369,40 @@ TEST_CASE("out of epochs: clear() goes on (a new identity), rewind() throws") {
   z.backward();
   CHECK(y.grad() == 6.0);
 }
+
+TEST_CASE("record_leaves and read_gradients: bulk versions of Var(value) and grad()") {
+  Tape<double> tape;
+  const std::vector<double> values{1.0, 2.0, 3.0};
+  std::vector<Var<double>> leaves;
+  tinygrad::record_leaves(std::span<const double>(values), leaves);
+  REQUIRE(leaves.size() == 3);
+  CHECK(tape.size() == 3);
+  CHECK(leaves[2].value() == 3.0);
+  const auto y = leaves[0] * leaves[1] + leaves[2] * leaves[2];
+  y.backward();
+  std::vector<double> grads(3);
+  tinygrad::read_gradients(std::span<const Var<double>>(leaves), std::span<double>(grads));
+  CHECK(grads == std::vector<double>{2.0, 1.0, 6.0});
+  std::vector<double> too_small(2);
+  CHECK_THROWS_AS(
+      tinygrad::read_gradients(std::span<const Var<double>>(leaves), std::span<double>(too_small)),
+      std::invalid_argument);
+  tape.clear();
+  check_tape_error(
+      [&] {
+        tinygrad::read_gradients(std::span<const Var<double>>(leaves), std::span<double>(grads));
+      },
+      "dropped");
+}
+
+TEST_CASE("a wide entry checks every operand like any operation") {
+  Tape<double> tape;
+  std::vector<Var<double>> a{Var<double>(1.0), Var<double>(2.0)};
+  const auto mark = tape.position();
+  std::vector<Var<double>> later{Var<double>(3.0), Var<double>(4.0)};
+  tape.rewind(mark);
+  check_tape_error([&] { (void)tinygrad::dot(a, later); }, "dropped");
+  CHECK(tape.size() == 2);  // the failed dot recorded nothing
+  check_tape_error([&] { (void)tinygrad::sum(later); }, "dropped");
+  CHECK_NOTHROW((void)tinygrad::sum(a));
+}
