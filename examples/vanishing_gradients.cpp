@@ -3,13 +3,14 @@
 //
 // 1. The notebook's chain (x = 1, y = 1, every weight 0.5, biases 0) at depth
 //    30: |dL/dw_i| for every layer i, for Sigmoid, Tanh, ReLU, LeakyReLU and
-//    GELU, as a table, a CSV and an SVG chart (log scale, one line each).
+//    GELU, as a table, a CSV and an SVG chart (log scale, one line each); and
+//    at every depth from 1 to 30, w1's gradient against the last layer's.
 // 2. A 10-layer MLP (8 inputs, 16 units per hidden layer, 1 linear output,
 //    initialised for its activation) after one backward pass: the per-layer
 //    gradient-flow report of each activation, printed and written as CSV.
 //
 //   vanishing_gradients [output directory]   writes chain_gradients.csv,
-//                                            chain_gradients.svg, mlp_gradient_flow.csv
+//     chain_gradients.svg, depth_gradients.csv (depths 1..30), mlp_gradient_flow.csv
 //
 // Checks that the depth-3 chain reproduces the notebook (w1's gradient 40x
 // smaller than w3's with Sigmoid, equal with ReLU) and exits non-zero if not.
@@ -101,6 +102,23 @@ int main(int argc, char** argv) {
                              "|dL/dw| per layer, the notebook's chain at depth 30", "layer",
                              "|dL/dw|", series, true);
 
+  // The chain at every depth from 1 to 30: how w1's gradient compares with
+  // the last layer's as the network deepens.
+  std::ofstream depth_csv(directory + "/depth_gradients.csv");
+  depth_csv << "activation,depth,abs_gradient_first,abs_gradient_last,first_over_last\n";
+  const auto by_depth = [&](const char* name, auto gradients_at) {
+    for (int d = 1; d <= depth; ++d) {
+      const std::vector<double> g = gradients_at(d);
+      depth_csv << name << ',' << d << ',' << g.front() << ',' << g.back() << ','
+                << g.front() / g.back() << '\n';
+    }
+  };
+  by_depth("Sigmoid", chain_gradients<tinygrad::Sigmoid>);
+  by_depth("Tanh", chain_gradients<tinygrad::Tanh>);
+  by_depth("ReLU", chain_gradients<tinygrad::ReLU>);
+  by_depth("LeakyReLU", chain_gradients<tinygrad::LeakyReLU>);
+  by_depth("GELU", chain_gradients<tinygrad::GELU>);
+
   std::printf("\nA 10-layer MLP (8-16-...-16-1), one backward pass:\n");
   std::ofstream mlp_csv(directory + "/mlp_gradient_flow.csv");
   const auto report_for = [&](const char* name, const nn::GradientFlowReport& report) {
@@ -130,7 +148,9 @@ int main(int argc, char** argv) {
                   std::abs(relu3[0] - 0.21875) < 1e-15;
   std::printf("\nDepth 3, as in the notebook: Sigmoid |dL/dw3| / |dL/dw1| = %.2f, ReLU %s: %s\n",
               ratio, relu3[0] == relu3[2] ? "equal" : "NOT equal", ok ? "ok" : "MISMATCH");
-  std::printf("Wrote %s/chain_gradients.csv, chain_gradients.svg, mlp_gradient_flow.csv\n",
-              directory.c_str());
-  return ok && chain_csv && mlp_csv ? 0 : 1;
+  std::printf(
+      "Wrote %s/chain_gradients.csv, chain_gradients.svg, depth_gradients.csv, "
+      "mlp_gradient_flow.csv\n",
+      directory.c_str());
+  return ok && chain_csv && depth_csv && mlp_csv ? 0 : 1;
 }
