@@ -182,7 +182,10 @@ class Dense {
         z += w[i] * value_of(input[i]);
       }
       pre_activations_.push_back(z);
-      const auto [a, slope] = tinygrad::detail::value_and_derivative<Policy>(z);
+      // Not a structured binding: clang 14 cannot capture those in the lambda.
+      const ValueAndDerivative<T> activation = tinygrad::detail::value_and_derivative<Policy>(z);
+      const T slope = activation.derivative;
+      const T a = activation.value;
       outputs_.push_back(tinygrad::detail::Recorder<T>::many(
           tinygrad::detail::policy_name<Policy>(), a, (input_is_var ? 2 : 1) * fan_in_ + 1,
           [&](auto& operands) {
