@@ -210,7 +210,7 @@ class Tape {
   struct Statistics {
     std::size_t entries;          ///< leaves and operations recorded
     std::size_t operands;         ///< Var operands over all entries
-    std::size_t recording_bytes;  ///< bytes the recording uses (gradients excluded)
+    std::size_t recording_bytes;  ///< bytes the recording uses (gradients, annotations excluded)
     std::size_t gradient_bytes;   ///< bytes the gradients use (sized by backward())
     std::size_t reserved_bytes;   ///< bytes allocated in all, spare capacity included
   };

@@ -13,6 +13,7 @@
 
 #include <tinygrad/tape.hpp>
 
+#include <cassert>
 #include <compare>
 #include <concepts>
 #include <ostream>
@@ -153,12 +154,12 @@ struct Recorder {
   template <class Fill>
   static Var<T> many(const char* operation, T value, std::size_t max_operands, Fill&& fill) {
     Tape<T>& tape = Tape<T>::current();
-    return Var<T>(value, tape.record_many(operation, value, max_operands,
-                                          [&](std::uint32_t* index, T* partial) {
-                                            OperandWriter<T> writer(tape, index, partial);
-                                            fill(writer);
-                                            return writer.count();
-                                          }));
+    return Var<T>(value, tape.record_many(
+                             operation, value, max_operands, [&](std::uint32_t* index, T* partial) {
+                               OperandWriter<T> writer(tape, index, partial, max_operands);
+                               fill(writer);
+                               return writer.count();
+                             }));
   }
 };
 
@@ -167,10 +168,12 @@ struct Recorder {
 template <class T>
 class OperandWriter {
  public:
-  OperandWriter(const Tape<T>& tape, std::uint32_t* index, T* partial) noexcept
-      : tape_(tape), index_(index), partial_(partial) {}
+  OperandWriter(const Tape<T>& tape, std::uint32_t* index, T* partial,
+                std::size_t capacity) noexcept
+      : tape_(tape), index_(index), partial_(partial), capacity_(capacity) {}
 
   void add(const Var<T>& x, T partial) {
+    assert(count_ < capacity_ && "more operands than Recorder::many was told to expect");
     tape_.require_recorded_here(x.stamp_, x.value_, "an operation");
     index_[count_] = x.stamp_.index;
     partial_[count_] = partial;
@@ -182,6 +185,7 @@ class OperandWriter {
   const Tape<T>& tape_;
   std::uint32_t* index_;
   T* partial_;
+  std::size_t capacity_;  // only for the assertion: the room the recording made
   std::size_t count_ = 0;
 };
 
