@@ -406,3 +406,28 @@ TEST_CASE("a wide entry checks every operand like any operation") {
   check_tape_error([&] { (void)tinygrad::sum(later); }, "dropped");
   CHECK_NOTHROW((void)tinygrad::sum(a));
 }
+
+TEST_CASE("eight threads, each 10^5 operations on its own tape, gradients checked") {
+  constexpr int threads = 8;
+  constexpr int operations = 100'000;
+  std::vector<double> gradients(threads, 0.0);
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([t, &gradients] {
+      Tape<double> tape;
+      Var<double> x = 1.0 + t;
+      Var<double> y = 0.0;
+      for (int i = 0; i < operations / 2; ++i) {
+        y = y + x * 1e-5;  // two operations; dy/dx = (operations / 2) * 1e-5 = 0.5
+      }
+      y.backward();
+      gradients[static_cast<std::size_t>(t)] = x.grad();
+    });
+  }
+  for (auto& worker : workers) {
+    worker.join();
+  }
+  for (const double g : gradients) {
+    CHECK(g == doctest::Approx(0.5));
+  }
+}
