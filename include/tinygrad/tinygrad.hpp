@@ -13,5 +13,6 @@
 #include <tinygrad/math.hpp>
 #include <tinygrad/nn.hpp>
 #include <tinygrad/optim.hpp>
+#include <tinygrad/parallel.hpp>
 #include <tinygrad/tape.hpp>
 #include <tinygrad/var.hpp>
