@@ -108,7 +108,7 @@ void BM_training_step(benchmark::State& state) {
   tinygrad::Tape<double> tape;
   const auto library_step = [&] {
     tape.clear();
-    net.record_parameters();
+    net.begin_step();
     nn::half_squared_error(net(x)[0], 0.5).backward();
     net.collect_gradients();
     sgd.step(net);

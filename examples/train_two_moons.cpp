@@ -68,7 +68,7 @@ Run train(const char* name, const Dataset& data, int steps) {
   std::printf("\n%s hidden layers:\n", name);
   for (int step = 0; step <= steps; ++step) {
     tape.clear();
-    net.record_parameters();
+    net.begin_step();
     Var<double> loss = 0.0;
     int correct = 0;
     for (std::size_t k = 0; k < data.points.size(); ++k) {

@@ -43,7 +43,7 @@ Run train(const char* name, int steps) {
   std::printf("\n%s hidden layer:\n", name);
   for (int step = 0; step <= steps; ++step) {
     tape.clear();  // nothing of the last step is kept: memory stays flat
-    net.record_parameters();
+    net.begin_step();
     Var<double> loss = 0.0;
     int correct = 0;
     for (std::size_t k = 0; k < inputs.size(); ++k) {

@@ -77,7 +77,7 @@ nn::GradientFlowReport mlp_report() {
     input[i] = std::sin(1.0 + static_cast<double>(i));  // a fixed input in [-1, 1]
   }
   tinygrad::Tape<double> tape;
-  net.record_parameters();
+  net.begin_step();
   nn::half_squared_error(net(input)[0], 1.0).backward();
   net.collect_gradients();
   return nn::gradient_flow(net);

@@ -24,7 +24,7 @@ nn::GradientFlowReport notebook_report() {
   first.weight(0, 0) = second.weight(0, 0) = third.weight(0, 0) = 0.5;
   nn::Sequential net(first, second, third);
   Tape<double> tape;
-  net.record_parameters();
+  net.begin_step();
   const auto y_pred = net(std::vector<double>{1.0})[0];
   nn::half_squared_error(y_pred, 1.0).backward();
   net.collect_gradients();
@@ -60,8 +60,8 @@ TEST_CASE("dead ReLU units and saturated sigmoid units are counted over the step
   nn::Sequential relu_net(relu);
   nn::Sequential sigmoid_net(sigmoid);
   Tape<double> tape;
-  relu_net.record_parameters();
-  sigmoid_net.record_parameters();
+  relu_net.begin_step();
+  sigmoid_net.begin_step();
   for (const double x : {1.0, 2.0}) {  // two passes in one step
     (void)relu_net(std::vector<double>{x});
     (void)sigmoid_net(std::vector<double>{x});

@@ -49,7 +49,7 @@ TEST_CASE("Sequential's forward pass and parameter gradients match a hand-writte
   net.layer<1>().bias(0) = -0.2;
   const std::vector<double> x{0.5, -1.0, 2.0};
   Tape<double> tape;
-  net.record_parameters();
+  net.begin_step();
   const auto out = net(x);
   REQUIRE(out.size() == 1);
   tinygrad_test::check_close(out[0].value(), by_hand(net, x), 1e-15);
@@ -79,7 +79,7 @@ TEST_CASE("the notebook's network built from layers gives the notebook's gradien
     third.weight(0, 0) = 0.5;
     nn::Sequential net(first, second, third);
     Tape<double> tape;
-    net.record_parameters();
+    net.begin_step();
     const auto y_pred = net(std::vector<double>{1.0});
     const auto error = 1.0 - y_pred[0];
     (0.5 * error * error).backward();
@@ -140,7 +140,7 @@ TEST_CASE("training steps do not grow the tape: its size is the same after every
   std::size_t size_after_first = 0;
   for (int step = 0; step < 10'000; ++step) {
     tape.clear();
-    net.record_parameters();
+    net.begin_step();
     const auto out = net(std::vector<double>{0.5, -0.25});
     out[0].backward();
     net.collect_gradients();
@@ -163,9 +163,9 @@ TEST_CASE("misuse of layers is a clear exception") {
   const std::vector<double> two{1.0, 2.0};
   const std::vector<double> one{1.0};
   CHECK_THROWS_WITH_AS(layer(two),
-                       "nn::Dense: a forward pass needs record_parameters() first, in this step",
+                       "nn::Dense: a forward pass needs begin_step() first, in this step",
                        std::logic_error);
-  layer.record_parameters();
+  layer.begin_step();
   CHECK_THROWS_WITH_AS(layer(one), "nn::Dense: input has 1 values but the layer's fan_in is 2",
                        std::invalid_argument);
 }

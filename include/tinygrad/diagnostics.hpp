@@ -111,7 +111,7 @@ LayerGradientStats layer_stats(const Dense<T, Policy>& layer) {
 
 /// The report for a model of nn::Dense layers, from the gradients of its last
 /// collect_gradients() and the forward passes since its last
-/// record_parameters().
+/// begin_step().
 template <class Model>
 GradientFlowReport gradient_flow(const Model& model) {
   GradientFlowReport report;

@@ -2,19 +2,20 @@
 #pragma once
 
 // Neural-network layers whose activation is a policy template parameter, and
-// a way to stack them. Parameters are plain T, outside the tape; each training
-// step records them as leaves, runs forward, and after backward() collects
-// their gradients back into plain T:
+// a way to stack them. Parameters are plain T and never go on the tape: each
+// unit of a forward pass is one tape entry, and after backward()
+// collect_gradients() turns the units' gradients into the parameters':
 //
-//   nn::Sequential net{nn::Dense<double, Tanh>(2, 8, seed), nn::Dense<double, Identity>(8, 1, seed
-//   + 1)}; Tape<double> tape; for (...) {
-//     tape.clear();                       // memory stays flat: nothing outlives the step
-//     net.record_parameters();
-//     auto out = net(input);              // input: std::span<const double>
+//   nn::Sequential net(nn::Dense<double, Tanh>(2, 8, 1), nn::Dense<double, Identity>(8, 1, 2));
+//   Tape<double> tape;
+//   for (...) {
+//     tape.clear();                // memory stays flat: nothing outlives the step
+//     net.begin_step();
+//     auto out = net(input);       // input: std::span<const double>
 //     auto loss = half_squared_error(out[0], target);
 //     loss.backward();
 //     net.collect_gradients();
-//     optimizer.step(net);                // optim.hpp
+//     optimizer.step(net);         // optim.hpp
 //   }
 
 #include <tinygrad/activation.hpp>
@@ -125,10 +126,14 @@ class Dense {
   }
   [[nodiscard]] T& bias(std::size_t out) { return parameters_[fan_out_ * fan_in_ + out]; }
 
-  /// Records every parameter as a leaf on the current tape. Call it once per
-  /// step, after the tape was cleared (or rewound), before the forward pass.
-  void record_parameters() {
-    record_leaves(std::span<const T>(parameters_), leaves_);
+  /// Starts a step: forgets the forward passes of the last one. Call it once
+  /// per step, after the tape was cleared (or rewound), before the forward
+  /// passes. (The parameters themselves never go on the tape: see forward.)
+  void begin_step() {
+    step_started_ = true;
+    pass_outputs_.clear();
+    pass_slopes_.clear();
+    pass_inputs_.clear();
     pre_activations_.clear();
   }
 
@@ -137,13 +142,35 @@ class Dense {
   /// The forward pass on recorded inputs (another layer's outputs).
   std::span<const Var<T>> operator()(std::span<const Var<T>> input) { return forward(input); }
 
-  /// After backward(): copies each parameter's gradient into gradients().
+  /// After backward(): computes every parameter's gradient into gradients(),
+  /// from each unit's gradient in every forward pass of the step:
+  /// dL/dw_ji = sum over passes of dL/dz_j in_i, dL/db_j = sum of dL/dz_j,
+  /// with dL/dz_j = dL/dout_j Policy'(z_j) (the same outer product a
+  /// hand-written backward pass computes).
   void collect_gradients() {
     require_recorded("collect_gradients");
-    read_gradients(std::span<const Var<T>>(leaves_), std::span<T>(gradients_));
+    unit_gradients_.resize(pass_outputs_.size());
+    read_gradients(std::span<const Var<T>>(pass_outputs_), std::span<T>(unit_gradients_));
+    std::fill(gradients_.begin(), gradients_.end(), T(0));
+    T* bias_gradients = gradients_.data() + fan_out_ * fan_in_;
+    const std::size_t passes = pass_outputs_.size() / fan_out_;
+    for (std::size_t pass = 0; pass < passes; ++pass) {
+      const T* input = pass_inputs_.data() + pass * fan_in_;
+      for (std::size_t j = 0; j < fan_out_; ++j) {
+        const T dz = unit_gradients_[pass * fan_out_ + j] * pass_slopes_[pass * fan_out_ + j];
+        if (dz == T(0)) {
+          continue;  // nothing to add (a NaN is not 0, and propagates)
+        }
+        T* row = gradients_.data() + j * fan_in_;
+        for (std::size_t i = 0; i < fan_in_; ++i) {
+          row[i] += dz * input[i];
+        }
+        bias_gradients[j] += dz;
+      }
+    }
   }
 
-  /// The pre-activations z_j of every forward pass since record_parameters(),
+  /// The pre-activations z_j of every forward pass since begin_step(),
   /// fan_out per pass (gradient-flow diagnostics read them).
   [[nodiscard]] std::span<const T> pre_activations() const noexcept { return pre_activations_; }
 
@@ -154,9 +181,12 @@ class Dense {
 
  private:
   /// Each unit is ONE tape entry: out_j = Policy(z_j), z_j = sum_i w_ji in_i
-  /// + b_j, with operands w_ji (partial Policy'(z_j) in_i), in_i when it is a
-  /// Var (partial Policy'(z_j) w_ji) and b_j (partial Policy'(z_j)). Recorded
-  /// operation by operation, the same unit would take 2 fan_in + 1 entries.
+  /// + b_j. Its operands are the inputs when they are Vars (partials
+  /// Policy'(z_j) w_ji); data inputs give it none. The parameters are not on
+  /// the tape at all: the pass keeps its inputs and each unit's slope
+  /// Policy'(z_j), and collect_gradients() turns the units' gradients into
+  /// the parameters' with one outer product, as a hand-written layer does.
+  /// Recorded operation by operation, a unit would take 2 fan_in + 1 entries.
   template <class Input>
   std::span<const Var<T>> forward(std::span<const Input> input) {
     require_recorded("a forward pass");
@@ -165,46 +195,46 @@ class Dense {
                                   " values but the layer's fan_in is " + std::to_string(fan_in_));
     }
     constexpr bool input_is_var = std::is_same_v<Input, Var<T>>;
-    const auto value_of = [](const Input& x) -> T {
+    const std::size_t input_start = pass_inputs_.size();
+    for (const Input& x : input) {
       if constexpr (input_is_var) {
-        return x.value();
+        pass_inputs_.push_back(x.value());
       } else {
-        return x;
+        pass_inputs_.push_back(x);
       }
-    };
+    }
+    const T* in = pass_inputs_.data() + input_start;
     outputs_.clear();
-    const Var<T>* bias_leaves = leaves_.data() + fan_out_ * fan_in_;
     for (std::size_t j = 0; j < fan_out_; ++j) {
       const T* w = parameters_.data() + j * fan_in_;
-      const Var<T>* w_leaves = leaves_.data() + j * fan_in_;
       T z = parameters_[fan_out_ * fan_in_ + j];
       for (std::size_t i = 0; i < fan_in_; ++i) {
-        z += w[i] * value_of(input[i]);
+        z += w[i] * in[i];
       }
       pre_activations_.push_back(z);
       // Not a structured binding: clang 14 cannot capture those in the lambda.
       const ValueAndDerivative<T> activation = tinygrad::detail::value_and_derivative<Policy>(z);
       const T slope = activation.derivative;
-      const T a = activation.value;
-      outputs_.push_back(tinygrad::detail::Recorder<T>::many(
-          tinygrad::detail::policy_name<Policy>(), a, (input_is_var ? 2 : 1) * fan_in_ + 1,
+      const Var<T> out = tinygrad::detail::Recorder<T>::many(
+          tinygrad::detail::policy_name<Policy>(), activation.value, input_is_var ? fan_in_ : 0,
           [&](auto& operands) {
-            for (std::size_t i = 0; i < fan_in_; ++i) {
-              operands.add(w_leaves[i], slope * value_of(input[i]));
-              if constexpr (input_is_var) {
+            if constexpr (input_is_var) {
+              for (std::size_t i = 0; i < fan_in_; ++i) {
                 operands.add(input[i], slope * w[i]);
               }
             }
-            operands.add(bias_leaves[j], slope);
-          }));
+          });
+      outputs_.push_back(out);
+      pass_outputs_.push_back(out);
+      pass_slopes_.push_back(slope);
     }
     return outputs_;
   }
 
   void require_recorded(const char* what) const {
-    if (leaves_.size() != parameters_.size()) {
+    if (!step_started_) {
       throw std::logic_error(std::string("nn::Dense: ") + what +
-                             " needs record_parameters() first, in this step");
+                             " needs begin_step() first, in this step");
     }
   }
 
@@ -212,8 +242,13 @@ class Dense {
   std::size_t fan_out_;
   std::vector<T> parameters_;
   std::vector<T> gradients_;
-  std::vector<Var<T>> leaves_;
-  std::vector<Var<T>> outputs_;
+  std::vector<Var<T>> outputs_;  // the last forward pass's, returned by it
+  // Every forward pass of the step, for collect_gradients():
+  bool step_started_ = false;
+  std::vector<Var<T>> pass_outputs_;  // fan_out per pass
+  std::vector<T> pass_slopes_;        // Policy'(z_j), fan_out per pass
+  std::vector<T> pass_inputs_;        // input values, fan_in per pass
+  std::vector<T> unit_gradients_;     // scratch for collect_gradients()
   std::vector<T> pre_activations_;
 };
 
@@ -251,8 +286,8 @@ class Sequential {
     std::apply([&](const auto&... layer) { (f(layer), ...); }, layers_);
   }
 
-  void record_parameters() {
-    for_each_layer([](auto& layer) { layer.record_parameters(); });
+  void begin_step() {
+    for_each_layer([](auto& layer) { layer.begin_step(); });
   }
   void collect_gradients() {
     for_each_layer([](auto& layer) { layer.collect_gradients(); });
