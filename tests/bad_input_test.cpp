@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: MIT
+// Empty inputs, mismatched sizes and non-finite values at every public entry
+// point: each has the outcome docs/reference.md states ("Bad input").
+
+#include <tinygrad/tinygrad.hpp>
+
+#include <doctest/doctest.h>
+#include <cmath>
+#include <limits>
+#include <span>
+#include <stdexcept>
+#include <vector>
+
+using tinygrad::Tape;
+using tinygrad::Var;
+namespace nn = tinygrad::nn;
+
+namespace {
+constexpr double inf = std::numeric_limits<double>::infinity();
+const double not_a_number = std::numeric_limits<double>::quiet_NaN();
+}  // namespace
+
+TEST_CASE("empty inputs give empty or zero results, never a crash") {
+  Tape<double> tape;
+  const std::vector<Var<double>> none;
+  const std::vector<double> no_values;
+  CHECK(tinygrad::dot(none, no_values).value() == 0.0);
+  CHECK(tinygrad::sum(none).value() == 0.0);
+  std::vector<Var<double>> leaves{Var<double>(1.0)};
+  tinygrad::record_leaves(std::span<const double>(no_values), leaves);
+  CHECK(leaves.empty());
+  std::vector<double> out;
+  CHECK_NOTHROW(
+      tinygrad::read_gradients(std::span<const Var<double>>(none), std::span<double>(out)));
+
+  CHECK(tinygrad::gradient([](auto) { return Var<double>(3.0) * 2.0; }, no_values).empty());
+  CHECK(tinygrad::jacobian([](auto) { return std::vector<Var<double>>{}; }, no_values).empty());
+}
+
+TEST_CASE("mismatched sizes are std::invalid_argument naming both sizes") {
+  Tape<double> tape;
+  const std::vector<Var<double>> two{Var<double>(1.0), Var<double>(2.0)};
+  const std::vector<double> three{1.0, 2.0, 3.0};
+  std::vector<double> one(1);
+  CHECK_THROWS_WITH_AS(tinygrad::dot(two, three), "tinygrad::dot: the ranges have 2 and 3 elements",
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(
+      tinygrad::read_gradients(std::span<const Var<double>>(two), std::span<double>(one)),
+      "tinygrad::read_gradients: 2 Vars but room for 1 gradients", std::invalid_argument);
+  CHECK_THROWS_AS(nn::mean_squared_error<double>(two, three), std::invalid_argument);
+  CHECK_THROWS_AS(nn::mean_squared_error<double>(std::vector<Var<double>>{}, std::vector<double>{}),
+                  std::invalid_argument);
+}
+
+TEST_CASE("non-finite values follow IEEE semantics through values and gradients") {
+  Tape<double> tape;
+  Var<double> x = inf;
+  const auto y = tinygrad::sigmoid(x) + tinygrad::tanh(-x);  // 1 + (-1)
+  y.backward();
+  CHECK(y.value() == 0.0);
+  CHECK(x.grad() == 0.0);  // both derivatives are 0 at +-inf
+
+  Var<double> n = not_a_number;
+  const auto z = n * 2.0 + 1.0;
+  z.backward();
+  CHECK(std::isnan(z.value()));
+  CHECK(n.grad() == 2.0);  // the partials do not depend on n: 2 is exact
+
+  Var<double> w = 1.0;
+  const auto through_nan = w * n;  // partial wrt w is n: NaN
+  through_nan.backward();
+  CHECK(std::isnan(w.grad()));
+
+  const std::vector<double> point{not_a_number, 1.0};
+  const auto g = tinygrad::gradient([](auto v) { return v[0] * v[1]; }, point);
+  CHECK(g[0] == 1.0);
+  CHECK(std::isnan(g[1]));
+  CHECK_FALSE(tinygrad::gradcheck([](auto v) { return v[0] * v[1]; }, point).ok);
+}
+
+TEST_CASE("NaN and infinite logits in the losses: documented, finite where the math is") {
+  Tape<double> tape;
+  Var<double> z = inf;
+  const auto right = nn::binary_cross_entropy_with_logits(z, 1.0);
+  CHECK(std::isnan(right.value()));  // inf - inf: the limit 0 is not taken for infinite logits
+  Var<double> big = 1e300;
+  const auto finite = nn::binary_cross_entropy_with_logits(big, 1.0);
+  finite.backward();
+  CHECK(finite.value() == 0.0);
+  CHECK(big.grad() == 0.0);
+}
