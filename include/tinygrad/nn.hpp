@@ -148,7 +148,7 @@ class Dense {
   /// with dL/dz_j = dL/dout_j Policy'(z_j) (the same outer product a
   /// hand-written backward pass computes).
   void collect_gradients() {
-    require_recorded("collect_gradients");
+    require_step_started("collect_gradients");
     unit_gradients_.resize(pass_outputs_.size());
     read_gradients(std::span<const Var<T>>(pass_outputs_), std::span<T>(unit_gradients_));
     std::fill(gradients_.begin(), gradients_.end(), T(0));
@@ -189,7 +189,7 @@ class Dense {
   /// Recorded operation by operation, a unit would take 2 fan_in + 1 entries.
   template <class Input>
   std::span<const Var<T>> forward(std::span<const Input> input) {
-    require_recorded("a forward pass");
+    require_step_started("a forward pass");
     if (input.size() != fan_in_) {
       throw std::invalid_argument("nn::Dense: input has " + std::to_string(input.size()) +
                                   " values but the layer's fan_in is " + std::to_string(fan_in_));
@@ -231,7 +231,7 @@ class Dense {
     return outputs_;
   }
 
-  void require_recorded(const char* what) const {
+  void require_step_started(const char* what) const {
     if (!step_started_) {
       throw std::logic_error(std::string("nn::Dense: ") + what +
                              " needs begin_step() first, in this step");
