@@ -29,12 +29,12 @@ struct Contender {
 template <class F>
 Contender(const char*, F) -> Contender<F>;
 
-/// Runs `primal` and every contender `batch` times per iteration and sets the
-/// counters `primal_ns`, `<name>_ns` and `<name>/primal`. Returns the
-/// nanoseconds per call of each contender, in order.
-template <class Primal, class... F>
-std::array<double, sizeof...(F)> compare(benchmark::State& state, std::size_t batch, Primal primal,
-                                         Contender<F>... contenders) {
+/// Runs `baseline` and every contender `batch` times per iteration and sets
+/// the counters `<baseline>_ns`, `<name>_ns` and `<name>/<baseline>`. Returns
+/// the nanoseconds per call of each contender, in order.
+template <class B, class... F>
+std::array<double, sizeof...(F)> compare_to(benchmark::State& state, std::size_t batch,
+                                            Contender<B> baseline, Contender<F>... contenders) {
   std::array<Clock::duration, 1 + sizeof...(F)> totals{};
   const auto time_batch = [&](std::size_t slot, auto& work) {
     const auto start = Clock::now();
@@ -45,7 +45,7 @@ std::array<double, sizeof...(F)> compare(benchmark::State& state, std::size_t ba
     totals[slot] += Clock::now() - start;
   };
   for (auto _ : state) {
-    time_batch(0, primal);
+    time_batch(0, baseline.run);
     std::size_t slot = 1;
     (time_batch(slot++, contenders.run), ...);
   }
@@ -53,18 +53,27 @@ std::array<double, sizeof...(F)> compare(benchmark::State& state, std::size_t ba
   const auto ns = [&](std::size_t slot) {
     return std::chrono::duration<double, std::nano>(totals[slot]).count() / calls;
   };
-  state.counters["primal_ns"] = ns(0);
+  const std::string baseline_name = baseline.name;
+  state.counters[baseline_name + "_ns"] = ns(0);
   std::array<double, sizeof...(F)> result{};
   std::size_t slot = 1;
   (
       [&](const char* name) {
         result[slot - 1] = ns(slot);
         state.counters[std::string(name) + "_ns"] = ns(slot);
-        state.counters[std::string(name) + "/primal"] = ns(slot) / ns(0);
+        state.counters[std::string(name) + "/" + baseline_name] = ns(slot) / ns(0);
         ++slot;
       }(contenders.name),
       ...);
   return result;
+}
+
+/// compare_to with the primal computation as the baseline: counters
+/// `primal_ns`, `<name>_ns` and `<name>/primal`.
+template <class Primal, class... F>
+std::array<double, sizeof...(F)> compare(benchmark::State& state, std::size_t batch, Primal primal,
+                                         Contender<F>... contenders) {
+  return compare_to(state, batch, Contender{"primal", primal}, contenders...);
 }
 
 /// A batch that takes roughly the same time whatever the workload's size.

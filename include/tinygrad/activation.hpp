@@ -6,9 +6,16 @@
 // floating-point values. activate<Policy>(Var) (math.hpp) records one tape
 // entry from them; the batched kernels use the same formulas.
 //
+// For float and double the functions with an exponential in them come from
+// detail/vector_math.hpp, written so that a loop over them vectorises: the
+// batched kernels (activation_kernels.hpp) are those loops, so the tape and
+// the kernels share one formula and give the same bits.
+//
 // Every formula here is written to stay accurate for every finite input, with
 // the right limit at +-infinity and NaN in giving NaN out. Conventions at kinks
 // follow PyTorch: relu'(0) = 0, leaky_relu'(0) = 0.01, elu'(0) = 1.
+
+#include <tinygrad/detail/vector_math.hpp>
 
 #include <cmath>
 #include <concepts>
@@ -33,7 +40,9 @@ struct ValueAndDerivative {
 /// What tinygrad needs from an activation policy P on values of type T:
 /// `P::value(x)` and `P::derivative(x)`, both taking and returning T.
 /// A policy may also provide `P::value_and_derivative(x)` returning
-/// ValueAndDerivative<T> when the two share work; recording then uses it.
+/// ValueAndDerivative<T> when the two share work; recording then uses it. And
+/// `P::backward(x, y, dy)`, dy times the derivative at x given y = value(x),
+/// where reading y is cheaper; the backward kernel then uses it.
 /// Second derivatives through a policy (hessian, hvp, Var<Var<T>>) need
 /// `P::second_derivative(x)` as well; every built-in policy has it.
 /// Layers read `P::initialization` and `P::gain` (the factor by which the
@@ -60,6 +69,14 @@ struct LogisticPair {
 
 template <std::floating_point T>
 LogisticPair<T> logistic_pair(T x) noexcept {
+  if constexpr (VectorReal<T>) {
+    // sigmoid(-|x|) <= 1/2 carries the precision; 1 minus it is >= 1/2 and
+    // loses nothing.
+    const T small = logistic(-magnitude(x));
+    const T large = T(1) - small;
+    const bool nonnegative = x >= T(0);
+    return {blend(nonnegative, large, small), blend(nonnegative, small, large)};
+  }
   const T e = std::exp(-std::abs(x));
   const T large = T(1) / (T(1) + e);  // sigmoid(|x|)
   const T small = e * large;          // sigmoid(-|x|)
@@ -74,10 +91,7 @@ LogisticPair<T> logistic_pair(T x) noexcept {
 /// for NaN.
 template <std::floating_point T>
 T piecewise_slope(T x, T slope_at_or_below, T slope_above) noexcept {
-  if (x > T(0)) {
-    return slope_above;
-  }
-  return x <= T(0) ? slope_at_or_below : x;
+  return select(x > T(0), slope_above, select(x <= T(0), slope_at_or_below, x));
 }
 
 /// A floating-point type with a wider exponent range than T (T itself if
@@ -153,7 +167,11 @@ struct Sigmoid {
 
   template <std::floating_point T>
   static T value(T x) noexcept {
-    return detail::logistic_pair(x).of_x;
+    if constexpr (detail::VectorReal<T>) {
+      return detail::logistic(x);
+    } else {
+      return detail::logistic_pair(x).of_x;
+    }
   }
   /// sigmoid(x) * sigmoid(-x): accurate in both tails, unlike s * (1 - s).
   template <std::floating_point T>
@@ -163,7 +181,13 @@ struct Sigmoid {
   template <std::floating_point T>
   static ValueAndDerivative<T> value_and_derivative(T x) noexcept {
     const auto s = detail::logistic_pair(x);
-    return {s.of_x, s.of_x * s.of_minus_x};
+    return {value(x), s.of_x * s.of_minus_x};
+  }
+  /// For the backward kernel: s' = y (1 - y), no exponential. Less accurate
+  /// than derivative(x) where y rounds to 1 (see tinygrad::backward).
+  template <std::floating_point T>
+  static T backward(T /*x*/, T y, T dy) noexcept {
+    return dy * (y * (T(1) - y));
   }
   /// s'(x) (1 - 2 s(x)), with 1 - 2 s = s(-x) - s(x) free of cancellation.
   template <std::floating_point T>
@@ -181,7 +205,11 @@ struct Tanh {
 
   template <std::floating_point T>
   static T value(T x) noexcept {
-    return std::tanh(x);
+    if constexpr (detail::VectorReal<T>) {
+      return detail::hyperbolic_tangent(x);
+    } else {
+      return std::tanh(x);
+    }
   }
   /// 1 - tanh^2 = 4q / (1 + q)^2 with q = e^(-2|x|). The usual 1 - t^2 loses
   /// every digit once t rounds to 1 (|x| > 19 in double); this form does not.
@@ -193,6 +221,11 @@ struct Tanh {
     const T q = std::exp(T(-2) * std::abs(x));
     const T one_plus_q = T(1) + q;
     return T(4) * q / (one_plus_q * one_plus_q);
+  }
+  /// For the backward kernel: 1 - y^2 = (1 - y)(1 + y), no exponential.
+  template <std::floating_point T>
+  static T backward(T /*x*/, T y, T dy) noexcept {
+    return dy * ((T(1) - y) * (T(1) + y));
   }
   /// -2 tanh(x) (1 - tanh^2(x)).
   template <std::floating_point T>
@@ -209,7 +242,7 @@ struct ReLU {
 
   template <std::floating_point T>
   static T value(T x) noexcept {
-    return x <= T(0) ? T(0) : x;  // NaN falls through to x
+    return detail::select(x <= T(0), T(0), x);  // NaN falls through to x
   }
   template <std::floating_point T>
   static T derivative(T x) noexcept {
@@ -218,7 +251,7 @@ struct ReLU {
   /// 0 wherever the derivative exists (NaN stays NaN).
   template <std::floating_point T>
   static T second_derivative(T x) noexcept {
-    return x == x ? T(0) : x;  // NaN in, NaN out
+    return detail::select(x == x, T(0), x);  // NaN in, NaN out
   }
 };
 
@@ -232,7 +265,7 @@ struct LeakyReLU {
 
   template <std::floating_point T>
   static T value(T x) noexcept {
-    return x > T(0) ? x : static_cast<T>(negative_slope) * x;
+    return detail::select(x > T(0), x, static_cast<T>(negative_slope) * x);
   }
   template <std::floating_point T>
   static T derivative(T x) noexcept {
@@ -253,7 +286,11 @@ struct Softplus {
 
   template <std::floating_point T>
   static T value(T x) noexcept {
-    return (x > T(0) ? x : T(0)) + std::log1p(std::exp(-std::abs(x)));
+    if constexpr (detail::VectorReal<T>) {
+      return detail::softplus(x);
+    } else {
+      return (x > T(0) ? x : T(0)) + std::log1p(std::exp(-std::abs(x)));
+    }
   }
   template <std::floating_point T>
   static T derivative(T x) noexcept {
@@ -273,7 +310,11 @@ struct SiLU {
 
   template <std::floating_point T>
   static T value(T x) noexcept {
-    return value_and_derivative(x).value;
+    if constexpr (detail::VectorReal<T>) {
+      return detail::silu(x);  // x is applied before sigmoid's power of two
+    } else {
+      return value_and_derivative(x).value;
+    }
   }
   template <std::floating_point T>
   static T derivative(T x) noexcept {
@@ -289,7 +330,12 @@ struct SiLU {
       return detail::narrow<T>(value_and_derivative(static_cast<detail::WiderExponent<T>>(x)));
     }
     const auto s = detail::logistic_pair(x);
-    return {x * s.of_x, s.of_x * (T(1) + x * s.of_minus_x)};
+    const T derivative = s.of_x * (T(1) + x * s.of_minus_x);
+    if constexpr (detail::VectorReal<T>) {
+      return {value(x), derivative};
+    } else {
+      return {x * s.of_x, derivative};
+    }
   }
   /// s'(x) (2 + x (1 - 2 s(x))), with s' = s(x) s(-x).
   template <std::floating_point T>
@@ -311,8 +357,13 @@ struct GELU {
   static constexpr Initialization initialization = Initialization::he;
   static constexpr double gain = 1.4142135623730951;
 
+  /// float goes through double (one rounding at the end, well within 1 ulp):
+  /// float's erfc would cost up to 4 ulp here, and no vector form exists yet.
   template <std::floating_point T>
   static T value(T x) noexcept {
+    if constexpr (std::is_same_v<T, float>) {
+      return static_cast<float>(value(static_cast<double>(x)));
+    }
     if (std::isinf(x)) {
       return x > 0 ? x : T(-0.0);
     }
@@ -382,11 +433,26 @@ struct ELU {
 
   template <std::floating_point T>
   static T value(T x) noexcept {
-    return x > T(0) ? x : std::expm1(x);
+    if constexpr (detail::VectorReal<T>) {
+      return detail::elu(x);
+    } else {
+      return x > T(0) ? x : std::expm1(x);
+    }
   }
+  /// 1 at 0 from both sides; NaN stays NaN.
   template <std::floating_point T>
   static T derivative(T x) noexcept {
-    return x > T(0) ? T(1) : std::exp(x);  // 1 at 0 from both sides; NaN stays NaN
+    if constexpr (detail::VectorReal<T>) {
+      return detail::blend(x > T(0), T(1),
+                           detail::exp_nonpositive(detail::blend(x > T(0), T(0), x)));
+    } else {
+      return x > T(0) ? T(1) : std::exp(x);
+    }
+  }
+  /// For the backward kernel: e^x = y + 1 below the kink, no exponential.
+  template <std::floating_point T>
+  static T backward(T x, T y, T dy) noexcept {
+    return detail::select(x > T(0), dy, dy * (y + T(1)));
   }
   /// 0 for x > 0, e^x otherwise (the left piece, like the first derivative at 0).
   template <std::floating_point T>
@@ -407,11 +473,11 @@ struct Identity {
   }
   template <std::floating_point T>
   static T derivative(T x) noexcept {
-    return x == x ? T(1) : x;  // NaN in, NaN out
+    return detail::select(x == x, T(1), x);  // NaN in, NaN out
   }
   template <std::floating_point T>
   static T second_derivative(T x) noexcept {
-    return x == x ? T(0) : x;  // NaN in, NaN out
+    return detail::select(x == x, T(0), x);  // NaN in, NaN out
   }
 };
 

@@ -5,6 +5,7 @@
 // Var, Tape, the elementary functions and the activation policies.
 
 #include <tinygrad/activation.hpp>
+#include <tinygrad/activation_kernels.hpp>
 #include <tinygrad/diagnostics.hpp>
 #include <tinygrad/error.hpp>
 #include <tinygrad/functional.hpp>

@@ -9,7 +9,8 @@
 //   z.backward();                       // x.grad() == dz/dx, y.grad() == dz/dy
 //
 // This header defines Var and its arithmetic; it also brings in the elementary
-// functions and activations (math.hpp) so that one include is enough.
+// functions and activations (math.hpp) and the activations' array kernels
+// (activation_kernels.hpp) so that one include is enough.
 
 #include <tinygrad/tape.hpp>
 
@@ -328,3 +329,4 @@ std::ostream& operator<<(std::ostream& out, const Var<T>& x) {
 }  // namespace tinygrad
 
 #include <tinygrad/math.hpp>  // exp, log, ..., activate<Policy>: part of the entry point
+#include <tinygrad/activation_kernels.hpp>  // forward/backward<Policy> over arrays

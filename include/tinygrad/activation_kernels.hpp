@@ -1,0 +1,226 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+// Activation policies over whole arrays: forward y = f(x), backward
+// dx = dy * f'(x), and activate<P> over a span of Vars, which records the batch
+// with values and derivatives from the same loops.
+//
+//   std::vector<float> x = ..., y(x.size());
+//   tinygrad::forward<tinygrad::Sigmoid>(std::span<const float>(x), std::span<float>(y));
+//
+// Each kernel is a plain loop over the policy's scalar functions; for the
+// built-in policies those are written to vectorise (detail/vector_math.hpp),
+// so the kernels and the tape compute the same formulas bit for bit. A user's
+// policy works too: its loop vectorises as far as its functions let it.
+//
+// Sizes must match (std::invalid_argument otherwise). An output may be the
+// same array as an input (in place) or share no element with it; a partial
+// overlap is an error, because a loop that vectorises would read elements it
+// had already overwritten.
+
+#include <tinygrad/activation.hpp>
+#include <tinygrad/var.hpp>
+
+#include <concepts>
+#include <cstddef>
+#include <functional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace tinygrad {
+
+namespace detail {
+
+/// f'(x) times dy, given y = f(x): P::backward(x, y, dy) where the policy has
+/// a cheaper way (sigmoid and tanh from y, ELU from y below the kink), and
+/// dy * P::derivative(x), exactly as the tape's sweep would form it, otherwise.
+template <class P, class T>
+TINYGRAD_VECTORIZABLE T backward_element(T x, T y, T dy) noexcept {
+  if constexpr (requires {
+                  { P::backward(x, y, dy) } -> std::same_as<T>;
+                }) {
+    return P::backward(x, y, dy);
+  } else {
+    return dy * P::derivative(x);
+  }
+}
+
+inline std::string kernel_name(const char* kernel, const char* policy) {
+  return std::string("tinygrad::") + kernel + "<" + policy + ">";
+}
+
+inline void require_same_size(const char* kernel, const char* policy, const char* name,
+                              std::size_t size, const char* other_name, std::size_t other_size) {
+  if (size != other_size) {
+    throw std::invalid_argument(kernel_name(kernel, policy) + ": " + name + " has " +
+                                std::to_string(size) + " elements but " + other_name + " has " +
+                                std::to_string(other_size));
+  }
+}
+
+/// Whether [a, a + n) and [b, b + n) share elements without being the same
+/// array. std::less gives pointers into different arrays a total order.
+template <class A, class B>
+bool overlap_partially(const A* a, const B* b, std::size_t n) noexcept {
+  const void* const a_begin = a;
+  const void* const b_begin = b;
+  if (n == 0 || a_begin == b_begin) {
+    return false;
+  }
+  const std::less<const void*> before;
+  return before(a_begin, static_cast<const void*>(b + n)) &&
+         before(b_begin, static_cast<const void*>(a + n));
+}
+
+inline void require_no_partial_overlap(const char* kernel, const char* policy, const char* output,
+                                       const char* input, bool overlap) {
+  if (overlap) {
+    throw std::invalid_argument(kernel_name(kernel, policy) + ": " + output + " overlaps " + input +
+                                " without being the same array; in-place use must pass the same "
+                                "span for both");
+  }
+}
+
+// The loops. Where the output is a separate array, __restrict tells the
+// compiler so; where it is the same array as an input, the loop names it once.
+// Either way nothing stands between the loop and the vectoriser (an unknown
+// alias would make it add a run-time overlap test that in-place use fails).
+
+template <class P, class T>
+void forward_separate(const T* __restrict x, T* __restrict y, std::size_t n) noexcept {
+  for (std::size_t i = 0; i < n; ++i) {
+    y[i] = P::value(x[i]);
+  }
+}
+
+template <class P, class T>
+void forward_in_place(T* xy, std::size_t n) noexcept {
+  for (std::size_t i = 0; i < n; ++i) {
+    xy[i] = P::value(xy[i]);
+  }
+}
+
+template <class P, class T>
+void backward_separate(const T* __restrict x, const T* __restrict y, const T* __restrict dy,
+                       T* __restrict dx, std::size_t n) noexcept {
+  for (std::size_t i = 0; i < n; ++i) {
+    dx[i] = backward_element<P>(x[i], y[i], dy[i]);
+  }
+}
+
+/// dx is the same array as at least one input (usually dy).
+template <class P, class T>
+void backward_in_place(const T* x, const T* y, const T* dy, T* dx, std::size_t n) noexcept {
+  if (dx == dy && dx != x && dx != y) {  // the common case gets a vectorisable loop
+    const T* __restrict x_only = x;
+    const T* __restrict y_only = y;
+    for (std::size_t i = 0; i < n; ++i) {
+      dx[i] = backward_element<P>(x_only[i], y_only[i], dx[i]);
+    }
+    return;
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    dx[i] = backward_element<P>(x[i], y[i], dy[i]);
+  }
+}
+
+}  // namespace detail
+
+/// y[i] = P::value(x[i]). y may be x itself (in place).
+/// Throws std::invalid_argument if the sizes differ or y partially overlaps x.
+template <class P, std::floating_point T>
+void forward(std::span<const T> x, std::span<T> y) {
+  static_assert(ActivationPolicy<P, T>,
+                "tinygrad::forward<P>: P must be an activation policy with static T value(T) and "
+                "static T derivative(T).");
+  constexpr const char* name = detail::policy_name<P>();
+  detail::require_same_size("forward", name, "x", x.size(), "y", y.size());
+  detail::require_no_partial_overlap("forward", name, "y", "x",
+                                     detail::overlap_partially(y.data(), x.data(), x.size()));
+  if (static_cast<const T*>(y.data()) == x.data()) {
+    detail::forward_in_place<P>(y.data(), y.size());
+  } else {
+    detail::forward_separate<P>(x.data(), y.data(), x.size());
+  }
+}
+
+/// dx[i] = dy[i] * f'(x[i]), where (x, y) are the forward pass's input and
+/// output (y[i] = P::value(x[i])); each policy reads what is cheapest:
+/// sigmoid and tanh read only y, ReLU, LeakyReLU and the smooth ones x, ELU
+/// both. dx may be dy, x or y itself (in place).
+///
+/// From y, f' is exact only as far as y is: y(1 - y) for sigmoid and 1 - y^2
+/// for tanh lose relative precision where y rounds to +-1 (|x| beyond about 9
+/// in float, 19 in double), where the true derivative is below ulp(1). The
+/// tape (activate<P>) uses P::derivative(x), which is accurate there too.
+/// Throws std::invalid_argument if the sizes differ or dx partially overlaps
+/// an input.
+template <class P, std::floating_point T>
+void backward(std::span<const T> x, std::span<const T> y, std::span<const T> dy, std::span<T> dx) {
+  static_assert(ActivationPolicy<P, T>,
+                "tinygrad::backward<P>: P must be an activation policy with static T value(T) "
+                "and static T derivative(T).");
+  constexpr const char* name = detail::policy_name<P>();
+  detail::require_same_size("backward", name, "x", x.size(), "y", y.size());
+  detail::require_same_size("backward", name, "x", x.size(), "dy", dy.size());
+  detail::require_same_size("backward", name, "x", x.size(), "dx", dx.size());
+  const std::size_t n = x.size();
+  detail::require_no_partial_overlap("backward", name, "dx", "x",
+                                     detail::overlap_partially(dx.data(), x.data(), n));
+  detail::require_no_partial_overlap("backward", name, "dx", "y",
+                                     detail::overlap_partially(dx.data(), y.data(), n));
+  detail::require_no_partial_overlap("backward", name, "dx", "dy",
+                                     detail::overlap_partially(dx.data(), dy.data(), n));
+  const T* out = dx.data();
+  if (out == x.data() || out == y.data() || out == dy.data()) {
+    detail::backward_in_place<P>(x.data(), y.data(), dy.data(), dx.data(), n);
+  } else {
+    detail::backward_separate<P>(x.data(), y.data(), dy.data(), dx.data(), n);
+  }
+}
+
+/// out[i] = activate<P>(in[i]) for every i, recorded on the current tape: the
+/// values and derivatives come from one vectorised pass over the batch, then
+/// each element becomes one entry, exactly as element-by-element recording
+/// would make it (same values, same gradients). out may be in itself.
+/// Throws std::invalid_argument if the sizes differ or out partially overlaps
+/// in, and tape_error for a Var that cannot be used here (as activate<P>).
+template <class P, class T>
+void activate(std::span<const Var<T>> in, std::span<Var<T>> out) {
+  static_assert(ActivationPolicy<P, detail::Innermost<T>>,
+                "tinygrad::activate<P>: P must be an activation policy with static T value(T) "
+                "and static T derivative(T).");
+  constexpr const char* name = detail::policy_name<P>();
+  detail::require_same_size("activate", name, "in", in.size(), "out", out.size());
+  detail::require_no_partial_overlap("activate", name, "out", "in",
+                                     detail::overlap_partially(out.data(), in.data(), in.size()));
+  if constexpr (!std::floating_point<T>) {
+    for (std::size_t i = 0; i < in.size(); ++i) {  // second order: element by element
+      out[i] = activate<P>(in[i]);
+    }
+  } else {
+    // Reused per thread, so that a batch allocates nothing once warm.
+    thread_local std::vector<T> values;
+    thread_local std::vector<T> derivatives;
+    const std::size_t n = in.size();
+    values.resize(n);
+    derivatives.resize(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      values[i] = in[i].value();
+    }
+    T* __restrict value = values.data();
+    T* __restrict derivative = derivatives.data();
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto pair = detail::value_and_derivative<P>(value[i]);
+      value[i] = pair.value;
+      derivative[i] = pair.derivative;
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+      out[i] = detail::record(name, value[i], in[i], derivative[i]);
+    }
+  }
+}
+
+}  // namespace tinygrad

@@ -1,0 +1,361 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+// The elementary functions behind the activation policies, written so that a
+// plain loop calling them vectorises. The policies' scalar value() on the
+// tape and the batched kernels (activation_kernels.hpp) both call these, so a
+// formula lives in one place and both paths give the same bits.
+//
+// What makes a loop over them vectorise on g++ and clang++ without
+// -ffast-math: no calls into libm, no branches (both sides are computed and
+// blended by a bit mask), no float-to-int conversion (the exponent comes from
+// the bits of a float that was rounded by adding a large constant), and only
+// 64-bit integer operations that SSE2 has (add, subtract, logical shifts) for
+// double. The arithmetic assumes the default rounding mode, round to nearest.
+//
+// Accuracy (tests/activation_accuracy_test.cpp proves it over every float in
+// [-100, 100] and 10^7 doubles): sigmoid and tanh within 2 ulp wherever the
+// result is a normal number, the others within 4. Results below the normal
+// range underflow gradually: the power of two of an exponential is applied
+// last, in two halves, so that only the final multiplication rounds.
+//
+// long double takes the std:: functions: the constants here are for float
+// and double.
+
+#include <bit>
+#include <cmath>
+#include <concepts>
+#include <cstdint>
+#include <limits>
+#include <type_traits>
+#include <utility>
+
+// Every function here is forced inline: a loop vectorises only if the whole
+// computation is in its body, and g++ would otherwise keep the larger ones
+// (with their polynomials) as calls.
+#if defined(__GNUC__) || defined(__clang__)
+#define TINYGRAD_VECTORIZABLE [[gnu::always_inline]] inline
+#else
+#define TINYGRAD_VECTORIZABLE inline
+#endif
+
+namespace tinygrad::detail {
+
+/// The unsigned and signed integers as wide as T (float, double).
+template <class T>
+using UnsignedBits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+template <class T>
+using SignedBits = std::make_signed_t<UnsignedBits<T>>;
+
+template <class T>
+concept VectorReal = std::same_as<T, float> || std::same_as<T, double>;
+
+/// `if_true` where `condition` holds, `if_false` elsewhere. Written as a bit
+/// mask because g++ under the default -ftrapping-math will not turn a `?:`
+/// between floating-point values into a vector blend unless AVX-512 masks
+/// are available; it does vectorise this on every x86-64 level.
+template <VectorReal T>
+TINYGRAD_VECTORIZABLE T blend(bool condition, T if_true, T if_false) noexcept {
+  const UnsignedBits<T> mask = UnsignedBits<T>(0) - UnsignedBits<T>(condition);
+  return std::bit_cast<T>((std::bit_cast<UnsignedBits<T>>(if_true) & mask) |
+                          (std::bit_cast<UnsignedBits<T>>(if_false) & ~mask));
+}
+
+/// blend for float and double, `?:` for any other type (long double).
+template <std::floating_point T>
+TINYGRAD_VECTORIZABLE T select(bool condition, T if_true, T if_false) noexcept {
+  if constexpr (VectorReal<T>) {
+    return blend(condition, if_true, if_false);
+  } else {
+    return condition ? if_true : if_false;
+  }
+}
+
+template <VectorReal T>
+constexpr UnsignedBits<T> sign_bit = UnsignedBits<T>(1) << (sizeof(T) * 8 - 1);
+
+/// |x| by clearing the sign bit (NaN stays NaN).
+template <VectorReal T>
+TINYGRAD_VECTORIZABLE T magnitude(T x) noexcept {
+  return std::bit_cast<T>(std::bit_cast<UnsignedBits<T>>(x) & ~sign_bit<T>);
+}
+
+/// `magnitude` with the sign of `sign_source` (so -0 gives -0).
+template <VectorReal T>
+TINYGRAD_VECTORIZABLE T with_sign_of(T magnitude_source, T sign_source) noexcept {
+  return std::bit_cast<T>((std::bit_cast<UnsignedBits<T>>(magnitude_source) & ~sign_bit<T>) |
+                          (std::bit_cast<UnsignedBits<T>>(sign_source) & sign_bit<T>));
+}
+
+/// 2^k for k in the normal exponent range, built from its bits.
+template <VectorReal T>
+TINYGRAD_VECTORIZABLE T power_of_two(SignedBits<T> k) noexcept {
+  constexpr int stored_mantissa_bits = std::numeric_limits<T>::digits - 1;
+  constexpr auto bias = UnsignedBits<T>(std::numeric_limits<T>::max_exponent - 1);
+  return std::bit_cast<T>(static_cast<UnsignedBits<T>>(UnsignedBits<T>(k) + bias)
+                          << stored_mantissa_bits);
+}
+
+/// a * b + c, fused where the target has FMA instructions (one rounding,
+/// half the work); g++ in ISO C++ mode never fuses on its own.
+template <VectorReal T>
+TINYGRAD_VECTORIZABLE T multiply_add(T a, T b, T c) noexcept {
+#if defined(__FMA__)
+  return std::fma(a, b, c);
+#else
+  return a * b + c;
+#endif
+}
+
+/// c[0] + c[1] r + c[2] r^2 + ..., by Horner's rule, unrolled by a fold so
+/// that no inner loop stands between the caller's loop and the vectoriser.
+template <class T, std::size_t N, std::size_t... I>
+TINYGRAD_VECTORIZABLE T horner(const T (&c)[N], T r, std::index_sequence<I...>) noexcept {
+  T sum = c[N - 1];
+  ((sum = multiply_add(sum, r, c[N - 2 - I])), ...);
+  return sum;
+}
+
+template <class T, std::size_t N>
+TINYGRAD_VECTORIZABLE T polynomial(const T (&c)[N], T r) noexcept {
+  return horner(c, r, std::make_index_sequence<N - 1>{});
+}
+
+/// Constants for e^t = 2^k e^r with r = t - k ln 2, |r| <= ln(2)/2, and
+/// e^r - 1 = r + r^2 P(r). The coefficients of P are Chebyshev fits (mpmath,
+/// 60 digits) of (e^r - 1 - r) / r^2 on [-ln 2 / 2, ln 2 / 2], with maximum
+/// errors 1.4e-9 (float, degree 5) and 1.4e-18 (double, degree 10): below a
+/// hundredth of an ulp of e^r - 1. ln 2 is split into a high part with
+/// trailing zero bits, so that k * ln2_high is exact, and the rest.
+template <class T>
+struct ExpConstants;
+
+template <>
+struct ExpConstants<float> {
+  static constexpr float log2e = 1.44269504f;
+  static constexpr float ln2_high = 0.693145751953125f;  // 0x3f317200
+  static constexpr float ln2_low = 1.42860677e-06f;
+  static constexpr float round_to_integer = 12582912.0f;   // 1.5 * 2^23
+  static constexpr float lowest_nonzero = -110.0f;         // e^-110 rounds to 0 in float
+  static constexpr float lowest_above_minus_one = -20.0f;  // e^-20 - 1 rounds to -1
+  static constexpr float p[] = {
+      0.5f, 1.666666668e-1f, 4.166646501e-2f, 8.333310934e-3f, 1.393364103e-3f, 1.989098087e-4f};
+};
+
+template <>
+struct ExpConstants<double> {
+  static constexpr double log2e = 1.4426950408889634;
+  static constexpr double ln2_high = 6.93147180369123816490e-01;  // 0x3fe62e42fee00000
+  static constexpr double ln2_low = 1.90821492927058770002e-10;
+  static constexpr double round_to_integer = 6755399441055744.0;  // 1.5 * 2^52
+  static constexpr double lowest_nonzero = -760.0;
+  static constexpr double lowest_above_minus_one = -40.0;
+  static constexpr double p[] = {5.0e-1,
+                                 1.6666666666666670986e-1,
+                                 4.1666666666666669752e-2,
+                                 8.333333333326140884e-3,
+                                 1.3888888888883752417e-3,
+                                 1.9841269874800491981e-4,
+                                 2.4801587325533363819e-5,
+                                 2.7557255425746434282e-6,
+                                 2.7557273661348636219e-7,
+                                 2.5105206373957011116e-8,
+                                 2.09146793765839351e-9};
+};
+
+/// t = k ln 2 + r, with k the integer nearest t / ln 2 (as bits, not by a
+/// float-to-int conversion, which NaN would make undefined).
+template <VectorReal T>
+struct ExpReduction {
+  T r;
+  SignedBits<T> k;
+};
+
+template <VectorReal T>
+TINYGRAD_VECTORIZABLE ExpReduction<T> reduce_for_exp(T t) noexcept {
+  using C = ExpConstants<T>;
+  const T shifted = multiply_add(t, C::log2e, C::round_to_integer);
+  const T k = shifted - C::round_to_integer;
+  const auto k_bits =
+      static_cast<SignedBits<T>>(std::bit_cast<UnsignedBits<T>>(shifted) -
+                                 std::bit_cast<UnsignedBits<T>>(C::round_to_integer));
+  return {(t - k * C::ln2_high) - k * C::ln2_low, k_bits};
+}
+
+/// e^r - 1 for |r| <= ln(2)/2, without forming e^r (no cancellation near 0).
+template <VectorReal T>
+TINYGRAD_VECTORIZABLE T expm1_reduced(T r) noexcept {
+  return multiply_add(r * r, polynomial(ExpConstants<T>::p, r), r);
+}
+
+/// e^t for t <= 0 (or NaN), as (mantissa + mantissa_low) * scale_high *
+/// scale_low: mantissa in [0.7, 1.5], mantissa_low its rounding error (so the
+/// pair carries e^r to about twice T's precision), and the power of two in
+/// two normal halves, so that even a result far below the normal range comes
+/// out of one rounding when the caller multiplies by them last.
+template <VectorReal T>
+struct SplitExp {
+  T mantissa;
+  T mantissa_low;
+  T scale_high;
+  T scale_low;
+};
+
+template <VectorReal T>
+TINYGRAD_VECTORIZABLE SplitExp<T> exp_nonpositive_split(T t) noexcept {
+  t = blend(t < ExpConstants<T>::lowest_nonzero, ExpConstants<T>::lowest_nonzero, t);
+  const auto [r, k] = reduce_for_exp(t);
+  const T em = expm1_reduced(r);
+  const T mantissa = T(1) + em;
+  const T mantissa_low = em - (mantissa - T(1));  // exact: |em| < 1 (Fast2Sum)
+  // k <= 0; halving -k with a logical shift keeps to SSE2's 64-bit operations.
+  const auto minus_k = static_cast<UnsignedBits<T>>(UnsignedBits<T>(0) - UnsignedBits<T>(k));
+  const auto k_high = static_cast<SignedBits<T>>(UnsignedBits<T>(0) - (minus_k >> 1));
+  return {mantissa, mantissa_low, power_of_two<T>(k_high), power_of_two<T>(k - k_high)};
+}
+
+/// e^t for t <= 0 (or NaN).
+template <VectorReal T>
+TINYGRAD_VECTORIZABLE T exp_nonpositive(T t) noexcept {
+  const SplitExp<T> e = exp_nonpositive_split(t);
+  return e.mantissa * e.scale_high * e.scale_low;
+}
+
+/// e^t - 1 for t <= 0 (or NaN): 2^k (e^r - 1) + (2^k - 1), where 2^k - 1 is
+/// exact, so that near 0 (k = 0) the result is e^r - 1 itself.
+template <VectorReal T>
+TINYGRAD_VECTORIZABLE T expm1_nonpositive(T t) noexcept {
+  t = blend(t < ExpConstants<T>::lowest_above_minus_one, ExpConstants<T>::lowest_above_minus_one,
+            t);
+  const auto [r, k] = reduce_for_exp(t);
+  const T scale = power_of_two<T>(k);
+  return scale * expm1_reduced(r) + (scale - T(1));
+}
+
+/// The logistic function 1 / (1 + e^-x) before its final power of two:
+/// sigmoid(x) = unscaled * scale_high * scale_low, where the scales are 1 for
+/// x >= 0 and the two halves of e^-|x|'s power of two otherwise. Callers that
+/// multiply the result by something (SiLU's x) do so before scaling, so that
+/// a product that is normal although sigmoid(x) is not stays accurate.
+template <VectorReal T>
+struct SplitLogistic {
+  T unscaled;
+  T scale_high;
+  T scale_low;
+};
+
+/// With e = e^-|x| = (m + m_low) S: sigmoid = n / (1 + e) where n = 1 for
+/// x >= 0 and e otherwise. d = 1 + e rounds, and that rounding (delta) is
+/// what would otherwise cost most of an ulp; so the quotient q = n' / d (n'
+/// = 1 or m) is corrected to first order: n / (d + delta) = S' (q + (n'_low -
+/// q delta) / d), where 1 / d = q for x >= 0 and 1 - q S for x < 0 saves a
+/// second division. Measured worst case: 1.41 ulp (float, all of [-100, 100]).
+template <VectorReal T>
+TINYGRAD_VECTORIZABLE SplitLogistic<T> logistic_split(T x) noexcept {
+  const SplitExp<T> e = exp_nonpositive_split(-magnitude(x));
+  const T scale = e.scale_high * e.scale_low;
+  const T e_value = e.mantissa * scale;
+  const T d = T(1) + e_value;
+  const T delta = (e_value - (d - T(1))) + e.mantissa_low * scale;
+  const bool nonnegative = x >= T(0);
+  const T numerator = blend(nonnegative, T(1), e.mantissa);
+  const T numerator_low = blend(nonnegative, T(0), e.mantissa_low);
+  const T q = numerator / d;
+  const T reciprocal_d = blend(nonnegative, q, T(1) - q * scale);
+  return {q + (numerator_low - q * delta) * reciprocal_d, blend(nonnegative, T(1), e.scale_high),
+          blend(nonnegative, T(1), e.scale_low)};
+}
+
+template <VectorReal T>
+TINYGRAD_VECTORIZABLE T logistic(T x) noexcept {
+  const SplitLogistic<T> s = logistic_split(x);
+  return s.unscaled * s.scale_high * s.scale_low;
+}
+
+/// tanh(x) - x = x^3 Q(x^2) for |x| < 0.625: Chebyshev fits (mpmath) of
+/// (tanh(a) - a) / a^3 in u = a^2 on [0, 0.390625], with maximum errors
+/// 1.6e-9 (float, degree 5) and 3.9e-18 (double, degree 11).
+template <class T>
+struct TanhConstants;
+
+template <>
+struct TanhConstants<float> {
+  static constexpr float q[] = {-3.333333317e-1f, 1.333330356e-1f,  -5.395925958e-2f,
+                                2.176891865e-2f,  -8.343945516e-3f, 2.292744816e-3f};
+};
+
+template <>
+struct TanhConstants<double> {
+  static constexpr double q[] = {
+      -3.3333333333333332938e-1, 1.3333333333333041602e-1,  -5.396825396789699169e-2,
+      2.1869488519008305756e-2,  -8.863235103240877925e-3,  3.5921217511549622695e-3,
+      -1.4557754120478055104e-3, 5.896606577757043347e-4,   -2.3759064960555619551e-4,
+      9.2571161295567682707e-5,  -3.1201101425797400033e-5, 6.48516348279311315e-6};
+};
+
+/// tanh(|x|) is a + a^3 Q(a^2) near 0, and 1 - 2 sigmoid(-2a) beyond 0.625,
+/// where 2 sigmoid(-2a) < 0.45 so the subtraction loses nothing. Both are
+/// computed and one is kept; the sign comes back from x (tanh(-0) = -0).
+template <VectorReal T>
+TINYGRAD_VECTORIZABLE T hyperbolic_tangent(T x) noexcept {
+  const T a = magnitude(x);
+  const T u = a * a;
+  const T near_zero = multiply_add(a * u, polynomial(TanhConstants<T>::q, u), a);
+  const T away_from_zero = T(1) - T(2) * logistic(T(-2) * a);
+  return with_sign_of(blend(a < T(0.625), near_zero, away_from_zero), x);
+}
+
+/// log(1 + y) = 2 atanh(u) with u = y / (2 + y) = 2u + u^3 R(u^2), for y in
+/// [0, 1] (so u <= 1/3): Chebyshev fits (mpmath) of (2 atanh(u) - 2u) / u^3
+/// in v = u^2 on [0, 1/9], maximum errors 7.2e-9 (float, degree 4) and
+/// 9.0e-17 (double, degree 9), about 1/18 of that relative to the result.
+template <class T>
+struct Log1pConstants;
+
+template <>
+struct Log1pConstants<float> {
+  static constexpr float r[] = {6.666666732e-1f, 3.999970633e-1f, 2.859235799e-1f, 2.17065758e-1f,
+                                2.322432922e-1f};
+};
+
+template <>
+struct Log1pConstants<double> {
+  static constexpr double r[] = {6.6666666666666658561e-1, 4.0000000000014582673e-1,
+                                 2.8571428567108757162e-1, 2.2222222717427862989e-1,
+                                 1.8181789436132858169e-1, 1.5385570064958623103e-1,
+                                 1.331414420965493615e-1,  1.2001072809590712535e-1,
+                                 8.8007384861446738822e-2, 1.6164045611943532221e-1};
+};
+
+/// log(1 + y) for y in [0, 1] (or NaN). u = y / (2 + y) has no cancellation
+/// for any y there, unlike forming 1 + y.
+template <VectorReal T>
+TINYGRAD_VECTORIZABLE T log1p_unit(T y) noexcept {
+  const T u = y / (T(2) + y);
+  const T v = u * u;
+  return multiply_add(u * v, polynomial(Log1pConstants<T>::r, v), T(2) * u);
+}
+
+/// log(1 + e^x) = max(x, 0) + log(1 + e^-|x|).
+template <VectorReal T>
+TINYGRAD_VECTORIZABLE T softplus(T x) noexcept {
+  return blend(x > T(0), x, T(0)) + log1p_unit(exp_nonpositive(-magnitude(x)));
+}
+
+/// x sigmoid(x), with x applied before sigmoid's final power of two.
+template <VectorReal T>
+TINYGRAD_VECTORIZABLE T silu(T x) noexcept {
+  const SplitLogistic<T> s = logistic_split(x);
+  const T product = x * s.unscaled * s.scale_high * s.scale_low;
+  // Below the clamp of exp_nonpositive_split the true x e^x rounds to -0, but
+  // x times the clamped e^x need not (and -inf times it is -inf).
+  return blend(x < ExpConstants<T>::lowest_nonzero, T(-0.0), product);
+}
+
+/// x for x > 0, e^x - 1 otherwise.
+template <VectorReal T>
+TINYGRAD_VECTORIZABLE T elu(T x) noexcept {
+  return blend(x > T(0), x, expm1_nonpositive(blend(x > T(0), T(0), x)));
+}
+
+}  // namespace tinygrad::detail

@@ -1,0 +1,206 @@
+// SPDX-License-Identifier: MIT
+// The accuracy the activation kernels promise, measured in ulp of the exact
+// result: sigmoid and tanh within 2, softplus, SiLU, GELU and ELU within 4,
+// wherever the result is a normal number; outputs inside the function's
+// range. By default every 61st float of [-100, 100] and 10^5 doubles; the
+// test cases named "full sweep" visit every float of [-100, 100] and 10^7
+// doubles (ctest label "full", which CI runs).
+//
+// References: float results against the double formulas of the C library
+// (their error, about 2^-52, is invisible at float's 2^-24), double results
+// against the long double formulas.
+
+#include <tinygrad/var.hpp>
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using Long = long double;
+
+template <class R>
+R sigmoid_reference(R x) {
+  return x >= 0 ? 1 / (1 + std::exp(-x)) : std::exp(x) / (1 + std::exp(x));
+}
+
+/// The exact function in the reference type R (double for float inputs, long
+/// double for double inputs).
+template <class P, class R>
+R reference(R x) {
+  using std::abs;
+  if constexpr (std::is_same_v<P, tinygrad::Sigmoid>) {
+    return sigmoid_reference(x);
+  } else if constexpr (std::is_same_v<P, tinygrad::Tanh>) {
+    return std::tanh(x);
+  } else if constexpr (std::is_same_v<P, tinygrad::Softplus>) {
+    return (x > 0 ? x : R(0)) + std::log1p(std::exp(-abs(x)));
+  } else if constexpr (std::is_same_v<P, tinygrad::SiLU>) {
+    return x * sigmoid_reference(x);
+  } else if constexpr (std::is_same_v<P, tinygrad::GELU>) {
+    return x * std::erfc(-x / std::sqrt(R(2))) / 2;
+  } else {
+    static_assert(std::is_same_v<P, tinygrad::ELU>);
+    return x > 0 ? x : std::expm1(x);
+  }
+}
+
+template <class P>
+constexpr Long ulp_bound =
+    std::is_same_v<P, tinygrad::Sigmoid> || std::is_same_v<P, tinygrad::Tanh> ? 2 : 4;
+
+/// |computed - exact| in units of the last place of T at the exact value
+/// (given in the wider type R); 0 where the exact value is below T's normal
+/// range (no bound is stated there).
+template <class T, class R>
+R ulps(T computed, R exact) {
+  if (std::abs(exact) < R(std::numeric_limits<T>::min())) {
+    return 0;
+  }
+  int exponent = 0;
+  std::frexp(exact, &exponent);  // exact = m 2^exponent, m in [0.5, 1)
+  const R ulp = std::ldexp(R(1), exponent - std::numeric_limits<T>::digits);
+  return std::abs(R(computed) - exact) / ulp;
+}
+
+/// Whether y lies in the closure of the function's range.
+template <class P, class T>
+bool in_range(T y, T x) {
+  if constexpr (std::is_same_v<P, tinygrad::Sigmoid>) {
+    return y >= 0 && y <= 1;
+  } else if constexpr (std::is_same_v<P, tinygrad::Tanh>) {
+    return y >= -1 && y <= 1 && (y == 0 || std::signbit(y) == std::signbit(x));
+  } else if constexpr (std::is_same_v<P, tinygrad::Softplus>) {
+    return y >= 0 && y >= x;
+  } else if constexpr (std::is_same_v<P, tinygrad::ELU>) {
+    return y >= -1;
+  } else {  // SiLU and GELU have minima of about -0.2785 and -0.1700
+    return y >= T(-0.28) && (x < 0 || y <= x);
+  }
+}
+
+struct Worst {
+  Long ulps = 0;
+  double at = 0;
+  std::size_t out_of_range = 0;
+  double out_of_range_at = 0;
+  void merge(const Worst& other) {
+    if (other.ulps > ulps) {
+      ulps = other.ulps;
+      at = other.at;
+    }
+    if (other.out_of_range > 0) {
+      out_of_range += other.out_of_range;
+      out_of_range_at = other.out_of_range_at;
+    }
+  }
+};
+
+/// Runs the forward kernel over `inputs` and compares each output.
+template <class P, class T>
+void measure(std::span<const T> inputs, std::vector<T>& outputs, Worst& worst) {
+  using R = std::conditional_t<std::is_same_v<T, float>, double, Long>;
+  outputs.resize(inputs.size());
+  tinygrad::forward<P>(inputs, std::span<T>(outputs));
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    const T x = inputs[i];
+    const Long error = ulps(outputs[i], reference<P>(R(x)));
+    if (error > worst.ulps) {
+      worst.ulps = error;
+      worst.at = double(x);
+    }
+    if (!in_range<P>(outputs[i], x)) {
+      ++worst.out_of_range;
+      worst.out_of_range_at = double(x);
+    }
+  }
+}
+
+/// Every stride-th float of [-100, 100], split over two threads.
+template <class P>
+Worst float_sweep(std::uint32_t stride) {
+  static constexpr std::uint32_t last = std::bit_cast<std::uint32_t>(100.0f);  // -100 less its sign
+  const auto run = [stride](std::uint32_t sign, Worst& worst) {
+    std::vector<float> inputs;
+    std::vector<float> outputs;
+    for (std::uint64_t bits = 0; bits <= last;) {
+      inputs.clear();
+      for (; inputs.size() < 65536 && bits <= last; bits += stride) {
+        inputs.push_back(std::bit_cast<float>(static_cast<std::uint32_t>(bits) | sign));
+      }
+      measure<P>(std::span<const float>(inputs), outputs, worst);
+    }
+  };
+  Worst positive;
+  Worst negative;
+  std::thread other(run, 0x80000000u, std::ref(negative));
+  run(0, positive);
+  other.join();
+  positive.merge(negative);
+  return positive;
+}
+
+/// `count` doubles: half uniform in [-750, 750] (the whole range where the
+/// functions are not yet constant or linear), half in [-20, 20].
+template <class P>
+Worst double_sample(std::size_t count) {
+  std::mt19937_64 random(20261126);
+  std::uniform_real_distribution<double> wide(-750.0, 750.0);
+  std::uniform_real_distribution<double> middle(-20.0, 20.0);
+  std::vector<double> inputs;
+  std::vector<double> outputs;
+  Worst worst;
+  for (std::size_t done = 0; done < count;) {
+    inputs.clear();
+    for (; inputs.size() < 65536 && done < count; ++done) {
+      inputs.push_back(done % 2 == 0 ? wide(random) : middle(random));
+    }
+    measure<P>(std::span<const double>(inputs), outputs, worst);
+  }
+  return worst;
+}
+
+template <class P>
+void check(const Worst& worst, const char* type) {
+  INFO(std::string(tinygrad::detail::policy_name<P>()), " ", std::string(type), ": worst ",
+       double(worst.ulps), " ulp at x = ", worst.at, "; ", worst.out_of_range,
+       " outputs out of range (last at x = ", worst.out_of_range_at, ")");
+  CHECK(worst.ulps <= ulp_bound<P>);
+  CHECK(worst.out_of_range == 0);
+  MESSAGE(std::string(tinygrad::detail::policy_name<P>()), " ", std::string(type), ": worst ",
+          double(worst.ulps), " ulp at x = ", worst.at);
+}
+
+}  // namespace
+
+#define TINYGRAD_SMOOTH_POLICIES                                                         \
+  tinygrad::Sigmoid, tinygrad::Tanh, tinygrad::Softplus, tinygrad::SiLU, tinygrad::GELU, \
+      tinygrad::ELU
+
+TEST_CASE_TEMPLATE("every 61st float of [-100, 100] within the stated ulp", P,
+                   TINYGRAD_SMOOTH_POLICIES) {
+  check<P>(float_sweep<P>(61), "float");
+}
+
+TEST_CASE_TEMPLATE("10^5 doubles within the stated ulp", P, TINYGRAD_SMOOTH_POLICIES) {
+  check<P>(double_sample<P>(100'000), "double");
+}
+
+TEST_CASE_TEMPLATE("full sweep: every float of [-100, 100] within the stated ulp", P,
+                   TINYGRAD_SMOOTH_POLICIES) {
+  check<P>(float_sweep<P>(1), "float");
+}
+
+TEST_CASE_TEMPLATE("full sweep: 10^7 doubles within the stated ulp", P, TINYGRAD_SMOOTH_POLICIES) {
+  check<P>(double_sample<P>(10'000'000), "double");
+}
