@@ -204,29 +204,10 @@ void register_all() {
   (register_policy<P, double>("double"), ...);
 }
 
-/// A binary built for more than the baseline refuses to run, with a message,
-/// on a processor without those instructions (instead of dying of SIGILL
-/// partway through).
-bool processor_supports_this_build() {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#if defined(__AVX512F__)
-  if (!__builtin_cpu_supports("avx512f")) {
-    return false;
-  }
-#endif
-#if defined(__AVX2__)
-  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) {
-    return false;
-  }
-#endif
-#endif
-  return true;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (!processor_supports_this_build()) {
+  if (!harness::processor_supports_this_build()) {
     std::puts(
         "activation_bench: this build needs AVX2/FMA (or AVX-512) and this processor lacks "
         "them; nothing measured.");

@@ -76,6 +76,25 @@ std::array<double, sizeof...(F)> compare(benchmark::State& state, std::size_t ba
   return compare_to(state, batch, Contender{"primal", primal}, contenders...);
 }
 
+/// Whether this processor has the instructions the program was compiled for,
+/// so that a benchmark built with -march=x86-64-v3 or native can refuse to
+/// run, with a message, instead of dying of SIGILL partway through.
+inline bool processor_supports_this_build() {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if defined(__AVX512F__)
+  if (!__builtin_cpu_supports("avx512f")) {
+    return false;
+  }
+#endif
+#if defined(__AVX2__)
+  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) {
+    return false;
+  }
+#endif
+#endif
+  return true;
+}
+
 /// A batch that takes roughly the same time whatever the workload's size.
 inline std::size_t batch_for(std::size_t operations) {
   return std::max<std::size_t>(1, 20'000 / std::max<std::size_t>(1, operations));

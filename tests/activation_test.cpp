@@ -163,6 +163,10 @@ TEST_CASE_TEMPLATE("every policy satisfies the ActivationPolicy concept", R,
   static_assert(tinygrad::ActivationPolicy<P, double>);
   static_assert(tinygrad::ActivationPolicy<P, long double>);
   CHECK(P::value(0.5) == P::value(0.5));  // a plain double works directly
+  // Every member instantiates for long double too (the std:: paths).
+  CHECK(P::value(0.5L) == doctest::Approx(P::value(0.5)));
+  CHECK(P::derivative(0.5L) == doctest::Approx(P::derivative(0.5)));
+  CHECK(tinygrad::detail::value_and_derivative<P>(0.5L).value == doctest::Approx(P::value(0.5)));
 }
 
 TEST_CASE_TEMPLATE("value and derivative are within 4 ulp of the textbook formula in long double",

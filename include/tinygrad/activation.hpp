@@ -68,7 +68,7 @@ struct LogisticPair {
 };
 
 template <std::floating_point T>
-LogisticPair<T> logistic_pair(T x) noexcept {
+TINYGRAD_VECTORIZABLE LogisticPair<T> logistic_pair(T x) noexcept {
   if constexpr (VectorReal<T>) {
     // sigmoid(-|x|) <= 1/2 carries the precision; 1 minus it is >= 1/2 and
     // loses nothing.
@@ -90,7 +90,7 @@ LogisticPair<T> logistic_pair(T x) noexcept {
 /// `slope_at_or_below` for x <= 0 (so the kink belongs to the left piece), NaN
 /// for NaN.
 template <std::floating_point T>
-T piecewise_slope(T x, T slope_at_or_below, T slope_above) noexcept {
+TINYGRAD_VECTORIZABLE T piecewise_slope(T x, T slope_at_or_below, T slope_above) noexcept {
   return select(x > T(0), slope_above, select(x <= T(0), slope_at_or_below, x));
 }
 
@@ -128,11 +128,6 @@ constexpr bool exp_near_underflow(T y) noexcept {
   }
 }
 
-template <class T, class Wide>
-ValueAndDerivative<T> narrow(const ValueAndDerivative<Wide>& wide) noexcept {
-  return {static_cast<T>(wide.value), static_cast<T>(wide.derivative)};
-}
-
 /// P's name for tape annotations: P::name if it has one.
 template <class P>
 constexpr const char* policy_name() {
@@ -147,7 +142,7 @@ constexpr const char* policy_name() {
 
 /// value(x) and derivative(x) of P, computed together when P can share work.
 template <class P, std::floating_point T>
-ValueAndDerivative<T> value_and_derivative(T x) noexcept {
+TINYGRAD_VECTORIZABLE ValueAndDerivative<T> value_and_derivative(T x) noexcept {
   if constexpr (requires {
                   { P::value_and_derivative(x) } -> std::same_as<ValueAndDerivative<T>>;
                 }) {
@@ -166,7 +161,7 @@ struct Sigmoid {
   static constexpr double gain = 1.0;
 
   template <std::floating_point T>
-  static T value(T x) noexcept {
+  TINYGRAD_VECTORIZABLE static T value(T x) noexcept {
     if constexpr (detail::VectorReal<T>) {
       return detail::logistic(x);
     } else {
@@ -175,18 +170,18 @@ struct Sigmoid {
   }
   /// sigmoid(x) * sigmoid(-x): accurate in both tails, unlike s * (1 - s).
   template <std::floating_point T>
-  static T derivative(T x) noexcept {
+  TINYGRAD_VECTORIZABLE static T derivative(T x) noexcept {
     return value_and_derivative(x).derivative;
   }
   template <std::floating_point T>
-  static ValueAndDerivative<T> value_and_derivative(T x) noexcept {
+  TINYGRAD_VECTORIZABLE static ValueAndDerivative<T> value_and_derivative(T x) noexcept {
     const auto s = detail::logistic_pair(x);
     return {value(x), s.of_x * s.of_minus_x};
   }
   /// For the backward kernel: s' = y (1 - y), no exponential. Less accurate
   /// than derivative(x) where y rounds to 1 (see tinygrad::backward).
   template <std::floating_point T>
-  static T backward(T /*x*/, T y, T dy) noexcept {
+  TINYGRAD_VECTORIZABLE static T backward(T /*x*/, T y, T dy) noexcept {
     return dy * (y * (T(1) - y));
   }
   /// s'(x) (1 - 2 s(x)), with 1 - 2 s = s(-x) - s(x) free of cancellation.
@@ -204,7 +199,7 @@ struct Tanh {
   static constexpr double gain = 5.0 / 3.0;
 
   template <std::floating_point T>
-  static T value(T x) noexcept {
+  TINYGRAD_VECTORIZABLE static T value(T x) noexcept {
     if constexpr (detail::VectorReal<T>) {
       return detail::hyperbolic_tangent(x);
     } else {
@@ -224,7 +219,7 @@ struct Tanh {
   }
   /// For the backward kernel: 1 - y^2 = (1 - y)(1 + y), no exponential.
   template <std::floating_point T>
-  static T backward(T /*x*/, T y, T dy) noexcept {
+  TINYGRAD_VECTORIZABLE static T backward(T /*x*/, T y, T dy) noexcept {
     return dy * ((T(1) - y) * (T(1) + y));
   }
   /// -2 tanh(x) (1 - tanh^2(x)).
@@ -241,11 +236,11 @@ struct ReLU {
   static constexpr double gain = 1.4142135623730951;
 
   template <std::floating_point T>
-  static T value(T x) noexcept {
+  TINYGRAD_VECTORIZABLE static T value(T x) noexcept {
     return detail::select(x <= T(0), T(0), x);  // NaN falls through to x
   }
   template <std::floating_point T>
-  static T derivative(T x) noexcept {
+  TINYGRAD_VECTORIZABLE static T derivative(T x) noexcept {
     return detail::piecewise_slope(x, T(0), T(1));
   }
   /// 0 wherever the derivative exists (NaN stays NaN).
@@ -264,11 +259,11 @@ struct LeakyReLU {
   static constexpr double negative_slope = 0.01;
 
   template <std::floating_point T>
-  static T value(T x) noexcept {
+  TINYGRAD_VECTORIZABLE static T value(T x) noexcept {
     return detail::select(x > T(0), x, static_cast<T>(negative_slope) * x);
   }
   template <std::floating_point T>
-  static T derivative(T x) noexcept {
+  TINYGRAD_VECTORIZABLE static T derivative(T x) noexcept {
     return detail::piecewise_slope(x, static_cast<T>(negative_slope), T(1));
   }
   template <std::floating_point T>
@@ -285,7 +280,7 @@ struct Softplus {
   static constexpr double gain = 1.4142135623730951;
 
   template <std::floating_point T>
-  static T value(T x) noexcept {
+  TINYGRAD_VECTORIZABLE static T value(T x) noexcept {
     if constexpr (detail::VectorReal<T>) {
       return detail::softplus(x);
     } else {
@@ -293,7 +288,7 @@ struct Softplus {
     }
   }
   template <std::floating_point T>
-  static T derivative(T x) noexcept {
+  TINYGRAD_VECTORIZABLE static T derivative(T x) noexcept {
     return Sigmoid::value(x);
   }
   template <std::floating_point T>
@@ -309,7 +304,7 @@ struct SiLU {
   static constexpr double gain = 1.4142135623730951;
 
   template <std::floating_point T>
-  static T value(T x) noexcept {
+  TINYGRAD_VECTORIZABLE static T value(T x) noexcept {
     if constexpr (detail::VectorReal<T>) {
       return detail::silu(x);  // x is applied before sigmoid's power of two
     } else {
@@ -317,24 +312,22 @@ struct SiLU {
     }
   }
   template <std::floating_point T>
-  static T derivative(T x) noexcept {
+  TINYGRAD_VECTORIZABLE static T derivative(T x) noexcept {
     return value_and_derivative(x).derivative;
   }
   /// derivative = s + x s (1 - s) = s (1 + x sigmoid(-x)), with s = sigmoid(x).
+  /// float and double: detail/vector_math.hpp, accurate into the tails by
+  /// scaling last; long double by the formula directly.
   template <std::floating_point T>
-  static ValueAndDerivative<T> value_and_derivative(T x) noexcept {
-    if (std::isinf(x)) {  // limits; the formulas would give inf * 0
-      return x > 0 ? ValueAndDerivative<T>{x, T(1)} : ValueAndDerivative<T>{T(-0.0), T(0)};
-    }
-    if (detail::exp_near_underflow(x)) {
-      return detail::narrow<T>(value_and_derivative(static_cast<detail::WiderExponent<T>>(x)));
-    }
-    const auto s = detail::logistic_pair(x);
-    const T derivative = s.of_x * (T(1) + x * s.of_minus_x);
+  TINYGRAD_VECTORIZABLE static ValueAndDerivative<T> value_and_derivative(T x) noexcept {
     if constexpr (detail::VectorReal<T>) {
-      return {value(x), derivative};
+      return {detail::silu(x), detail::silu_derivative(x)};
     } else {
-      return {x * s.of_x, derivative};
+      if (std::isinf(x)) {  // limits; the formulas would give inf * 0
+        return x > 0 ? ValueAndDerivative<T>{x, T(1)} : ValueAndDerivative<T>{T(-0.0), T(0)};
+      }
+      const auto s = detail::logistic_pair(x);
+      return {x * s.of_x, s.of_x * (T(1) + x * s.of_minus_x)};
     }
   }
   /// s'(x) (2 + x (1 - 2 s(x))), with s' = s(x) s(-x).
@@ -432,7 +425,7 @@ struct ELU {
   static constexpr double gain = 1.4142135623730951;
 
   template <std::floating_point T>
-  static T value(T x) noexcept {
+  TINYGRAD_VECTORIZABLE static T value(T x) noexcept {
     if constexpr (detail::VectorReal<T>) {
       return detail::elu(x);
     } else {
@@ -441,7 +434,7 @@ struct ELU {
   }
   /// 1 at 0 from both sides; NaN stays NaN.
   template <std::floating_point T>
-  static T derivative(T x) noexcept {
+  TINYGRAD_VECTORIZABLE static T derivative(T x) noexcept {
     if constexpr (detail::VectorReal<T>) {
       return detail::blend(x > T(0), T(1),
                            detail::exp_nonpositive(detail::blend(x > T(0), T(0), x)));
@@ -451,7 +444,7 @@ struct ELU {
   }
   /// For the backward kernel: e^x = y + 1 below the kink, no exponential.
   template <std::floating_point T>
-  static T backward(T x, T y, T dy) noexcept {
+  TINYGRAD_VECTORIZABLE static T backward(T x, T y, T dy) noexcept {
     return detail::select(x > T(0), dy, dy * (y + T(1)));
   }
   /// 0 for x > 0, e^x otherwise (the left piece, like the first derivative at 0).
@@ -468,11 +461,11 @@ struct Identity {
   static constexpr double gain = 1.0;
 
   template <std::floating_point T>
-  static T value(T x) noexcept {
+  TINYGRAD_VECTORIZABLE static T value(T x) noexcept {
     return x;
   }
   template <std::floating_point T>
-  static T derivative(T x) noexcept {
+  TINYGRAD_VECTORIZABLE static T derivative(T x) noexcept {
     return detail::select(x == x, T(1), x);  // NaN in, NaN out
   }
   template <std::floating_point T>

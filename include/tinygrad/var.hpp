@@ -328,5 +328,5 @@ std::ostream& operator<<(std::ostream& out, const Var<T>& x) {
 
 }  // namespace tinygrad
 
-#include <tinygrad/math.hpp>  // exp, log, ..., activate<Policy>: part of the entry point
 #include <tinygrad/activation_kernels.hpp>  // forward/backward<Policy> over arrays
+#include <tinygrad/math.hpp>  // exp, log, ..., activate<Policy>: part of the entry point

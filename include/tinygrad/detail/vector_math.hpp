@@ -41,11 +41,11 @@
 
 namespace tinygrad::detail {
 
-/// The unsigned and signed integers as wide as T (float, double).
+/// The unsigned integer as wide as T (float, double). Integer exponents are
+/// held in it too, as two's complement: its arithmetic wraps where signed
+/// arithmetic would be undefined (the garbage exponent of a NaN input).
 template <class T>
 using UnsignedBits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
-template <class T>
-using SignedBits = std::make_signed_t<UnsignedBits<T>>;
 
 template <class T>
 concept VectorReal = std::same_as<T, float> || std::same_as<T, double>;
@@ -56,7 +56,7 @@ concept VectorReal = std::same_as<T, float> || std::same_as<T, double>;
 /// are available; it does vectorise this on every x86-64 level.
 template <VectorReal T>
 TINYGRAD_VECTORIZABLE T blend(bool condition, T if_true, T if_false) noexcept {
-  const UnsignedBits<T> mask = UnsignedBits<T>(0) - UnsignedBits<T>(condition);
+  const UnsignedBits<T> mask = condition ? ~UnsignedBits<T>(0) : UnsignedBits<T>(0);
   return std::bit_cast<T>((std::bit_cast<UnsignedBits<T>>(if_true) & mask) |
                           (std::bit_cast<UnsignedBits<T>>(if_false) & ~mask));
 }
@@ -87,9 +87,9 @@ TINYGRAD_VECTORIZABLE T with_sign_of(T magnitude_source, T sign_source) noexcept
                           (std::bit_cast<UnsignedBits<T>>(sign_source) & sign_bit<T>));
 }
 
-/// 2^k for k in the normal exponent range, built from its bits.
+/// 2^k for k (two's complement) in the normal exponent range, from its bits.
 template <VectorReal T>
-TINYGRAD_VECTORIZABLE T power_of_two(SignedBits<T> k) noexcept {
+TINYGRAD_VECTORIZABLE T power_of_two(UnsignedBits<T> k) noexcept {
   constexpr int stored_mantissa_bits = std::numeric_limits<T>::digits - 1;
   constexpr auto bias = UnsignedBits<T>(std::numeric_limits<T>::max_exponent - 1);
   return std::bit_cast<T>(static_cast<UnsignedBits<T>>(UnsignedBits<T>(k) + bias)
@@ -168,7 +168,7 @@ struct ExpConstants<double> {
 template <VectorReal T>
 struct ExpReduction {
   T r;
-  SignedBits<T> k;
+  UnsignedBits<T> k;  // two's complement
 };
 
 template <VectorReal T>
@@ -177,9 +177,9 @@ TINYGRAD_VECTORIZABLE ExpReduction<T> reduce_for_exp(T t) noexcept {
   const T shifted = multiply_add(t, C::log2e, C::round_to_integer);
   const T k = shifted - C::round_to_integer;
   const auto k_bits =
-      static_cast<SignedBits<T>>(std::bit_cast<UnsignedBits<T>>(shifted) -
-                                 std::bit_cast<UnsignedBits<T>>(C::round_to_integer));
-  return {(t - k * C::ln2_high) - k * C::ln2_low, k_bits};
+      static_cast<UnsignedBits<T>>(std::bit_cast<UnsignedBits<T>>(shifted) -
+                                   std::bit_cast<UnsignedBits<T>>(C::round_to_integer));
+  return {multiply_add(-k, C::ln2_low, multiply_add(-k, C::ln2_high, t)), k_bits};
 }
 
 /// e^r - 1 for |r| <= ln(2)/2, without forming e^r (no cancellation near 0).
@@ -210,8 +210,9 @@ TINYGRAD_VECTORIZABLE SplitExp<T> exp_nonpositive_split(T t) noexcept {
   const T mantissa_low = em - (mantissa - T(1));  // exact: |em| < 1 (Fast2Sum)
   // k <= 0; halving -k with a logical shift keeps to SSE2's 64-bit operations.
   const auto minus_k = static_cast<UnsignedBits<T>>(UnsignedBits<T>(0) - UnsignedBits<T>(k));
-  const auto k_high = static_cast<SignedBits<T>>(UnsignedBits<T>(0) - (minus_k >> 1));
-  return {mantissa, mantissa_low, power_of_two<T>(k_high), power_of_two<T>(k - k_high)};
+  const auto k_high = static_cast<UnsignedBits<T>>(UnsignedBits<T>(0) - (minus_k >> 1));
+  const auto k_low = static_cast<UnsignedBits<T>>(k - k_high);
+  return {mantissa, mantissa_low, power_of_two<T>(k_high), power_of_two<T>(k_low)};
 }
 
 /// e^t for t <= 0 (or NaN).
@@ -232,11 +233,10 @@ TINYGRAD_VECTORIZABLE T expm1_nonpositive(T t) noexcept {
   return scale * expm1_reduced(r) + (scale - T(1));
 }
 
-/// The logistic function 1 / (1 + e^-x) before its final power of two:
-/// sigmoid(x) = unscaled * scale_high * scale_low, where the scales are 1 for
-/// x >= 0 and the two halves of e^-|x|'s power of two otherwise. Callers that
-/// multiply the result by something (SiLU's x) do so before scaling, so that
-/// a product that is normal although sigmoid(x) is not stays accurate.
+/// sigmoid(-|x|) = e / (1 + e), e = e^-|x|, before its final power of two:
+/// the value is unscaled * scale_high * scale_low. Callers that multiply it by
+/// something (SiLU's x) do so before scaling, so that a product that is normal
+/// although sigmoid(-|x|) is not stays accurate.
 template <VectorReal T>
 struct SplitLogistic {
   T unscaled;
@@ -244,32 +244,31 @@ struct SplitLogistic {
   T scale_low;
 };
 
-/// With e = e^-|x| = (m + m_low) S: sigmoid = n / (1 + e) where n = 1 for
-/// x >= 0 and e otherwise. d = 1 + e rounds, and that rounding (delta) is
-/// what would otherwise cost most of an ulp; so the quotient q = n' / d (n'
-/// = 1 or m) is corrected to first order: n / (d + delta) = S' (q + (n'_low -
-/// q delta) / d), where 1 / d = q for x >= 0 and 1 - q S for x < 0 saves a
-/// second division. Measured worst case: 1.41 ulp (float, all of [-100, 100]).
+/// With e = (m + m_low) S: e / (1 + e) = S (m + m_low) / (d + delta), where
+/// d = 1 + e rounded and delta its rounding error (Fast2Sum). Those two
+/// roundings would each cost most of an ulp; so q = m / d is corrected to
+/// first order, q + (m_low - q delta) / d, with 1 / d = 1 - q S (which is
+/// sigmoid(|x|)) instead of a second division.
 template <VectorReal T>
-TINYGRAD_VECTORIZABLE SplitLogistic<T> logistic_split(T x) noexcept {
+TINYGRAD_VECTORIZABLE SplitLogistic<T> logistic_of_minus_magnitude_split(T x) noexcept {
   const SplitExp<T> e = exp_nonpositive_split(-magnitude(x));
   const T scale = e.scale_high * e.scale_low;
   const T e_value = e.mantissa * scale;
   const T d = T(1) + e_value;
   const T delta = (e_value - (d - T(1))) + e.mantissa_low * scale;
-  const bool nonnegative = x >= T(0);
-  const T numerator = blend(nonnegative, T(1), e.mantissa);
-  const T numerator_low = blend(nonnegative, T(0), e.mantissa_low);
-  const T q = numerator / d;
-  const T reciprocal_d = blend(nonnegative, q, T(1) - q * scale);
-  return {q + (numerator_low - q * delta) * reciprocal_d, blend(nonnegative, T(1), e.scale_high),
-          blend(nonnegative, T(1), e.scale_low)};
+  const T q = e.mantissa / d;
+  const T reciprocal_d = T(1) - q * scale;
+  return {q + (e.mantissa_low - q * delta) * reciprocal_d, e.scale_high, e.scale_low};
 }
 
+/// 1 / (1 + e^-x): sigmoid(-|x|) from above, and 1 minus it for x >= 0, where
+/// it is at most 1/2 and the subtraction loses nothing. Measured worst case:
+/// 1.39 ulp (float, every float in [-100, 100]).
 template <VectorReal T>
 TINYGRAD_VECTORIZABLE T logistic(T x) noexcept {
-  const SplitLogistic<T> s = logistic_split(x);
-  return s.unscaled * s.scale_high * s.scale_low;
+  const SplitLogistic<T> s = logistic_of_minus_magnitude_split(x);
+  const T small = s.unscaled * s.scale_high * s.scale_low;
+  return blend(x >= T(0), T(1) - small, small);  // NaN takes the second: NaN
 }
 
 /// tanh(x) - x = x^3 Q(x^2) for |x| < 0.625: Chebyshev fits (mpmath) of
@@ -293,15 +292,24 @@ struct TanhConstants<double> {
       9.2571161295567682707e-5,  -3.1201101425797400033e-5, 6.48516348279311315e-6};
 };
 
-/// tanh(|x|) is a + a^3 Q(a^2) near 0, and 1 - 2 sigmoid(-2a) beyond 0.625,
-/// where 2 sigmoid(-2a) < 0.45 so the subtraction loses nothing. Both are
-/// computed and one is kept; the sign comes back from x (tanh(-0) = -0).
+/// tanh(|x|) is a + a^3 Q(a^2) near 0, and (1 - e) / (1 + e) with e = e^-2a
+/// beyond 0.625, where e < 0.29 so nothing cancels. Numerator and denominator
+/// round, so both carry their rounding errors (Fast2Sum) into a first-order
+/// correction of the quotient q, using 1 / (1 + e) = (1 + q) / 2 instead of a
+/// second division. Both branches are computed and one is kept; the sign
+/// comes back from x (tanh(-0) = -0).
 template <VectorReal T>
 TINYGRAD_VECTORIZABLE T hyperbolic_tangent(T x) noexcept {
   const T a = magnitude(x);
   const T u = a * a;
   const T near_zero = multiply_add(a * u, polynomial(TanhConstants<T>::q, u), a);
-  const T away_from_zero = T(1) - T(2) * logistic(T(-2) * a);
+  const T e = exp_nonpositive(T(-2) * a);
+  const T numerator = T(1) - e;
+  const T numerator_low = (T(1) - numerator) - e;
+  const T denominator = T(1) + e;
+  const T denominator_low = e - (denominator - T(1));
+  const T q = numerator / denominator;
+  const T away_from_zero = q + (numerator_low - q * denominator_low) * ((T(1) + q) * T(0.5));
   return with_sign_of(blend(a < T(0.625), near_zero, away_from_zero), x);
 }
 
@@ -342,14 +350,33 @@ TINYGRAD_VECTORIZABLE T softplus(T x) noexcept {
   return blend(x > T(0), x, T(0)) + log1p_unit(exp_nonpositive(-magnitude(x)));
 }
 
-/// x sigmoid(x), with x applied before sigmoid's final power of two.
+/// x sigmoid(x): x (1 - sigmoid(-x)) for x >= 0; for x < 0, x times
+/// sigmoid(-|x|) before its power of two.
 template <VectorReal T>
 TINYGRAD_VECTORIZABLE T silu(T x) noexcept {
-  const SplitLogistic<T> s = logistic_split(x);
-  const T product = x * s.unscaled * s.scale_high * s.scale_low;
+  const SplitLogistic<T> s = logistic_of_minus_magnitude_split(x);
+  const T small = s.unscaled * s.scale_high * s.scale_low;
+  const T negative_side = x * s.unscaled * s.scale_high * s.scale_low;
   // Below the clamp of exp_nonpositive_split the true x e^x rounds to -0, but
   // x times the clamped e^x need not (and -inf times it is -inf).
-  return blend(x < ExpConstants<T>::lowest_nonzero, T(-0.0), product);
+  return blend(x >= T(0), x * (T(1) - small),
+               blend(x < ExpConstants<T>::lowest_nonzero, T(-0.0), negative_side));
+}
+
+/// d/dx x sigmoid(x) = sigmoid(x) (1 + x sigmoid(-x)). For x >= 0 both
+/// factors are at least 1/2; for x < 0 the first is sigmoid(-|x|), scaled
+/// last like silu's value so that the product is accurate where it is normal.
+template <VectorReal T>
+TINYGRAD_VECTORIZABLE T silu_derivative(T x) noexcept {
+  const SplitLogistic<T> s = logistic_of_minus_magnitude_split(x);
+  const T small = s.unscaled * s.scale_high * s.scale_low;
+  const T large = T(1) - small;
+  const T positive_side = large * (T(1) + x * small);
+  const T negative_side = s.unscaled * (T(1) + x * large) * s.scale_high * s.scale_low;
+  // The limits: 1 at +inf (x * small would be inf * 0), 0 below the clamp of
+  // exp_nonpositive_split (x times the clamped e^x would not be).
+  return blend(x >= T(0), blend(x == std::numeric_limits<T>::infinity(), T(1), positive_side),
+               blend(x < ExpConstants<T>::lowest_nonzero, T(0), negative_side));
 }
 
 /// x for x > 0, e^x - 1 otherwise.
