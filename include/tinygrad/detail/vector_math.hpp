@@ -137,7 +137,7 @@ struct ExpConstants<float> {
   static constexpr float ln2_low = 1.42860677e-06f;
   static constexpr float round_to_integer = 12582912.0f;   // 1.5 * 2^23
   static constexpr float lowest_nonzero = -110.0f;         // e^-110 rounds to 0 in float
-  static constexpr float lowest_above_minus_one = -20.0f;  // e^-20 - 1 rounds to -1
+  static constexpr float negligible_next_to_one = -20.0f;  // 1 +- e^-20 rounds to 1
   static constexpr float p[] = {
       0.5f, 1.666666668e-1f, 4.166646501e-2f, 8.333310934e-3f, 1.393364103e-3f, 1.989098087e-4f};
 };
@@ -149,7 +149,7 @@ struct ExpConstants<double> {
   static constexpr double ln2_low = 1.90821492927058770002e-10;
   static constexpr double round_to_integer = 6755399441055744.0;  // 1.5 * 2^52
   static constexpr double lowest_nonzero = -760.0;
-  static constexpr double lowest_above_minus_one = -40.0;
+  static constexpr double negligible_next_to_one = -40.0;
   static constexpr double p[] = {5.0e-1,
                                  1.6666666666666670986e-1,
                                  4.1666666666666669752e-2,
@@ -222,11 +222,22 @@ TINYGRAD_VECTORIZABLE T exp_nonpositive(T t) noexcept {
   return e.mantissa * e.scale_high * e.scale_low;
 }
 
+/// e^t for t <= 0 (or NaN) where only e^t's size next to 1 matters: below
+/// negligible_next_to_one it is clamped (1 +- e^t rounds to 1 there anyway),
+/// so the power of two is normal and one multiplication applies it.
+template <VectorReal T>
+TINYGRAD_VECTORIZABLE T exp_nonpositive_next_to_one(T t) noexcept {
+  t = blend(t < ExpConstants<T>::negligible_next_to_one, ExpConstants<T>::negligible_next_to_one,
+            t);
+  const auto [r, k] = reduce_for_exp(t);
+  return (T(1) + expm1_reduced(r)) * power_of_two<T>(k);
+}
+
 /// e^t - 1 for t <= 0 (or NaN): 2^k (e^r - 1) + (2^k - 1), where 2^k - 1 is
 /// exact, so that near 0 (k = 0) the result is e^r - 1 itself.
 template <VectorReal T>
 TINYGRAD_VECTORIZABLE T expm1_nonpositive(T t) noexcept {
-  t = blend(t < ExpConstants<T>::lowest_above_minus_one, ExpConstants<T>::lowest_above_minus_one,
+  t = blend(t < ExpConstants<T>::negligible_next_to_one, ExpConstants<T>::negligible_next_to_one,
             t);
   const auto [r, k] = reduce_for_exp(t);
   const T scale = power_of_two<T>(k);
@@ -303,7 +314,7 @@ TINYGRAD_VECTORIZABLE T hyperbolic_tangent(T x) noexcept {
   const T a = magnitude(x);
   const T u = a * a;
   const T near_zero = multiply_add(a * u, polynomial(TanhConstants<T>::q, u), a);
-  const T e = exp_nonpositive(T(-2) * a);
+  const T e = exp_nonpositive_next_to_one(T(-2) * a);
   const T numerator = T(1) - e;
   const T numerator_low = (T(1) - numerator) - e;
   const T denominator = T(1) + e;
