@@ -76,14 +76,15 @@ TINYGRAD_VECTORIZABLE LogisticPair<T> logistic_pair(T x) noexcept {
     const T large = T(1) - small;
     const bool nonnegative = x >= T(0);
     return {blend(nonnegative, large, small), blend(nonnegative, small, large)};
+  } else {
+    const T e = std::exp(-std::abs(x));
+    const T large = T(1) / (T(1) + e);  // sigmoid(|x|)
+    const T small = e * large;          // sigmoid(-|x|)
+    if (x >= T(0)) {
+      return {large, small};
+    }
+    return {small, large};  // also taken by NaN, where both are NaN
   }
-  const T e = std::exp(-std::abs(x));
-  const T large = T(1) / (T(1) + e);  // sigmoid(|x|)
-  const T small = e * large;          // sigmoid(-|x|)
-  if (x >= T(0)) {
-    return {large, small};
-  }
-  return {small, large};  // also taken by NaN, where both are NaN
 }
 
 /// The derivative of a piecewise-linear function: `slope_above` for x > 0,
