@@ -9,10 +9,11 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <limits>
-#include <memory>
 #include <new>
 #include <type_traits>
+#include <utility>
 
 namespace tinygrad::detail {
 
@@ -23,29 +24,55 @@ struct Operand {
   T partial;
 };
 
-/// A fixed-capacity array of trivially copyable elements whose size is kept
-/// by its owner, so that one check covers several arrays. The memory is raw:
-/// no element is constructed until it is written (a Var's default
-/// constructor records a leaf, so constructing them would not be harmless).
+/// An array of trivially copyable elements whose size is kept by its owner,
+/// so that one check covers several arrays. The memory is raw: no element is
+/// constructed until it is written (a Var's default constructor records a
+/// leaf, so constructing them would not be harmless).
+///
+/// It grows with std::realloc, which trivially copyable elements allow: for a
+/// large array glibc moves the pages (mremap) instead of copying them, so a
+/// growing tape never holds its old and its new arrays at once (a 10^8-entry
+/// tape peaks at its final size, not at 1.5-2 times it; docs/performance.md).
 template <class E>
 class RawArray {
   static_assert(std::is_trivially_copyable_v<E> && std::is_trivially_destructible_v<E>);
+  static_assert(alignof(E) <= alignof(std::max_align_t), "malloc's alignment must suffice");
 
  public:
   RawArray() = default;
-  explicit RawArray(std::size_t capacity)
-      : data_(static_cast<E*>(::operator new (capacity * sizeof(E), std::align_val_t{alignof(E)}))),
-        capacity_(capacity) {}
+  explicit RawArray(std::size_t capacity) { reallocate(capacity); }
+  RawArray(RawArray&& other) noexcept
+      : data_(std::exchange(other.data_, nullptr)), capacity_(std::exchange(other.capacity_, 0)) {}
+  RawArray& operator=(RawArray&& other) noexcept {
+    std::swap(data_, other.data_);
+    std::swap(capacity_, other.capacity_);
+    return *this;
+  }
+  RawArray(const RawArray&) = delete;
+  RawArray& operator=(const RawArray&) = delete;
+  ~RawArray() { std::free(data_); }
 
-  [[nodiscard]] E* data() noexcept { return data_.get(); }
-  [[nodiscard]] const E* data() const noexcept { return data_.get(); }
+  [[nodiscard]] E* data() noexcept { return data_; }
+  [[nodiscard]] const E* data() const noexcept { return data_; }
   [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
 
+  /// Sets the capacity, keeping the first min(old, new) elements. Throws
+  /// std::bad_alloc, with the array unchanged, if the memory is not there.
+  void reallocate(std::size_t capacity) {
+    const std::size_t slots = std::max<std::size_t>(capacity, 1);  // realloc(p, 0) may free p
+    if (slots > std::numeric_limits<std::size_t>::max() / sizeof(E)) {
+      throw std::bad_alloc();
+    }
+    void* grown = std::realloc(data_, slots * sizeof(E));
+    if (grown == nullptr) {
+      throw std::bad_alloc();
+    }
+    data_ = static_cast<E*>(grown);
+    capacity_ = slots;
+  }
+
  private:
-  struct Release {
-    void operator()(E* p) const noexcept { ::operator delete (p, std::align_val_t{alignof(E)}); }
-  };
-  std::unique_ptr<E, Release> data_;
+  E* data_ = nullptr;
   std::size_t capacity_ = 0;
 };
 
@@ -150,18 +177,12 @@ class Recording {
     reserve(doubled(entries_ + 1, entries), doubled(operands_, operands));
   }
 
-  /// Reallocates all three arrays; if one allocation fails, the old arrays
-  /// (and with them the recording) are untouched.
+  /// Sets the capacity of all three arrays. If one reallocation fails, the
+  /// recording is untouched: the arrays already resized keep their contents.
   void reserve(std::size_t entry_slots, std::size_t operand_slots) {
-    RawArray<std::uint32_t> begin(entry_slots);
-    RawArray<std::uint32_t> index(operand_slots);
-    RawArray<T> partial(operand_slots);
-    std::copy(begin_.data(), begin_.data() + entries_ + 1, begin.data());
-    std::copy(index_.data(), index_.data() + operands_, index.data());
-    std::copy(partial_.data(), partial_.data() + operands_, partial.data());
-    begin_ = std::move(begin);
-    index_ = std::move(index);
-    partial_ = std::move(partial);
+    begin_.reallocate(entry_slots);
+    index_.reallocate(operand_slots);
+    partial_.reallocate(operand_slots);
   }
 
   static constexpr std::size_t initial_capacity = 64;
