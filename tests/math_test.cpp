@@ -310,3 +310,18 @@ TEST_CASE("dot and sum agree with finite differences, and reject mismatched size
   CHECK_THROWS_WITH_AS(tinygrad::dot(a, c), "tinygrad::dot: the ranges have 2 and 1 elements",
                        std::invalid_argument);
 }
+
+TEST_CASE("dot and sum of negative zeros are -0, as IEEE addition gives (found by the fuzzer)") {
+  Tape<double> tape;
+  const std::vector<Var<double>> a = {-3.0, 0.0};
+  const std::vector<Var<double>> b = {0.0, -3.0};
+  const Var<double> d = tinygrad::dot(a, b);  // -3 * 0 + 0 * -3 = -0 + -0
+  CHECK(d.value() == 0.0);
+  CHECK(std::signbit(d.value()));
+  const std::vector<Var<double>> zeros = {-0.0, -0.0};
+  CHECK(std::signbit(tinygrad::sum(zeros).value()));
+  // Where the sign reaches a result: atan2(-0, -1) is -pi, atan2(+0, -1) is +pi.
+  CHECK(tinygrad::atan2(d, Var<double>(-1.0)).value() == doctest::Approx(-std::numbers::pi));
+  const std::vector<Var<double>> none;
+  CHECK(!std::signbit(tinygrad::sum(none).value()));  // the empty sum is +0
+}

@@ -384,8 +384,10 @@ auto dot(const A& a, const B& b) {
       return e;
     }
   };
-  T value = T(0);
-  for (std::size_t i = 0; i < x.size(); ++i) {
+  // Summed from the first term, not from +0, so that a sum of -0 terms is -0
+  // as IEEE arithmetic gives it (+0 + -0 would be +0); empty: +0.
+  T value = x.empty() ? T(0) : x[0].value() * value_of(y[0]);
+  for (std::size_t i = 1; i < x.size(); ++i) {
     value += x[i].value() * value_of(y[i]);
   }
   return detail::Recorder<T>::many("dot", value, (b_is_var ? 2 : 1) * x.size(),
@@ -404,9 +406,9 @@ template <detail::VarRange A>
 auto sum(const A& a) {
   using T = detail::VarRangeValue<A>;
   const std::span<const Var<T>> x(a);
-  T value = T(0);
-  for (const Var<T>& v : x) {
-    value += v.value();
+  T value = x.empty() ? T(0) : x[0].value();  // from the first term, as in dot
+  for (std::size_t i = 1; i < x.size(); ++i) {
+    value += x[i].value();
   }
   return detail::Recorder<T>::many("sum", value, x.size(), [&](auto& operands) {
     for (const Var<T>& v : x) {

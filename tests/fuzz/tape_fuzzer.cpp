@@ -1,0 +1,379 @@
+// SPDX-License-Identifier: MIT
+// libFuzzer target: bytes become a small program over tinygrad's operations
+// and activation policies, which runs twice, on plain doubles and on Vars.
+// Checked on every input: no crash, no sanitizer report, the Var values equal
+// the double values bit for bit (or both NaN). Checked where the program is
+// smooth (every intermediate finite and below 10^3, every operation at least
+// 0.01 from its kinks and the edges of its domain, the gradient below 10^3,
+// and finite differences with h and h/2 agreeing): the gradient from
+// backward() against central finite differences of the double program.
+//
+// Build and run (clang): cmake --preset fuzz && cmake --build --preset fuzz &&
+//   build/fuzz/tests/fuzz/tape_fuzzer -max_total_time=600 tests/fuzz/corpus
+//
+// The encoding: byte 0 picks how many inputs (1..4); each input is two bytes,
+// a value in [-4, 4]. Then each instruction is three bytes: the operation,
+// and two operands chosen among the values computed so far. The output is the
+// last value.
+
+#include <tinygrad/var.hpp>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <limits>
+#include <span>
+#include <vector>
+
+namespace {
+
+using tinygrad::Var;
+
+/// How far an operation's arguments are from where it is not smooth (a kink,
+/// a pole, the edge of its domain); 1 where that cannot happen.
+using Margin = double (*)(double, double);
+
+struct Operation {
+  const char* name;
+  int arity;
+  Margin margin;
+};
+
+double anywhere(double, double) {
+  return 1;
+}
+double away_from_zero(double x, double) {
+  return std::abs(x);
+}
+double away_from_equal(double x, double y) {
+  return std::abs(x - y);
+}
+double away_from_plus_minus_one(double x, double) {
+  return 1 - std::abs(x);
+}
+double away_from_origin(double x, double y) {
+  return std::max(std::abs(x), std::abs(y));
+}
+double away_from_minus_one(double x, double) {
+  return x + 1;
+}
+double above_one(double x, double) {
+  return x - 1;
+}
+double away_from_poles_of_tan(double x, double) {
+  return std::abs(std::cos(x));
+}
+double positive_base(double x, double) {
+  return x;
+}
+
+constexpr std::array operations = {
+    Operation{"+", 2, anywhere},
+    Operation{"-", 2, anywhere},
+    Operation{"*", 2, anywhere},
+    Operation{"/", 2, [](double, double y) { return std::abs(y); }},
+    Operation{"neg", 1, anywhere},
+    Operation{"+= scalar", 1, anywhere},
+    Operation{"*= scalar", 1, anywhere},
+    Operation{"exp", 1, anywhere},
+    Operation{"exp2", 1, anywhere},
+    Operation{"expm1", 1, anywhere},
+    Operation{"log", 1, positive_base},
+    Operation{"log2", 1, positive_base},
+    Operation{"log10", 1, positive_base},
+    Operation{"log1p", 1, away_from_minus_one},
+    Operation{"sqrt", 1, positive_base},
+    Operation{"cbrt", 1, away_from_zero},
+    Operation{"pow", 2, positive_base},
+    Operation{"hypot", 2, away_from_origin},
+    Operation{"sin", 1, anywhere},
+    Operation{"cos", 1, anywhere},
+    Operation{"tan", 1, away_from_poles_of_tan},
+    Operation{"asin", 1, away_from_plus_minus_one},
+    Operation{"acos", 1, away_from_plus_minus_one},
+    Operation{"atan", 1, anywhere},
+    Operation{"atan2", 2, away_from_origin},
+    Operation{"sinh", 1, anywhere},
+    Operation{"cosh", 1, anywhere},
+    Operation{"asinh", 1, anywhere},
+    Operation{"acosh", 1, above_one},
+    Operation{"atanh", 1, away_from_plus_minus_one},
+    Operation{"erf", 1, anywhere},
+    Operation{"erfc", 1, anywhere},
+    Operation{"abs", 1, away_from_zero},
+    Operation{"min", 2, away_from_equal},
+    Operation{"max", 2, away_from_equal},
+    Operation{"dot", 2, anywhere},
+    Operation{"sum", 2, anywhere},
+    Operation{"sigmoid", 1, anywhere},
+    Operation{"tanh", 1, anywhere},
+    Operation{"relu", 1, away_from_zero},
+    Operation{"leaky_relu", 1, away_from_zero},
+    Operation{"softplus", 1, anywhere},
+    Operation{"silu", 1, anywhere},
+    Operation{"gelu", 1, anywhere},
+    Operation{"elu", 1, away_from_zero},
+    Operation{"identity", 1, anywhere},
+};
+
+struct Instruction {
+  std::size_t operation;
+  std::size_t a;
+  std::size_t b;
+};
+
+struct Program {
+  std::vector<double> inputs;
+  std::vector<Instruction> instructions;
+};
+
+Program decode(const std::uint8_t* data, std::size_t size) {
+  Program p;
+  if (size == 0) {
+    return p;
+  }
+  const std::size_t inputs = 1 + data[0] % 4;
+  std::size_t at = 1;
+  for (std::size_t i = 0; i < inputs && at + 1 < size; ++i, at += 2) {
+    const unsigned raw = (unsigned{data[at]} << 8) | data[at + 1];
+    p.inputs.push_back(-4.0 + 8.0 * raw / 65535.0);
+  }
+  for (std::size_t values = p.inputs.size(); at + 2 < size && values > 0; at += 3, ++values) {
+    p.instructions.push_back(
+        {data[at] % operations.size(), data[at + 1] % values, data[at + 2] % values});
+    if (p.instructions.size() == 64) {
+      break;  // long enough to reach every interaction; keeps each run fast
+    }
+  }
+  return p;
+}
+
+/// One operation on S = double or Var<double>, written once for both.
+template <class S>
+S apply(std::size_t op, const S& x, const S& y) {
+  using std::abs, std::acos, std::acosh, std::asin, std::asinh, std::atan, std::atan2, std::atanh,
+      std::cbrt, std::cos, std::cosh, std::erf, std::erfc, std::exp, std::exp2, std::expm1,
+      std::hypot, std::log, std::log10, std::log1p, std::log2, std::max, std::min, std::pow,
+      std::sin, std::sinh, std::sqrt, std::tan;
+  const auto policy = [&](auto p) {
+    using P = decltype(p);
+    if constexpr (std::is_same_v<S, double>) {
+      return P::value(x);
+    } else {
+      return tinygrad::activate<P>(x);
+    }
+  };
+  switch (op) {
+    case 0:
+      return x + y;
+    case 1:
+      return x - y;
+    case 2:
+      return x * y;
+    case 3:
+      return x / y;
+    case 4:
+      return -x;
+    case 5: {
+      S z = x;
+      z += 1.5;
+      return z;
+    }
+    case 6: {
+      S z = x;
+      z *= -0.75;
+      return z;
+    }
+    case 7:
+      return exp(x);
+    case 8:
+      return exp2(x);
+    case 9:
+      return expm1(x);
+    case 10:
+      return log(x);
+    case 11:
+      return log2(x);
+    case 12:
+      return log10(x);
+    case 13:
+      return log1p(x);
+    case 14:
+      return sqrt(x);
+    case 15:
+      return cbrt(x);
+    case 16:
+      return pow(x, y);
+    case 17:
+      return hypot(x, y);
+    case 18:
+      return sin(x);
+    case 19:
+      return cos(x);
+    case 20:
+      return tan(x);
+    case 21:
+      return asin(x);
+    case 22:
+      return acos(x);
+    case 23:
+      return atan(x);
+    case 24:
+      return atan2(x, y);
+    case 25:
+      return sinh(x);
+    case 26:
+      return cosh(x);
+    case 27:
+      return asinh(x);
+    case 28:
+      return acosh(x);
+    case 29:
+      return atanh(x);
+    case 30:
+      return erf(x);
+    case 31:
+      return erfc(x);
+    case 32:
+      return abs(x);
+    case 33:  // tinygrad's min and max propagate NaN (std::min and std::max do not)
+      if constexpr (std::is_same_v<S, double>) {
+        return std::isnan(x) || std::isnan(y) ? x + y : min(x, y);
+      } else {
+        return min(x, y);
+      }
+    case 34:
+      if constexpr (std::is_same_v<S, double>) {
+        return std::isnan(x) || std::isnan(y) ? x + y : max(x, y);
+      } else {
+        return max(x, y);
+      }
+    case 35:  // a wide entry with two terms: x*y + y*x
+      if constexpr (std::is_same_v<S, double>) {
+        return x * y + y * x;
+      } else {
+        const std::array<S, 2> left = {x, y};
+        const std::array<S, 2> right = {y, x};
+        return tinygrad::dot(left, right);
+      }
+    case 36:
+      if constexpr (std::is_same_v<S, double>) {
+        return x + y + x;
+      } else {
+        const std::array<S, 3> terms = {x, y, x};
+        return tinygrad::sum(terms);
+      }
+    case 37:
+      return policy(tinygrad::Sigmoid{});
+    case 38:
+      return policy(tinygrad::Tanh{});
+    case 39:
+      return policy(tinygrad::ReLU{});
+    case 40:
+      return policy(tinygrad::LeakyReLU{});
+    case 41:
+      return policy(tinygrad::Softplus{});
+    case 42:
+      return policy(tinygrad::SiLU{});
+    case 43:
+      return policy(tinygrad::GELU{});
+    case 44:
+      return policy(tinygrad::ELU{});
+    default:
+      return policy(tinygrad::Identity{});
+  }
+}
+
+/// Runs the program on doubles; `smooth` says whether finite differences
+/// can be trusted there.
+double run_double(const Program& p, std::span<const double> inputs, bool* smooth) {
+  std::vector<double> values(inputs.begin(), inputs.end());
+  bool ok = true;
+  for (const Instruction& i : p.instructions) {
+    const double x = values[i.a];
+    const double y = values[i.b];
+    const double v = apply<double>(i.operation, x, y);
+    ok = ok && std::isfinite(v) && std::abs(v) < 1e3 && operations[i.operation].margin(x, y) > 1e-2;
+    values.push_back(v);
+  }
+  if (smooth != nullptr) {
+    *smooth = ok;
+  }
+  return values.back();
+}
+
+[[noreturn]] void fail(const char* what, const Program& p, double a, double b) {
+  std::fprintf(stderr, "tape_fuzzer: %s: %.17g vs %.17g\nprogram:", what, a, b);
+  for (const double x : p.inputs) {
+    std::fprintf(stderr, " %.17g", x);
+  }
+  for (const Instruction& i : p.instructions) {
+    std::fprintf(stderr, " [%s %zu %zu]", operations[i.operation].name, i.a, i.b);
+  }
+  std::fprintf(stderr, "\n");
+  std::abort();
+}
+
+bool same(double a, double b) {
+  return (std::isnan(a) && std::isnan(b)) || a == b;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const Program p = decode(data, size);
+  if (p.inputs.empty()) {
+    return 0;
+  }
+  bool smooth = false;
+  const double expected = run_double(p, p.inputs, &smooth);
+
+  tinygrad::Tape<double> tape;
+  std::vector<Var<double>> values;
+  for (const double x : p.inputs) {
+    values.emplace_back(x);
+  }
+  for (const Instruction& i : p.instructions) {
+    values.push_back(apply<Var<double>>(i.operation, values[i.a], values[i.b]));
+  }
+  const Var<double> output = values.back();
+  if (!same(output.value(), expected)) {
+    fail("Var value differs from double value", p, output.value(), expected);
+  }
+  output.backward();  // must not crash whatever the values
+
+  if (!smooth) {
+    return 0;
+  }
+  // Central differences with h and h/2: trusted only where they agree, which a
+  // kink closer than the margins allow would break.
+  std::vector<double> shifted = p.inputs;
+  for (std::size_t k = 0; k < p.inputs.size(); ++k) {
+    const auto difference = [&](double h) {
+      shifted[k] = p.inputs[k] + h;
+      const double up = run_double(p, shifted, nullptr);
+      shifted[k] = p.inputs[k] - h;
+      const double down = run_double(p, shifted, nullptr);
+      shifted[k] = p.inputs[k];
+      return (up - down) / (2 * h);
+    };
+    const double gradient = values[k].grad();
+    if (!(std::abs(gradient) < 1e3)) {
+      continue;  // so steep that h = 1e-5 already leaves the linear regime
+    }
+    const double coarse = difference(1e-5);
+    const double fine = difference(5e-6);
+    const double scale = std::max({1.0, std::abs(coarse), std::abs(gradient)});
+    if (!std::isfinite(coarse) || !std::isfinite(fine) || std::abs(coarse - fine) > 1e-5 * scale) {
+      continue;  // not smooth enough at the scale of h to judge
+    }
+    if (!(std::abs(gradient - fine) <= 1e-4 * scale)) {
+      fail("gradient differs from finite differences", p, gradient, fine);
+    }
+  }
+  return 0;
+}
