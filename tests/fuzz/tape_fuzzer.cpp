@@ -118,6 +118,14 @@ constexpr std::array operations = {
     Operation{"gelu", 1, anywhere},
     Operation{"elu", 1, away_from_zero},
     Operation{"identity", 1, anywhere},
+    Operation{"-= scalar", 1, anywhere},
+    Operation{"/= scalar", 1, anywhere},
+    Operation{"scalar -", 1, anywhere},
+    Operation{"scalar /", 1, away_from_zero},
+    Operation{"pow scalar", 1, positive_base},
+    Operation{"scalar pow", 1, anywhere},
+    Operation{"-= Var", 2, anywhere},
+    Operation{"/= Var", 2, [](double, double y) { return std::abs(y); }},
 };
 
 struct Instruction {
@@ -283,8 +291,36 @@ S apply(std::size_t op, const S& x, const S& y) {
       return policy(tinygrad::GELU{});
     case 44:
       return policy(tinygrad::ELU{});
-    default:
+    case 45:
       return policy(tinygrad::Identity{});
+    case 46: {
+      S z = x;
+      z -= 2.5;
+      return z;
+    }
+    case 47: {
+      S z = x;
+      z /= 3.0;
+      return z;
+    }
+    case 48:
+      return 2.0 - x;
+    case 49:
+      return 2.0 / x;
+    case 50:
+      return pow(x, 1.7);
+    case 51:
+      return pow(1.3, x);
+    case 52: {
+      S z = x;
+      z -= y;
+      return z;
+    }
+    default: {
+      S z = x;
+      z /= y;
+      return z;
+    }
   }
 }
 
