@@ -176,8 +176,8 @@ struct Sigmoid {
   }
   template <std::floating_point T>
   TINYGRAD_VECTORIZABLE static ValueAndDerivative<T> value_and_derivative(T x) noexcept {
-    const auto s = detail::logistic_pair(x);
-    return {value(x), s.of_x * s.of_minus_x};
+    const auto s = detail::logistic_pair(x);  // s.of_x is value(x), bit for bit
+    return {s.of_x, s.of_x * s.of_minus_x};
   }
   /// For the backward kernel: s' = y (1 - y), no exponential. Less accurate
   /// than derivative(x) where y rounds to 1 (see tinygrad::backward).
