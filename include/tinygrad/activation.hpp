@@ -72,7 +72,7 @@ TINYGRAD_VECTORIZABLE LogisticPair<T> logistic_pair(T x) noexcept {
   if constexpr (VectorReal<T>) {
     // sigmoid(-|x|) <= 1/2 carries the precision; 1 minus it is >= 1/2 and
     // loses nothing.
-    const T small = logistic(-magnitude(x));
+    const T small = logistic_of_minus_magnitude_split(x).value();
     const T large = T(1) - small;
     const bool nonnegative = x >= T(0);
     return {blend(nonnegative, large, small), blend(nonnegative, small, large)};

@@ -256,6 +256,12 @@ struct SplitLogistic {
   T unscaled;
   T scale_high;
   T scale_low;
+
+  /// factor * sigmoid(-|x|), the factor applied before the power of two.
+  TINYGRAD_VECTORIZABLE T times(T factor) const noexcept {
+    return factor * unscaled * scale_high * scale_low;
+  }
+  TINYGRAD_VECTORIZABLE T value() const noexcept { return times(T(1)); }
 };
 
 /// With e = (m + m_low) S: e / (1 + e) = S (m + m_low) / (d + delta), where
@@ -281,7 +287,7 @@ TINYGRAD_VECTORIZABLE SplitLogistic<T> logistic_of_minus_magnitude_split(T x) no
 template <VectorReal T>
 TINYGRAD_VECTORIZABLE T logistic(T x) noexcept {
   const SplitLogistic<T> s = logistic_of_minus_magnitude_split(x);
-  const T small = s.unscaled * s.scale_high * s.scale_low;
+  const T small = s.value();
   return blend(x >= T(0), T(1) - small, small);  // NaN takes the second: NaN
 }
 
@@ -369,8 +375,8 @@ TINYGRAD_VECTORIZABLE T softplus(T x) noexcept {
 template <VectorReal T>
 TINYGRAD_VECTORIZABLE T silu(T x) noexcept {
   const SplitLogistic<T> s = logistic_of_minus_magnitude_split(x);
-  const T small = s.unscaled * s.scale_high * s.scale_low;
-  const T negative_side = x * s.unscaled * s.scale_high * s.scale_low;
+  const T small = s.value();
+  const T negative_side = s.times(x);
   // Below the clamp of exp_nonpositive_split the true x e^x rounds to -0, but
   // x times the clamped e^x need not (and -inf times it is -inf).
   return blend(x >= T(0), x * (T(1) - small),
@@ -383,10 +389,10 @@ TINYGRAD_VECTORIZABLE T silu(T x) noexcept {
 template <VectorReal T>
 TINYGRAD_VECTORIZABLE T silu_derivative(T x) noexcept {
   const SplitLogistic<T> s = logistic_of_minus_magnitude_split(x);
-  const T small = s.unscaled * s.scale_high * s.scale_low;
+  const T small = s.value();
   const T large = T(1) - small;
   const T positive_side = large * (T(1) + x * small);
-  const T negative_side = s.unscaled * (T(1) + x * large) * s.scale_high * s.scale_low;
+  const T negative_side = s.times(T(1) + x * large);
   // The limits: 1 at +inf (x * small would be inf * 0), 0 below the clamp of
   // exp_nonpositive_split (x times the clamped e^x would not be).
   return blend(x >= T(0), blend(x == std::numeric_limits<T>::infinity(), T(1), positive_side),
