@@ -3,7 +3,7 @@
 // templated code, for the workloads of workloads.hpp; the hand-written
 // adjoints of W1 and W2 show the practical floor. Counters: `tinygrad/primal`,
 // `hand/primal`, `ns_per_op`, `bytes_per_op` (tape bytes per elementary
-// operation), `ops`.
+// operation), `ops`. BM_AnomalyDetection: the cost of Tape::detect_anomalies.
 
 #include "harness.hpp"
 #include "workloads.hpp"
@@ -89,6 +89,28 @@ void BM_W4(benchmark::State& state) {
   tinygrad.report(state, ns[0]);
 }
 BENCHMARK(BM_W4);
+
+// What anomaly detection costs when switched on: the same gradient on a tape
+// with detection off (the baseline) and on, counter `checked/unchecked`.
+// (Off, it costs nothing: docs/performance.md has the instruction counts.)
+void BM_AnomalyDetection(benchmark::State& state) {
+  const auto x = workloads::w3_point(static_cast<std::size_t>(state.range(0)));
+  const auto loss = [](std::span<const Var<double>> p) { return workloads::w3_rosenbrock(p); };
+  // One tape, switched: two tapes alive at once would both record onto the
+  // newer, the current one.
+  TinygradGradient gradient(x, loss);
+  harness::compare_to(state, harness::batch_for(8 * static_cast<std::size_t>(state.range(0))),
+                      Contender{"unchecked",
+                                [&] {
+                                  gradient.tape.detect_anomalies(false);
+                                  gradient();
+                                }},
+                      Contender{"checked", [&] {
+                                  gradient.tape.detect_anomalies(true);
+                                  gradient();
+                                }});
+}
+BENCHMARK(BM_AnomalyDetection)->Arg(10)->Arg(10'000);
 
 }  // namespace
 

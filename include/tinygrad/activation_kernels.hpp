@@ -188,7 +188,8 @@ void backward(std::span<const T> x, std::span<const T> y, std::span<const T> dy,
 /// Throws std::invalid_argument if the sizes differ or out partially overlaps
 /// in, and tape_error for a Var that cannot be used here (as activate<P>).
 template <class P, class T>
-void activate(std::span<const Var<T>> in, std::span<Var<T>> out) {
+void activate(std::span<const Var<T>> in, std::span<Var<T>> out,
+              detail::SourceLocation where = detail::SourceLocation::current()) {
   static_assert(ActivationPolicy<P, detail::Innermost<T>>,
                 "tinygrad::activate<P>: P must be an activation policy with static T value(T) "
                 "and static T derivative(T).");
@@ -198,7 +199,7 @@ void activate(std::span<const Var<T>> in, std::span<Var<T>> out) {
                                      detail::overlap_partially(out.data(), in.data(), in.size()));
   if constexpr (!std::floating_point<T>) {
     for (std::size_t i = 0; i < in.size(); ++i) {  // second order: element by element
-      out[i] = activate<P>(in[i]);
+      out[i] = activate<P>(in[i], where);
     }
   } else {
     // Reused per thread, so that a batch allocates nothing once warm.
@@ -218,7 +219,7 @@ void activate(std::span<const Var<T>> in, std::span<Var<T>> out) {
       derivative[i] = pair.derivative;
     }
     for (std::size_t i = 0; i < n; ++i) {
-      out[i] = detail::record(name, value[i], in[i], derivative[i]);
+      out[i] = detail::record(where, name, value[i], in[i], derivative[i]);
     }
   }
 }

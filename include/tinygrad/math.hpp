@@ -31,58 +31,58 @@ namespace tinygrad {
 // ---- Exponentials and logarithms ----
 
 template <class T>
-Var<T> exp(const Var<T>& x) {
+Var<T> exp(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
   using std::exp;
   const T v = exp(x.value());
-  return detail::record("exp", v, x, v);
+  return detail::record(where, "exp", v, x, v);
 }
 template <class T>
-Var<T> exp2(const Var<T>& x) {
+Var<T> exp2(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
   using std::exp2;
   const T v = exp2(x.value());
-  return detail::record("exp2", v, x, v * std::numbers::ln2_v<detail::Innermost<T>>);
+  return detail::record(where, "exp2", v, x, v * std::numbers::ln2_v<detail::Innermost<T>>);
 }
 template <class T>
-Var<T> expm1(const Var<T>& x) {
+Var<T> expm1(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
   using std::exp, std::expm1;
-  return detail::record("expm1", expm1(x.value()), x, exp(x.value()));
+  return detail::record(where, "expm1", expm1(x.value()), x, exp(x.value()));
 }
 template <class T>
-Var<T> log(const Var<T>& x) {
+Var<T> log(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
   using std::log;
-  return detail::record("log", log(x.value()), x, T(1) / x.value());
+  return detail::record(where, "log", log(x.value()), x, T(1) / x.value());
 }
 template <class T>
-Var<T> log2(const Var<T>& x) {
+Var<T> log2(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
   using std::log2;
-  return detail::record("log2", log2(x.value()), x,
+  return detail::record(where, "log2", log2(x.value()), x,
                         T(1) / (x.value() * std::numbers::ln2_v<detail::Innermost<T>>));
 }
 template <class T>
-Var<T> log10(const Var<T>& x) {
+Var<T> log10(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
   using std::log10;
-  return detail::record("log10", log10(x.value()), x,
+  return detail::record(where, "log10", log10(x.value()), x,
                         T(1) / (x.value() * std::numbers::ln10_v<detail::Innermost<T>>));
 }
 template <class T>
-Var<T> log1p(const Var<T>& x) {
+Var<T> log1p(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
   using std::log1p;
-  return detail::record("log1p", log1p(x.value()), x, T(1) / (T(1) + x.value()));
+  return detail::record(where, "log1p", log1p(x.value()), x, T(1) / (T(1) + x.value()));
 }
 
 // ---- Powers and roots ----
 
 template <class T>
-Var<T> sqrt(const Var<T>& x) {
+Var<T> sqrt(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
   using std::sqrt;
   const T v = sqrt(x.value());
-  return detail::record("sqrt", v, x, T(1) / (2 * v));
+  return detail::record(where, "sqrt", v, x, T(1) / (2 * v));
 }
 template <class T>
-Var<T> cbrt(const Var<T>& x) {
+Var<T> cbrt(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
   using std::cbrt;
   const T v = cbrt(x.value());
-  return detail::record("cbrt", v, x, T(1) / (3 * v * v));
+  return detail::record(where, "cbrt", v, x, T(1) / (3 * v * v));
 }
 
 namespace detail {
@@ -104,24 +104,27 @@ T pow_partial_exponent(T x, T y, T x_to_y) {
 }  // namespace detail
 
 template <class T>
-Var<T> pow(const Var<T>& x, const Var<T>& y) {
+Var<T> pow(const Var<T>& x, const Var<T>& y,
+           detail::SourceLocation where = detail::SourceLocation::current()) {
   using std::pow;
   const T v = pow(x.value(), y.value());
-  return detail::record("pow", v, x, detail::pow_partial_base(x.value(), y.value()), y,
+  return detail::record(where, "pow", v, x, detail::pow_partial_base(x.value(), y.value()), y,
                         detail::pow_partial_exponent(x.value(), y.value(), v));
 }
 template <class T, detail::Scalar S>
-Var<T> pow(const Var<T>& x, S exponent) {
+Var<T> pow(const Var<T>& x, S exponent,
+           detail::SourceLocation where = detail::SourceLocation::current()) {
   using std::pow;
   const T y = static_cast<T>(exponent);
-  return detail::record("pow", pow(x.value(), y), x, detail::pow_partial_base(x.value(), y));
+  return detail::record(where, "pow", pow(x.value(), y), x, detail::pow_partial_base(x.value(), y));
 }
 template <class T, detail::Scalar S>
-Var<T> pow(S base, const Var<T>& y) {
+Var<T> pow(S base, const Var<T>& y,
+           detail::SourceLocation where = detail::SourceLocation::current()) {
   using std::pow;
   const T x = static_cast<T>(base);
   const T v = pow(x, y.value());
-  return detail::record("pow", v, y, detail::pow_partial_exponent(x, y.value(), v));
+  return detail::record(where, "pow", v, y, detail::pow_partial_exponent(x, y.value(), v));
 }
 
 namespace detail {
@@ -136,61 +139,64 @@ T hypot_partial(T own, T h) {
 }  // namespace detail
 
 template <class T>
-Var<T> hypot(const Var<T>& x, const Var<T>& y) {
+Var<T> hypot(const Var<T>& x, const Var<T>& y,
+             detail::SourceLocation where = detail::SourceLocation::current()) {
   using std::hypot;
   const T h = hypot(x.value(), y.value());
-  return detail::record("hypot", h, x, detail::hypot_partial(x.value(), h), y,
+  return detail::record(where, "hypot", h, x, detail::hypot_partial(x.value(), h), y,
                         detail::hypot_partial(y.value(), h));
 }
 template <class T, detail::Scalar S>
-Var<T> hypot(const Var<T>& x, S c) {
+Var<T> hypot(const Var<T>& x, S c,
+             detail::SourceLocation where = detail::SourceLocation::current()) {
   using std::hypot;
   const T h = hypot(x.value(), static_cast<T>(c));
-  return detail::record("hypot", h, x, detail::hypot_partial(x.value(), h));
+  return detail::record(where, "hypot", h, x, detail::hypot_partial(x.value(), h));
 }
 template <class T, detail::Scalar S>
-Var<T> hypot(S c, const Var<T>& y) {
+Var<T> hypot(S c, const Var<T>& y,
+             detail::SourceLocation where = detail::SourceLocation::current()) {
   using std::hypot;
   const T h = hypot(static_cast<T>(c), y.value());
-  return detail::record("hypot", h, y, detail::hypot_partial(y.value(), h));
+  return detail::record(where, "hypot", h, y, detail::hypot_partial(y.value(), h));
 }
 
 // ---- Trigonometric functions ----
 
 template <class T>
-Var<T> sin(const Var<T>& x) {
+Var<T> sin(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
   using std::cos, std::sin;
-  return detail::record("sin", sin(x.value()), x, cos(x.value()));
+  return detail::record(where, "sin", sin(x.value()), x, cos(x.value()));
 }
 template <class T>
-Var<T> cos(const Var<T>& x) {
+Var<T> cos(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
   using std::cos, std::sin;
-  return detail::record("cos", cos(x.value()), x, -sin(x.value()));
+  return detail::record(where, "cos", cos(x.value()), x, -sin(x.value()));
 }
 template <class T>
-Var<T> tan(const Var<T>& x) {
+Var<T> tan(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
   using std::tan;
   const T v = tan(x.value());
-  return detail::record("tan", v, x, T(1) + v * v);
+  return detail::record(where, "tan", v, x, T(1) + v * v);
 }
 // 1 - x^2 is formed as (1 - x)(1 + x): exact factors, no cancellation near |x| = 1.
 template <class T>
-Var<T> asin(const Var<T>& x) {
+Var<T> asin(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
   using std::asin, std::sqrt;
   const T a = x.value();
-  return detail::record("asin", asin(a), x, T(1) / sqrt((T(1) - a) * (T(1) + a)));
+  return detail::record(where, "asin", asin(a), x, T(1) / sqrt((T(1) - a) * (T(1) + a)));
 }
 template <class T>
-Var<T> acos(const Var<T>& x) {
+Var<T> acos(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
   using std::acos, std::sqrt;
   const T a = x.value();
-  return detail::record("acos", acos(a), x, T(-1) / sqrt((T(1) - a) * (T(1) + a)));
+  return detail::record(where, "acos", acos(a), x, T(-1) / sqrt((T(1) - a) * (T(1) + a)));
 }
 template <class T>
-Var<T> atan(const Var<T>& x) {
+Var<T> atan(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
   using std::atan;
   const T a = x.value();
-  return detail::record("atan", atan(a), x, T(1) / (T(1) + a * a));
+  return detail::record(where, "atan", atan(a), x, T(1) / (T(1) + a * a));
 }
 
 namespace detail {
@@ -207,82 +213,85 @@ ValueAndDerivative<T> atan2_partials(T y, T x) {
 }  // namespace detail
 
 template <class T>
-Var<T> atan2(const Var<T>& y, const Var<T>& x) {
+Var<T> atan2(const Var<T>& y, const Var<T>& x,
+             detail::SourceLocation where = detail::SourceLocation::current()) {
   using std::atan2;
   const auto [d_y, d_x] = detail::atan2_partials(y.value(), x.value());
-  return detail::record("atan2", atan2(y.value(), x.value()), y, d_y, x, d_x);
+  return detail::record(where, "atan2", atan2(y.value(), x.value()), y, d_y, x, d_x);
 }
 template <class T, detail::Scalar S>
-Var<T> atan2(const Var<T>& y, S x) {
+Var<T> atan2(const Var<T>& y, S x,
+             detail::SourceLocation where = detail::SourceLocation::current()) {
   using std::atan2;
   const T c = static_cast<T>(x);
-  return detail::record("atan2", atan2(y.value(), c), y,
+  return detail::record(where, "atan2", atan2(y.value(), c), y,
                         detail::atan2_partials(y.value(), c).value);
 }
 template <class T, detail::Scalar S>
-Var<T> atan2(S y, const Var<T>& x) {
+Var<T> atan2(S y, const Var<T>& x,
+             detail::SourceLocation where = detail::SourceLocation::current()) {
   using std::atan2;
   const T c = static_cast<T>(y);
-  return detail::record("atan2", atan2(c, x.value()), x,
+  return detail::record(where, "atan2", atan2(c, x.value()), x,
                         detail::atan2_partials(c, x.value()).derivative);
 }
 
 // ---- Hyperbolic functions (tanh is the Tanh activation, below) ----
 
 template <class T>
-Var<T> sinh(const Var<T>& x) {
+Var<T> sinh(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
   using std::cosh, std::sinh;
-  return detail::record("sinh", sinh(x.value()), x, cosh(x.value()));
+  return detail::record(where, "sinh", sinh(x.value()), x, cosh(x.value()));
 }
 template <class T>
-Var<T> cosh(const Var<T>& x) {
+Var<T> cosh(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
   using std::cosh, std::sinh;
-  return detail::record("cosh", cosh(x.value()), x, sinh(x.value()));
+  return detail::record(where, "cosh", cosh(x.value()), x, sinh(x.value()));
 }
 // 1 / sqrt(x^2 + 1) as 1 / hypot(x, 1): no overflow of x^2 for large |x|.
 template <class T>
-Var<T> asinh(const Var<T>& x) {
+Var<T> asinh(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
   using std::asinh, std::hypot;
-  return detail::record("asinh", asinh(x.value()), x, T(1) / hypot(x.value(), T(1)));
+  return detail::record(where, "asinh", asinh(x.value()), x, T(1) / hypot(x.value(), T(1)));
 }
 template <class T>
-Var<T> acosh(const Var<T>& x) {
+Var<T> acosh(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
   using std::acosh, std::sqrt;
   const T a = x.value();
-  return detail::record("acosh", acosh(a), x, T(1) / (sqrt(a - T(1)) * sqrt(a + T(1))));
+  return detail::record(where, "acosh", acosh(a), x, T(1) / (sqrt(a - T(1)) * sqrt(a + T(1))));
 }
 template <class T>
-Var<T> atanh(const Var<T>& x) {
+Var<T> atanh(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
   using std::atanh;
   const T a = x.value();
-  return detail::record("atanh", atanh(a), x, T(1) / ((T(1) - a) * (T(1) + a)));
+  return detail::record(where, "atanh", atanh(a), x, T(1) / ((T(1) - a) * (T(1) + a)));
 }
 
 // ---- Error functions ----
 
 template <class T>
-Var<T> erf(const Var<T>& x) {
+Var<T> erf(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
   using std::erf, std::exp;
   const T a = x.value();
   constexpr auto two_over_sqrtpi = 2 * std::numbers::inv_sqrtpi_v<detail::Innermost<T>>;
-  return detail::record("erf", erf(a), x, two_over_sqrtpi * exp(-a * a));
+  return detail::record(where, "erf", erf(a), x, two_over_sqrtpi * exp(-a * a));
 }
 template <class T>
-Var<T> erfc(const Var<T>& x) {
+Var<T> erfc(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
   using std::erfc, std::exp;
   const T a = x.value();
   constexpr auto two_over_sqrtpi = 2 * std::numbers::inv_sqrtpi_v<detail::Innermost<T>>;
-  return detail::record("erfc", erfc(a), x, -two_over_sqrtpi * exp(-a * a));
+  return detail::record(where, "erfc", erfc(a), x, -two_over_sqrtpi * exp(-a * a));
 }
 
 // ---- Absolute value, min and max ----
 
 template <class T>
-Var<T> abs(const Var<T>& x) {
+Var<T> abs(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
   using std::abs;
   const T a = x.value();
   const T sign = a > T(0) ? T(1) : a < T(0) ? T(-1) : a == T(0) ? T(0) : a;  // NaN stays NaN
-  return detail::record("abs", abs(a), x, sign);
+  return detail::record(where, "abs", abs(a), x, sign);
 }
 
 namespace detail {
@@ -309,38 +318,40 @@ T nan_aware_min(T a, T b) {
 
 /// The smaller of x and y (NaN if either is NaN).
 template <class T>
-Var<T> min(const Var<T>& x, const Var<T>& y) {
+Var<T> min(const Var<T>& x, const Var<T>& y,
+           detail::SourceLocation where = detail::SourceLocation::current()) {
   const T share = detail::min_share_of_first(x.value(), y.value());
-  return detail::record("min", detail::nan_aware_min(x.value(), y.value()), x, share, y,
+  return detail::record(where, "min", detail::nan_aware_min(x.value(), y.value()), x, share, y,
                         T(1) - share);
 }
 template <class T, detail::Scalar S>
-Var<T> min(const Var<T>& x, S c) {
+Var<T> min(const Var<T>& x, S c, detail::SourceLocation where = detail::SourceLocation::current()) {
   const T b = static_cast<T>(c);
-  return detail::record("min", detail::nan_aware_min(x.value(), b), x,
+  return detail::record(where, "min", detail::nan_aware_min(x.value(), b), x,
                         detail::min_share_of_first(x.value(), b));
 }
 template <class T, detail::Scalar S>
-Var<T> min(S c, const Var<T>& y) {
-  return min(y, c);
+Var<T> min(S c, const Var<T>& y, detail::SourceLocation where = detail::SourceLocation::current()) {
+  return min(y, c, where);
 }
 
 /// The larger of x and y (NaN if either is NaN).
 template <class T>
-Var<T> max(const Var<T>& x, const Var<T>& y) {
+Var<T> max(const Var<T>& x, const Var<T>& y,
+           detail::SourceLocation where = detail::SourceLocation::current()) {
   const T share = detail::min_share_of_first(y.value(), x.value());
-  return detail::record("max", -detail::nan_aware_min(-x.value(), -y.value()), x, share, y,
+  return detail::record(where, "max", -detail::nan_aware_min(-x.value(), -y.value()), x, share, y,
                         T(1) - share);
 }
 template <class T, detail::Scalar S>
-Var<T> max(const Var<T>& x, S c) {
+Var<T> max(const Var<T>& x, S c, detail::SourceLocation where = detail::SourceLocation::current()) {
   const T b = static_cast<T>(c);
-  return detail::record("max", -detail::nan_aware_min(-x.value(), -b), x,
+  return detail::record(where, "max", -detail::nan_aware_min(-x.value(), -b), x,
                         detail::min_share_of_first(b, x.value()));
 }
 template <class T, detail::Scalar S>
-Var<T> max(S c, const Var<T>& y) {
-  return max(y, c);
+Var<T> max(S c, const Var<T>& y, detail::SourceLocation where = detail::SourceLocation::current()) {
+  return max(y, c, where);
 }
 
 // ---- Fused reductions: one tape entry for a whole sum ----
@@ -368,7 +379,7 @@ inline void require_same_size(std::size_t a, std::size_t b, const char* what) {
 /// (partials b_i) and, if b holds Vars too, of b (partials a_i); a loop of *
 /// and + would record two entries per term. b holds Vars or plain numbers.
 template <detail::VarRange A, std::ranges::contiguous_range B>
-auto dot(const A& a, const B& b) {
+auto dot(const A& a, const B& b, detail::SourceLocation where = detail::SourceLocation::current()) {
   using T = detail::VarRangeValue<A>;
   using BElement = std::remove_cv_t<std::ranges::range_value_t<B>>;
   constexpr bool b_is_var = std::same_as<BElement, Var<T>>;
@@ -390,7 +401,7 @@ auto dot(const A& a, const B& b) {
   for (std::size_t i = 1; i < x.size(); ++i) {
     value += x[i].value() * value_of(y[i]);
   }
-  return detail::Recorder<T>::many("dot", value, (b_is_var ? 2 : 1) * x.size(),
+  return detail::Recorder<T>::many(where, "dot", value, (b_is_var ? 2 : 1) * x.size(),
                                    [&](auto& operands) {
                                      for (std::size_t i = 0; i < x.size(); ++i) {
                                        operands.add(x[i], value_of(y[i]));
@@ -403,14 +414,14 @@ auto dot(const A& a, const B& b) {
 
 /// sum_i a_i as ONE tape entry.
 template <detail::VarRange A>
-auto sum(const A& a) {
+auto sum(const A& a, detail::SourceLocation where = detail::SourceLocation::current()) {
   using T = detail::VarRangeValue<A>;
   const std::span<const Var<T>> x(a);
   T value = x.empty() ? T(0) : x[0].value();  // from the first term, as in dot
   for (std::size_t i = 1; i < x.size(); ++i) {
     value += x[i].value();
   }
-  return detail::Recorder<T>::many("sum", value, x.size(), [&](auto& operands) {
+  return detail::Recorder<T>::many(where, "sum", value, x.size(), [&](auto& operands) {
     for (const Var<T>& v : x) {
       operands.add(v, T(1));
     }
@@ -426,7 +437,7 @@ auto sum(const A& a) {
 /// down, and the derivative a Var<R> recorded from P::derivative with partial
 /// P::second_derivative, so that Hessians through activations are exact.
 template <class P, class T>
-Var<T> activate(const Var<T>& x) {
+Var<T> activate(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
   using R = detail::Innermost<T>;
   static_assert(
       requires(R v) { P::value(v); },
@@ -440,7 +451,7 @@ Var<T> activate(const Var<T>& x) {
                 "tinygrad::activate<P>: P::value(T) and P::derivative(T) must both return T.");
   if constexpr (std::floating_point<T>) {
     const auto [value, derivative] = detail::value_and_derivative<P>(x.value());
-    return detail::record(detail::policy_name<P>(), value, x, derivative);
+    return detail::record(where, detail::policy_name<P>(), value, x, derivative);
   } else {
     static_assert(std::floating_point<typename T::value_type>,
                   "tinygrad::activate<P>: Vars nested more than two deep (third derivatives) "
@@ -452,43 +463,46 @@ Var<T> activate(const Var<T>& x) {
         "tinygrad::activate<P> on Var<Var<T>>: the policy P has no static member function "
         "T second_derivative(T), which second derivatives through it need.");
     const T& inner = x.value();
-    const T derivative = detail::record(detail::policy_name<P>(), P::derivative(inner.value()),
-                                        inner, P::second_derivative(inner.value()));
-    return detail::record(detail::policy_name<P>(), activate<P>(inner), x, derivative);
+    const T derivative =
+        detail::record(where, detail::policy_name<P>(), P::derivative(inner.value()), inner,
+                       P::second_derivative(inner.value()));
+    return detail::record(where, detail::policy_name<P>(), activate<P>(inner, where), x,
+                          derivative);
   }
 }
 
 template <class T>
-Var<T> sigmoid(const Var<T>& x) {
-  return activate<Sigmoid>(x);
+Var<T> sigmoid(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
+  return activate<Sigmoid>(x, where);
 }
 template <class T>
-Var<T> tanh(const Var<T>& x) {
-  return activate<Tanh>(x);
+Var<T> tanh(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
+  return activate<Tanh>(x, where);
 }
 template <class T>
-Var<T> relu(const Var<T>& x) {
-  return activate<ReLU>(x);
+Var<T> relu(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
+  return activate<ReLU>(x, where);
 }
 template <class T>
-Var<T> leaky_relu(const Var<T>& x) {
-  return activate<LeakyReLU>(x);
+Var<T> leaky_relu(const Var<T>& x,
+                  detail::SourceLocation where = detail::SourceLocation::current()) {
+  return activate<LeakyReLU>(x, where);
 }
 template <class T>
-Var<T> softplus(const Var<T>& x) {
-  return activate<Softplus>(x);
+Var<T> softplus(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
+  return activate<Softplus>(x, where);
 }
 template <class T>
-Var<T> silu(const Var<T>& x) {
-  return activate<SiLU>(x);
+Var<T> silu(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
+  return activate<SiLU>(x, where);
 }
 template <class T>
-Var<T> gelu(const Var<T>& x) {
-  return activate<GELU>(x);
+Var<T> gelu(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
+  return activate<GELU>(x, where);
 }
 template <class T>
-Var<T> elu(const Var<T>& x) {
-  return activate<ELU>(x);
+Var<T> elu(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
+  return activate<ELU>(x, where);
 }
 
 }  // namespace tinygrad

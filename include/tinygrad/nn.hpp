@@ -216,8 +216,8 @@ class Dense {
       const ValueAndDerivative<T> activation = tinygrad::detail::value_and_derivative<Policy>(z);
       const T slope = activation.derivative;
       const Var<T> out = tinygrad::detail::Recorder<T>::many(
-          tinygrad::detail::policy_name<Policy>(), activation.value, input_is_var ? fan_in_ : 0,
-          [&](auto& operands) {
+          tinygrad::detail::SourceLocation::current(), tinygrad::detail::policy_name<Policy>(),
+          activation.value, input_is_var ? fan_in_ : 0, [&](auto& operands) {
             if constexpr (input_is_var) {
               for (std::size_t i = 0; i < fan_in_; ++i) {
                 operands.add(input[i], slope * w[i]);

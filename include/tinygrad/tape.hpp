@@ -4,12 +4,15 @@
 // Tape<T>: the flat, index-based recording that Var<T> operations append to,
 // and the stack of current tapes per thread. See docs/design.md.
 
+#include <tinygrad/anomaly.hpp>
 #include <tinygrad/detail/recording.hpp>
 #include <tinygrad/detail/reverse_sweep.hpp>
+#include <tinygrad/detail/source_location.hpp>
 #include <tinygrad/detail/stamp.hpp>
 #include <tinygrad/error.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
@@ -74,6 +77,35 @@ using Innermost = typename innermost<T>::type;
 /// of them for second derivatives (each level recording on its own tape).
 template <class T>
 concept Real = std::floating_point<T> || is_var<T>;
+
+/// Whether a T holds a finite number (for a Var, its innermost value).
+template <class T>
+bool is_finite(const T& x) noexcept {
+  if constexpr (is_var<T>) {
+    return is_finite(x.value());
+  } else {
+    return std::isfinite(x);
+  }
+}
+
+/// A number as anomaly reports show it (for a Var, its innermost value).
+template <class T>
+long double widened(const T& x) noexcept {
+  if constexpr (is_var<T>) {
+    return widened(x.value());
+  } else {
+    return static_cast<long double>(x);
+  }
+}
+
+/// An operand as the Recorder hands it to Tape::record: what the recording
+/// stores (index, partial), and the operand's value for anomaly reports.
+template <class T>
+struct OperandWithValue {
+  std::uint32_t index;
+  T partial;
+  const T& value;
+};
 
 /// The innermost live Tape<T> of this thread, or null before the first one.
 template <class T>
@@ -177,14 +209,35 @@ class Tape {
   /// its value, for inspection (for_each_entry) and Graphviz export
   /// (graphviz.hpp). Off by default; costs one predictable branch per entry
   /// when off.
-  void annotate(bool on) noexcept { annotating_ = on; }
-  [[nodiscard]] bool annotating() const noexcept { return annotating_; }
+  void annotate(bool on) noexcept { set_flag(keeps_annotations, on); }
+  [[nodiscard]] bool annotating() const noexcept { return (flags_ & keeps_annotations) != 0; }
+
+  /// Anomaly detection (docs/reference.md, "Anomaly detection"). While on,
+  /// the first infinite or NaN value at recording, or adjoint in backward(),
+  /// is blamed on the operation that produced it: its name, operand values,
+  /// tape position and the file:line where it was written. `response` says
+  /// whether that throws numeric_error or is kept for anomaly(). Each entry
+  /// recorded meanwhile keeps its name, value and location (as annotate()
+  /// does, and shown by for_each_entry). Off for a new tape; when off it
+  /// costs the same one predictable branch per entry as annotate().
+  void detect_anomalies(bool on, OnAnomaly response = OnAnomaly::throw_error) noexcept {
+    set_flag(detects_anomalies, on);
+    on_anomaly_ = response;
+  }
+  [[nodiscard]] bool detecting_anomalies() const noexcept { return (flags_ & detects_anomalies) != 0; }
+
+  /// The first anomaly found while detecting with OnAnomaly::record, until
+  /// clear_anomaly(); clear() and rewind() keep it.
+  [[nodiscard]] const std::optional<Anomaly>& anomaly() const noexcept { return anomaly_; }
+  void clear_anomaly() noexcept { anomaly_.reset(); }
 
   /// One entry of the recording, as for_each_entry shows it.
   struct EntryView {
     std::size_t index;
     const char* operation;  ///< "leaf", "+", "exp", "sigmoid", ...; null if not annotated
     const T* value;         ///< null if not annotated
+    const char* file;       ///< where it was recorded; "" if not known
+    std::uint32_t line;     ///< 0 if not annotated
     T grad;                 ///< as grad() would return it
     std::span<const std::uint32_t> operand_index;
     std::span<const T> operand_partial;
@@ -197,10 +250,11 @@ class Tape {
     for (std::size_t i = 0; i < size(); ++i) {
       const std::uint32_t first = view.operand_begin[i];
       const std::size_t count = view.operand_begin[i + 1] - first;
-      const bool annotated = i < annotations_.size() && annotations_[i].operation != nullptr;
-      f(EntryView{i, annotated ? annotations_[i].operation : nullptr,
-                  annotated ? &*annotations_[i].value : nullptr,
-                  i < grads_.size() ? grads_[i] : T(0),
+      const Annotation* note = annotation(i);
+      f(EntryView{i, note != nullptr ? note->operation : nullptr,
+                  note != nullptr ? &*note->value : nullptr,
+                  note != nullptr ? note->where.file_name() : "",
+                  note != nullptr ? note->where.line() : 0, i < grads_.size() ? grads_[i] : T(0),
                   std::span<const std::uint32_t>(view.operand_index + first, count),
                   std::span<const T>(view.operand_partial + first, count)});
     }
@@ -238,6 +292,13 @@ class Tape {
   friend class detail::Activation<T>;
   friend struct detail::TapeInternals;  // tests reach the epoch counter through it
 
+  /// What annotate() and detect_anomalies() keep per entry.
+  struct Annotation {
+    const char* operation = nullptr;
+    std::optional<T> value;  // optional: constructing a T that is a Var would record a leaf
+    detail::SourceLocation where;
+  };
+
   // --- The stack of current tapes ---
 
   /// Makes this tape the current one, remembering the previous.
@@ -269,13 +330,17 @@ class Tape {
 
   // --- Recording (called by Var's operations through detail::Recorder) ---
 
-  /// Appends one entry with the given operands and returns its stamp.
-  /// `operation` and `value` are kept only while annotating.
+  /// Appends one entry with the given operands (OperandWithValue) and returns
+  /// its stamp. The other arguments are kept only while annotating or
+  /// detecting anomalies.
   template <class... Operands>
-  detail::Stamp record(const char* operation, const T& value, const Operands&... operands) {
+  detail::Stamp record(const char* operation, const T& value, detail::SourceLocation where,
+                       const Operands&... operands) {
     const std::uint32_t entry = recording_.append([this] { throw_full(); }, operands...);
-    if (annotating_) [[unlikely]] {
-      annotate_entry(entry, operation, value);
+    if (flags_ != 0) [[unlikely]] {
+      const std::optional<long double> operand_values[] = {
+          std::optional<long double>(detail::widened(operands.value))..., std::nullopt};
+      on_recorded(entry, operation, value, where, std::span(operand_values, sizeof...(Operands)));
     }
     return detail::Stamp{generation_, entry};
   }
@@ -283,32 +348,105 @@ class Tape {
   /// Appends one entry with up to `max_operands` operands written by `fill`
   /// (see Recording::append_many) and returns its stamp.
   template <class Fill>
-  detail::Stamp record_many(const char* operation, const T& value, std::size_t max_operands,
-                            Fill&& fill) {
+  detail::Stamp record_many(const char* operation, const T& value, detail::SourceLocation where,
+                            std::size_t max_operands, Fill&& fill) {
     const std::uint32_t entry =
         recording_.append_many([this] { throw_full(); }, max_operands, fill);
-    if (annotating_) [[unlikely]] {
-      annotate_entry(entry, operation, value);
+    if (flags_ != 0) [[unlikely]] {
+      on_recorded_many(entry, operation, value, where);
     }
     return detail::Stamp{generation_, entry};
   }
 
   /// Appends `count` leaves with the given values; returns the first's stamp
   /// (the others follow with consecutive indices).
-  detail::Stamp record_leaves(std::span<const T> values) {
+  detail::Stamp record_leaves(std::span<const T> values, detail::SourceLocation where) {
     const std::uint32_t first = recording_.append_leaves([this] { throw_full(); }, values.size());
-    if (annotating_) [[unlikely]] {
+    if (flags_ != 0) [[unlikely]] {
       for (std::size_t i = 0; i < values.size(); ++i) {
-        annotate_entry(static_cast<std::uint32_t>(first + i), "leaf", values[i]);
+        on_recorded(static_cast<std::uint32_t>(first + i), "leaf", values[i], where, {});
       }
     }
     return detail::Stamp{generation_, first};
   }
 
-  TINYGRAD_DETAIL_COLD void annotate_entry(std::uint32_t entry, const char* operation,
-                                           const T& value) {
+  // --- Annotations and anomaly detection (the cold side of recording) ---
+
+  /// Keeps the entry's name, value and location; in checked mode, blames a
+  /// non-finite value on it unless an operand was already non-finite (then
+  /// the operand's producer is to blame, and was reported if it was recorded
+  /// in checked mode).
+  TINYGRAD_DETAIL_COLD void on_recorded(std::uint32_t entry, const char* operation, const T& value,
+                                        detail::SourceLocation where,
+                                        std::span<const std::optional<long double>> operands) {
     annotations_.resize(entry);  // entries recorded while not annotating get none
-    annotations_.push_back({operation, value});
+    annotations_.push_back({operation, value, where});
+    if ((flags_ & detects_anomalies) == 0 || detail::is_finite(value)) {
+      return;
+    }
+    const bool operands_finite = std::ranges::none_of(
+        operands, [](const auto& v) { return v.has_value() && !std::isfinite(*v); });
+    if (operands_finite) {
+      Anomaly found = describe_entry(entry, Anomaly::Phase::recording);
+      found.result = detail::widened(value);
+      report(std::move(found));
+    }
+  }
+
+  /// on_recorded for a wide entry: its operand values come from the
+  /// annotations of its operands.
+  TINYGRAD_DETAIL_COLD void on_recorded_many(std::uint32_t entry, const char* operation,
+                                             const T& value, detail::SourceLocation where) {
+    std::vector<std::optional<long double>> operands;
+    for (const std::uint32_t j : operand_indices(entry)) {
+      operands.push_back(value_of(j));
+    }
+    on_recorded(entry, operation, value, where, operands);
+  }
+
+  [[nodiscard]] std::span<const std::uint32_t> operand_indices(std::size_t entry) const noexcept {
+    const detail::RecordingView<T> view = recording_.view();
+    const std::uint32_t first = view.operand_begin[entry];
+    return {view.operand_index + first, view.operand_begin[entry + 1] - first};
+  }
+
+  [[nodiscard]] const Annotation* annotation(std::size_t entry) const noexcept {
+    const bool kept = entry < annotations_.size() && annotations_[entry].operation != nullptr;
+    return kept ? &annotations_[entry] : nullptr;
+  }
+
+  [[nodiscard]] std::optional<long double> value_of(std::size_t entry) const {
+    const Annotation* note = annotation(entry);
+    return note != nullptr ? std::optional(detail::widened(*note->value)) : std::nullopt;
+  }
+
+  /// What the annotations know about an entry, for a report.
+  [[nodiscard]] Anomaly describe_entry(std::size_t entry, Anomaly::Phase phase) const {
+    const Annotation* note = annotation(entry);
+    Anomaly found;
+    found.phase = phase;
+    found.entry = entry;
+    // One assignment: assigning "?" and then the name makes g++ 12 at -O3 warn
+    // falsely (-Wrestrict, inside std::string).
+    found.operation = note != nullptr ? note->operation : "?";
+    if (note != nullptr && *note->where.file_name() != '\0') {
+      found.file = note->where.file_name();
+      found.line = note->where.line();
+    }
+    for (const std::uint32_t j : operand_indices(entry)) {
+      found.operand_values.push_back(value_of(j));
+    }
+    return found;
+  }
+
+  /// Throws or keeps the first anomaly, as the user chose.
+  void report(Anomaly found) {
+    if (on_anomaly_ == OnAnomaly::throw_error) {
+      throw numeric_error(std::move(found));
+    }
+    if (!anomaly_) {
+      anomaly_ = std::move(found);
+    }
   }
 
   [[noreturn]] TINYGRAD_DETAIL_COLD void throw_full() const {
@@ -347,7 +485,9 @@ class Tape {
   void backward(const detail::Stamp& out, const T& value) {
     require_recorded_here(out, value, "backward()");
     grads_.resize(size(), T(0));
-    if (grads_are_zero_) {
+    if ((flags_ & detects_anomalies) != 0) [[unlikely]] {
+      backward_checked(out.index);
+    } else if (grads_are_zero_) {
       grads_[out.index] = T(1);
       detail::reverse_sweep(recording_.view(), grads_.data(), out.index);
     } else {
@@ -357,6 +497,37 @@ class Tape {
                                          grads_.data());
     }
     grads_are_zero_ = false;
+  }
+
+  /// backward() in checked mode: the sweep runs on scratch and tests every
+  /// adjoint it writes; the gradients take the result only if no anomaly was
+  /// thrown, so a numeric_error leaves them as they were.
+  TINYGRAD_DETAIL_COLD void backward_checked(std::uint32_t out) {
+    sweep_adjoints_.assign(std::size_t{out} + 1, T(0));
+    sweep_adjoints_[out] = T(1);
+    const detail::RecordingView<T> view = recording_.view();
+    T* adjoint = sweep_adjoints_.data();
+    bool found = false;  // only the first anomaly is reported; the rest follow from it
+    detail::reverse_sweep(
+        view, adjoint, out, [](std::size_t, const T&) noexcept {},
+        [&](std::size_t i, std::uint32_t k) {
+          const std::uint32_t at = view.operand_begin[i] + k;
+          const T& written = adjoint[view.operand_index[at]];
+          if (found || detail::is_finite(written)) [[likely]] {
+            return;
+          }
+          found = true;
+          Anomaly anomaly = describe_entry(i, Anomaly::Phase::backward);
+          anomaly.result = detail::widened(written);
+          anomaly.operand = k;
+          anomaly.operand_entry = view.operand_index[at];
+          anomaly.partial = detail::widened(view.operand_partial[at]);
+          anomaly.adjoint = detail::widened(adjoint[i]);
+          report(std::move(anomaly));
+        });
+    for (std::size_t i = 0; i <= out; ++i) {
+      grads_[i] += sweep_adjoints_[i];
+    }
   }
 
   // --- Epochs ---
@@ -422,12 +593,17 @@ class Tape {
   std::vector<T> sweep_adjoints_;  // scratch for backward() when grads_ is not all zero
   bool grads_are_zero_ = true;
 
-  struct Annotation {
-    const char* operation = nullptr;
-    std::optional<T> value;  // optional: constructing a T that is a Var would record a leaf
-  };
-  bool annotating_ = false;
-  std::vector<Annotation> annotations_;  // per entry while annotating (see annotate())
+  std::vector<Annotation> annotations_;  // per entry while annotating or detecting
+
+  // What recording keeps beside the entries: one byte, so that the recording
+  // path tests a single flag whatever is switched on.
+  enum Flag : std::uint8_t { keeps_annotations = 1, detects_anomalies = 2 };
+  std::uint8_t flags_ = 0;
+  void set_flag(Flag flag, bool on) noexcept {
+    flags_ = static_cast<std::uint8_t>(on ? flags_ | flag : flags_ & ~flag);
+  }
+  OnAnomaly on_anomaly_ = OnAnomaly::throw_error;
+  std::optional<Anomaly> anomaly_;  // the first one, with OnAnomaly::record
 
   detail::EpochFloors floors_;
 };

@@ -35,6 +35,13 @@ concept Scalar = std::is_arithmetic_v<S> && !std::same_as<std::remove_cv_t<S>, b
 template <class T>
 class OperandWriter;
 
+// Every operation records through these (defined below Var).
+template <class T>
+Var<T> record(SourceLocation where, const char* operation, T value, const Var<T>& x, T dx);
+template <class T>
+Var<T> record(SourceLocation where, const char* operation, T value, const Var<T>& x, T dx,
+              const Var<T>& y, T dy);
+
 }  // namespace detail
 
 /// A differentiable value: a T plus the tape entry that records how it was
@@ -45,6 +52,10 @@ class Var {
                 "tinygrad::Var<T>: T must be float, double or long double, or a Var of one of "
                 "them (for second derivatives).");
 
+ // Operands of the operators below: a Var and where the operator was written.
+  using Located = detail::Located<const Var&>;
+  using LocatedTarget = detail::Located<Var&>;
+
  public:
   using value_type = T;
 
@@ -52,14 +63,17 @@ class Var {
   Var() : Var(T(0)) {}
 
   /// A leaf (an input to differentiate with respect to) on the current tape.
-  Var(T value)  // NOLINT(google-explicit-constructor): Var<double> x = 1.5 is the point
-      : value_(value), stamp_(Tape<T>::current().record("leaf", value)) {}
+  /// `where` is for anomaly reports (Tape::detect_anomalies); leave it be.
+  Var(T value,  // NOLINT(google-explicit-constructor): Var<double> x = 1.5 is the point
+      detail::SourceLocation where = detail::SourceLocation::current())
+      : value_(value), stamp_(Tape<T>::current().record("leaf", value, where)) {}
 
   /// A leaf from any other arithmetic scalar, converted to T: `Var<double> x
   /// = 1;`, and `Var<Var<double>> s = 0.0;` in generic code.
   template <detail::Scalar S>
-  Var(S value)  // NOLINT(google-explicit-constructor)
-      : Var(static_cast<T>(value)) {}
+  Var(S value,  // NOLINT(google-explicit-constructor)
+      detail::SourceLocation where = detail::SourceLocation::current())
+      : Var(static_cast<T>(value), where) {}
 
   /// The value computed when this Var was recorded. Never throws.
   [[nodiscard]] T value() const noexcept { return value_; }
@@ -72,27 +86,113 @@ class Var {
   /// one on the current tape (this one included, which gets 1 added).
   void backward() const { Tape<T>::current().backward(stamp_, value_); }
 
+  // ---- Arithmetic. Scalars are converted to T and folded into the partials.
+  //
+  // The operators are hidden friends whose Var operand is a Located<const
+  // Var&>: converting to it captures the caller's file:line for anomaly
+  // reports (docs/design.md, "Anomaly detection"), at no cost when detection
+  // is off. Argument-dependent lookup finds them as it would free templates.
+
+  friend Var operator+(Located x) { return x.argument; }
+  friend Var operator-(Located x) {
+    const Var& a = x.argument;
+    return detail::record(x.where, "neg", -a.value_, a, T(-1));
+  }
+
+  friend Var operator+(Located x, const Var& y) {
+    const Var& a = x.argument;
+    return detail::record(x.where, "+", a.value_ + y.value_, a, T(1), y, T(1));
+  }
+  template <detail::Scalar S>
+  friend Var operator+(Located x, S c) {
+    const Var& a = x.argument;
+    return detail::record(x.where, "+", a.value_ + static_cast<T>(c), a, T(1));
+  }
+  template <detail::Scalar S>
+  friend Var operator+(S c, Located y) {
+    const Var& b = y.argument;
+    return detail::record(y.where, "+", static_cast<T>(c) + b.value_, b, T(1));
+  }
+
+  friend Var operator-(Located x, const Var& y) {
+    const Var& a = x.argument;
+    return detail::record(x.where, "-", a.value_ - y.value_, a, T(1), y, T(-1));
+  }
+  template <detail::Scalar S>
+  friend Var operator-(Located x, S c) {
+    const Var& a = x.argument;
+    return detail::record(x.where, "-", a.value_ - static_cast<T>(c), a, T(1));
+  }
+  template <detail::Scalar S>
+  friend Var operator-(S c, Located y) {
+    const Var& b = y.argument;
+    return detail::record(y.where, "-", static_cast<T>(c) - b.value_, b, T(-1));
+  }
+
+  friend Var operator*(Located x, const Var& y) {
+    const Var& a = x.argument;
+    return detail::record(x.where, "*", a.value_ * y.value_, a, y.value_, y, a.value_);
+  }
+  template <detail::Scalar S>
+  friend Var operator*(Located x, S c) {
+    const Var& a = x.argument;
+    return detail::record(x.where, "*", a.value_ * static_cast<T>(c), a, static_cast<T>(c));
+  }
+  template <detail::Scalar S>
+  friend Var operator*(S c, Located y) {
+    const Var& b = y.argument;
+    return detail::record(y.where, "*", static_cast<T>(c) * b.value_, b, static_cast<T>(c));
+  }
+
+  // d(x/y)/dy = -x/y^2, written as -(x/y)/y so that it reuses the quotient and
+  // does not overflow where x/y itself does not.
+  friend Var operator/(Located x, const Var& y) {
+    const Var& a = x.argument;
+    const T q = a.value_ / y.value_;
+    return detail::record(x.where, "/", q, a, T(1) / y.value_, y, -q / y.value_);
+  }
+  template <detail::Scalar S>
+  friend Var operator/(Located x, S c) {
+    const Var& a = x.argument;
+    const T d = static_cast<T>(c);
+    return detail::record(x.where, "/", a.value_ / d, a, T(1) / d);
+  }
+  template <detail::Scalar S>
+  friend Var operator/(S c, Located y) {
+    const Var& b = y.argument;
+    const T q = static_cast<T>(c) / b.value_;
+    return detail::record(y.where, "/", q, b, -q / b.value_);
+  }
+
   // Compound assignment rebinds this Var to a new entry: `t += u` means
   // `t = t + u`, so copies of the old value are unaffected.
-  Var& operator+=(const Var& rhs) { return *this = *this + rhs; }
-  Var& operator-=(const Var& rhs) { return *this = *this - rhs; }
-  Var& operator*=(const Var& rhs) { return *this = *this * rhs; }
-  Var& operator/=(const Var& rhs) { return *this = *this / rhs; }
-  template <detail::Scalar S>
-  Var& operator+=(S rhs) {
-    return *this = *this + rhs;
+  friend Var& operator+=(LocatedTarget x, const Var& y) {
+    return x.argument = Located(x.argument, x.where) + y;
+  }
+  friend Var& operator-=(LocatedTarget x, const Var& y) {
+    return x.argument = Located(x.argument, x.where) - y;
+  }
+  friend Var& operator*=(LocatedTarget x, const Var& y) {
+    return x.argument = Located(x.argument, x.where) * y;
+  }
+  friend Var& operator/=(LocatedTarget x, const Var& y) {
+    return x.argument = Located(x.argument, x.where) / y;
   }
   template <detail::Scalar S>
-  Var& operator-=(S rhs) {
-    return *this = *this - rhs;
+  friend Var& operator+=(LocatedTarget x, S c) {
+    return x.argument = Located(x.argument, x.where) + c;
   }
   template <detail::Scalar S>
-  Var& operator*=(S rhs) {
-    return *this = *this * rhs;
+  friend Var& operator-=(LocatedTarget x, S c) {
+    return x.argument = Located(x.argument, x.where) - c;
   }
   template <detail::Scalar S>
-  Var& operator/=(S rhs) {
-    return *this = *this / rhs;
+  friend Var& operator*=(LocatedTarget x, S c) {
+    return x.argument = Located(x.argument, x.where) * c;
+  }
+  template <detail::Scalar S>
+  friend Var& operator/=(LocatedTarget x, S c) {
+    return x.argument = Located(x.argument, x.where) / c;
   }
 
  private:
@@ -112,23 +212,25 @@ namespace detail {
 /// hands them over.
 template <class T>
 struct Recorder {
-  static Var<T> unary(const char* operation, T value, const Var<T>& x, T dx) {
+  static Var<T> unary(SourceLocation where, const char* operation, T value, const Var<T>& x, T dx) {
     Tape<T>& tape = Tape<T>::current();
     tape.require_recorded_here(x.stamp_, x.value_, "an operation");
-    return Var<T>(value, tape.record(operation, value, Operand<T>{x.stamp_.index, dx}));
+    return Var<T>(value, tape.record(operation, value, where,
+                                     OperandWithValue<T>{x.stamp_.index, dx, x.value_}));
   }
 
-  static Var<T> binary(const char* operation, T value, const Var<T>& x, T dx, const Var<T>& y,
-                       T dy) {
+  static Var<T> binary(SourceLocation where, const char* operation, T value, const Var<T>& x, T dx,
+                       const Var<T>& y, T dy) {
     Tape<T>& tape = Tape<T>::current();
     tape.require_recorded_here(x.stamp_, x.value_, "an operation");
     tape.require_recorded_here(y.stamp_, y.value_, "an operation");
-    return Var<T>(value, tape.record(operation, value, Operand<T>{x.stamp_.index, dx},
-                                     Operand<T>{y.stamp_.index, dy}));
+    return Var<T>(value, tape.record(operation, value, where,
+                                     OperandWithValue<T>{x.stamp_.index, dx, x.value_},
+                                     OperandWithValue<T>{y.stamp_.index, dy, y.value_}));
   }
 
-  static void leaves(std::span<const T> values, std::vector<Var<T>>& out) {
-    const detail::Stamp first = Tape<T>::current().record_leaves(values);
+  static void leaves(std::span<const T> values, std::vector<Var<T>>& out, SourceLocation where) {
+    const detail::Stamp first = Tape<T>::current().record_leaves(values, where);
     out.clear();
     out.reserve(values.size());
     for (std::size_t i = 0; i < values.size(); ++i) {
@@ -153,14 +255,16 @@ struct Recorder {
   /// `max_operands` of them. Fused operations (dot, nn::Dense) record this way:
   /// one entry where separate operations would record one per term.
   template <class Fill>
-  static Var<T> many(const char* operation, T value, std::size_t max_operands, Fill&& fill) {
+  static Var<T> many(SourceLocation where, const char* operation, T value, std::size_t max_operands,
+                     Fill&& fill) {
     Tape<T>& tape = Tape<T>::current();
-    return Var<T>(value, tape.record_many(
-                             operation, value, max_operands, [&](std::uint32_t* index, T* partial) {
-                               OperandWriter<T> writer(tape, index, partial, max_operands);
-                               fill(writer);
-                               return writer.count();
-                             }));
+    return Var<T>(value, tape.record_many(operation, value, where, max_operands,
+                                          [&](std::uint32_t* index, T* partial) {
+                                            OperandWriter<T> writer(tape, index, partial,
+                                                                    max_operands);
+                                            fill(writer);
+                                            return writer.count();
+                                          }));
   }
 };
 
@@ -191,16 +295,18 @@ class OperandWriter {
 };
 
 /// Records `value`, computed from x by `operation` (a name for annotations,
-/// see Tape::annotate), with d(value)/dx = dx.
+/// see Tape::annotate), with d(value)/dx = dx; `where` is the line of the
+/// user's code that asked for it (for anomaly reports).
 template <class T>
-Var<T> record(const char* operation, T value, const Var<T>& x, T dx) {
-  return Recorder<T>::unary(operation, value, x, dx);
+Var<T> record(SourceLocation where, const char* operation, T value, const Var<T>& x, T dx) {
+  return Recorder<T>::unary(where, operation, value, x, dx);
 }
 
 /// Records `value`, computed from x and y, with partials dx and dy.
 template <class T>
-Var<T> record(const char* operation, T value, const Var<T>& x, T dx, const Var<T>& y, T dy) {
-  return Recorder<T>::binary(operation, value, x, dx, y, dy);
+Var<T> record(SourceLocation where, const char* operation, T value, const Var<T>& x, T dx,
+              const Var<T>& y, T dy) {
+  return Recorder<T>::binary(where, operation, value, x, dx, y, dy);
 }
 
 }  // namespace detail
@@ -209,8 +315,9 @@ Var<T> record(const char* operation, T value, const Var<T>& x, T dx, const Var<T
 /// their Vars in `leaves` (replacing its contents; its capacity is reused).
 /// The same as assigning Var<T>(value) one by one, without the per-leaf work.
 template <class T>
-void record_leaves(std::span<const T> values, std::vector<Var<T>>& leaves) {
-  detail::Recorder<T>::leaves(values, leaves);
+void record_leaves(std::span<const T> values, std::vector<Var<T>>& leaves,
+                   detail::SourceLocation where = detail::SourceLocation::current()) {
+  detail::Recorder<T>::leaves(values, leaves, where);
 }
 
 /// Reads the gradient of every Var of `vars` into `out`, which must have the
@@ -218,75 +325,6 @@ void record_leaves(std::span<const T> values, std::vector<Var<T>>& leaves) {
 template <class T>
 void read_gradients(std::span<const Var<T>> vars, std::span<T> out) {
   detail::Recorder<T>::gradients(vars, out);
-}
-
-// ---- Arithmetic. Scalars are converted to T and folded into the partials. ----
-
-template <class T>
-Var<T> operator+(const Var<T>& x) {
-  return x;
-}
-
-template <class T>
-Var<T> operator-(const Var<T>& x) {
-  return detail::record("neg", -x.value(), x, T(-1));
-}
-
-template <class T>
-Var<T> operator+(const Var<T>& x, const Var<T>& y) {
-  return detail::record("+", x.value() + y.value(), x, T(1), y, T(1));
-}
-template <class T, detail::Scalar S>
-Var<T> operator+(const Var<T>& x, S c) {
-  return detail::record("+", x.value() + static_cast<T>(c), x, T(1));
-}
-template <class T, detail::Scalar S>
-Var<T> operator+(S c, const Var<T>& y) {
-  return detail::record("+", static_cast<T>(c) + y.value(), y, T(1));
-}
-
-template <class T>
-Var<T> operator-(const Var<T>& x, const Var<T>& y) {
-  return detail::record("-", x.value() - y.value(), x, T(1), y, T(-1));
-}
-template <class T, detail::Scalar S>
-Var<T> operator-(const Var<T>& x, S c) {
-  return detail::record("-", x.value() - static_cast<T>(c), x, T(1));
-}
-template <class T, detail::Scalar S>
-Var<T> operator-(S c, const Var<T>& y) {
-  return detail::record("-", static_cast<T>(c) - y.value(), y, T(-1));
-}
-
-template <class T>
-Var<T> operator*(const Var<T>& x, const Var<T>& y) {
-  return detail::record("*", x.value() * y.value(), x, y.value(), y, x.value());
-}
-template <class T, detail::Scalar S>
-Var<T> operator*(const Var<T>& x, S c) {
-  return detail::record("*", x.value() * static_cast<T>(c), x, static_cast<T>(c));
-}
-template <class T, detail::Scalar S>
-Var<T> operator*(S c, const Var<T>& y) {
-  return detail::record("*", static_cast<T>(c) * y.value(), y, static_cast<T>(c));
-}
-
-// d(x/y)/dy = -x/y^2, written as -(x/y)/y so that it reuses the quotient and
-// does not overflow where x/y itself does not.
-template <class T>
-Var<T> operator/(const Var<T>& x, const Var<T>& y) {
-  const T q = x.value() / y.value();
-  return detail::record("/", q, x, T(1) / y.value(), y, -q / y.value());
-}
-template <class T, detail::Scalar S>
-Var<T> operator/(const Var<T>& x, S c) {
-  const T d = static_cast<T>(c);
-  return detail::record("/", x.value() / d, x, T(1) / d);
-}
-template <class T, detail::Scalar S>
-Var<T> operator/(S c, const Var<T>& y) {
-  const T q = static_cast<T>(c) / y.value();
-  return detail::record("/", q, y, -q / y.value());
 }
 
 // ---- Comparisons look at values only and record nothing. ----

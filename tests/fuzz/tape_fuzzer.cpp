@@ -11,7 +11,12 @@
 // Build and run (clang): cmake --preset fuzz && cmake --build --preset fuzz &&
 //   build/fuzz/tests/fuzz/tape_fuzzer -max_total_time=600 tests/fuzz/corpus
 //
-// The encoding: byte 0 picks how many inputs (1..4); each input is two bytes,
+// With anomaly detection on (in record mode), the report must blame the first
+// non-finite value, or in backward() appear exactly when a gradient is not
+// finite.
+//
+// The encoding: byte 0 picks how many inputs (1..4) and, with its bit 4,
+// whether anomaly detection is on; each input is two bytes,
 // a value in [-4, 4]. Then each instruction is three bytes: the operation,
 // and two operands chosen among the values computed so far. The output is the
 // last value.
@@ -26,6 +31,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -57,6 +63,11 @@ double away_from_plus_minus_one(double x, double) {
 }
 double away_from_origin(double x, double y) {
   return std::max(std::abs(x), std::abs(y));
+}
+/// atan2(y, x) jumps by 2 pi across the negative x axis (y = 0, x < 0): a
+/// kink that abs() makes symmetric, so finite differences alone cannot see it.
+double away_from_cut_of_atan2(double y, double x) {
+  return x < 0 ? std::abs(y) : away_from_origin(y, x);
 }
 double away_from_minus_one(double x, double) {
   return x + 1;
@@ -96,7 +107,7 @@ constexpr std::array operations = {
     Operation{"asin", 1, away_from_plus_minus_one},
     Operation{"acos", 1, away_from_plus_minus_one},
     Operation{"atan", 1, anywhere},
-    Operation{"atan2", 2, away_from_origin},
+    Operation{"atan2", 2, away_from_cut_of_atan2},
     Operation{"sinh", 1, anywhere},
     Operation{"cosh", 1, anywhere},
     Operation{"asinh", 1, anywhere},
@@ -135,6 +146,7 @@ struct Instruction {
 };
 
 struct Program {
+  bool detect_anomalies = false;
   std::vector<double> inputs;
   std::vector<Instruction> instructions;
 };
@@ -145,6 +157,7 @@ Program decode(const std::uint8_t* data, std::size_t size) {
     return p;
   }
   const std::size_t inputs = 1 + data[0] % 4;
+  p.detect_anomalies = (data[0] & 0x10) != 0;
   std::size_t at = 1;
   for (std::size_t i = 0; i < inputs && at + 1 < size; ++i, at += 2) {
     const unsigned raw = (unsigned{data[at]} << 8) | data[at + 1];
@@ -350,12 +363,42 @@ double run_double(const Program& p, std::span<const double> inputs, bool* smooth
   for (const Instruction& i : p.instructions) {
     std::fprintf(stderr, " [%s %zu %zu]", operations[i.operation].name, i.a, i.b);
   }
-  std::fprintf(stderr, "\n");
+  std::fprintf(stderr, "%s\n", p.detect_anomalies ? " (anomaly detection on)" : "");
   std::abort();
 }
 
 bool same(double a, double b) {
   return (std::isnan(a) && std::isnan(b)) || a == b;
+}
+
+/// Anomaly detection (record mode) must blame exactly the first instruction
+/// whose value is not finite (every input is finite; each instruction
+/// records one entry after the inputs' leaves), and if every value is finite,
+/// report an anomaly in backward() exactly when some gradient is not finite.
+void check_anomaly(const Program& p, const std::vector<Var<double>>& values,
+                   const std::optional<tinygrad::Anomaly>& anomaly) {
+  const auto first_bad = std::ranges::find_if(
+      values, [](const Var<double>& v) { return !std::isfinite(v.value()); });
+  if (first_bad != values.end()) {
+    const auto entry = static_cast<double>(first_bad - values.begin());
+    if (!anomaly || anomaly->phase != tinygrad::Anomaly::Phase::recording) {
+      fail("no anomaly reported at recording for the first non-finite value (entry)", p, entry,
+           -1);
+    }
+    if (static_cast<double>(anomaly->entry) != entry) {
+      fail("anomaly blamed on the wrong entry", p, static_cast<double>(anomaly->entry), entry);
+    }
+    return;
+  }
+  const bool bad_gradient = std::ranges::any_of(
+      values, [](const Var<double>& v) { return !std::isfinite(v.grad()); });
+  if (bad_gradient != anomaly.has_value()) {
+    fail("anomaly in backward() reported (1) or not (0) against a non-finite gradient", p,
+         anomaly.has_value() ? 1 : 0, bad_gradient ? 1 : 0);
+  }
+  if (anomaly && anomaly->phase != tinygrad::Anomaly::Phase::backward) {
+    fail("anomaly at recording though every value is finite", p, 0, 0);
+  }
 }
 
 }  // namespace
@@ -369,6 +412,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const double expected = run_double(p, p.inputs, &smooth);
 
   tinygrad::Tape<double> tape;
+  if (p.detect_anomalies) {
+    tape.detect_anomalies(true, tinygrad::OnAnomaly::record);
+  }
   std::vector<Var<double>> values;
   for (const double x : p.inputs) {
     values.emplace_back(x);
@@ -381,6 +427,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     fail("Var value differs from double value", p, output.value(), expected);
   }
   output.backward();  // must not crash whatever the values
+  if (p.detect_anomalies) {
+    check_anomaly(p, values, tape.anomaly());
+  }
 
   if (!smooth) {
     return 0;

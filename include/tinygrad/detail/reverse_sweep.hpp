@@ -24,10 +24,13 @@ struct RecordingView {
 /// with a zero adjoint are skipped: they do not influence the output, and
 /// multiplying their partials (possibly infinite, as sqrt's at 0) would turn
 /// 0 into NaN. `on_final(i, a)` sees each entry's adjoint when it is final,
-/// that is, when the loop reaches it (nothing later can change it).
-template <class T, class OnFinal>
+/// that is, when the loop reaches it (nothing later can change it);
+/// `after_write(i, k)` runs after operand k of entry i has received its share
+/// (anomaly detection checks it there; elsewhere it is empty and compiles
+/// away).
+template <class T, class OnFinal, class AfterWrite>
 void reverse_sweep(const RecordingView<T>& recording, T* adjoint, std::uint32_t out,
-                   OnFinal on_final) noexcept {
+                   OnFinal on_final, AfterWrite after_write) {
   const std::uint32_t* begin = recording.operand_begin;
   const std::uint32_t* index = recording.operand_index;
   const T* partial = recording.operand_partial;
@@ -49,20 +52,26 @@ void reverse_sweep(const RecordingView<T>& recording, T* adjoint, std::uint32_t 
       std::uint32_t k = first;
       for (; k + 1 < end; k += 2) {
         adjoint[index[k]] += partial[k] * a;
+        after_write(i, k - first);
         adjoint[index[k + 1]] += partial[k + 1] * a;
+        after_write(i, k + 1 - first);
       }
       if (k < end) {
         adjoint[index[k]] += partial[k] * a;
+        after_write(i, k - first);
       }
     }
     end = first;
   }
 }
 
+inline constexpr auto nothing_after_write = [](std::size_t, std::uint32_t) noexcept {};
+
 /// The sweep when nothing else needs the adjoints: they are the gradients.
 template <class T>
 void reverse_sweep(const RecordingView<T>& recording, T* adjoint, std::uint32_t out) noexcept {
-  reverse_sweep(recording, adjoint, out, [](std::size_t, T) noexcept {});
+  reverse_sweep(
+      recording, adjoint, out, [](std::size_t, T) noexcept {}, nothing_after_write);
 }
 
 /// The sweep on a scratch array whose final adjoints are added to `grads`:
@@ -70,7 +79,9 @@ void reverse_sweep(const RecordingView<T>& recording, T* adjoint, std::uint32_t 
 template <class T>
 void reverse_sweep_accumulating(const RecordingView<T>& recording, T* scratch, std::uint32_t out,
                                 T* grads) noexcept {
-  reverse_sweep(recording, scratch, out, [grads](std::size_t i, T a) noexcept { grads[i] += a; });
+  reverse_sweep(
+      recording, scratch, out, [grads](std::size_t i, T a) noexcept { grads[i] += a; },
+      nothing_after_write);
 }
 
 }  // namespace tinygrad::detail
