@@ -7,6 +7,8 @@
 #include <doctest/doctest.h>
 #include <cmath>
 #include <limits>
+#include <sstream>
+#include <string>
 #include <span>
 #include <stdexcept>
 #include <vector>
@@ -88,4 +90,61 @@ TEST_CASE("NaN and infinite logits in the losses: documented, finite where the m
   finite.backward();
   CHECK(finite.value() == 0.0);
   CHECK(big.grad() == 0.0);
+}
+
+TEST_CASE("softmax_cross_entropy: -inf logits are exact zeros, +inf and NaN give NaN") {
+  Tape<double> tape;
+  const std::vector<Var<double>> logits{Var<double>(1.0), Var<double>(-inf), Var<double>(2.0)};
+  const auto loss = nn::softmax_cross_entropy<double>(logits, 0);
+  loss.backward();
+  CHECK(std::isfinite(loss.value()));
+  CHECK(loss.value() == doctest::Approx(std::log(1.0 + std::exp(1.0))));
+  CHECK(logits[1].grad() == 0.0);  // its softmax weight is exactly 0
+  CHECK(nn::softmax_cross_entropy<double>(logits, 1).value() == inf);  // the impossible class
+
+  const std::vector<Var<double>> with_inf{Var<double>(1.0), Var<double>(inf)};
+  CHECK(std::isnan(nn::softmax_cross_entropy<double>(with_inf, 0).value()));  // inf - inf
+  const std::vector<Var<double>> with_nan{Var<double>(1.0), Var<double>(not_a_number)};
+  CHECK(std::isnan(nn::softmax_cross_entropy<double>(with_nan, 0).value()));
+  const std::vector<Var<double>> with_nan_first{Var<double>(not_a_number), Var<double>(1.0)};
+  CHECK(std::isnan(nn::softmax_cross_entropy<double>(with_nan_first, 1).value()));
+
+  CHECK_THROWS_WITH_AS(nn::softmax_cross_entropy<double>(std::vector<Var<double>>{}, 0),
+                       "nn::softmax_cross_entropy: class 0 out of range for 0 logits",
+                       std::invalid_argument);
+}
+
+TEST_CASE("gradient_flow: a NaN weight gradient shows as NaN in the mean and the maximum") {
+  // Two units; the first has a NaN weight, so its row of weight gradients is
+  // NaN and the second row finite: the NaN comes first and must not be lost.
+  nn::Dense<double, tinygrad::Sigmoid> layer(1, 2, 1);
+  layer.weight(0, 0) = not_a_number;
+  layer.weight(1, 0) = 0.5;
+  nn::Sequential net(layer);
+  Tape<double> tape;
+  net.begin_step();
+  const auto out = net(std::vector<double>{1.0});
+  (nn::half_squared_error(out[0], 1.0) + nn::half_squared_error(out[1], 1.0)).backward();
+  net.collect_gradients();
+  std::vector<double> grads;  // the Sequential holds its own copy of the layer
+  net.for_each_layer([&](const auto& l) {
+    grads.assign(l.weight_gradients().begin(), l.weight_gradients().end());
+  });
+  REQUIRE(grads.size() == 2);
+  REQUIRE(std::isnan(grads[0]));
+  REQUIRE(std::isfinite(grads[1]));
+  const auto report = nn::gradient_flow(net);
+  CHECK(std::isnan(report.layers[0].mean_abs_weight_grad));
+  CHECK(std::isnan(report.layers[0].max_abs_weight_grad));
+}
+
+TEST_CASE("write_dot of an empty tape is a valid empty graph") {
+  Tape<double> tape;
+  std::ostringstream dot;
+  tinygrad::write_dot(dot, tape);
+  const std::string text = dot.str();
+  CHECK(text.starts_with("digraph \"tape\" {\n"));
+  CHECK(text.ends_with("}\n"));
+  CHECK(text.find(" n0 ") == std::string::npos);  // no node
+  CHECK(text.find("->") == std::string::npos);    // no edge
 }

@@ -5,7 +5,9 @@
 
 #include <doctest/doctest.h>
 #include <cmath>
+#include <limits>
 #include <span>
+#include <stdexcept>
 #include <vector>
 
 namespace nn = tinygrad::nn;
@@ -67,4 +69,35 @@ TEST_CASE("clip_grad_norm scales the joint norm down to the limit and reports it
   q.g = {NAN, 1.0, 0.0};
   CHECK(std::isnan(nn::clip_grad_norm(q, 1.0)));
   CHECK(q.g[1] == 1.0);  // not scaled by a NaN
+  q.g = {3.0, 4.0, 0.0};
+  CHECK(nn::clip_grad_norm(q, INFINITY) == 5.0);
+  CHECK(q.g[0] == 3.0);
+  CHECK(nn::clip_grad_norm(q, 0.0) == 5.0);
+  CHECK(q.g[0] == 0.0);
+}
+
+TEST_CASE("hyperparameters that would corrupt training are std::invalid_argument") {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double inf = std::numeric_limits<double>::infinity();
+  CHECK_THROWS_WITH_AS((void)nn::SGD<double>(-0.1),
+                       "nn::SGD: learning_rate = -0.1 is outside [0, inf)", std::invalid_argument);
+  CHECK_THROWS_AS((void)nn::SGD<double>(nan), std::invalid_argument);
+  CHECK_THROWS_AS((void)nn::SGD<double>(inf), std::invalid_argument);
+  CHECK_THROWS_WITH_AS((void)nn::SGD<double>(0.1, 1.0), "nn::SGD: momentum = 1 is outside [0, 1)",
+                       std::invalid_argument);
+  CHECK_THROWS_AS((void)nn::SGD<double>(0.1, -0.5), std::invalid_argument);
+  CHECK_NOTHROW((void)nn::SGD<double>(0.0, 0.0));
+  CHECK_THROWS_AS((void)nn::Adam<double>(nan), std::invalid_argument);
+  CHECK_THROWS_WITH_AS((void)nn::Adam<double>(1e-3, 1.0), "nn::Adam: beta1 = 1 is outside [0, 1)",
+                       std::invalid_argument);
+  CHECK_THROWS_AS((void)nn::Adam<double>(1e-3, 0.9, 1.5), std::invalid_argument);
+  CHECK_THROWS_AS((void)nn::Adam<double>(1e-3, 0.9, 0.999, -1e-8), std::invalid_argument);
+  CHECK_NOTHROW((void)nn::Adam<float>(1e-3f, 0.0f, 0.0f, 0.0f));
+  Quadratic q;
+  q.g = {3.0, 4.0, 0.0};
+  CHECK_THROWS_WITH_AS(nn::clip_grad_norm(q, -1.0),
+                       "nn::clip_grad_norm: max_norm = -1 is outside [0, inf]",
+                       std::invalid_argument);
+  CHECK_THROWS_AS(nn::clip_grad_norm(q, nan), std::invalid_argument);
+  CHECK(q.g[0] == 3.0);  // untouched
 }

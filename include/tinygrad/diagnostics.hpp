@@ -85,7 +85,9 @@ LayerGradientStats layer_stats(const Dense<T, Policy>& layer) {
   for (const T g : grads) {
     const double magnitude = std::abs(static_cast<double>(g));
     stats.mean_abs_weight_grad += magnitude;
-    stats.max_abs_weight_grad = std::max(stats.max_abs_weight_grad, magnitude);
+    if (std::isnan(magnitude) || magnitude > stats.max_abs_weight_grad) {
+      stats.max_abs_weight_grad = magnitude;  // a NaN, once in, stays (std::max would drop it)
+    }
   }
   stats.mean_abs_weight_grad /= static_cast<double>(grads.size());
   const auto z = layer.pre_activations();

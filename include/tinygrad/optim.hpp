@@ -7,7 +7,9 @@
 
 #include <cmath>
 #include <cstddef>
+#include <limits>
 #include <span>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -45,15 +47,36 @@ std::span<T> state_for(std::vector<std::vector<T>>& states, std::size_t layer, s
   return states[layer];
 }
 
+/// Throws std::invalid_argument unless low <= value < high (NaN fails), so
+/// that a hyperparameter that would quietly corrupt training is refused.
+/// `high_open` false makes the upper bound inclusive.
+inline void require_in_range(const char* what, const char* name, long double value,
+                             long double low, long double high, bool high_open = true) {
+  const bool ok = value >= low && (high_open ? value < high : value <= high);
+  if (!ok) {
+    std::ostringstream message;
+    message << "nn::" << what << ": " << name << " = " << value << " is outside [" << low << ", "
+            << high << (high_open ? ")" : "]");
+    throw std::invalid_argument(message.str());
+  }
+}
+
+inline constexpr long double infinity = std::numeric_limits<long double>::infinity();
+
 }  // namespace detail
 
 /// Stochastic gradient descent with (heavy-ball) momentum:
-/// v = momentum v + g, p = p - learning_rate v.
+/// v = momentum v + g, p = p - learning_rate v. A learning rate that is
+/// negative, infinite or NaN, or a momentum outside [0, 1), is
+/// std::invalid_argument.
 template <class T>
 class SGD {
  public:
   explicit SGD(T learning_rate, T momentum = T(0))
-      : learning_rate_(learning_rate), momentum_(momentum) {}
+      : learning_rate_(learning_rate), momentum_(momentum) {
+    detail::require_in_range("SGD", "learning_rate", learning_rate, 0, detail::infinity);
+    detail::require_in_range("SGD", "momentum", momentum, 0, 1);
+  }
 
   template <class Model>
   void step(Model& model) {
@@ -73,13 +96,21 @@ class SGD {
   std::vector<std::vector<T>> velocity_;
 };
 
-/// Adam (Kingma and Ba, 2015) with bias-corrected moment estimates.
+/// Adam (Kingma and Ba, 2015) with bias-corrected moment estimates. A
+/// learning rate or epsilon that is negative, infinite or NaN, or a beta
+/// outside [0, 1), is std::invalid_argument (beta = 1 would divide by a zero
+/// bias correction).
 template <class T>
 class Adam {
  public:
   explicit Adam(T learning_rate = T(1e-3), T beta1 = T(0.9), T beta2 = T(0.999),
                 T epsilon = T(1e-8))
-      : learning_rate_(learning_rate), beta1_(beta1), beta2_(beta2), epsilon_(epsilon) {}
+      : learning_rate_(learning_rate), beta1_(beta1), beta2_(beta2), epsilon_(epsilon) {
+    detail::require_in_range("Adam", "learning_rate", learning_rate, 0, detail::infinity);
+    detail::require_in_range("Adam", "beta1", beta1, 0, 1);
+    detail::require_in_range("Adam", "beta2", beta2, 0, 1);
+    detail::require_in_range("Adam", "epsilon", epsilon, 0, detail::infinity);
+  }
 
   template <class Model>
   void step(Model& model) {
@@ -110,9 +141,12 @@ class Adam {
 
 /// Scales every gradient of the model by max_norm / norm when their joint
 /// Euclidean norm exceeds max_norm; returns the norm before clipping. A
-/// non-finite norm is returned as it is and nothing is scaled.
+/// non-finite norm is returned as it is and nothing is scaled. A max_norm
+/// that is negative or NaN is std::invalid_argument (a negative one would
+/// flip the gradients); +inf clips nothing.
 template <class Model>
 auto clip_grad_norm(Model& model, double max_norm) {
+  detail::require_in_range("clip_grad_norm", "max_norm", max_norm, 0, detail::infinity, false);
   double squares = 0;
   detail::for_each_parameter_block(model, [&](std::size_t, auto, auto g) {
     for (const auto value : g) {

@@ -1,12 +1,16 @@
 // SPDX-License-Identifier: MIT
 // libFuzzer target: bytes become a small program over tinygrad's operations
-// and activation policies, which runs twice, on plain doubles and on Vars.
-// Checked on every input: no crash, no sanitizer report, the Var values equal
-// the double values bit for bit (or both NaN). Checked where the program is
-// smooth (every intermediate finite and below 10^3, every operation at least
-// 0.01 from its kinks and the edges of its domain, the gradient below 10^3,
-// and finite differences with h and h/2 agreeing): the gradient from
-// backward() against central finite differences of the double program.
+// (elementary functions, operators with Vars and scalars, compound
+// assignment, comparisons, dot and sum), its activation policies and their
+// array kernels, which runs on plain doubles and on Vars. Checked on every
+// input: no crash, no sanitizer report, the Var values equal the double values
+// bit for bit (or both NaN). Checked where the program is smooth (every
+// intermediate finite and below 10^3, every operation at least 0.01 from its
+// kinks and the edges of its domain, and finite differences with h and h/2
+// agreeing): the gradient from backward() against central finite differences
+// of the double program; tinygrad::gradient (functional API) against that
+// gradient bit for bit; and the Hessian from tinygrad::hessian (nested tapes,
+// Var<Var<double>>) against central differences of tinygrad::gradient.
 //
 // Build and run (clang): cmake --preset fuzz && cmake --build --preset fuzz &&
 //   build/fuzz/tests/fuzz/tape_fuzzer -max_total_time=600 tests/fuzz/corpus
@@ -21,6 +25,7 @@
 // and two operands chosen among the values computed so far. The output is the
 // last value.
 
+#include <tinygrad/functional.hpp>
 #include <tinygrad/var.hpp>
 
 #include <algorithm>
@@ -33,6 +38,7 @@
 #include <limits>
 #include <optional>
 #include <span>
+#include <type_traits>
 #include <vector>
 
 namespace {
@@ -137,6 +143,10 @@ constexpr std::array operations = {
     Operation{"scalar pow", 1, anywhere},
     Operation{"-= Var", 2, anywhere},
     Operation{"/= Var", 2, [](double, double y) { return std::abs(y); }},
+    Operation{"select <", 2, away_from_equal},
+    Operation{"select > 1", 2, [](double x, double) { return std::abs(x - 1); }},
+    Operation{"sigmoid span", 2, anywhere},
+    Operation{"tanh span", 2, anywhere},
 };
 
 struct Instruction {
@@ -187,6 +197,19 @@ S apply(std::size_t op, const S& x, const S& y) {
     } else {
       return tinygrad::activate<P>(x);
     }
+  };
+  // The array kernels: forward<P> on doubles, activate<P> over a span of
+  // Vars; the two outputs summed.
+  const auto policy_over_span = [](auto p, const S& a, const S& b) {
+    using P = decltype(p);
+    const std::array<S, 2> in = {a, b};
+    std::array<S, 2> out = in;  // copies record nothing; Var() would record leaves
+    if constexpr (std::is_same_v<S, double>) {
+      tinygrad::forward<P>(std::span<const S>(in), std::span<S>(out));
+    } else {
+      tinygrad::activate<P>(std::span<const S>(in), std::span<S>(out));
+    }
+    return out[0] + out[1];
   };
   switch (op) {
     case 0:
@@ -329,11 +352,19 @@ S apply(std::size_t op, const S& x, const S& y) {
       z -= y;
       return z;
     }
-    default: {
+    case 53: {
       S z = x;
       z /= y;
       return z;
     }
+    case 54:  // comparisons of two Vars select a branch, as on doubles
+      return x < y ? x : y;
+    case 55:
+      return x > 1.0 ? x : y;
+    case 56:
+      return policy_over_span(tinygrad::Sigmoid{}, x, y);
+    default:
+      return policy_over_span(tinygrad::Tanh{}, x, y);
   }
 }
 
@@ -372,15 +403,16 @@ bool same(double a, double b) {
 }
 
 /// Anomaly detection (record mode) must blame exactly the first instruction
-/// whose value is not finite (every input is finite; each instruction
-/// records one entry after the inputs' leaves), and if every value is finite,
+/// whose value is not finite (every input is finite; an instruction's value
+/// is the last entry it records), and if every value is finite,
 /// report an anomaly in backward() exactly when some gradient is not finite.
 void check_anomaly(const Program& p, const std::vector<Var<double>>& values,
+                   const std::vector<std::size_t>& entry_of,
                    const std::optional<tinygrad::Anomaly>& anomaly) {
   const auto first_bad = std::ranges::find_if(
       values, [](const Var<double>& v) { return !std::isfinite(v.value()); });
   if (first_bad != values.end()) {
-    const auto entry = static_cast<double>(first_bad - values.begin());
+    const auto entry = static_cast<double>(entry_of[static_cast<std::size_t>(first_bad - values.begin())]);
     if (!anomaly || anomaly->phase != tinygrad::Anomaly::Phase::recording) {
       fail("no anomaly reported at recording for the first non-finite value (entry)", p, entry,
            -1);
@@ -398,6 +430,68 @@ void check_anomaly(const Program& p, const std::vector<Var<double>>& values,
   }
   if (anomaly && anomaly->phase != tinygrad::Anomaly::Phase::backward) {
     fail("anomaly at recording though every value is finite", p, 0, 0);
+  }
+}
+
+/// Runs the program on S = Var<double> or Var<Var<double>>, as the functional
+/// API hands the inputs over.
+template <class S>
+S run_vars(const Program& p, std::span<const S> inputs) {
+  std::vector<S> values(inputs.begin(), inputs.end());
+  for (const Instruction& i : p.instructions) {
+    values.push_back(apply<S>(i.operation, values[i.a], values[i.b]));
+  }
+  return values.back();
+}
+
+/// Second order, through nested tapes and the functional API: the Hessian from
+/// tinygrad::hessian against central differences of tinygrad::gradient (two
+/// step sizes, trusted where they agree); and tinygrad::gradient against the
+/// gradient of the tape run, bit for bit.
+void check_second_order(const Program& p, std::span<const double> tape_gradient) {
+  const auto f = [&p](auto inputs) {
+    using S = std::remove_cv_t<typename decltype(inputs)::element_type>;
+    return run_vars<S>(p, inputs);
+  };
+  const std::vector<double>& x = p.inputs;
+  const std::vector<double> g = tinygrad::gradient(f, x);
+  for (std::size_t k = 0; k < x.size(); ++k) {
+    if (!same(g[k], tape_gradient[k])) {
+      fail("tinygrad::gradient differs from the tape's gradient", p, g[k], tape_gradient[k]);
+    }
+  }
+  const std::size_t n = x.size();
+  const std::vector<double> h = tinygrad::hessian(f, x);
+  std::vector<double> shifted = x;
+  for (std::size_t j = 0; j < n; ++j) {
+    const auto difference = [&](double step) {
+      shifted[j] = x[j] + step;
+      const std::vector<double> up = tinygrad::gradient(f, shifted);
+      shifted[j] = x[j] - step;
+      const std::vector<double> down = tinygrad::gradient(f, shifted);
+      shifted[j] = x[j];
+      std::vector<double> column(n);
+      for (std::size_t k = 0; k < n; ++k) {
+        column[k] = (up[k] - down[k]) / (2 * step);
+      }
+      return column;
+    };
+    const std::vector<double> coarse = difference(1e-5);
+    const std::vector<double> fine = difference(5e-6);
+    for (std::size_t k = 0; k < n; ++k) {
+      const double exact = h[k * n + j];
+      if (!(std::abs(exact) < 1e3)) {
+        continue;  // too steep for these steps
+      }
+      const double scale = std::max({1.0, std::abs(coarse[k]), std::abs(exact)});
+      if (!std::isfinite(coarse[k]) || !std::isfinite(fine[k]) ||
+          std::abs(coarse[k] - fine[k]) > 1e-5 * scale) {
+        continue;  // not smooth enough at the scale of the steps to judge
+      }
+      if (!(std::abs(exact - fine[k]) <= 1e-4 * scale)) {
+        fail("Hessian differs from finite differences of the gradient", p, exact, fine[k]);
+      }
+    }
   }
 }
 
@@ -419,8 +513,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (const double x : p.inputs) {
     values.emplace_back(x);
   }
+  std::vector<std::size_t> entry_of;  // the tape entry holding each value
+  for (std::size_t k = 0; k < p.inputs.size(); ++k) {
+    entry_of.push_back(k);
+  }
   for (const Instruction& i : p.instructions) {
     values.push_back(apply<Var<double>>(i.operation, values[i.a], values[i.b]));
+    entry_of.push_back(tape.size() - 1);
   }
   const Var<double> output = values.back();
   if (!same(output.value(), expected)) {
@@ -428,7 +527,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   output.backward();  // must not crash whatever the values
   if (p.detect_anomalies) {
-    check_anomaly(p, values, tape.anomaly());
+    check_anomaly(p, values, entry_of, tape.anomaly());
   }
 
   if (!smooth) {
@@ -460,5 +559,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       fail("gradient differs from finite differences", p, gradient, fine);
     }
   }
+  std::vector<double> tape_gradient;
+  for (std::size_t k = 0; k < p.inputs.size(); ++k) {
+    tape_gradient.push_back(values[k].grad());
+  }
+  check_second_order(p, tape_gradient);
   return 0;
 }
