@@ -37,6 +37,15 @@ TEST_CASE("empty inputs give empty or zero results, never a crash") {
 
   CHECK(tinygrad::gradient([](auto) { return Var<double>(3.0) * 2.0; }, no_values).empty());
   CHECK(tinygrad::jacobian([](auto) { return std::vector<Var<double>>{}; }, no_values).empty());
+  const auto constant = [](auto x) {
+    using S = typename decltype(x)::value_type;
+    return S(2.0) * S(3.0);
+  };
+  CHECK(tinygrad::hessian(constant, no_values).empty());
+  CHECK(tinygrad::hvp(constant, no_values, no_values).empty());
+  const auto [value, gradient] = tinygrad::value_and_gradient(constant, no_values);
+  CHECK(value == 6.0);
+  CHECK(gradient.empty());
 }
 
 TEST_CASE("mismatched sizes are std::invalid_argument naming both sizes") {

@@ -322,6 +322,19 @@ TEST_CASE(
   }
 }
 
+TEST_CASE("hessian of pow at exponent 0: the partial's own derivative survives") {
+  // f = x^y at (2, 0). d/dx = y x^(y-1) is 0 there, but its derivative in y,
+  // x^(y-1) (1 + y ln x) = 1/x, is not: f_xy = 0.5. f_xx = y (y-1) x^(y-2) = 0,
+  // f_yy = x^y (ln x)^2. (The fuzzer found a special case that returned a
+  // constant 0 for y = 0 and so lost f_xy.)
+  const auto f = [](auto v) { return pow(v[0], v[1]); };
+  const auto h = tinygrad::hessian(f, std::vector<double>{2.0, 0.0});
+  CHECK(h[0] == 0.0);
+  CHECK(h[1] == doctest::Approx(0.5).epsilon(1e-15));
+  CHECK(h[2] == doctest::Approx(0.5).epsilon(1e-15));
+  CHECK(h[3] == doctest::Approx(std::log(2.0) * std::log(2.0)).epsilon(1e-15));
+}
+
 TEST_CASE("hvp equals the Hessian times v") {
   const std::vector<double> x{0.5, 0.3, -0.7, 1.1, 2.0};
   const std::vector<double> v{1.0, -2.0, 0.5, 0.0, 3.0};

@@ -87,11 +87,14 @@ Var<T> cbrt(const Var<T>& x, detail::SourceLocation where = detail::SourceLocati
 
 namespace detail {
 
-// d(x^y)/dx = y x^(y-1); 0 when y = 0 (x^0 is constant), avoiding 0 * inf at x = 0.
+// d(x^y)/dx = y x^(y-1); 0 at x = 0 and y = 0 (x^0 is constant), where the
+// formula would give 0 * inf. Only there: elsewhere at y = 0 the formula's 0
+// is needed as it is, because on a Var (second derivatives) its derivative in
+// y, x^(y-1), is not 0 and a constant 0 would lose it.
 template <class T>
 T pow_partial_base(T x, T y) {
   using std::pow;
-  return y == T(0) ? T(0) : y * pow(x, y - T(1));
+  return y == T(0) && x == T(0) ? T(0) : y * pow(x, y - T(1));
 }
 // d(x^y)/dy = x^y log x; 0 where x = 0 and y >= 0 (the limit from the right),
 // avoiding 0 * -inf.
