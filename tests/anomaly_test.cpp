@@ -182,7 +182,7 @@ TEST_CASE("record mode keeps the first anomaly and goes on with IEEE semantics")
   Tape<double> tape;
   tape.detect_anomalies(true, OnAnomaly::record);
   const Var<double> x = 0.0;
-  const Var<double> a = log(x);      // -inf: the first
+  const Var<double> a = log(x);         // -inf: the first
   const Var<double> b = sqrt(x - 1.0);  // NaN: a second, not kept
   const Var<double> y = a + b;
   REQUIRE(tape.anomaly().has_value());
@@ -332,8 +332,8 @@ TEST_CASE("for_each_entry shows where each entry was recorded") {
     seen.push_back(std::string(e.operation) + "@" + std::to_string(e.line));
     CHECK(std::string(e.file).ends_with("anomaly_test.cpp"));
   });
-  CHECK(seen == std::vector<std::string>{"leaf@" + std::to_string(line),
-                                         "exp@" + std::to_string(line)});
+  CHECK(seen ==
+        std::vector<std::string>{"leaf@" + std::to_string(line), "exp@" + std::to_string(line)});
 }
 
 TEST_CASE("second derivatives: the outer tape checks the innermost values") {

@@ -7,10 +7,10 @@
 #include <doctest/doctest.h>
 #include <cmath>
 #include <limits>
-#include <sstream>
-#include <string>
 #include <span>
+#include <sstream>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 using tinygrad::Tape;

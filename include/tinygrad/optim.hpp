@@ -50,8 +50,8 @@ std::span<T> state_for(std::vector<std::vector<T>>& states, std::size_t layer, s
 /// Throws std::invalid_argument unless low <= value < high (NaN fails), so
 /// that a hyperparameter that would quietly corrupt training is refused.
 /// `high_open` false makes the upper bound inclusive.
-inline void require_in_range(const char* what, const char* name, long double value,
-                             long double low, long double high, bool high_open = true) {
+inline void require_in_range(const char* what, const char* name, long double value, long double low,
+                             long double high, bool high_open = true) {
   const bool ok = value >= low && (high_open ? value < high : value <= high);
   if (!ok) {
     std::ostringstream message;

@@ -224,7 +224,9 @@ class Tape {
     set_flag(detects_anomalies, on);
     on_anomaly_ = response;
   }
-  [[nodiscard]] bool detecting_anomalies() const noexcept { return (flags_ & detects_anomalies) != 0; }
+  [[nodiscard]] bool detecting_anomalies() const noexcept {
+    return (flags_ & detects_anomalies) != 0;
+  }
 
   /// The first anomaly found while detecting with OnAnomaly::record, until
   /// clear_anomaly(); clear() and rewind() keep it.

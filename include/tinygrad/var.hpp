@@ -52,7 +52,7 @@ class Var {
                 "tinygrad::Var<T>: T must be float, double or long double, or a Var of one of "
                 "them (for second derivatives).");
 
- // Operands of the operators below: a Var and where the operator was written.
+  // Operands of the operators below: a Var and where the operator was written.
   using Located = detail::Located<const Var&>;
   using LocatedTarget = detail::Located<Var&>;
 

@@ -409,21 +409,21 @@ bool same(double a, double b) {
 void check_anomaly(const Program& p, const std::vector<Var<double>>& values,
                    const std::vector<std::size_t>& entry_of,
                    const std::optional<tinygrad::Anomaly>& anomaly) {
-  const auto first_bad = std::ranges::find_if(
-      values, [](const Var<double>& v) { return !std::isfinite(v.value()); });
+  const auto first_bad =
+      std::ranges::find_if(values, [](const Var<double>& v) { return !std::isfinite(v.value()); });
   if (first_bad != values.end()) {
-    const auto entry = static_cast<double>(entry_of[static_cast<std::size_t>(first_bad - values.begin())]);
+    const auto entry =
+        static_cast<double>(entry_of[static_cast<std::size_t>(first_bad - values.begin())]);
     if (!anomaly || anomaly->phase != tinygrad::Anomaly::Phase::recording) {
-      fail("no anomaly reported at recording for the first non-finite value (entry)", p, entry,
-           -1);
+      fail("no anomaly reported at recording for the first non-finite value (entry)", p, entry, -1);
     }
     if (static_cast<double>(anomaly->entry) != entry) {
       fail("anomaly blamed on the wrong entry", p, static_cast<double>(anomaly->entry), entry);
     }
     return;
   }
-  const bool bad_gradient = std::ranges::any_of(
-      values, [](const Var<double>& v) { return !std::isfinite(v.grad()); });
+  const bool bad_gradient =
+      std::ranges::any_of(values, [](const Var<double>& v) { return !std::isfinite(v.grad()); });
   if (bad_gradient != anomaly.has_value()) {
     fail("anomaly in backward() reported (1) or not (0) against a non-finite gradient", p,
          anomaly.has_value() ? 1 : 0, bad_gradient ? 1 : 0);

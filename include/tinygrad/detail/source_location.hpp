@@ -30,8 +30,7 @@ class SourceLocation {
   [[nodiscard]] constexpr std::uint32_t line() const noexcept { return location_.line(); }
 
  private:
-  constexpr explicit SourceLocation(std::source_location location) noexcept
-      : location_(location) {}
+  constexpr explicit SourceLocation(std::source_location location) noexcept : location_(location) {}
   std::source_location location_{};
 };
 #else
