@@ -6,6 +6,8 @@
 //
 // Counters: kernel_ns and naive_ns per call, ns_per_element, kernel/copy and
 // naive/copy (the ratios the targets are stated in), and naive/kernel.
+// latency/sigmoid/*: the time of one scalar call in a dependent chain (the
+// tape's case), Sigmoid::value against the textbook formula.
 //
 // The build makes this program three times: activation_bench (no -march flag:
 // the x86-64 baseline, SSE2), activation_bench_x86_64_v3 (AVX2 and FMA) and
@@ -204,6 +206,30 @@ void register_all() {
   (register_policy<P, double>("double"), ...);
 }
 
+/// Latency: a chain of dependent scalar calls, as on the tape, where each W1
+/// layer's sigmoid waits for the previous one. tinygrad's Sigmoid::value
+/// against the textbook 1 / (1 + std::exp(-x)), counter `policy/naive`.
+template <class T>
+void latency_sigmoid(benchmark::State& state) {
+  constexpr int chain = 1000;
+  T sink = 0;
+  const auto run_chain = [&](auto sigmoid) {
+    T x = T(0.3);
+    for (int i = 0; i < chain; ++i) {
+      x = sigmoid(x) - T(0.2);  // stays in (-0.2, 0.8): an ordinary argument
+    }
+    sink += x;
+  };
+  harness::compare_to(
+      state, 100,
+      harness::Contender{"naive",
+                         [&] { run_chain([](T x) { return T(1) / (T(1) + std::exp(-x)); }); }},
+      harness::Contender{"policy",
+                         [&] { run_chain([](T x) { return tinygrad::Sigmoid::value(x); }); }});
+  benchmark::DoNotOptimize(sink);
+  state.counters["ns_per_call_policy"] = state.counters["policy_ns"] / chain;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -216,6 +242,8 @@ int main(int argc, char** argv) {
   register_all<tinygrad::Sigmoid, tinygrad::Tanh, tinygrad::Softplus, tinygrad::SiLU,
                tinygrad::GELU, tinygrad::ELU, tinygrad::ReLU, tinygrad::LeakyReLU,
                tinygrad::Identity>();
+  benchmark::RegisterBenchmark("latency/sigmoid/float", latency_sigmoid<float>);
+  benchmark::RegisterBenchmark("latency/sigmoid/double", latency_sigmoid<double>);
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
