@@ -6,8 +6,9 @@
 // input: no crash, no sanitizer report, the Var values equal the double values
 // bit for bit (or both NaN). Checked where the program is smooth (every
 // intermediate finite and below 10^3, every operation at least 0.01 from its
-// kinks and the edges of its domain, and finite differences with h and h/2
-// agreeing): the gradient from backward() against central finite differences
+// kinks and the edges of its domain, every instruction on the same side of
+// every kink at each point of a difference, and finite differences with h
+// and h/2 agreeing): the gradient from backward() against central finite differences
 // of the double program; tinygrad::gradient (functional API) against that
 // gradient bit for bit; and the Hessian from tinygrad::hessian (nested tapes,
 // Var<Var<double>>) against central differences of tinygrad::gradient.
@@ -368,22 +369,52 @@ S apply(std::size_t op, const S& x, const S& y) {
   }
 }
 
+/// Which side of every kink in the operation list an instruction's operands
+/// are on: x and y against 0, each other, +-1, and tan's poles. The same
+/// sides at the points of a finite difference mean that no kink lies
+/// between them (steep intermediates can cross one within a step of 10^-5,
+/// and in both directions alike, which the margins alone would not see).
+std::uint8_t sides_of(double x, double y) {
+  const bool bits[] = {x > 0, y > 0, x > y, x > 1, x > -1, x<1, std::cos(x)> 0};
+  std::uint8_t sides = 0;
+  for (std::size_t k = 0; k < std::size(bits); ++k) {
+    sides = static_cast<std::uint8_t>(sides | (bits[k] ? 1u << k : 0u));
+  }
+  return sides;
+}
+
 /// Runs the program on doubles; `smooth` says whether finite differences
-/// can be trusted there.
-double run_double(const Program& p, std::span<const double> inputs, bool* smooth) {
+/// can be trusted there; `sides` (if given) gets sides_of each instruction.
+double run_double(const Program& p, std::span<const double> inputs, bool* smooth,
+                  std::vector<std::uint8_t>* sides = nullptr) {
   std::vector<double> values(inputs.begin(), inputs.end());
   bool ok = true;
+  if (sides != nullptr) {
+    sides->clear();
+  }
   for (const Instruction& i : p.instructions) {
     const double x = values[i.a];
     const double y = values[i.b];
     const double v = apply<double>(i.operation, x, y);
     ok = ok && std::isfinite(v) && std::abs(v) < 1e3 && operations[i.operation].margin(x, y) > 1e-2;
     values.push_back(v);
+    if (sides != nullptr) {
+      sides->push_back(sides_of(x, y));
+    }
   }
   if (smooth != nullptr) {
     *smooth = ok;
   }
   return values.back();
+}
+
+/// The program's value at `inputs`, or NaN (which the callers skip) if some
+/// instruction is on another side of a kink than at the base point.
+double run_same_sides(const Program& p, std::span<const double> inputs,
+                      const std::vector<std::uint8_t>& base_sides) {
+  std::vector<std::uint8_t> sides;
+  const double v = run_double(p, inputs, nullptr, &sides);
+  return sides == base_sides ? v : std::numeric_limits<double>::quiet_NaN();
 }
 
 [[noreturn]] void fail(const char* what, const Program& p, double a, double b) {
@@ -448,7 +479,8 @@ S run_vars(const Program& p, std::span<const S> inputs) {
 /// tinygrad::hessian against central differences of tinygrad::gradient (two
 /// step sizes, trusted where they agree); and tinygrad::gradient against the
 /// gradient of the tape run, bit for bit.
-void check_second_order(const Program& p, std::span<const double> tape_gradient) {
+void check_second_order(const Program& p, std::span<const double> tape_gradient,
+                        const std::vector<std::uint8_t>& base_sides) {
   const auto f = [&p](auto inputs) {
     using S = std::remove_cv_t<typename decltype(inputs)::element_type>;
     return run_vars<S>(p, inputs);
@@ -477,14 +509,16 @@ void check_second_order(const Program& p, std::span<const double> tape_gradient)
     const auto difference = [&](double step) {
       shifted[j] = x[j] + step;
       const std::vector<double> up = tinygrad::gradient(f, shifted);
+      const bool up_same = std::isfinite(run_same_sides(p, shifted, base_sides));
       shifted[j] = x[j] - step;
       const std::vector<double> down = tinygrad::gradient(f, shifted);
+      const bool down_same = std::isfinite(run_same_sides(p, shifted, base_sides));
       shifted[j] = x[j];
-      std::vector<double> column(n);
-      for (std::size_t k = 0; k < n; ++k) {
+      std::vector<double> column(n, std::numeric_limits<double>::quiet_NaN());
+      for (std::size_t k = 0; k < n && up_same && down_same; ++k) {
         column[k] = (up[k] - down[k]) / (2 * step);
       }
-      return column;
+      return column;  // NaN, and so not judged, if a kink lies in between
     };
     const std::vector<double> coarse = difference(1e-5);
     const std::vector<double> fine = difference(5e-6);
@@ -510,7 +544,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return 0;
   }
   bool smooth = false;
-  const double expected = run_double(p, p.inputs, &smooth);
+  std::vector<std::uint8_t> base_sides;
+  const double expected = run_double(p, p.inputs, &smooth, &base_sides);
 
   tinygrad::Tape<double> tape;
   if (p.detect_anomalies) {
@@ -546,9 +581,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (std::size_t k = 0; k < p.inputs.size(); ++k) {
     const auto difference = [&](double h) {
       shifted[k] = p.inputs[k] + h;
-      const double up = run_double(p, shifted, nullptr);
+      const double up = run_same_sides(p, shifted, base_sides);
       shifted[k] = p.inputs[k] - h;
-      const double down = run_double(p, shifted, nullptr);
+      const double down = run_same_sides(p, shifted, base_sides);
       shifted[k] = p.inputs[k];
       return (up - down) / (2 * h);
     };
@@ -570,6 +605,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (std::size_t k = 0; k < p.inputs.size(); ++k) {
     tape_gradient.push_back(values[k].grad());
   }
-  check_second_order(p, tape_gradient);
+  check_second_order(p, tape_gradient, base_sides);
   return 0;
 }
