@@ -122,8 +122,8 @@ TINYGRAD_VECTORIZABLE T estrin(const T (&c)[N], const T (&powers)[L]) noexcept {
     return c[Begin];
   } else {
     constexpr std::size_t low = std::bit_floor(Count - 1);
-    return multiply_add(estrin<Begin + low, Count - low>(c, powers),
-                        powers[std::countr_zero(low)], estrin<Begin, low>(c, powers));
+    return multiply_add(estrin<Begin + low, Count - low>(c, powers), powers[std::countr_zero(low)],
+                        estrin<Begin, low>(c, powers));
   }
 }
 
