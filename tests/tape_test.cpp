@@ -326,24 +326,153 @@ TEST_CASE("EpochFloors: one segment per distinct rewind position still in force"
 
 TEST_CASE("statistics() counts entries, operands and bytes as design.md states") {
   Tape<double> tape;
-  Var<double> x = 1.0;        // leaf: 0 operands
-  const auto y = x * x;       // 2 operands
-  const auto z = exp(y) + 1;  // 1 + 1 operands
+  Var<double> x = 1.0;        // leaf: no operand
+  const auto y = x * x;       // 2 operands, 2 partials
+  const auto z = exp(y) + 1;  // 1 operand and partial, then 1 operand with a unit partial
   auto s = tape.statistics();
   CHECK(s.entries == 4);
   CHECK(s.operands == 4);
-  // 4 bytes per entry (+1 sentinel) and 4 + 8 per operand, for double.
-  CHECK(s.recording_bytes == 4 * 5 + 12 * 4);
+  // Half a byte per entry, 4 bytes per operand, 8 per stored partial.
+  CHECK(s.recording_bytes == 4 / 2 + 4 * 4 + 8 * 3);
   CHECK(s.gradient_bytes == 0);
   CHECK(s.reserved_bytes >= s.recording_bytes);
   z.backward();
   s = tape.statistics();
   CHECK(s.gradient_bytes == 8 * 4);
+
+  // A fifth entry takes a new byte; wide entries keep their count (4 bytes).
+  const std::vector<Var<double>> terms{x, y, z};
+  const auto total = tinygrad::sum(terms);         // 3 operands, unit partials
+  const auto inner = tinygrad::dot(terms, terms);  // 6 operands, 6 partials
+  s = tape.statistics();
+  CHECK(s.entries == 6);
+  CHECK(s.operands == 4 + 3 + 6);
+  CHECK(s.recording_bytes == 6 / 2 + 4 * 13 + 8 * (3 + 6) + 4 * 2);
+  (void)total, (void)inner;
+
   tape.clear();
   tape.shrink_to_fit();
   s = tape.statistics();
   CHECK(s.entries == 0);
-  CHECK(s.recording_bytes == 4);
+  CHECK(s.recording_bytes == 0);
+}
+
+TEST_CASE("for_each_entry shows the partials a unit entry does not store") {
+  Tape<double> tape;
+  Var<double> x = 3.0, y = 5.0;
+  const std::vector<Var<double>> three{x, y, x};
+  const std::vector<Var<double>> results{
+      x + y, x - y, -x, 2.0 - x, x + 2.0, x - 2.0, tinygrad::sum(three), x * y};
+  const std::vector<std::vector<double>> expected{{1, 1}, {1, -1}, {-1},      {-1},
+                                                  {1},    {1},     {1, 1, 1}, {5, 3}};
+  std::vector<std::vector<double>> shown;
+  tape.for_each_entry([&](const Tape<double>::EntryView& entry) {
+    if (!entry.operand_index.empty()) {
+      CHECK(entry.operand_partial.size() == entry.operand_index.size());
+      shown.emplace_back(entry.operand_partial.begin(), entry.operand_partial.end());
+    }
+  });
+  CHECK(shown == expected);
+  (void)results;
+}
+
+namespace {
+
+/// Step k of a program that mixes every kind of entry: leaves, unit and
+/// stored partials, one and two operands, wide entries. `variant` changes
+/// which operands it reads.
+void record_step(std::vector<Var<double>>& v, std::size_t k, std::size_t variant) {
+  const std::size_t n = v.size();
+  const Var<double>& a = v[(k * 7 + variant) % n];
+  const Var<double>& b = v[n - 1 - (k + variant) % std::min<std::size_t>(n, 3)];
+  switch ((k + variant) % 9) {
+    case 0:
+      v.push_back(a + b);
+      break;
+    case 1:
+      v.push_back(a - b);
+      break;
+    case 2:
+      v.push_back(a * b);
+      break;
+    case 3:
+      v.push_back(-a);
+      break;
+    case 4:
+      v.push_back(1.5 - a);
+      break;
+    case 5:
+      v.push_back(tinygrad::sin(a));
+      break;
+    case 6:
+      v.push_back(Var<double>(0.25 * static_cast<double>(k)));
+      break;
+    case 7:
+      v.push_back(tinygrad::sum(std::vector<Var<double>>{a, b, a, v.back()}));
+      break;
+    default:
+      v.push_back(tinygrad::dot(std::vector<Var<double>>{a, b, v.back()},
+                                std::vector<Var<double>>{b, v.back(), a}));
+  }
+}
+
+/// The gradients of the program's last value with respect to its leaves,
+/// recorded on a fresh tape: steps [0, cut) with variant 0, the rest with
+/// variant 1.
+std::vector<double> fresh_gradients(std::size_t cut, std::size_t steps) {
+  Tape<double> tape;
+  std::vector<Var<double>> v{Var<double>(0.5), Var<double>(-1.25), Var<double>(2.0)};
+  for (std::size_t k = 0; k < steps; ++k) {
+    record_step(v, k, k < cut ? 0 : 1);
+  }
+  v.back().backward();
+  return {v[0].grad(), v[1].grad(), v[2].grad()};
+}
+
+}  // namespace
+
+TEST_CASE(
+    "rewind at every position of a mixed recording, then record again: a fresh tape's gradients") {
+  // The layout finds where operands end by walking the entries' shapes back,
+  // half a byte each: rewinding to odd and even entries, before and after
+  // wide ones, must leave exactly the recording of the entries kept.
+  constexpr std::size_t steps = 40;
+  for (std::size_t cut = 0; cut <= steps; ++cut) {
+    CAPTURE(cut);
+    Tape<double> tape;
+    std::vector<Var<double>> v{Var<double>(0.5), Var<double>(-1.25), Var<double>(2.0)};
+    for (std::size_t k = 0; k < cut; ++k) {
+      record_step(v, k, 0);
+    }
+    const auto mark = tape.position();
+    const std::size_t kept = v.size();
+    for (std::size_t k = cut; k < steps; ++k) {
+      record_step(v, k, 2);  // a different program, then dropped
+    }
+    tape.rewind(mark);
+    v.resize(kept);
+    for (std::size_t k = cut; k < steps; ++k) {
+      record_step(v, k, 1);
+    }
+    v.back().backward();
+    const std::vector<double> rewound{v[0].grad(), v[1].grad(), v[2].grad()};
+    CHECK(rewound == fresh_gradients(cut, steps));
+  }
+}
+
+TEST_CASE("backward() from an entry with later entries after it ignores them") {
+  Tape<double> tape;
+  Var<double> x = 0.75, y = -2.0;
+  const auto out = x * y + tinygrad::sum(std::vector<Var<double>>{x, y, x}) - tinygrad::exp(x);
+  for (int k = 0; k < 5; ++k) {  // later entries of every shape, odd and even in number
+    (void)tinygrad::dot(std::vector<Var<double>>{x, y, out}, std::vector<Var<double>>{y, x, x});
+    (void)(out - x);
+    (void)Var<double>(1.0);
+  }
+  out.backward();
+  // d/dx = y + 2 - e^x, d/dy = x + 1, by hand.
+  tinygrad_test::check_close(x.grad(), -2.0 + 2.0 - std::exp(0.75), 1e-15);
+  tinygrad_test::check_close(y.grad(), 0.75 + 1.0, 1e-15);
 }
 
 // The epoch counter's end, reached without 2^32 rewinds.

@@ -424,11 +424,14 @@ auto sum(const A& a, detail::SourceLocation where = detail::SourceLocation::curr
   for (std::size_t i = 1; i < x.size(); ++i) {
     value += x[i].value();
   }
-  return detail::Recorder<T>::many(where, "sum", value, x.size(), [&](auto& operands) {
-    for (const Var<T>& v : x) {
-      operands.add(v, T(1));
-    }
-  });
+  return detail::Recorder<T>::many(
+      where, "sum", value, x.size(),
+      [&](auto& operands) {
+        for (const Var<T>& v : x) {
+          operands.add(v, T(1));
+        }
+      },
+      detail::plus);
 }
 
 // ---- Activations ----

@@ -136,8 +136,10 @@ class Tape {
 
    private:
     friend class Tape;
-    explicit Position(detail::Stamp stamp) noexcept : stamp_(stamp) {}
+    Position(detail::Stamp stamp, detail::Cursor operands) noexcept
+        : stamp_(stamp), operands_(operands) {}
     detail::Stamp stamp_;
+    detail::Cursor operands_;  // where the operands stood: rewinding is O(1)
   };
 
   Tape() : Tape(detail::Dormant{}) { enter(); }
@@ -165,7 +167,7 @@ class Tape {
 
   /// Where the recording stands now, for rewind().
   [[nodiscard]] Position position() const noexcept {
-    return Position(detail::Stamp{generation_, entry_count()});
+    return Position(detail::Stamp{generation_, entry_count()}, recording_.view().end);
   }
 
   /// Drops every entry recorded after `mark`. Vars recorded before it stay
@@ -178,7 +180,7 @@ class Tape {
     if (!valid) {
       throw tape_error(describe_position_problem(s));
     }
-    truncate(s.index);
+    truncate(s.index, mark.operands_);
   }
 
   /// Drops the whole recording; every Var recorded on it becomes invalid.
@@ -190,11 +192,11 @@ class Tape {
       // tape's. A loop that clears every step can therefore run forever.
       generation_ = detail::first_generation(detail::new_tape_id());
       floors_ = detail::EpochFloors{};
-      recording_.truncate(0);
+      recording_.truncate(0, {});
       grads_.clear();
       annotations_.clear();
     } else {
-      truncate(0);
+      truncate(0, {});
     }
     grads_are_zero_ = true;
   }
@@ -242,23 +244,33 @@ class Tape {
     std::uint32_t line;     ///< 0 if not annotated
     T grad;                 ///< as grad() would return it
     std::span<const std::uint32_t> operand_index;
-    std::span<const T> operand_partial;
+    std::span<const T> operand_partial;  ///< unit partials (x + y) shown as 1 and -1
   };
 
   /// Calls f(EntryView) for every entry, first to last.
   template <class F>
   void for_each_entry(F&& f) const {
     const detail::RecordingView<T> view = recording_.view();
+    std::vector<T> units;  // the partials the recording does not store
+    detail::Cursor at;
     for (std::size_t i = 0; i < size(); ++i) {
-      const std::uint32_t first = view.operand_begin[i];
-      const std::size_t count = view.operand_begin[i + 1] - first;
+      const unsigned code = view.shape_of(i);
+      const detail::Cursor begin = at;
+      const std::size_t count = view.step_forward(at, code);
+      std::span<const T> partials(view.operand_partial + begin.partial, count);
+      if ((code & detail::shape::unit) != 0) {
+        units.assign(count, T(1));
+        if ((code & detail::shape::negated_last) != 0) {
+          units.back() = T(-1);
+        }
+        partials = units;
+      }
       const Annotation* note = annotation(i);
-      f(EntryView{i, note != nullptr ? note->operation : nullptr,
-                  note != nullptr ? &*note->value : nullptr,
-                  note != nullptr ? note->where.file_name() : "",
-                  note != nullptr ? note->where.line() : 0, i < grads_.size() ? grads_[i] : T(0),
-                  std::span<const std::uint32_t>(view.operand_index + first, count),
-                  std::span<const T>(view.operand_partial + first, count)});
+      f(EntryView{
+          i, note != nullptr ? note->operation : nullptr, note != nullptr ? &*note->value : nullptr,
+          note != nullptr ? note->where.file_name() : "", note != nullptr ? note->where.line() : 0,
+          i < grads_.size() ? grads_[i] : T(0),
+          std::span<const std::uint32_t>(view.operand_index + begin.operand, count), partials});
     }
   }
 
@@ -332,13 +344,15 @@ class Tape {
 
   // --- Recording (called by Var's operations through detail::Recorder) ---
 
-  /// Appends one entry with the given operands (OperandWithValue) and returns
-  /// its stamp. The other arguments are kept only while annotating or
-  /// detecting anomalies.
-  template <class... Operands>
+  /// Appends one entry with the given operands (OperandWithValue; their
+  /// partials are dropped unless P is Partials::stored) and returns its
+  /// stamp. The other arguments are kept only while annotating or detecting
+  /// anomalies.
+  template <detail::Partials P = detail::Partials::stored, class... Operands>
   detail::Stamp record(const char* operation, const T& value, detail::SourceLocation where,
                        const Operands&... operands) {
-    const std::uint32_t entry = recording_.append([this] { throw_full(); }, operands...);
+    const std::uint32_t entry =
+        recording_.template append<P>([this] { throw_full(); }, operands...);
     if (flags_ != 0) [[unlikely]] {
       const std::optional<long double> operand_values[] = {
           std::optional<long double>(detail::widened(operands.value))..., std::nullopt};
@@ -351,9 +365,9 @@ class Tape {
   /// (see Recording::append_many) and returns its stamp.
   template <class Fill>
   detail::Stamp record_many(const char* operation, const T& value, detail::SourceLocation where,
-                            std::size_t max_operands, Fill&& fill) {
+                            std::size_t max_operands, detail::Partials partials, Fill&& fill) {
     const std::uint32_t entry =
-        recording_.append_many([this] { throw_full(); }, max_operands, fill);
+        recording_.append_many([this] { throw_full(); }, max_operands, partials, fill);
     if (flags_ != 0) [[unlikely]] {
       on_recorded_many(entry, operation, value, where);
     }
@@ -408,8 +422,9 @@ class Tape {
 
   [[nodiscard]] std::span<const std::uint32_t> operand_indices(std::size_t entry) const noexcept {
     const detail::RecordingView<T> view = recording_.view();
-    const std::uint32_t first = view.operand_begin[entry];
-    return {view.operand_index + first, view.operand_begin[entry + 1] - first};
+    detail::Cursor at = view.begin_of(entry);  // cold: a walk back from the end
+    const std::size_t first = at.operand;
+    return {view.operand_index + first, view.step_forward(at, view.shape_of(entry))};
   }
 
   [[nodiscard]] const Annotation* annotation(std::size_t entry) const noexcept {
@@ -512,9 +527,8 @@ class Tape {
     bool found = false;  // only the first anomaly is reported; the rest follow from it
     detail::reverse_sweep(
         view, adjoint, out, [](std::size_t, const T&) noexcept {},
-        [&](std::size_t i, std::uint32_t k) {
-          const std::uint32_t at = view.operand_begin[i] + k;
-          const T& written = adjoint[view.operand_index[at]];
+        [&](std::size_t i, std::size_t k, std::uint32_t j, const T* partial, bool negated) {
+          const T& written = adjoint[j];
           if (found || detail::is_finite(written)) [[likely]] {
             return;
           }
@@ -522,8 +536,8 @@ class Tape {
           Anomaly anomaly = describe_entry(i, Anomaly::Phase::backward);
           anomaly.result = detail::widened(written);
           anomaly.operand = k;
-          anomaly.operand_entry = view.operand_index[at];
-          anomaly.partial = detail::widened(view.operand_partial[at]);
+          anomaly.operand_entry = j;
+          anomaly.partial = partial != nullptr ? detail::widened(*partial) : negated ? -1.0L : 1.0L;
           anomaly.adjoint = detail::widened(adjoint[i]);
           report(std::move(anomaly));
         });
@@ -534,7 +548,8 @@ class Tape {
 
   // --- Epochs ---
 
-  void truncate(std::uint32_t entries) {
+  /// Keeps the first `entries` entries, whose operands end at `operands`.
+  void truncate(std::uint32_t entries, detail::Cursor operands) {
     if (epoch() == std::numeric_limits<std::uint32_t>::max()) [[unlikely]] {
       throw tape_error("tinygrad: tape #" + std::to_string(id()) +
                        " was rewound 2^32 - 1 times without a clear(); clear() it or use a "
@@ -542,7 +557,7 @@ class Tape {
     }
     floors_.rewind(epoch(), entries);
     ++generation_;  // the next epoch
-    recording_.truncate(entries);
+    recording_.truncate(entries, operands);
     if (grads_.size() > entries) {
       grads_.resize(entries);
     }

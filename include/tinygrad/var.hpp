@@ -41,6 +41,16 @@ Var<T> record(SourceLocation where, const char* operation, T value, const Var<T>
 template <class T>
 Var<T> record(SourceLocation where, const char* operation, T value, const Var<T>& x, T dx,
               const Var<T>& y, T dy);
+template <class T>
+Var<T> record_unit(SourceLocation where, const char* operation, T value, const Var<T>& x,
+                   Partials partials);
+template <class T>
+Var<T> record_unit(SourceLocation where, const char* operation, T value, const Var<T>& x,
+                   const Var<T>& y, Partials partials);
+
+// The partials of x + y, x - y, ...: none is stored (docs/design.md).
+inline constexpr Partials plus = Partials::unit;
+inline constexpr Partials minus_last = Partials::unit_negated_last;
 
 }  // namespace detail
 
@@ -96,37 +106,37 @@ class Var {
   friend Var operator+(Located x) { return x.argument; }
   friend Var operator-(Located x) {
     const Var& a = x.argument;
-    return detail::record(x.where, "neg", -a.value_, a, T(-1));
+    return detail::record_unit(x.where, "neg", -a.value_, a, detail::minus_last);
   }
 
   friend Var operator+(Located x, const Var& y) {
     const Var& a = x.argument;
-    return detail::record(x.where, "+", a.value_ + y.value_, a, T(1), y, T(1));
+    return detail::record_unit(x.where, "+", a.value_ + y.value_, a, y, detail::plus);
   }
   template <detail::Scalar S>
   friend Var operator+(Located x, S c) {
     const Var& a = x.argument;
-    return detail::record(x.where, "+", a.value_ + static_cast<T>(c), a, T(1));
+    return detail::record_unit(x.where, "+", a.value_ + static_cast<T>(c), a, detail::plus);
   }
   template <detail::Scalar S>
   friend Var operator+(S c, Located y) {
     const Var& b = y.argument;
-    return detail::record(y.where, "+", static_cast<T>(c) + b.value_, b, T(1));
+    return detail::record_unit(y.where, "+", static_cast<T>(c) + b.value_, b, detail::plus);
   }
 
   friend Var operator-(Located x, const Var& y) {
     const Var& a = x.argument;
-    return detail::record(x.where, "-", a.value_ - y.value_, a, T(1), y, T(-1));
+    return detail::record_unit(x.where, "-", a.value_ - y.value_, a, y, detail::minus_last);
   }
   template <detail::Scalar S>
   friend Var operator-(Located x, S c) {
     const Var& a = x.argument;
-    return detail::record(x.where, "-", a.value_ - static_cast<T>(c), a, T(1));
+    return detail::record_unit(x.where, "-", a.value_ - static_cast<T>(c), a, detail::plus);
   }
   template <detail::Scalar S>
   friend Var operator-(S c, Located y) {
     const Var& b = y.argument;
-    return detail::record(y.where, "-", static_cast<T>(c) - b.value_, b, T(-1));
+    return detail::record_unit(y.where, "-", static_cast<T>(c) - b.value_, b, detail::minus_last);
   }
 
   friend Var operator*(Located x, const Var& y) {
@@ -229,6 +239,40 @@ struct Recorder {
                                      OperandWithValue<T>{y.stamp_.index, dy, y.value_}));
   }
 
+  /// An entry whose partials are +1 (the last -1 with minus_last): none is
+  /// stored. A nested tape (T a Var) stores them as constants all the same,
+  /// so that every partial it shows is a T it holds.
+  static Var<T> unary_unit(SourceLocation where, const char* operation, T value, const Var<T>& x,
+                           Partials partials) {
+    if constexpr (is_var<T>) {
+      return unary(where, operation, value, x, T(partials == minus_last ? -1 : 1));
+    } else {
+      Tape<T>& tape = Tape<T>::current();
+      tape.require_recorded_here(x.stamp_, x.value_, "an operation");
+      const auto operand = OperandWithValue<T>{x.stamp_.index, T(1), x.value_};
+      return Var<T>(value, partials == minus_last
+                               ? tape.template record<minus_last>(operation, value, where, operand)
+                               : tape.template record<plus>(operation, value, where, operand));
+    }
+  }
+
+  static Var<T> binary_unit(SourceLocation where, const char* operation, T value, const Var<T>& x,
+                            const Var<T>& y, Partials partials) {
+    if constexpr (is_var<T>) {
+      return binary(where, operation, value, x, T(1), y, T(partials == minus_last ? -1 : 1));
+    } else {
+      Tape<T>& tape = Tape<T>::current();
+      tape.require_recorded_here(x.stamp_, x.value_, "an operation");
+      tape.require_recorded_here(y.stamp_, y.value_, "an operation");
+      const auto first = OperandWithValue<T>{x.stamp_.index, T(1), x.value_};
+      const auto second = OperandWithValue<T>{y.stamp_.index, T(1), y.value_};
+      return Var<T>(value,
+                    partials == minus_last
+                        ? tape.template record<minus_last>(operation, value, where, first, second)
+                        : tape.template record<plus>(operation, value, where, first, second));
+    }
+  }
+
   static void leaves(std::span<const T> values, std::vector<Var<T>>& out, SourceLocation where) {
     const detail::Stamp first = Tape<T>::current().record_leaves(values, where);
     out.clear();
@@ -254,11 +298,16 @@ struct Recorder {
   /// One entry with many operands: fill(OperandWriter<T>&) adds at most
   /// `max_operands` of them. Fused operations (dot, nn::Dense) record this way:
   /// one entry where separate operations would record one per term.
+  /// With Partials::unit, every partial is +1 and fill adds operands
+  /// without one (sum).
   template <class Fill>
   static Var<T> many(SourceLocation where, const char* operation, T value, std::size_t max_operands,
-                     Fill&& fill) {
+                     Fill&& fill, Partials partials = Partials::stored) {
+    if constexpr (is_var<T>) {
+      partials = Partials::stored;  // as in unary_unit
+    }
     Tape<T>& tape = Tape<T>::current();
-    return Var<T>(value, tape.record_many(operation, value, where, max_operands,
+    return Var<T>(value, tape.record_many(operation, value, where, max_operands, partials,
                                           [&](std::uint32_t* index, T* partial) {
                                             OperandWriter<T> writer(tape, index, partial,
                                                                     max_operands);
@@ -281,7 +330,11 @@ class OperandWriter {
     assert(count_ < capacity_ && "more operands than Recorder::many was told to expect");
     tape_.require_recorded_here(x.stamp_, x.value_, "an operation");
     index_[count_] = x.stamp_.index;
-    partial_[count_] = partial;
+    if (partial_ != nullptr) {
+      partial_[count_] = partial;
+    } else {
+      assert(partial == T(1) && "a unit entry's partials are 1");
+    }
     ++count_;
   }
   [[nodiscard]] std::size_t count() const noexcept { return count_; }
@@ -289,7 +342,7 @@ class OperandWriter {
  private:
   const Tape<T>& tape_;
   std::uint32_t* index_;
-  T* partial_;
+  T* partial_;            // null when the partials are unit
   std::size_t capacity_;  // only for the assertion: the room the recording made
   std::size_t count_ = 0;
 };
@@ -307,6 +360,22 @@ template <class T>
 Var<T> record(SourceLocation where, const char* operation, T value, const Var<T>& x, T dx,
               const Var<T>& y, T dy) {
   return Recorder<T>::binary(where, operation, value, x, dx, y, dy);
+}
+
+/// Records `value`, computed from x with a partial of +1 (partials ==
+/// plus, as x + c) or -1 (minus_last, as c - x), storing none.
+template <class T>
+Var<T> record_unit(SourceLocation where, const char* operation, T value, const Var<T>& x,
+                   Partials partials) {
+  return Recorder<T>::unary_unit(where, operation, value, x, partials);
+}
+
+/// Records `value`, computed from x and y with partials +1 and +1 (plus, as
+/// x + y) or +1 and -1 (minus_last, as x - y), storing none.
+template <class T>
+Var<T> record_unit(SourceLocation where, const char* operation, T value, const Var<T>& x,
+                   const Var<T>& y, Partials partials) {
+  return Recorder<T>::binary_unit(where, operation, value, x, y, partials);
 }
 
 }  // namespace detail

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
-// The storage of a tape's entries: three flat arrays with one capacity check
-// per recorded operation. See docs/design.md, "The tape layout".
+// The storage of a tape's entries: flat arrays with one capacity check per
+// recorded operation. See docs/design.md, "The tape layout".
 
-#include <tinygrad/detail/reverse_sweep.hpp>
+#include <tinygrad/detail/tape_layout.hpp>
 
 #include <algorithm>
 #include <cstddef>
@@ -16,13 +16,6 @@
 #include <utility>
 
 namespace tinygrad::detail {
-
-/// One operand of a tape entry: the entry it reads and d(result)/d(operand).
-template <class T>
-struct Operand {
-  std::uint32_t index;
-  T partial;
-};
 
 /// An array of trivially copyable elements whose size is kept by its owner,
 /// so that one check covers several arrays. The memory is raw: no element is
@@ -76,122 +69,164 @@ class RawArray {
   std::size_t capacity_ = 0;
 };
 
-/// The entries of one tape. Entry i's operands are
-/// [operand_begin[i], operand_begin[i + 1]); operand_begin[0] is 0.
+/// The entries of one tape, in four arrays (docs/design.md, "The tape
+/// layout"): a shape per entry, and per operand its index and, unless the
+/// entry's partials are unit, its partial; wide entries keep their operand
+/// count apart.
 template <class T>
 class Recording {
  public:
   /// 32-bit indices: at most this many entries, and this many operands.
   static constexpr std::size_t max_count = std::numeric_limits<std::uint32_t>::max() - 1;
 
-  Recording() : begin_(initial_capacity), index_(initial_capacity), partial_(initial_capacity) {
-    begin_.data()[0] = 0;
-  }
+  Recording()
+      : shapes_(initial_capacity / 2),
+        index_(initial_capacity),
+        partial_(initial_capacity),
+        wide_count_(initial_capacity) {}
 
   [[nodiscard]] std::size_t entries() const noexcept { return entries_; }
-  [[nodiscard]] std::size_t operands() const noexcept { return operands_; }
+  [[nodiscard]] std::size_t operands() const noexcept { return end_.operand; }
 
-  /// Appends one entry; returns its index. On failure (allocation, or a full
-  /// tape: `full` is called, and must throw) nothing changes.
-  template <class Full, class... Operands>
+  /// Appends one entry with at most two operands (each with .index and
+  /// .partial; the partial is dropped unless `P` is Partials::stored);
+  /// returns its index. On failure (allocation, or a full tape: `full` is
+  /// called, and must throw) nothing changes.
+  template <Partials P, class Full, class... Operands>
   std::uint32_t append(Full full, const Operands&... operands) {
     constexpr std::size_t count = sizeof...(Operands);
-    if (entries_ + 1 >= begin_.capacity() || operands_ + count > index_.capacity()) [[unlikely]] {
-      grow(count, full);
+    static_assert(count <= 2, "wider entries go through append_many");
+    if (entries_ + 1 > entry_capacity() || end_.operand + count > index_.capacity()) [[unlikely]] {
+      grow(1, count, 0, full);
     }
-    [[maybe_unused]] std::uint32_t* index = index_.data() + operands_;
-    [[maybe_unused]] T* partial = partial_.data() + operands_;
-    ((*index++ = operands.index, *partial++ = operands.partial), ...);
-    operands_ += count;
-    const auto entry = static_cast<std::uint32_t>(entries_);
-    begin_.data()[++entries_] = static_cast<std::uint32_t>(operands_);
-    return entry;
+    [[maybe_unused]] std::uint32_t* index = index_.data() + end_.operand;
+    ((*index++ = operands.index), ...);
+    end_.operand += count;
+    if constexpr (P == Partials::stored) {
+      [[maybe_unused]] T* partial = partial_.data() + end_.partial;
+      ((*partial++ = operands.partial), ...);
+      end_.partial += count;
+    }
+    return push_shape(shape_code(count, P));
   }
 
   /// Appends one entry with at most `max_operands` operands, written by
-  /// `fill(index, partial)` into the arrays' spare room; fill returns how many
-  /// it wrote. If fill throws, nothing is appended.
+  /// `fill(index, partial)` into the arrays' spare room (with unit partials,
+  /// `partial` is null); fill returns how many it wrote. If fill throws,
+  /// nothing is appended.
   template <class Full, class Fill>
-  std::uint32_t append_many(Full full, std::size_t max_operands, Fill&& fill) {
-    if (entries_ + 1 >= begin_.capacity() || operands_ + max_operands > index_.capacity())
-        [[unlikely]] {
-      grow(max_operands, full);
+  std::uint32_t append_many(Full full, std::size_t max_operands, Partials partials, Fill&& fill) {
+    if (entries_ + 1 > entry_capacity() || end_.operand + max_operands > index_.capacity() ||
+        end_.wide + 1 > wide_count_.capacity()) [[unlikely]] {
+      grow(1, max_operands, 1, full);
     }
-    const std::size_t written = fill(index_.data() + operands_, partial_.data() + operands_);
-    operands_ += written;
-    const auto entry = static_cast<std::uint32_t>(entries_);
-    begin_.data()[++entries_] = static_cast<std::uint32_t>(operands_);
-    return entry;
+    const bool stored = partials == Partials::stored;
+    const std::size_t written =
+        fill(index_.data() + end_.operand, stored ? partial_.data() + end_.partial : nullptr);
+    end_.operand += written;
+    if (stored) {
+      end_.partial += written;
+    }
+    if (written > 2) {  // a count the shape cannot hold
+      wide_count_.data()[end_.wide++] = static_cast<std::uint32_t>(written);
+    }
+    return push_shape(shape_code(written, partials));
   }
 
   /// Appends `count` leaves (entries without operands); returns the first's index.
   template <class Full>
   std::uint32_t append_leaves(Full full, std::size_t count) {
-    if (entries_ + count >= begin_.capacity()) [[unlikely]] {
-      grow_entries(count, full);
+    if (entries_ + count > entry_capacity()) [[unlikely]] {
+      grow(count, 0, 0, full);
     }
     const auto first = static_cast<std::uint32_t>(entries_);
-    std::fill_n(begin_.data() + entries_ + 1, count, static_cast<std::uint32_t>(operands_));
+    // Shape 0 is a leaf. A half byte after the last entry is always 0, so
+    // only the whole bytes from the next even entry on need writing.
+    std::uint8_t* shapes = shapes_.data();
+    std::fill(shapes + (entries_ + 1) / 2, shapes + (entries_ + count + 1) / 2, std::uint8_t{0});
     entries_ += count;
     return first;
   }
 
-  /// Keeps the first `entries` entries.
-  void truncate(std::size_t entries) noexcept {
+  /// Keeps the first `entries` entries, whose operands end at `operands`
+  /// (view().end when the recording had that many entries).
+  void truncate(std::size_t entries, Cursor operands) noexcept {
+    end_ = operands;
     entries_ = entries;
-    operands_ = begin_.data()[entries];
+    if (entries_ % 2 == 1) {
+      shapes_.data()[entries_ / 2] &= 0x0F;  // keep the half after the last entry 0
+    }
   }
 
   [[nodiscard]] RecordingView<T> view() const noexcept {
-    return {begin_.data(), index_.data(), partial_.data()};
+    return {shapes_.data(), index_.data(), partial_.data(), wide_count_.data(), entries_, end_};
   }
 
   [[nodiscard]] std::size_t bytes_in_use() const noexcept {
-    return (entries_ + 1) * sizeof(std::uint32_t) + operands_ * (sizeof(std::uint32_t) + sizeof(T));
+    return (entries_ + 1) / 2 + end_.operand * sizeof(std::uint32_t) + end_.partial * sizeof(T) +
+           end_.wide * sizeof(std::uint32_t);
   }
   [[nodiscard]] std::size_t bytes_reserved() const noexcept {
-    return begin_.capacity() * sizeof(std::uint32_t) +
-           index_.capacity() * (sizeof(std::uint32_t) + sizeof(T));
+    return shapes_.capacity() + index_.capacity() * (sizeof(std::uint32_t) + sizeof(T)) +
+           wide_count_.capacity() * sizeof(std::uint32_t);
   }
 
-  /// Capacity for exactly what is recorded now (at least the first sentinel).
-  void shrink_to_fit() { reserve(entries_ + 1, operands_); }
+  /// Capacity for exactly what is recorded now.
+  void shrink_to_fit() { reserve(entries_, end_.operand, end_.wide); }
 
  private:
-  template <class Full>
-  void grow(std::size_t operands, Full full) {
-    grow_both(1, operands, full);
-  }
-  template <class Full>
-  void grow_entries(std::size_t entries, Full full) {
-    grow_both(entries, 0, full);
-  }
-  template <class Full>
-  void grow_both(std::size_t entries, std::size_t operands, Full full) {
-    if (entries_ + entries > max_count || operands_ + operands > max_count) {
-      full();
-    }
-    const auto doubled = [](std::size_t used, std::size_t needed) {
-      return std::min(std::max({2 * used, used + needed, initial_capacity}), max_count + 1);
-    };
-    reserve(doubled(entries_ + 1, entries), doubled(operands_, operands));
+  [[nodiscard]] std::size_t entry_capacity() const noexcept { return 2 * shapes_.capacity(); }
+
+  std::uint32_t push_shape(unsigned code) noexcept {
+    const std::size_t entry = entries_++;
+    std::uint8_t& byte = shapes_.data()[entry / 2];
+    // An even entry writes the whole byte, which also zeroes the next half.
+    byte = static_cast<std::uint8_t>(entry % 2 == 0 ? code : byte | code << 4);
+    return static_cast<std::uint32_t>(entry);
   }
 
-  /// Sets the capacity of all three arrays. If one reallocation fails, the
-  /// recording is untouched: the arrays already resized keep their contents.
-  void reserve(std::size_t entry_slots, std::size_t operand_slots) {
-    begin_.reallocate(entry_slots);
-    index_.reallocate(operand_slots);
-    partial_.reallocate(operand_slots);
+  /// Makes room for `entries`, `operands` and `wides` more; an array that
+  /// has the room keeps its capacity, one that lacks it doubles.
+  template <class Full>
+  void grow(std::size_t entries, std::size_t operands, std::size_t wides, Full full) {
+    if (entries_ + entries > max_count || end_.operand + operands > max_count) {
+      full();
+    }
+    const auto enough = [](std::size_t capacity, std::size_t used, std::size_t needed) {
+      if (used + needed <= capacity) {
+        return capacity;
+      }
+      return std::min(std::max({2 * used, used + needed, initial_capacity}), max_count + 1);
+    };
+    reserve(enough(entry_capacity(), entries_, entries),
+            enough(index_.capacity(), end_.operand, operands),
+            enough(wide_count_.capacity(), end_.wide, wides));
+  }
+
+  /// Sets the capacity of the arrays (the partials get as many slots as the
+  /// operands: never fewer are needed, so one check covers both). If one
+  /// reallocation fails, the recording is untouched: the arrays already
+  /// resized keep their contents.
+  void reserve(std::size_t entry_slots, std::size_t operand_slots, std::size_t wide_slots) {
+    const auto resize = [](auto& array, std::size_t slots) {
+      if (array.capacity() != slots) {
+        array.reallocate(slots);
+      }
+    };
+    resize(shapes_, (entry_slots + 1) / 2);
+    resize(index_, operand_slots);
+    resize(partial_, operand_slots);
+    resize(wide_count_, wide_slots);
   }
 
   static constexpr std::size_t initial_capacity = 64;
 
   std::size_t entries_ = 0;
-  std::size_t operands_ = 0;
-  RawArray<std::uint32_t> begin_;  // entries_ + 1 in use
-  RawArray<std::uint32_t> index_;  // operands_ in use
-  RawArray<T> partial_;            // operands_ in use
+  Cursor end_;                          // operands, stored partials and wide counts in use
+  RawArray<std::uint8_t> shapes_;       // (entries_ + 1) / 2 in use
+  RawArray<std::uint32_t> index_;       // end_.operand in use
+  RawArray<T> partial_;                 // end_.partial in use
+  RawArray<std::uint32_t> wide_count_;  // end_.wide in use
 };
 
 }  // namespace tinygrad::detail

@@ -4,20 +4,27 @@
 // The reverse sweep: the one loop that turns a recording into gradients.
 // See docs/design.md, "The reverse sweep".
 
+#include <tinygrad/detail/tape_layout.hpp>
+
 #include <cstddef>
 #include <cstdint>
 #include <type_traits>
 
+// The sweep's helpers must be inlined: called out of line, the loop's
+// cursors and carried adjoint would live on the stack instead of in
+// registers (g++ 12 did that to W1, 25 % more instructions).
+#if defined(__GNUC__) || defined(__clang__)
+#define TINYGRAD_DETAIL_INLINE __attribute__((always_inline))
+#else
+#define TINYGRAD_DETAIL_INLINE
+#endif
+
 namespace tinygrad::detail {
 
-/// The recording as the sweep reads it: operands of entry i are
-/// [operand_begin[i], operand_begin[i + 1]), each an entry index below i and
-/// the partial derivative of entry i with respect to it.
-template <class T>
-struct RecordingView {
-  const std::uint32_t* operand_begin;
-  const std::uint32_t* operand_index;
-  const T* operand_partial;
+/// The after_write of a sweep that checks nothing. Its type tells the sweep
+/// that no one looks at the adjoints while it runs (see `carry` below).
+struct NothingAfterWrite {
+  void operator()(std::size_t, std::size_t, std::uint32_t, const void*, bool) const noexcept {}
 };
 
 /// Propagates `adjoint` from entry `out` down to entry 0, in place. Entries
@@ -25,53 +32,171 @@ struct RecordingView {
 /// multiplying their partials (possibly infinite, as sqrt's at 0) would turn
 /// 0 into NaN. `on_final(i, a)` sees each entry's adjoint when it is final,
 /// that is, when the loop reaches it (nothing later can change it);
-/// `after_write(i, k)` runs after operand k of entry i has received its share
-/// (anomaly detection checks it there; elsewhere it is empty and compiles
-/// away).
+/// `after_write(i, k, j, partial, negated)` runs after operand k of entry i,
+/// entry j, has received its share (`partial` points to the stored partial,
+/// or is null for a unit one, -1 if `negated`): anomaly detection checks
+/// adjoint[j] there.
+/// How far an entry of each shape moves the cursors back (a wide one:
+/// `wide`, and the sweep reads its count). A table: the sweep's lookups cost
+/// fewer instructions than decoding the bits.
+struct ShapeSteps {
+  static constexpr std::uint8_t wide = 0xFF;
+  std::uint8_t operands[16];
+  std::uint8_t partials[16];
+};
+inline constexpr ShapeSteps shape_steps = [] {
+  ShapeSteps table{};
+  for (unsigned code = 0; code < 16; ++code) {
+    const unsigned count = code & shape::count_mask;
+    const bool stored = (code & shape::unit) == 0;
+    table.operands[code] =
+        count == shape::wide ? ShapeSteps::wide : static_cast<std::uint8_t>(count);
+    table.partials[code] = count != shape::wide && stored ? static_cast<std::uint8_t>(count) : 0;
+  }
+  return table;
+}();
+
+/// The same for the two entries of a shape byte together, or has_wide.
+struct PairSteps {
+  static constexpr std::uint8_t has_wide = 0xFF;
+  std::uint8_t operands[256];
+  std::uint8_t partials[256];
+};
+inline constexpr PairSteps pair_steps = [] {
+  PairSteps table{};
+  for (unsigned both = 0; both < 256; ++both) {
+    const unsigned low = both & 15U, high = both >> 4;
+    const bool wide = shape_steps.operands[low] == ShapeSteps::wide ||
+                      shape_steps.operands[high] == ShapeSteps::wide;
+    table.operands[both] =
+        wide ? PairSteps::has_wide
+             : static_cast<std::uint8_t>(shape_steps.operands[low] + shape_steps.operands[high]);
+    table.partials[both] =
+        static_cast<std::uint8_t>(shape_steps.partials[low] + shape_steps.partials[high]);
+  }
+  return table;
+}();
+
 template <class T, class OnFinal, class AfterWrite>
 void reverse_sweep(const RecordingView<T>& recording, T* adjoint, std::uint32_t out,
                    OnFinal on_final, AfterWrite after_write) {
-  const std::uint32_t* begin = recording.operand_begin;
-  const std::uint32_t* index = recording.operand_index;
-  const T* partial = recording.operand_partial;
-  std::uint32_t end = begin[out + 1];  // one past entry i's operands, for i = out
-  for (std::size_t i = std::size_t{out} + 1; i-- > 0;) {
-    const std::uint32_t first = begin[i];
-    const T a = adjoint[i];
+  // Most operands are the entry just before their own (a chain: z = w * a,
+  // then z + b, then sigmoid of that). So the loop holds the next entry's
+  // adjoint in a register, `next`, read from memory one entry ahead, and
+  // shares for that entry go there instead of through memory, where each
+  // would wait for the store before it. It adds the same shares in the same
+  // order, so the gradients are the same to the bit. Only for numbers, and
+  // only when nothing inspects the adjoints as they are written.
+  constexpr bool carries =
+      std::is_floating_point_v<T> && std::is_same_v<AfterWrite, NothingAfterWrite>;
+  [[maybe_unused]] std::conditional_t<carries, T, float> next{};
+  if constexpr (carries) {
+    next = adjoint[out];
+  }
+
+  const Cursor end = recording.begin_of(std::size_t{out} + 1);  // walking back from there
+  const std::uint32_t* operand = recording.operand_index + end.operand;
+  const T* partial = recording.operand_partial + end.partial;
+  const std::uint32_t* wide_count = recording.wide_count + end.wide;
+  // One entry: step back over its operands (even when it is skipped), then
+  // pass its adjoint on.
+  const auto visit = [&](std::size_t i, unsigned code) TINYGRAD_DETAIL_INLINE {
+    std::size_t n = shape_steps.operands[code];
+    if (n == ShapeSteps::wide) [[unlikely]] {
+      n = *--wide_count;
+      partial -= (code & shape::unit) != 0 ? 0 : n;
+    }
+    operand -= n;
+    partial -= shape_steps.partials[code];
+
+    T a;
+    if constexpr (carries) {
+      a = next;
+      adjoint[i] = a;
+      next = adjoint[i - (i != 0)];  // entry 0 has no operands: nothing goes to `next`
+    } else {
+      a = adjoint[i];
+    }
     // Skipping a zero adjoint is right for numbers. For a Var adjoint (second
     // derivatives) a zero value can still carry a nonzero derivative, so
     // nothing is skipped.
-    bool contributes = true;
     if constexpr (std::is_floating_point_v<T>) {
-      contributes = a != T(0);
-    }
-    if (contributes) {
-      on_final(i, a);
-      // Entries have 0, 1 or 2 operands; this form keeps the compiler from
-      // wrapping a vectorised loop, with its set-up, around so few.
-      std::uint32_t k = first;
-      for (; k + 1 < end; k += 2) {
-        adjoint[index[k]] += partial[k] * a;
-        after_write(i, k - first);
-        adjoint[index[k + 1]] += partial[k + 1] * a;
-        after_write(i, k + 1 - first);
-      }
-      if (k < end) {
-        adjoint[index[k]] += partial[k] * a;
-        after_write(i, k - first);
+      if (a == T(0)) {
+        return;
       }
     }
-    end = first;
+    on_final(i, a);
+    const bool unit = (code & shape::unit) != 0;
+    const bool negated = (code & shape::negated_last) != 0;
+    const auto add_to = [&](std::size_t k, const T& share) TINYGRAD_DETAIL_INLINE {
+      const std::uint32_t j = operand[k];
+      if constexpr (carries) {
+        if (j + 1 == i) {
+          next += share;
+          return;
+        }
+      }
+      adjoint[j] += share;
+      after_write(i, k, j, unit ? nullptr : partial + k, negated && k + 1 == n);
+    };
+    // Entries have 1 or 2 operands but for wide ones; spelling the cases out
+    // keeps the compiler from wrapping a vectorised loop, with its set-up,
+    // around so few.
+    if (unit) {
+      const T last = negated ? -a : a;
+      if (n == 2) {
+        add_to(0, a);
+        add_to(1, last);
+      } else if (n == 1) {
+        add_to(0, last);
+      } else {
+        for (std::size_t k = 0; k < n; ++k) {  // a wide sum: never negated
+          add_to(k, a);
+        }
+      }
+    } else if (n != 0) {
+      add_to(0, partial[0] * a);
+      if (n == 2) {
+        add_to(1, partial[1] * a);
+      } else if (n > 2) [[unlikely]] {
+        for (std::size_t k = 1; k < n; ++k) {
+          add_to(k, partial[k] * a);
+        }
+      }
+    }
+  };
+  // Two entries share a shape byte: the loop reads each byte once and visits
+  // its high half, then its low half.
+  std::size_t remaining = std::size_t{out} + 1;
+  if (remaining % 2 == 1) {  // `out` is even: the low half of its byte first
+    --remaining;
+    visit(remaining, recording.shapes[remaining / 2] & 15U);
+  }
+  for (std::size_t byte = remaining / 2; byte-- > 0;) {
+    const unsigned both = recording.shapes[byte];
+    if constexpr (carries) {
+      // Both entries' adjoints zero (entries that do not reach the output,
+      // or a gradient that underflowed), neither wide: step over the pair.
+      const std::size_t odd = 2 * byte + 1;
+      if (next == T(0) && adjoint[odd - 1] == T(0) &&
+          pair_steps.operands[both] != PairSteps::has_wide) {
+        adjoint[odd] = next;
+        next = adjoint[odd - 1 - (byte != 0)];
+        operand -= pair_steps.operands[both];
+        partial -= pair_steps.partials[both];
+        continue;
+      }
+    }
+    visit(2 * byte + 1, both >> 4);
+    visit(2 * byte, both & 15U);
   }
 }
-
-inline constexpr auto nothing_after_write = [](std::size_t, std::uint32_t) noexcept {};
 
 /// The sweep when nothing else needs the adjoints: they are the gradients.
 template <class T>
 void reverse_sweep(const RecordingView<T>& recording, T* adjoint, std::uint32_t out) noexcept {
   reverse_sweep(
-      recording, adjoint, out, [](std::size_t, T) noexcept {}, nothing_after_write);
+      recording, adjoint, out, [](std::size_t, const T&) noexcept {}, NothingAfterWrite{});
 }
 
 /// The sweep on a scratch array whose final adjoints are added to `grads`:
@@ -80,8 +205,8 @@ template <class T>
 void reverse_sweep_accumulating(const RecordingView<T>& recording, T* scratch, std::uint32_t out,
                                 T* grads) noexcept {
   reverse_sweep(
-      recording, scratch, out, [grads](std::size_t i, T a) noexcept { grads[i] += a; },
-      nothing_after_write);
+      recording, scratch, out, [grads](std::size_t i, const T& a) noexcept { grads[i] += a; },
+      NothingAfterWrite{});
 }
 
 }  // namespace tinygrad::detail

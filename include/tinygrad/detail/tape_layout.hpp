@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+// How a tape's entries are laid out in memory: what recording.hpp writes and
+// reverse_sweep.hpp reads. See docs/design.md, "The tape layout".
+
+#include <cstddef>
+#include <cstdint>
+
+namespace tinygrad::detail {
+
+/// An entry's shape: four bits that say how many operands it has and whether
+/// their partial derivatives are stored. Two entries share a byte, entry i in
+/// the low half of byte i / 2 when i is even, in the high half when odd.
+namespace shape {
+inline constexpr unsigned count_mask = 3;    // 0, 1 or 2 operands, or
+inline constexpr unsigned wide = 3;          //   as many as the wide-count array says
+inline constexpr unsigned unit = 4;          // every partial is +1 and none is stored,
+inline constexpr unsigned negated_last = 8;  //   except the last operand's, -1
+}  // namespace shape
+
+/// Which partials an entry stores: all of them, or none because they are
+/// +1 (x + y, x + c), or +1 but the last -1 (x - y, c - x, -x).
+enum class Partials : std::uint8_t { stored, unit, unit_negated_last };
+
+constexpr unsigned shape_code(std::size_t operands, Partials partials) noexcept {
+  const unsigned count = operands <= 2 ? static_cast<unsigned>(operands) : shape::wide;
+  switch (partials) {
+    case Partials::stored:
+      return count;
+    case Partials::unit:
+      return count | shape::unit;
+    case Partials::unit_negated_last:
+      return count | shape::unit | shape::negated_last;
+  }
+  return count;
+}
+
+/// Positions in the three operand arrays: where an entry's operands begin
+/// (or, read after it, end).
+struct Cursor {
+  std::size_t operand = 0;  // in operand_index
+  std::size_t partial = 0;  // in operand_partial: operands minus unit partials
+  std::size_t wide = 0;     // in wide_count
+};
+
+/// The recording as the sweep and the inspection functions read it.
+///
+/// Operands are stored in entry order, so an entry's operands are found by
+/// walking: entry i's begin where entry i - 1's end. Nothing stores an
+/// entry's position, which keeps an entry at half a byte plus its operands;
+/// the reverse sweep walks backwards anyway. Random access to entry i costs
+/// a walk back from the end (begin_of), which only cold paths need.
+template <class T>
+struct RecordingView {
+  const std::uint8_t* shapes;          // four bits per entry, see `shape`
+  const std::uint32_t* operand_index;  // per operand: the entry it reads, below its own
+  const T* operand_partial;            // per stored partial: d(entry)/d(operand)
+  const std::uint32_t* wide_count;     // per wide entry: its operand count
+  std::size_t entries;
+  Cursor end;  // one past the last entry's operands
+
+  [[nodiscard]] unsigned shape_of(std::size_t entry) const noexcept {
+    const unsigned byte = shapes[entry / 2];
+    return entry % 2 == 0 ? byte & 15U : byte >> 4;
+  }
+
+  /// Moves `c` from the end of an entry with shape `code` to its beginning;
+  /// returns how many operands the entry has.
+  std::size_t step_back(Cursor& c, unsigned code) const noexcept {
+    const unsigned count = code & shape::count_mask;
+    const std::size_t n = count == shape::wide ? wide_count[--c.wide] : count;
+    c.operand -= n;
+    if ((code & shape::unit) == 0) {
+      c.partial -= n;
+    }
+    return n;
+  }
+
+  /// Moves `c` from the beginning of an entry with shape `code` to its end.
+  std::size_t step_forward(Cursor& c, unsigned code) const noexcept {
+    const unsigned count = code & shape::count_mask;
+    const std::size_t n = count == shape::wide ? wide_count[c.wide++] : count;
+    c.operand += n;
+    if ((code & shape::unit) == 0) {
+      c.partial += n;
+    }
+    return n;
+  }
+
+  /// Where entry `entry`'s operands begin (entry == entries: the end).
+  /// Walks back from the end: O(entries - entry).
+  [[nodiscard]] Cursor begin_of(std::size_t entry) const noexcept {
+    Cursor c = end;
+    for (std::size_t i = entries; i-- > entry;) {
+      step_back(c, shape_of(i));
+    }
+    return c;
+  }
+};
+
+}  // namespace tinygrad::detail
