@@ -3,7 +3,8 @@
 // templated code, for the workloads of workloads.hpp; the hand-written
 // adjoints of W1 and W2 show the practical floor. Counters: `tinygrad/primal`,
 // `hand/primal`, `ns_per_op`, `bytes_per_op` (tape bytes per elementary
-// operation), `ops`. BM_AnomalyDetection: the cost of Tape::detect_anomalies.
+// operation), `ops`. BM_W3Parts: W3's recording alone against its gradient.
+// BM_AnomalyDetection: the cost of Tape::detect_anomalies.
 
 #include "harness.hpp"
 #include "workloads.hpp"
@@ -72,6 +73,29 @@ void BM_W3(benchmark::State& state) {
   tinygrad.report(state, ns[0]);
 }
 BENCHMARK(BM_W3);
+
+// Where W3's gradient goes: recording alone (clear, leaves, the loss) against
+// the whole gradient, both as ratios to the primal; the sweep, zeroing and
+// reading the gradients are the difference (`record/primal`,
+// `tinygrad/primal`).
+void BM_W3Parts(benchmark::State& state) {
+  const auto x = workloads::w3_point(10'000);
+  TinygradGradient tinygrad(
+      x, [](std::span<const Var<double>> p) { return workloads::w3_rosenbrock(p); });
+  std::vector<Var<double>> leaves;
+  harness::compare(
+      state, harness::batch_for(80'000),
+      [&] { benchmark::DoNotOptimize(workloads::w3_rosenbrock(std::span<const double>(x))); },
+      Contender{"record",
+                [&] {
+                  tinygrad.tape.clear();
+                  tinygrad::record_leaves(std::span<const double>(x), leaves);
+                  benchmark::DoNotOptimize(
+                      workloads::w3_rosenbrock(std::span<const Var<double>>(leaves)).value());
+                }},
+      Contender{"tinygrad", [&] { tinygrad(); }});
+}
+BENCHMARK(BM_W3Parts);
 
 void BM_W4(benchmark::State& state) {
   const auto w = workloads::w4_weights(100'000);

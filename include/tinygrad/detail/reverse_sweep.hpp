@@ -27,36 +27,7 @@ struct NothingAfterWrite {
   void operator()(std::size_t, std::size_t, std::uint32_t, const void*, bool) const noexcept {}
 };
 
-/// Propagates `adjoint` from entry `out` down to entry 0, in place. Entries
-/// with a zero adjoint are skipped: they do not influence the output, and
-/// multiplying their partials (possibly infinite, as sqrt's at 0) would turn
-/// 0 into NaN. `on_final(i, a)` sees each entry's adjoint when it is final,
-/// that is, when the loop reaches it (nothing later can change it);
-/// `after_write(i, k, j, partial, negated)` runs after operand k of entry i,
-/// entry j, has received its share (`partial` points to the stored partial,
-/// or is null for a unit one, -1 if `negated`): anomaly detection checks
-/// adjoint[j] there.
-/// How far an entry of each shape moves the cursors back (a wide one:
-/// `wide`, and the sweep reads its count). A table: the sweep's lookups cost
-/// fewer instructions than decoding the bits.
-struct ShapeSteps {
-  static constexpr std::uint8_t wide = 0xFF;
-  std::uint8_t operands[16];
-  std::uint8_t partials[16];
-};
-inline constexpr ShapeSteps shape_steps = [] {
-  ShapeSteps table{};
-  for (unsigned code = 0; code < 16; ++code) {
-    const unsigned count = code & shape::count_mask;
-    const bool stored = (code & shape::unit) == 0;
-    table.operands[code] =
-        count == shape::wide ? ShapeSteps::wide : static_cast<std::uint8_t>(count);
-    table.partials[code] = count != shape::wide && stored ? static_cast<std::uint8_t>(count) : 0;
-  }
-  return table;
-}();
-
-/// The same for the two entries of a shape byte together, or has_wide.
+/// shape_steps for the two entries of a shape byte together, or has_wide.
 struct PairSteps {
   static constexpr std::uint8_t has_wide = 0xFF;
   std::uint8_t operands[256];
@@ -77,6 +48,16 @@ inline constexpr PairSteps pair_steps = [] {
   return table;
 }();
 
+/// Propagates `adjoint` from entry `out` down to entry 0, in place. Entries
+/// with a zero adjoint are skipped: they do not influence the output, and
+/// multiplying their partials (possibly infinite, as sqrt's at 0) would turn
+/// 0 into NaN. `on_final(i, a)` sees each entry's adjoint when it is final,
+/// that is, when the loop reaches it (nothing later can change it);
+/// `after_write(i, k, j, partial, negated)` runs after operand k of entry i,
+/// entry j, has received its share (`partial` points to the stored partial,
+/// or is null for a unit one, -1 if `negated`): anomaly detection checks
+/// adjoint[j] there.
+
 template <class T, class OnFinal, class AfterWrite>
 void reverse_sweep(const RecordingView<T>& recording, T* adjoint, std::uint32_t out,
                    OnFinal on_final, AfterWrite after_write) {
@@ -94,6 +75,9 @@ void reverse_sweep(const RecordingView<T>& recording, T* adjoint, std::uint32_t 
     next = adjoint[out];
   }
 
+  // The cursors as pointers, stepped here rather than by RecordingView's
+  // step_back on a Cursor: with that, g++ 12 kept the cursor in memory and
+  // W3's gradient took 20 % longer (tape_bench, alternating runs).
   const Cursor end = recording.begin_of(std::size_t{out} + 1);  // walking back from there
   const std::uint32_t* operand = recording.operand_index + end.operand;
   const T* partial = recording.operand_partial + end.partial;

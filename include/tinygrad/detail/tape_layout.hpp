@@ -36,6 +36,26 @@ constexpr unsigned shape_code(std::size_t operands, Partials partials) noexcept 
   return count;
 }
 
+/// How far an entry of each shape moves the cursors back (a wide one:
+/// `wide`: its count is in the wide-count array). A table: the reverse
+/// sweep's lookups cost fewer instructions than decoding the bits.
+struct ShapeSteps {
+  static constexpr std::uint8_t wide = 0xFF;
+  std::uint8_t operands[16];
+  std::uint8_t partials[16];
+};
+inline constexpr ShapeSteps shape_steps = [] {
+  ShapeSteps table{};
+  for (unsigned code = 0; code < 16; ++code) {
+    const unsigned count = code & shape::count_mask;
+    const bool stored = (code & shape::unit) == 0;
+    table.operands[code] =
+        count == shape::wide ? ShapeSteps::wide : static_cast<std::uint8_t>(count);
+    table.partials[code] = count != shape::wide && stored ? static_cast<std::uint8_t>(count) : 0;
+  }
+  return table;
+}();
+
 /// Positions in the three operand arrays: where an entry's operands begin
 /// (or, read after it, end).
 struct Cursor {
@@ -68,23 +88,25 @@ struct RecordingView {
   /// Moves `c` from the end of an entry with shape `code` to its beginning;
   /// returns how many operands the entry has.
   std::size_t step_back(Cursor& c, unsigned code) const noexcept {
-    const unsigned count = code & shape::count_mask;
-    const std::size_t n = count == shape::wide ? wide_count[--c.wide] : count;
-    c.operand -= n;
-    if ((code & shape::unit) == 0) {
-      c.partial -= n;
+    std::size_t n = shape_steps.operands[code];
+    if (n == ShapeSteps::wide) [[unlikely]] {
+      n = wide_count[--c.wide];
+      c.partial -= (code & shape::unit) != 0 ? 0 : n;
     }
+    c.operand -= n;
+    c.partial -= shape_steps.partials[code];
     return n;
   }
 
   /// Moves `c` from the beginning of an entry with shape `code` to its end.
   std::size_t step_forward(Cursor& c, unsigned code) const noexcept {
-    const unsigned count = code & shape::count_mask;
-    const std::size_t n = count == shape::wide ? wide_count[c.wide++] : count;
-    c.operand += n;
-    if ((code & shape::unit) == 0) {
-      c.partial += n;
+    std::size_t n = shape_steps.operands[code];
+    if (n == ShapeSteps::wide) {
+      n = wide_count[c.wide++];
+      c.partial += (code & shape::unit) != 0 ? 0 : n;
     }
+    c.operand += n;
+    c.partial += shape_steps.partials[code];
     return n;
   }
 
