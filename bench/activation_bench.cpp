@@ -5,7 +5,10 @@
 // loop over std:: functions, measured in alternating batches in the same run.
 //
 // Counters: kernel_ns and naive_ns per call, ns_per_element, kernel/copy and
-// naive/copy (the ratios the targets are stated in), and naive/kernel.
+// naive/copy (the ratios the targets are stated in), and naive/kernel. The
+// kernel runs with the instruction set tinygrad chooses by default (shown in
+// the context lines at the top); where that is not the build's own, a
+// fourth contender runs it with InstructionSet::compiled (compiled/copy).
 // latency/sigmoid/*: the time of one scalar call in a dependent chain (the
 // tape's case), Sigmoid::value against the textbook formula.
 //
@@ -167,6 +170,15 @@ void run(benchmark::State& state, Direction direction, std::size_t n) {
                             std::span<const T>(a.dy), std::span<T>(a.dx));
     }
   };
+  const auto compiled = [&] {
+    constexpr auto set = tinygrad::InstructionSet::compiled;
+    if (direction == Direction::forward) {
+      tinygrad::forward<P>(std::span<const T>(a.x), std::span<T>(a.y), set);
+    } else {
+      tinygrad::backward<P>(std::span<const T>(a.x), std::span<const T>(a.y),
+                            std::span<const T>(a.dy), std::span<T>(a.dx), set);
+    }
+  };
   const auto naive = [&] {
     if (direction == Direction::forward) {
       for (std::size_t i = 0; i < n; ++i) {
@@ -179,11 +191,24 @@ void run(benchmark::State& state, Direction direction, std::size_t n) {
     }
   };
   const std::size_t batch = std::max<std::size_t>(1, (1u << 16) / n);
-  const auto ns =
-      harness::compare_to(state, batch, harness::Contender{"copy", copy},
-                          harness::Contender{"kernel", kernel}, harness::Contender{"naive", naive});
-  state.counters["ns_per_element"] = ns[0] / static_cast<double>(n);
-  state.counters["naive/kernel"] = ns[1] / ns[0];
+  const harness::Contender copy_contender{"copy", copy};
+  const harness::Contender kernel_contender{"kernel", kernel};
+  const harness::Contender naive_contender{"naive", naive};
+  double kernel_ns = 0;
+  double naive_ns = 0;
+  if (tinygrad::kernel_instruction_set() == tinygrad::InstructionSet::compiled) {
+    const auto ns =
+        harness::compare_to(state, batch, copy_contender, kernel_contender, naive_contender);
+    kernel_ns = ns[0];
+    naive_ns = ns[1];
+  } else {
+    const auto ns = harness::compare_to(state, batch, copy_contender, kernel_contender,
+                                        naive_contender, harness::Contender{"compiled", compiled});
+    kernel_ns = ns[0];
+    naive_ns = ns[1];
+  }
+  state.counters["ns_per_element"] = kernel_ns / static_cast<double>(n);
+  state.counters["naive/kernel"] = naive_ns / kernel_ns;
 }
 
 template <class P, class T>
@@ -244,6 +269,8 @@ int main(int argc, char** argv) {
                tinygrad::Identity>();
   benchmark::RegisterBenchmark("latency/sigmoid/float", latency_sigmoid<float>);
   benchmark::RegisterBenchmark("latency/sigmoid/double", latency_sigmoid<double>);
+  benchmark::AddCustomContext("kernel instruction set",
+                              tinygrad::instruction_set_name(tinygrad::kernel_instruction_set()));
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

@@ -9,12 +9,19 @@
 // References: float results against the double formulas of the C library
 // (their error, about 2^-52, is invisible at float's 2^-24), double results
 // against the long double formulas.
+//
+// Every instruction set the kernels can run with here is measured against
+// the same reference values (instruction_set.hpp): the compiled copy and,
+// where the processor has them, the AVX2 and AVX-512 copies.
 
 #include <tinygrad/var.hpp>
+
+#include "support/instruction_sets.hpp"
 
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cmath>
 #include <cstdint>
@@ -59,23 +66,24 @@ template <class P>
 constexpr Long ulp_bound =
     std::is_same_v<P, tinygrad::Sigmoid> || std::is_same_v<P, tinygrad::Tanh> ? 2 : 4;
 
-/// |computed - exact| in units of the last place of T at the exact value
-/// (given in the wider type R); 0 where the exact value is below T's normal
-/// range (no bound is stated there).
+/// The unit in the last place of T at the exact value (given in the wider
+/// type R); 0 where the exact value is below T's normal range (no bound is
+/// stated there).
 template <class T, class R>
-R ulps(T computed, R exact) {
+R ulp_at(R exact) {
   if (std::abs(exact) < R(std::numeric_limits<T>::min())) {
     return 0;
   }
-  int exponent = 0;
+  // exact = m 2^e with m in [0.5, 1), so its ulp in T is 2^(e - digits).
+  constexpr int digits = std::numeric_limits<T>::digits;
   if constexpr (std::is_same_v<R, double>) {  // the hot path of the float sweep: no libm
-    exponent = static_cast<int>((std::bit_cast<std::uint64_t>(exact) >> 52) & 0x7ff) - 1022;
+    const int e = static_cast<int>((std::bit_cast<std::uint64_t>(exact) >> 52) & 0x7ff) - 1022;
+    return std::bit_cast<double>(static_cast<std::uint64_t>(e - digits + 1023) << 52);
   } else {
-    std::frexp(exact, &exponent);
+    int e = 0;
+    std::frexp(exact, &e);
+    return std::ldexp(R(1), e - digits);
   }
-  // exact = m 2^exponent with m in [0.5, 1), so its ulp in T is 2^(exponent - digits).
-  const R ulp = std::ldexp(R(1), exponent - std::numeric_limits<T>::digits);
-  return std::abs(R(computed) - exact) / ulp;
 }
 
 /// Whether y lies in the closure of the function's range.
@@ -95,7 +103,7 @@ bool in_range(T y, T x) {
 }
 
 struct Worst {
-  Long ulps = 0;
+  double ulps = 0;
   double at = 0;
   std::size_t out_of_range = 0;
   double out_of_range_at = 0;
@@ -111,33 +119,57 @@ struct Worst {
   }
 };
 
-/// Runs the forward kernel over `inputs` and compares each output.
+/// The worst found for each instruction set, indexed by its value.
+using Worsts = std::array<Worst, 3>;
+
+void merge(Worsts& into, const Worsts& other) {
+  for (std::size_t set = 0; set < into.size(); ++set) {
+    into[set].merge(other[set]);
+  }
+}
+
+/// Runs the forward kernel over `inputs` with every available instruction
+/// set and compares each output with the one reference value.
 template <class P, class T>
-void measure(std::span<const T> inputs, std::vector<T>& outputs, Worst& worst) {
+void measure(std::span<const T> inputs, std::vector<std::vector<T>>& outputs, Worsts& worsts) {
   using R = std::conditional_t<std::is_same_v<T, float>, double, Long>;
-  outputs.resize(inputs.size());
-  tinygrad::forward<P>(inputs, std::span<T>(outputs));
+  static const std::vector<tinygrad::InstructionSet> sets =
+      tinygrad_test::available_instruction_sets();
+  outputs.resize(sets.size());
+  for (std::size_t k = 0; k < sets.size(); ++k) {
+    outputs[k].resize(inputs.size());
+    tinygrad::forward<P>(inputs, std::span<T>(outputs[k]), sets[k]);
+  }
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     const T x = inputs[i];
-    const Long error = ulps(outputs[i], reference<P>(R(x)));
-    if (error > worst.ulps) {
-      worst.ulps = error;
-      worst.at = double(x);
-    }
-    if (!in_range<P>(outputs[i], x)) {
-      ++worst.out_of_range;
-      worst.out_of_range_at = double(x);
+    const R exact = reference<P>(R(x));
+    const R ulp = ulp_at<T>(exact);
+    for (std::size_t k = 0; k < sets.size(); ++k) {
+      Worst& worst = worsts[static_cast<std::size_t>(sets[k])];
+      const T y = outputs[k][i];
+      // Compared as |y - exact| > worst * ulp, without a division: this loop
+      // is most of the full sweep's time. A NaN y fails it (and in_range).
+      const R deviation = std::abs(R(y) - exact);
+      if (ulp != 0 && deviation > R(worst.ulps) * ulp) {
+        worst.ulps = double(deviation / ulp);
+        worst.at = double(x);
+      }
+      if (!in_range<P>(y, x)) {
+        ++worst.out_of_range;
+        worst.out_of_range_at = double(x);
+      }
     }
   }
 }
 
 /// Every stride-th float of [-100, 100], split over two threads.
 template <class P>
-Worst float_sweep(std::uint32_t stride) {
+Worsts float_sweep(std::uint32_t stride) {
   static constexpr std::uint32_t last = std::bit_cast<std::uint32_t>(100.0f);  // -100 less its sign
-  const auto run = [stride](std::uint32_t sign, Worst& worst) {
+  const auto run = [stride](std::uint32_t sign, Worsts& result) {
     std::vector<float> inputs;
-    std::vector<float> outputs;
+    std::vector<std::vector<float>> outputs;
+    Worsts worst;  // this thread's own: the two results share a cache line
     for (std::uint64_t bits = 0; bits <= last;) {
       inputs.clear();
       for (; inputs.size() < 65536 && bits <= last; bits += stride) {
@@ -145,26 +177,27 @@ Worst float_sweep(std::uint32_t stride) {
       }
       measure<P>(std::span<const float>(inputs), outputs, worst);
     }
+    result = worst;
   };
-  Worst positive;
-  Worst negative;
+  Worsts positive;
+  Worsts negative;
   std::thread other(run, 0x80000000u, std::ref(negative));
   run(0, positive);
   other.join();
-  positive.merge(negative);
+  merge(positive, negative);
   return positive;
 }
 
 /// `count` doubles: half uniform in [-750, 750] (the whole range where the
 /// functions are not yet constant or linear), half in [-20, 20].
 template <class P>
-Worst double_sample(std::size_t count) {
+Worsts double_sample(std::size_t count) {
   std::mt19937_64 random(20261126);
   std::uniform_real_distribution<double> wide(-750.0, 750.0);
   std::uniform_real_distribution<double> middle(-20.0, 20.0);
   std::vector<double> inputs;
-  std::vector<double> outputs;
-  Worst worst;
+  std::vector<std::vector<double>> outputs;
+  Worsts worst;
   for (std::size_t done = 0; done < count;) {
     inputs.clear();
     for (; inputs.size() < 65536 && done < count; ++done) {
@@ -176,14 +209,17 @@ Worst double_sample(std::size_t count) {
 }
 
 template <class P>
-void check(const Worst& worst, const char* type) {
-  INFO(std::string(tinygrad::detail::policy_name<P>()), " ", std::string(type), ": worst ",
-       double(worst.ulps), " ulp at x = ", worst.at, "; ", worst.out_of_range,
-       " outputs out of range (last at x = ", worst.out_of_range_at, ")");
-  CHECK(worst.ulps <= ulp_bound<P>);
-  CHECK(worst.out_of_range == 0);
-  MESSAGE(std::string(tinygrad::detail::policy_name<P>()), " ", std::string(type), ": worst ",
-          double(worst.ulps), " ulp at x = ", worst.at);
+void check(const Worsts& worsts, const char* type) {
+  for (const tinygrad::InstructionSet set : tinygrad_test::available_instruction_sets()) {
+    const Worst& worst = worsts[static_cast<std::size_t>(set)];
+    const std::string what = std::string(tinygrad::detail::policy_name<P>()) + " " + type + " (" +
+                             tinygrad::instruction_set_name(set) + ")";
+    INFO(what, ": worst ", double(worst.ulps), " ulp at x = ", worst.at, "; ", worst.out_of_range,
+         " outputs out of range (last at x = ", worst.out_of_range_at, ")");
+    CHECK(worst.ulps <= ulp_bound<P>);
+    CHECK(worst.out_of_range == 0);
+    MESSAGE(what, ": worst ", double(worst.ulps), " ulp at x = ", worst.at);
+  }
 }
 
 }  // namespace

@@ -19,6 +19,7 @@
 // had already overwritten.
 
 #include <tinygrad/activation.hpp>
+#include <tinygrad/instruction_set.hpp>
 #include <tinygrad/var.hpp>
 
 #include <concepts>
@@ -83,28 +84,39 @@ inline void require_no_partial_overlap(const char* kernel, const char* policy, c
   }
 }
 
+inline void require_available(const char* kernel, const char* policy, InstructionSet set) {
+  if (!instruction_set_available(set)) {
+    throw std::invalid_argument(kernel_name(kernel, policy) + ": instruction set " +
+                                instruction_set_name(set) + " is not available here");
+  }
+}
+
 // The loops. Where the output is a separate array, __restrict tells the
 // compiler so; where it is the same array as an input, the loop names it once.
 // Either way nothing stands between the loop and the vectoriser (an unknown
 // alias would make it add a run-time overlap test that in-place use fails).
+// They are forced inline so that run_kernel compiles each one for every
+// instruction set it dispatches to (instruction_set.hpp).
 
 template <class P, class T>
-void forward_separate(const T* __restrict x, T* __restrict y, std::size_t n) noexcept {
+TINYGRAD_VECTORIZABLE void forward_separate(const T* __restrict x, T* __restrict y,
+                                            std::size_t n) noexcept {
   for (std::size_t i = 0; i < n; ++i) {
     y[i] = P::value(x[i]);
   }
 }
 
 template <class P, class T>
-void forward_in_place(T* xy, std::size_t n) noexcept {
+TINYGRAD_VECTORIZABLE void forward_in_place(T* xy, std::size_t n) noexcept {
   for (std::size_t i = 0; i < n; ++i) {
     xy[i] = P::value(xy[i]);
   }
 }
 
 template <class P, class T>
-void backward_separate(const T* __restrict x, const T* __restrict y, const T* __restrict dy,
-                       T* __restrict dx, std::size_t n) noexcept {
+TINYGRAD_VECTORIZABLE void backward_separate(const T* __restrict x, const T* __restrict y,
+                                             const T* __restrict dy, T* __restrict dx,
+                                             std::size_t n) noexcept {
   for (std::size_t i = 0; i < n; ++i) {
     dx[i] = backward_element<P>(x[i], y[i], dy[i]);
   }
@@ -112,7 +124,8 @@ void backward_separate(const T* __restrict x, const T* __restrict y, const T* __
 
 /// dx is the same array as at least one input (usually dy).
 template <class P, class T>
-void backward_in_place(const T* x, const T* y, const T* dy, T* dx, std::size_t n) noexcept {
+TINYGRAD_VECTORIZABLE void backward_in_place(const T* x, const T* y, const T* dy, T* dx,
+                                             std::size_t n) noexcept {
   if (dx == dy && dx != x && dx != y) {  // the common case gets a vectorisable loop
     const T* __restrict x_only = x;
     const T* __restrict y_only = y;
@@ -128,10 +141,14 @@ void backward_in_place(const T* x, const T* y, const T* dy, T* dx, std::size_t n
 
 }  // namespace detail
 
-/// y[i] = P::value(x[i]). y may be x itself (in place).
-/// Throws std::invalid_argument if the sizes differ or y partially overlaps x.
+/// y[i] = P::value(x[i]). y may be x itself (in place). `set` is the
+/// instruction set to run with (instruction_set.hpp): by default the
+/// process-wide choice; InstructionSet::compiled gives P::value's results bit
+/// for bit.
+/// Throws std::invalid_argument if the sizes differ, y partially overlaps x,
+/// or `set` is not available here.
 template <class P, std::floating_point T>
-void forward(std::span<const T> x, std::span<T> y) {
+void forward(std::span<const T> x, std::span<T> y, InstructionSet set = kernel_instruction_set()) {
   static_assert(ActivationPolicy<P, T>,
                 "tinygrad::forward<P>: P must be an activation policy with static T value(T) and "
                 "static T derivative(T).");
@@ -139,10 +156,11 @@ void forward(std::span<const T> x, std::span<T> y) {
   detail::require_same_size("forward", name, "x", x.size(), "y", y.size());
   detail::require_no_partial_overlap("forward", name, "y", "x",
                                      detail::overlap_partially(y.data(), x.data(), x.size()));
+  detail::require_available("forward", name, set);
   if (static_cast<const T*>(y.data()) == x.data()) {
-    detail::forward_in_place<P>(y.data(), y.size());
+    detail::run_kernel<&detail::forward_in_place<P, T>>(set, y.data(), y.size());
   } else {
-    detail::forward_separate<P>(x.data(), y.data(), x.size());
+    detail::run_kernel<&detail::forward_separate<P, T>>(set, x.data(), y.data(), x.size());
   }
 }
 
@@ -155,10 +173,12 @@ void forward(std::span<const T> x, std::span<T> y) {
 /// for tanh lose relative precision where y rounds to +-1 (|x| beyond about 9
 /// in float, 19 in double), where the true derivative is below ulp(1). The
 /// tape (activate<P>) uses P::derivative(x), which is accurate there too.
-/// Throws std::invalid_argument if the sizes differ or dx partially overlaps
-/// an input.
+/// `set` as for forward().
+/// Throws std::invalid_argument if the sizes differ, dx partially overlaps
+/// an input, or `set` is not available here.
 template <class P, std::floating_point T>
-void backward(std::span<const T> x, std::span<const T> y, std::span<const T> dy, std::span<T> dx) {
+void backward(std::span<const T> x, std::span<const T> y, std::span<const T> dy, std::span<T> dx,
+              InstructionSet set = kernel_instruction_set()) {
   static_assert(ActivationPolicy<P, T>,
                 "tinygrad::backward<P>: P must be an activation policy with static T value(T) "
                 "and static T derivative(T).");
@@ -173,11 +193,14 @@ void backward(std::span<const T> x, std::span<const T> y, std::span<const T> dy,
                                      detail::overlap_partially(dx.data(), y.data(), n));
   detail::require_no_partial_overlap("backward", name, "dx", "dy",
                                      detail::overlap_partially(dx.data(), dy.data(), n));
+  detail::require_available("backward", name, set);
   const T* out = dx.data();
   if (out == x.data() || out == y.data() || out == dy.data()) {
-    detail::backward_in_place<P>(x.data(), y.data(), dy.data(), dx.data(), n);
+    detail::run_kernel<&detail::backward_in_place<P, T>>(set, x.data(), y.data(), dy.data(),
+                                                         dx.data(), n);
   } else {
-    detail::backward_separate<P>(x.data(), y.data(), dy.data(), dx.data(), n);
+    detail::run_kernel<&detail::backward_separate<P, T>>(set, x.data(), y.data(), dy.data(),
+                                                         dx.data(), n);
   }
 }
 
@@ -188,8 +211,9 @@ void backward(std::span<const T> x, std::span<const T> y, std::span<const T> dy,
 /// Throws std::invalid_argument if the sizes differ or out partially overlaps
 /// in, and tape_error for a Var that cannot be used here (as activate<P>).
 template <class P, class T>
-void activate(std::span<const Var<T>> in, std::span<Var<T>> out,
-              detail::SourceLocation where = detail::SourceLocation::current()) {
+TINYGRAD_DETAIL_VECTORIZE void activate(
+    std::span<const Var<T>> in, std::span<Var<T>> out,
+    detail::SourceLocation where = detail::SourceLocation::current()) {
   static_assert(ActivationPolicy<P, detail::Innermost<T>>,
                 "tinygrad::activate<P>: P must be an activation policy with static T value(T) "
                 "and static T derivative(T).");

@@ -10,6 +10,7 @@
 #include <tinygrad/error.hpp>
 #include <tinygrad/functional.hpp>
 #include <tinygrad/graphviz.hpp>
+#include <tinygrad/instruction_set.hpp>
 #include <tinygrad/loss.hpp>
 #include <tinygrad/math.hpp>
 #include <tinygrad/nn.hpp>

@@ -200,13 +200,15 @@ S apply(std::size_t op, const S& x, const S& y) {
     }
   };
   // The array kernels: forward<P> on doubles, activate<P> over a span of
-  // Vars; the two outputs summed.
+  // Vars; the two outputs summed. forward runs the compiled copy, the one
+  // whose results the tape's equal bit for bit (instruction_set.hpp).
   const auto policy_over_span = [](auto p, const S& a, const S& b) {
     using P = decltype(p);
     const std::array<S, 2> in = {a, b};
     std::array<S, 2> out = in;  // copies record nothing; Var() would record leaves
     if constexpr (std::is_same_v<S, double>) {
-      tinygrad::forward<P>(std::span<const S>(in), std::span<S>(out));
+      tinygrad::forward<P>(std::span<const S>(in), std::span<S>(out),
+                           tinygrad::InstructionSet::compiled);
     } else {
       tinygrad::activate<P>(std::span<const S>(in), std::span<S>(out));
     }

@@ -99,8 +99,9 @@ TINYGRAD_VECTORIZABLE T power_of_two(UnsignedBits<T> k) noexcept {
                           << stored_mantissa_bits);
 }
 
-/// a * b + c, fused where the target has FMA instructions (one rounding,
-/// half the work); g++ in ISO C++ mode never fuses on its own.
+/// a * b + c, fused where the build targets FMA instructions (one rounding,
+/// half the work), explicitly: the compilers may also contract a * b + c on
+/// their own there, but need not.
 template <VectorReal T>
 TINYGRAD_VECTORIZABLE T multiply_add(T a, T b, T c) noexcept {
 #if defined(__FMA__)
