@@ -161,7 +161,7 @@ inline void use_instruction_set(InstructionSet set) {
 
 namespace detail {
 
-// One kernel, run with the active instruction set. `kernel` must be forced
+// One kernel, run with a given instruction set. `kernel` must be forced
 // inline (TINYGRAD_VECTORIZABLE): it is compiled, and vectorised, inside each
 // wrapper below, with that wrapper's target; a kernel left as a call would run
 // the compiled copy every time. The compilers inline functions built for the
