@@ -386,15 +386,13 @@ struct GELU {
   /// Without these, an integer argument would quietly take the float
   /// overloads above; every other policy rejects it, so GELU does too.
   template <class T>
-    requires(!std::floating_point<T>)
-  static T value(T) noexcept {
+  requires(!std::floating_point<T>) static T value(T) noexcept {
     static_assert(std::floating_point<T>,
                   "tinygrad::GELU::value: x must be float, double or long double");
     return T{};
   }
   template <class T>
-    requires(!std::floating_point<T>)
-  static T derivative(T) noexcept {
+  requires(!std::floating_point<T>) static T derivative(T) noexcept {
     static_assert(std::floating_point<T>,
                   "tinygrad::GELU::derivative: x must be float, double or long double");
     return T{};
