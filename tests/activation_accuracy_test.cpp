@@ -147,8 +147,8 @@ void measure(std::span<const T> inputs, std::vector<std::vector<T>>& outputs, Wo
     for (std::size_t k = 0; k < sets.size(); ++k) {
       Worst& worst = worsts[static_cast<std::size_t>(sets[k])];
       const T y = outputs[k][i];
-      // Compared as |y - exact| > worst * ulp, without a division: this loop
-      // is most of the full sweep's time. A NaN y fails it (and in_range).
+      // |y - exact| > worst * ulp: a division only for a new worst. A NaN y
+      // never counts here; in_range reports it.
       const R deviation = std::abs(R(y) - exact);
       if (ulp != 0 && deviation > R(worst.ulps) * ulp) {
         worst.ulps = double(deviation / ulp);
@@ -169,7 +169,7 @@ Worsts float_sweep(std::uint32_t stride) {
   const auto run = [stride](std::uint32_t sign, Worsts& result) {
     std::vector<float> inputs;
     std::vector<std::vector<float>> outputs;
-    Worsts worst;  // this thread's own: the two results share a cache line
+    Worsts worst;  // this thread's own, written back once
     for (std::uint64_t bits = 0; bits <= last;) {
       inputs.clear();
       for (; inputs.size() < 65536 && bits <= last; bits += stride) {
