@@ -95,30 +95,22 @@ inline bool detect_instruction_set(InstructionSet set) noexcept {
 #endif
 }
 
-struct AvailableInstructionSets {
-  bool avx2 = detect_instruction_set(InstructionSet::avx2);
-  bool avx512 = detect_instruction_set(InstructionSet::avx512);
-};
-
-inline const AvailableInstructionSets& available_instruction_sets() noexcept {
-  static const AvailableInstructionSets available;
-  return available;
-}
-
 }  // namespace detail
 
 /// Whether the kernels can run with `set` here: `compiled` always; `avx2`
 /// and `avx512` where this build carries their copy (see above), the
 /// processor and the operating system support them, and the build's own
-/// flags do not include them already.
+/// flags do not include them already. Asked of the processor once.
 inline bool instruction_set_available(InstructionSet set) noexcept {
+  static const bool avx2 = detail::detect_instruction_set(InstructionSet::avx2);
+  static const bool avx512 = detail::detect_instruction_set(InstructionSet::avx512);
   switch (set) {
     case InstructionSet::compiled:
       return true;
     case InstructionSet::avx2:
-      return detail::available_instruction_sets().avx2;
+      return avx2;
     case InstructionSet::avx512:
-      return detail::available_instruction_sets().avx512;
+      return avx512;
   }
   return false;
 }
