@@ -50,7 +50,7 @@ TEST_CASE("a chain of 10^6 operations records and sweeps back without recursion"
   for (int i = 0; i < length; ++i) {
     y = 0.5 * y + x;  // dy/dx = 1 + 0.5 + 0.25 + ... = 2 - 0.5^length
   }
-  CHECK(tape.size() == 2 * length + 1);
+  CHECK(tape.size() == length + 1);  // `+ x` fused into the entry of 0.5 * y
   y.backward();
   tinygrad_test::check_close(x.grad(), 2.0, 1e-12);
   CHECK(y.value() == doctest::Approx(2.0));
@@ -326,9 +326,10 @@ TEST_CASE("EpochFloors: one segment per distinct rewind position still in force"
 
 TEST_CASE("statistics() counts entries, operands and bytes as design.md states") {
   Tape<double> tape;
-  Var<double> x = 1.0;        // leaf: no operand
-  const auto y = x * x;       // 2 operands, 2 partials
-  const auto z = exp(y) + 1;  // 1 operand and partial, then 1 operand with a unit partial
+  tape.fuse_operations(false);  // one entry per operation, as the comments count
+  Var<double> x = 1.0;          // leaf: no operand
+  const auto y = x * x;         // 2 operands, 2 partials
+  const auto z = exp(y) + 1;    // 1 operand and partial, then 1 operand with a unit partial
   auto s = tape.statistics();
   CHECK(s.entries == 4);
   CHECK(s.operands == 4);
@@ -559,4 +560,206 @@ TEST_CASE("eight threads, each 10^5 operations on its own tape, gradients checke
   for (const double g : gradients) {
     CHECK(g == doctest::Approx(0.5));
   }
+}
+
+// ---- Fusion (docs/design.md, "Fusing an operation into its operand's entry")
+
+namespace {
+
+/// Gradients of f(a, b, c) at (a, b, c), recorded with fusion on or off.
+template <class F>
+std::vector<double> gradients_of(F f, bool fuse, const std::vector<double>& at) {
+  Tape<double> tape;
+  tape.fuse_operations(fuse);
+  std::vector<Var<double>> leaves;
+  tinygrad::record_leaves(std::span<const double>(at), leaves);
+  f(leaves[0], leaves[1], leaves[2]).backward();
+  std::vector<double> grads(at.size());
+  tinygrad::read_gradients(std::span<const Var<double>>(leaves), std::span<double>(grads));
+  return grads;
+}
+
+}  // namespace
+
+TEST_CASE("fusion: x[1] - x[0] * x[0] is one entry with the chain rule's partials") {
+  Tape<double> tape;
+  Var<double> x0 = 0.5, x1 = 0.75;
+  const auto t = x1 - x0 * x0;
+  CHECK(tape.size() == 3);  // two leaves and one entry
+  int seen = 0;
+  tape.for_each_entry([&](const auto& e) {
+    if (e.index == 2) {
+      ++seen;
+      REQUIRE(e.operand_index.size() == 2);
+      CHECK(e.operand_index[0] == 0);
+      CHECK(e.operand_partial[0] == -2 * 0.5);  // d(x1 - x0^2)/dx0
+      CHECK(e.operand_index[1] == 1);
+      CHECK(e.operand_partial[1] == 1.0);
+    }
+  });
+  CHECK(seen == 1);
+  t.backward();
+  CHECK(x0.grad() == -1.0);
+  CHECK(x1.grad() == 1.0);
+}
+
+TEST_CASE("fusion: the gradients of fused entries equal those of separate entries") {
+  using V = const Var<double>&;
+  const std::vector<double> at{0.7, -1.3, 2.1};
+  // Each lambda builds temporaries of every kind and consumes them every way:
+  // stored and unit entries, scaled, negated, merged with an equal operand.
+  const auto check = [&](auto f, auto formula) {
+    const auto fused = gradients_of(f, true, at);
+    const auto separate = gradients_of(f, false, at);
+    const auto expected = formula(at[0], at[1], at[2]);
+    for (std::size_t i = 0; i < at.size(); ++i) {
+      CAPTURE(i);
+      tinygrad_test::check_close(fused[i], separate[i], 4e-16);
+      tinygrad_test::check_close(fused[i], expected[i], 1e-14);
+      const auto along = [&](double h) {
+        std::vector<double> p = at;
+        p[i] = h;
+        Tape<double> scratch;
+        return f(Var<double>(p[0]), Var<double>(p[1]), Var<double>(p[2])).value();
+      };
+      tinygrad_test::check_close(fused[i], tinygrad_test::central_difference(along, at[i]), 1e-8);
+    }
+  };
+  SUBCASE("Rosenbrock's term") {
+    check([](V a, V b, V) { return 100.0 * (b - a * a) * (b - a * a) + (1.0 - a) * (1.0 - a); },
+          [](double a, double b, double) {
+            return std::vector<double>{-400 * a * (b - a * a) - 2 * (1 - a), 200 * (b - a * a), 0};
+          });
+  }
+  SUBCASE("unit temporaries scaled: (a + b) * c, c - (a - b), -(a + 2)") {
+    check([](V a, V b, V c) { return (a + b) * c + (c - (a - b)) * 3.0 - (-(a + 2.0)); },
+          [](double a, double b, double c) {
+            return std::vector<double>{c - 3 + 1, c + 3, a + b + 3};
+          });
+  }
+  SUBCASE("both operands temporaries: (a * b) * (b * c), (a * b) / (a + c)") {
+    check([](V a, V b, V c) { return (a * b) * (b * c) + (a * b) / (a + c); },
+          [](double a, double b, double c) {
+            const double q = a * b / (a + c);
+            return std::vector<double>{b * b * c + b / (a + c) - q / (a + c),
+                                       2 * a * b * c + a / (a + c), a * b * b - q / (a + c)};
+          });
+  }
+  SUBCASE("scalars on temporaries: 2 / (a * b), (a * b) / 4, 5 - a * c, (b + c) - 1") {
+    check([](V a, V b,
+             V c) { return 2.0 / (a * b) + (a * b) / 4.0 + (5.0 - a * c) * ((b + c) - 1.0); },
+          [](double a, double b, double c) {
+            const double u = 5 - a * c, w = b + c - 1;
+            return std::vector<double>{-2 / (a * a * b) + b / 4 - c * w,
+                                       -2 / (a * b * b) + a / 4 + u, -a * w + u};
+          });
+  }
+  SUBCASE("a long sum of temporaries, and activations of them") {
+    check(
+        [](V a, V b, V c) {
+          Var<double> sum = 0.0;
+          for (int k = 1; k <= 20; ++k) {
+            sum = sum + tinygrad::sigmoid(a * static_cast<double>(k) + b) * c;
+          }
+          return sum;
+        },
+        [](double a, double b, double c) {
+          std::vector<double> g(3, 0.0);
+          for (int k = 1; k <= 20; ++k) {
+            const double s = 1 / (1 + std::exp(-(a * k + b)));
+            g[0] += s * (1 - s) * k * c;
+            g[1] += s * (1 - s) * c;
+            g[2] += s;
+          }
+          return g;
+        });
+  }
+}
+
+TEST_CASE("fusion: a zero chain factor does not turn an infinite partial into NaN") {
+  Tape<double> tape;
+  Var<double> x = 0.0;
+  const auto out = tinygrad::sqrt(x) * 0.0;  // fused, sqrt's partial inf times 0 would be NaN
+  out.backward();
+  CHECK(x.grad() == 0.0);  // as with separate entries: sqrt's zero adjoint is skipped
+}
+
+TEST_CASE("fusion never rewrites an entry that another Var, a Position or a gradient refers to") {
+  Tape<double> tape;
+  Var<double> a = 1.5, b = -2.0;
+  SUBCASE("a copy of the temporary keeps its meaning") {
+    Var<double> product = a * b;
+    const Var<double> copy = product;  // two Vars of one entry
+    const auto sum = std::move(product) + a;
+    copy.backward();
+    CHECK(a.grad() == -2.0);  // d(a b)/da, not d(a b + a)/da
+    CHECK(b.grad() == 1.5);
+    tape.zero_grad();
+    sum.backward();
+    CHECK(a.grad() == -1.0);
+  }
+  SUBCASE("a Var moved into an operation that took its entry is invalid") {
+    Var<double> product = a * b;
+    const auto sum = std::move(product) + a;
+    CHECK(tape.size() == 3);  // fused
+    check_tape_error([&] { (void)(product * 2.0); },
+                     "was consumed");  // NOLINT(bugprone-use-after-move)
+    check_tape_error([&] { (void)product.grad(); },
+                     "was consumed");  // NOLINT(bugprone-use-after-move)
+    sum.backward();
+    CHECK(a.grad() == -1.0);
+  }
+  SUBCASE("a Position taken after the temporary: rewind finds it as it was") {
+    Var<double> product = a * b;
+    const auto mark = tape.position();
+    const auto sum = std::move(product) + a;  // not fused: the mark pins the product
+    CHECK(tape.size() == 4);
+    tape.rewind(mark);
+    // product was consumed even so; the entry it named is the product still:
+    // a new temporary of the same operation gives its gradients.
+    const auto again = a * b;
+    again.backward();
+    CHECK(a.grad() == -2.0);
+    CHECK(b.grad() == 1.5);
+    (void)sum;
+  }
+  SUBCASE("gradients computed for the temporary stay its own") {
+    Var<double> product = a * b;
+    product.backward();
+    const auto sum = std::move(product) + a;  // not fused: the product has a gradient
+    CHECK(tape.size() == 4);
+    CHECK(sum.grad() == 0.0);
+    sum.backward();
+    CHECK(a.grad() == -2.0 + -1.0);  // both backward() calls accumulate
+  }
+  SUBCASE("annotating, detecting anomalies, or fusion off: one entry per operation") {
+    const auto count_entries = [&](auto configure) {
+      Tape<double> inner;
+      configure(inner);
+      Var<double> x = 1.5, y = 2.0;
+      (void)(y - x * x);
+      return inner.size();
+    };
+    CHECK(count_entries([](Tape<double>&) {}) == 3);
+    CHECK(count_entries([](Tape<double>& t) { t.annotate(true); }) == 4);
+    CHECK(count_entries([](Tape<double>& t) { t.detect_anomalies(true); }) == 4);
+    CHECK(count_entries([](Tape<double>& t) { t.fuse_operations(false); }) == 4);
+    CHECK(count_entries([](Tape<double>& t) {
+            t.annotate(true);
+            t.annotate(false);
+          }) == 3);
+  }
+}
+
+TEST_CASE("fusion: nested tapes record one entry per operation") {
+  Tape<double> inner;
+  Tape<Var<double>> outer;
+  Var<Var<double>> x = Var<double>(1.5);
+  const auto y = 2.0 - x * x;  // would fuse on a tape of doubles
+  CHECK(outer.size() == 3);
+  y.backward();
+  const Var<double> dy = x.grad();  // -2x, a Var on the inner tape
+  CHECK(dy.value() == -3.0);
+  dy.backward();
+  CHECK(x.value().grad() == -2.0);
 }

@@ -62,6 +62,11 @@ inline constexpr bool is_var = false;
 template <class U>
 inline constexpr bool is_var<Var<U>> = true;
 
+// A Var moved bitwise is the same Var: its copy constructor only clears the
+// `fresh` flag, which a move (the old copy disappears) may keep.
+template <class U>
+inline constexpr bool relocatable_by_realloc<Var<U>> = true;
+
 /// The floating-point type at the bottom of a nest of Vars: double for
 /// double, Var<double> and Var<Var<double>>.
 template <class T>
@@ -167,6 +172,7 @@ class Tape {
 
   /// Where the recording stands now, for rewind().
   [[nodiscard]] Position position() const noexcept {
+    pin_recorded_entries();  // rewind() must find them as they are now
     return Position(detail::Stamp{generation_, entry_count()}, recording_.view().end);
   }
 
@@ -195,6 +201,7 @@ class Tape {
       recording_.truncate(0, {});
       grads_.clear();
       annotations_.clear();
+      refresh_fusion();
     } else {
       truncate(0, {});
     }
@@ -211,7 +218,10 @@ class Tape {
   /// its value, for inspection (for_each_entry) and Graphviz export
   /// (graphviz.hpp). Off by default; costs one predictable branch per entry
   /// when off.
-  void annotate(bool on) noexcept { set_flag(keeps_annotations, on); }
+  void annotate(bool on) noexcept {
+    set_flag(keeps_annotations, on);
+    refresh_fusion();
+  }
   [[nodiscard]] bool annotating() const noexcept { return (flags_ & keeps_annotations) != 0; }
 
   /// Anomaly detection (docs/reference.md, "Anomaly detection"). While on,
@@ -225,10 +235,23 @@ class Tape {
   void detect_anomalies(bool on, OnAnomaly response = OnAnomaly::throw_error) noexcept {
     set_flag(detects_anomalies, on);
     on_anomaly_ = response;
+    refresh_fusion();
   }
   [[nodiscard]] bool detecting_anomalies() const noexcept {
     return (flags_ & detects_anomalies) != 0;
   }
+
+  /// Fusion (docs/design.md, "Fusing an operation into its operand's
+  /// entry"): an operation whose operand is a temporary Var, recorded last,
+  /// rewrites that entry instead of appending one. On by default; off, every
+  /// operation records an entry of its own. Annotating and anomaly detection
+  /// switch it off while they are on. Gradients are the same either way, up
+  /// to rounding.
+  void fuse_operations(bool on) noexcept {
+    fuses_ = on;
+    refresh_fusion();
+  }
+  [[nodiscard]] bool fusing_operations() const noexcept { return fuses_; }
 
   /// The first anomaly found while detecting with OnAnomaly::record, until
   /// clear_anomaly(); clear() and rewind() keep it.
@@ -349,8 +372,9 @@ class Tape {
   /// stamp. The other arguments are kept only while annotating or detecting
   /// anomalies.
   template <detail::Partials P = detail::Partials::stored, class... Operands>
-  detail::Stamp record(const char* operation, const T& value, detail::SourceLocation where,
-                       const Operands&... operands) {
+  TINYGRAD_DETAIL_INLINE detail::Stamp record(const char* operation, const T& value,
+                                              detail::SourceLocation where,
+                                              const Operands&... operands) {
     const std::uint32_t entry =
         recording_.template append<P>([this] { throw_full(); }, operands...);
     if (flags_ != 0) [[unlikely]] {
@@ -384,6 +408,35 @@ class Tape {
       }
     }
     return detail::Stamp{generation_, first};
+  }
+
+  /// Fuses an operation r(t, other) into the entry of `t`, a temporary
+  /// (Recorder checks that no other Var refers to it): t's partials times
+  /// `scale`, plus `other` (null: none) with `other_partial`. Only when t is
+  /// the last entry, of this epoch, and nothing pins it; returns whether it
+  /// fused.
+  TINYGRAD_DETAIL_INLINE bool fuse(const detail::Stamp& t, const T& scale,
+                                   const std::uint32_t* other, const T& other_partial) {
+    return t.generation == generation_ && t.index + 1 == entry_count() &&
+           t.index >= fusable_from_ &&
+           recording_.fuse_into_last([this] { throw_full(); }, scale, other, other_partial);
+  }
+
+  /// Whether `x * x` may record one operand: not while each operation must
+  /// keep its own operands (annotating, detecting, fusion off).
+  [[nodiscard]] bool merges_operands() const noexcept { return fusable_from_ != never_fuse; }
+
+  /// Keeps every entry recorded so far from being rewritten by fusion.
+  void pin_recorded_entries() const noexcept {
+    if (fusable_from_ != never_fuse) {
+      fusable_from_ = entry_count();
+    }
+  }
+
+  /// After a switch: fusion stays off while annotating or detecting (each
+  /// entry then has a name and a line of its own).
+  void refresh_fusion() noexcept {
+    fusable_from_ = fuses_ && flags_ == 0 ? entry_count() : never_fuse;
   }
 
   // --- Annotations and anomaly detection (the cold side of recording) ---
@@ -501,6 +554,7 @@ class Tape {
 
   void backward(const detail::Stamp& out, const T& value) {
     require_recorded_here(out, value, "backward()");
+    pin_recorded_entries();  // they now have gradients
     grads_.resize(size(), T(0));
     if ((flags_ & detects_anomalies) != 0) [[unlikely]] {
       backward_checked(out.index);
@@ -558,6 +612,9 @@ class Tape {
     floors_.rewind(epoch(), entries);
     ++generation_;  // the next epoch
     recording_.truncate(entries, operands);
+    if (fusable_from_ != never_fuse) {
+      fusable_from_ = std::min(fusable_from_, entries);
+    }
     if (grads_.size() > entries) {
       grads_.resize(entries);
     }
@@ -569,8 +626,13 @@ class Tape {
   [[nodiscard]] std::string describe_var_problem(const detail::Stamp& s, const T& value,
                                                  const char* use) const {
     std::ostringstream message;
-    message << "tinygrad: Var #" << s.index << " (value " << value << ") used in " << use
-            << " was recorded on tape #" << s.tape() << ", ";
+    message << "tinygrad: Var #" << s.index << " (value " << value << ") used in " << use;
+    if (s.generation == detail::consumed) {
+      message << " was consumed: it was passed as an rvalue (a temporary, or std::move) to an "
+                 "operation that reused its tape entry for its own result";
+      return message.str();
+    }
+    message << " was recorded on tape #" << s.tape() << ", ";
     if (s.tape() != id()) {
       message << "but the current tape of this thread is tape #" << id()
               << " (the Var belongs to an outer nested tape, another thread's tape, "
@@ -623,6 +685,12 @@ class Tape {
   std::optional<Anomaly> anomaly_;  // the first one, with OnAnomaly::record
 
   detail::EpochFloors floors_;
+
+  // Fusion: entries below fusable_from_ are never rewritten (a Position or
+  // gradients refer to them); never_fuse while fusion is off.
+  static constexpr std::uint32_t never_fuse = std::numeric_limits<std::uint32_t>::max();
+  bool fuses_ = true;
+  mutable std::uint32_t fusable_from_ = 0;  // mutable: position() pins
 };
 
 namespace detail {

@@ -14,6 +14,7 @@
 
 #include <tinygrad/tape.hpp>
 
+#include <atomic>
 #include <cassert>
 #include <compare>
 #include <concepts>
@@ -36,17 +37,38 @@ template <class T>
 class OperandWriter;
 
 // Every operation records through these (defined below Var).
-template <class T>
-Var<T> record(SourceLocation where, const char* operation, T value, const Var<T>& x, T dx);
+// An operand given as `Var<T>* ..._rvalue` (non-null) was an rvalue: the
+// operation may take over its entry (fusion, docs/design.md).
 template <class T>
 Var<T> record(SourceLocation where, const char* operation, T value, const Var<T>& x, T dx,
-              const Var<T>& y, T dy);
+              Var<T>* x_rvalue = nullptr);
+template <class T>
+Var<T> record(SourceLocation where, const char* operation, T value, const Var<T>& x, T dx,
+              const Var<T>& y, T dy, Var<T>* x_rvalue = nullptr, Var<T>* y_rvalue = nullptr);
 template <class T>
 Var<T> record_unit(SourceLocation where, const char* operation, T value, const Var<T>& x,
-                   Partials partials);
+                   Partials partials, Var<T>* x_rvalue = nullptr);
 template <class T>
 Var<T> record_unit(SourceLocation where, const char* operation, T value, const Var<T>& x,
-                   const Var<T>& y, Partials partials);
+                   const Var<T>& y, Partials partials, Var<T>* x_rvalue = nullptr,
+                   Var<T>* y_rvalue = nullptr);
+
+/// A Var operand of an operator, with where the operator was written (see
+/// Located) and, if the argument was an rvalue, a pointer to it: the
+/// operation may then take over its tape entry.
+template <class V>
+struct LocatedOperand {
+  LocatedOperand(const V& value,  // NOLINT(google-explicit-constructor): see Located
+                 SourceLocation location = SourceLocation::current()) noexcept
+      : argument(value), where(location) {}
+  LocatedOperand(V&& value,  // NOLINT(google-explicit-constructor)
+                 SourceLocation location = SourceLocation::current()) noexcept
+      : argument(value), rvalue(&value), where(location) {}
+
+  const V& argument;
+  V* rvalue = nullptr;
+  SourceLocation where;
+};
 
 // The partials of x + y, x - y, ...: none is stored (docs/design.md).
 inline constexpr Partials plus = Partials::unit;
@@ -56,14 +78,19 @@ inline constexpr Partials minus_last = Partials::unit_negated_last;
 
 /// A differentiable value: a T plus the tape entry that records how it was
 /// computed. Copying a Var copies that reference, not the recording.
+///
+/// An operation given a Var rvalue (a temporary, or std::move(v)) may take
+/// over its entry (fusion, docs/design.md); a Var so consumed is invalid
+/// afterwards: using it throws tape_error.
 template <class T>
 class Var {
   static_assert(detail::Real<T>,
                 "tinygrad::Var<T>: T must be float, double or long double, or a Var of one of "
                 "them (for second derivatives).");
 
-  // Operands of the operators below: a Var and where the operator was written.
-  using Located = detail::Located<const Var&>;
+  // Operands of the operators below: a Var, whether it is an rvalue, and
+  // where the operator was written.
+  using Located = detail::LocatedOperand<Var>;
   using LocatedTarget = detail::Located<Var&>;
 
  public:
@@ -85,6 +112,29 @@ class Var {
       detail::SourceLocation where = detail::SourceLocation::current())
       : Var(static_cast<T>(value), where) {}
 
+  // Copies and moves alike: the new Var refers to the same entry as the old,
+  // and neither is fresh any more (only a Var that is the sole reference to
+  // its entry may be consumed). atomic_ref: copying a const Var shared between
+  // threads must not race on the flag.
+  //
+  // The stamp is copied field by field: copied whole, g++ moves its 13 bytes
+  // as two overlapping 8-byte loads, which cannot be forwarded from the
+  // separate stores that just wrote them (a stall per copy: W2 took 1.7
+  // times as long).
+  Var(const Var& other) noexcept
+      : value_(other.value_), stamp_{other.stamp_.generation, other.stamp_.index, false} {
+    other.share();
+  }
+  Var& operator=(const Var& other) noexcept {
+    value_ = other.value_;
+    stamp_.generation = other.stamp_.generation;
+    stamp_.index = other.stamp_.index;
+    stamp_.fresh = false;
+    other.share();
+    return *this;
+  }
+  ~Var() = default;
+
   /// The value computed when this Var was recorded. Never throws.
   [[nodiscard]] T value() const noexcept { return value_; }
 
@@ -103,75 +153,80 @@ class Var {
   // reports (docs/design.md, "Anomaly detection"), at no cost when detection
   // is off. Argument-dependent lookup finds them as it would free templates.
 
-  friend Var operator+(Located x) { return x.argument; }
-  friend Var operator-(Located x) {
+  TINYGRAD_DETAIL_INLINE friend Var operator+(Located x) { return x.argument; }
+  TINYGRAD_DETAIL_INLINE friend Var operator-(Located x) {
     const Var& a = x.argument;
-    return detail::record_unit(x.where, "neg", -a.value_, a, detail::minus_last);
+    return detail::record_unit(x.where, "neg", -a.value_, a, detail::minus_last, x.rvalue);
   }
 
-  friend Var operator+(Located x, const Var& y) {
+  // Each binary operator twice, for a second operand that is an lvalue and
+  // one that is an rvalue (the first operand's Located tells them apart).
+  TINYGRAD_DETAIL_INLINE friend Var operator+(Located x, const Var& y) {
+    return add(x, y, nullptr);
+  }
+  TINYGRAD_DETAIL_INLINE friend Var operator+(Located x, Var&& y) { return add(x, y, &y); }
+  template <detail::Scalar S>
+  TINYGRAD_DETAIL_INLINE friend Var operator+(Located x, S c) {
     const Var& a = x.argument;
-    return detail::record_unit(x.where, "+", a.value_ + y.value_, a, y, detail::plus);
+    return detail::record_unit(x.where, "+", a.value_ + static_cast<T>(c), a, detail::plus,
+                               x.rvalue);
   }
   template <detail::Scalar S>
-  friend Var operator+(Located x, S c) {
-    const Var& a = x.argument;
-    return detail::record_unit(x.where, "+", a.value_ + static_cast<T>(c), a, detail::plus);
-  }
-  template <detail::Scalar S>
-  friend Var operator+(S c, Located y) {
+  TINYGRAD_DETAIL_INLINE friend Var operator+(S c, Located y) {
     const Var& b = y.argument;
-    return detail::record_unit(y.where, "+", static_cast<T>(c) + b.value_, b, detail::plus);
+    return detail::record_unit(y.where, "+", static_cast<T>(c) + b.value_, b, detail::plus,
+                               y.rvalue);
   }
 
-  friend Var operator-(Located x, const Var& y) {
+  TINYGRAD_DETAIL_INLINE friend Var operator-(Located x, const Var& y) {
+    return subtract(x, y, nullptr);
+  }
+  TINYGRAD_DETAIL_INLINE friend Var operator-(Located x, Var&& y) { return subtract(x, y, &y); }
+  template <detail::Scalar S>
+  TINYGRAD_DETAIL_INLINE friend Var operator-(Located x, S c) {
     const Var& a = x.argument;
-    return detail::record_unit(x.where, "-", a.value_ - y.value_, a, y, detail::minus_last);
+    return detail::record_unit(x.where, "-", a.value_ - static_cast<T>(c), a, detail::plus,
+                               x.rvalue);
   }
   template <detail::Scalar S>
-  friend Var operator-(Located x, S c) {
-    const Var& a = x.argument;
-    return detail::record_unit(x.where, "-", a.value_ - static_cast<T>(c), a, detail::plus);
-  }
-  template <detail::Scalar S>
-  friend Var operator-(S c, Located y) {
+  TINYGRAD_DETAIL_INLINE friend Var operator-(S c, Located y) {
     const Var& b = y.argument;
-    return detail::record_unit(y.where, "-", static_cast<T>(c) - b.value_, b, detail::minus_last);
+    return detail::record_unit(y.where, "-", static_cast<T>(c) - b.value_, b, detail::minus_last,
+                               y.rvalue);
   }
 
-  friend Var operator*(Located x, const Var& y) {
+  TINYGRAD_DETAIL_INLINE friend Var operator*(Located x, const Var& y) {
+    return multiply(x, y, nullptr);
+  }
+  TINYGRAD_DETAIL_INLINE friend Var operator*(Located x, Var&& y) { return multiply(x, y, &y); }
+  template <detail::Scalar S>
+  TINYGRAD_DETAIL_INLINE friend Var operator*(Located x, S c) {
     const Var& a = x.argument;
-    return detail::record(x.where, "*", a.value_ * y.value_, a, y.value_, y, a.value_);
+    return detail::record(x.where, "*", a.value_ * static_cast<T>(c), a, static_cast<T>(c),
+                          x.rvalue);
   }
   template <detail::Scalar S>
-  friend Var operator*(Located x, S c) {
-    const Var& a = x.argument;
-    return detail::record(x.where, "*", a.value_ * static_cast<T>(c), a, static_cast<T>(c));
-  }
-  template <detail::Scalar S>
-  friend Var operator*(S c, Located y) {
+  TINYGRAD_DETAIL_INLINE friend Var operator*(S c, Located y) {
     const Var& b = y.argument;
-    return detail::record(y.where, "*", static_cast<T>(c) * b.value_, b, static_cast<T>(c));
+    return detail::record(y.where, "*", static_cast<T>(c) * b.value_, b, static_cast<T>(c),
+                          y.rvalue);
   }
 
-  // d(x/y)/dy = -x/y^2, written as -(x/y)/y so that it reuses the quotient and
-  // does not overflow where x/y itself does not.
-  friend Var operator/(Located x, const Var& y) {
-    const Var& a = x.argument;
-    const T q = a.value_ / y.value_;
-    return detail::record(x.where, "/", q, a, T(1) / y.value_, y, -q / y.value_);
+  TINYGRAD_DETAIL_INLINE friend Var operator/(Located x, const Var& y) {
+    return divide(x, y, nullptr);
   }
+  TINYGRAD_DETAIL_INLINE friend Var operator/(Located x, Var&& y) { return divide(x, y, &y); }
   template <detail::Scalar S>
-  friend Var operator/(Located x, S c) {
+  TINYGRAD_DETAIL_INLINE friend Var operator/(Located x, S c) {
     const Var& a = x.argument;
     const T d = static_cast<T>(c);
-    return detail::record(x.where, "/", a.value_ / d, a, T(1) / d);
+    return detail::record(x.where, "/", a.value_ / d, a, T(1) / d, x.rvalue);
   }
   template <detail::Scalar S>
-  friend Var operator/(S c, Located y) {
+  TINYGRAD_DETAIL_INLINE friend Var operator/(S c, Located y) {
     const Var& b = y.argument;
     const T q = static_cast<T>(c) / b.value_;
-    return detail::record(y.where, "/", q, b, -q / b.value_);
+    return detail::record(y.where, "/", q, b, -q / b.value_, y.rvalue);
   }
 
   // Compound assignment rebinds this Var to a new entry: `t += u` means
@@ -208,10 +263,45 @@ class Var {
  private:
   friend struct detail::Recorder<T>;
   friend class detail::OperandWriter<T>;
-  Var(T value, detail::Stamp stamp) noexcept : value_(value), stamp_(stamp) {}
+  Var(T value, const detail::Stamp& stamp, bool fresh) noexcept
+      : value_(value), stamp_{stamp.generation, stamp.index, fresh} {}
+
+  // The binary operators, for either kind of second operand (y_rvalue is y
+  // or null).
+  TINYGRAD_DETAIL_INLINE static Var add(Located x, const Var& y, Var* y_rvalue) {
+    const Var& a = x.argument;
+    return detail::record_unit(x.where, "+", a.value_ + y.value_, a, y, detail::plus, x.rvalue,
+                               y_rvalue);
+  }
+  TINYGRAD_DETAIL_INLINE static Var subtract(Located x, const Var& y, Var* y_rvalue) {
+    const Var& a = x.argument;
+    return detail::record_unit(x.where, "-", a.value_ - y.value_, a, y, detail::minus_last,
+                               x.rvalue, y_rvalue);
+  }
+  TINYGRAD_DETAIL_INLINE static Var multiply(Located x, const Var& y, Var* y_rvalue) {
+    const Var& a = x.argument;
+    return detail::record(x.where, "*", a.value_ * y.value_, a, y.value_, y, a.value_, x.rvalue,
+                          y_rvalue);
+  }
+  // d(x/y)/dy = -x/y^2, written as -(x/y)/y so that it reuses the quotient and
+  // does not overflow where x/y itself does not.
+  TINYGRAD_DETAIL_INLINE static Var divide(Located x, const Var& y, Var* y_rvalue) {
+    const Var& a = x.argument;
+    const T q = a.value_ / y.value_;
+    return detail::record(x.where, "/", q, a, T(1) / y.value_, y, -q / y.value_, x.rvalue,
+                          y_rvalue);
+  }
+
+  /// Called on the source of a copy: it no longer is the only Var of its entry.
+  void share() const noexcept {
+    std::atomic_ref<bool> fresh(stamp_.fresh);
+    if (fresh.load(std::memory_order_relaxed)) {
+      fresh.store(false, std::memory_order_relaxed);
+    }
+  }
 
   T value_;
-  detail::Stamp stamp_;
+  detail::Stamp stamp_;  // stamp_.fresh: set by Recorder, cleared by copies and moves
 };
 
 namespace detail {
@@ -222,55 +312,116 @@ namespace detail {
 /// hands them over.
 template <class T>
 struct Recorder {
-  static Var<T> unary(SourceLocation where, const char* operation, T value, const Var<T>& x, T dx) {
+  TINYGRAD_DETAIL_INLINE static Var<T> unary(SourceLocation where, const char* operation, T value,
+                                             const Var<T>& x, T dx, Var<T>* x_rvalue = nullptr) {
     Tape<T>& tape = Tape<T>::current();
     tape.require_recorded_here(x.stamp_, x.value_, "an operation");
-    return Var<T>(value, tape.record(operation, value, where,
-                                     OperandWithValue<T>{x.stamp_.index, dx, x.value_}));
+    if constexpr (!is_var<T>) {  // a nested tape never fuses: its partials are Vars
+      if (fuses(x_rvalue) && tape.fuse(x.stamp_, dx, nullptr, T(0))) {
+        return take_over(*x_rvalue, value);
+      }
+    }
+    return Var<T>(
+        value,
+        tape.record(operation, value, where, OperandWithValue<T>{x.stamp_.index, dx, x.value_}),
+        true);
   }
 
-  static Var<T> binary(SourceLocation where, const char* operation, T value, const Var<T>& x, T dx,
-                       const Var<T>& y, T dy) {
+  TINYGRAD_DETAIL_INLINE static Var<T> binary(SourceLocation where, const char* operation, T value,
+                                              const Var<T>& x, T dx, const Var<T>& y, T dy,
+                                              Var<T>* x_rvalue = nullptr,
+                                              Var<T>* y_rvalue = nullptr) {
     Tape<T>& tape = Tape<T>::current();
     tape.require_recorded_here(x.stamp_, x.value_, "an operation");
     tape.require_recorded_here(y.stamp_, y.value_, "an operation");
-    return Var<T>(value, tape.record(operation, value, where,
-                                     OperandWithValue<T>{x.stamp_.index, dx, x.value_},
-                                     OperandWithValue<T>{y.stamp_.index, dy, y.value_}));
+    if constexpr (!is_var<T>) {
+      if (fuses(x_rvalue) && tape.fuse(x.stamp_, dx, &y.stamp_.index, dy)) {
+        return take_over(*x_rvalue, value);
+      }
+      if (fuses(y_rvalue) && tape.fuse(y.stamp_, dy, &x.stamp_.index, dx)) {
+        return take_over(*y_rvalue, value);
+      }
+      // x * x: one operand with the summed partial (fusion's merging, so that
+      // a fused entry built on it keeps room for a second operand).
+      if (x.stamp_.index == y.stamp_.index && tape.merges_operands()) {
+        return Var<T>(value,
+                      tape.record(operation, value, where,
+                                  OperandWithValue<T>{x.stamp_.index, dx + dy, x.value_}),
+                      true);
+      }
+    }
+    return Var<T>(
+        value,
+        tape.record(operation, value, where, OperandWithValue<T>{x.stamp_.index, dx, x.value_},
+                    OperandWithValue<T>{y.stamp_.index, dy, y.value_}),
+        true);
   }
 
   /// An entry whose partials are +1 (the last -1 with minus_last): none is
   /// stored. A nested tape (T a Var) stores them as constants all the same,
   /// so that every partial it shows is a T it holds.
-  static Var<T> unary_unit(SourceLocation where, const char* operation, T value, const Var<T>& x,
-                           Partials partials) {
+  TINYGRAD_DETAIL_INLINE static Var<T> unary_unit(SourceLocation where, const char* operation,
+                                                  T value, const Var<T>& x, Partials partials,
+                                                  Var<T>* x_rvalue = nullptr) {
     if constexpr (is_var<T>) {
       return unary(where, operation, value, x, T(partials == minus_last ? -1 : 1));
     } else {
       Tape<T>& tape = Tape<T>::current();
       tape.require_recorded_here(x.stamp_, x.value_, "an operation");
+      const T dx = partials == minus_last ? T(-1) : T(1);
+      if (fuses(x_rvalue) && tape.fuse(x.stamp_, dx, nullptr, T(0))) {
+        return take_over(*x_rvalue, value);
+      }
       const auto operand = OperandWithValue<T>{x.stamp_.index, T(1), x.value_};
-      return Var<T>(value, partials == minus_last
-                               ? tape.template record<minus_last>(operation, value, where, operand)
-                               : tape.template record<plus>(operation, value, where, operand));
+      return Var<T>(value,
+                    partials == minus_last
+                        ? tape.template record<minus_last>(operation, value, where, operand)
+                        : tape.template record<plus>(operation, value, where, operand),
+                    true);
     }
   }
 
-  static Var<T> binary_unit(SourceLocation where, const char* operation, T value, const Var<T>& x,
-                            const Var<T>& y, Partials partials) {
+  TINYGRAD_DETAIL_INLINE static Var<T> binary_unit(SourceLocation where, const char* operation,
+                                                   T value, const Var<T>& x, const Var<T>& y,
+                                                   Partials partials, Var<T>* x_rvalue = nullptr,
+                                                   Var<T>* y_rvalue = nullptr) {
     if constexpr (is_var<T>) {
       return binary(where, operation, value, x, T(1), y, T(partials == minus_last ? -1 : 1));
     } else {
       Tape<T>& tape = Tape<T>::current();
       tape.require_recorded_here(x.stamp_, x.value_, "an operation");
       tape.require_recorded_here(y.stamp_, y.value_, "an operation");
+      const T dy = partials == minus_last ? T(-1) : T(1);
+      if (fuses(x_rvalue) && tape.fuse(x.stamp_, T(1), &y.stamp_.index, dy)) {
+        return take_over(*x_rvalue, value);
+      }
+      if (fuses(y_rvalue) && tape.fuse(y.stamp_, dy, &x.stamp_.index, T(1))) {
+        return take_over(*y_rvalue, value);
+      }
       const auto first = OperandWithValue<T>{x.stamp_.index, T(1), x.value_};
       const auto second = OperandWithValue<T>{y.stamp_.index, T(1), y.value_};
       return Var<T>(value,
                     partials == minus_last
                         ? tape.template record<minus_last>(operation, value, where, first, second)
-                        : tape.template record<plus>(operation, value, where, first, second));
+                        : tape.template record<plus>(operation, value, where, first, second),
+                    true);
     }
+  }
+
+  /// Whether an operand may be consumed: it was an rvalue and is the only
+  /// Var of its entry (the tape then checks that the entry is the last and
+  /// unpinned).
+  static bool fuses(const Var<T>* rvalue) noexcept {
+    return rvalue != nullptr && rvalue->stamp_.fresh;
+  }
+
+  /// The result of an operation fused into the entry of `consumed`, which
+  /// is invalid from now on.
+  static Var<T> take_over(Var<T>& operand, T value) noexcept {
+    const Stamp stamp{operand.stamp_.generation, operand.stamp_.index, true};
+    operand.stamp_.generation = consumed;
+    operand.stamp_.fresh = false;
+    return Var<T>(value, stamp, true);  // a prvalue: a copy would not be fresh
   }
 
   static void leaves(std::span<const T> values, std::vector<Var<T>>& out, SourceLocation where) {
@@ -278,8 +429,8 @@ struct Recorder {
     out.clear();
     out.reserve(values.size());
     for (std::size_t i = 0; i < values.size(); ++i) {
-      out.push_back(
-          Var<T>(values[i], Stamp{first.generation, first.index + static_cast<std::uint32_t>(i)}));
+      out.push_back(Var<T>(
+          values[i], Stamp{first.generation, first.index + static_cast<std::uint32_t>(i)}, false));
     }
   }
 
@@ -307,13 +458,14 @@ struct Recorder {
       partials = Partials::stored;  // as in unary_unit
     }
     Tape<T>& tape = Tape<T>::current();
-    return Var<T>(value, tape.record_many(operation, value, where, max_operands, partials,
-                                          [&](std::uint32_t* index, T* partial) {
-                                            OperandWriter<T> writer(tape, index, partial,
-                                                                    max_operands);
-                                            fill(writer);
-                                            return writer.count();
-                                          }));
+    return Var<T>(value,
+                  tape.record_many(operation, value, where, max_operands, partials,
+                                   [&](std::uint32_t* index, T* partial) {
+                                     OperandWriter<T> writer(tape, index, partial, max_operands);
+                                     fill(writer);
+                                     return writer.count();
+                                   }),
+                  true);
   }
 };
 
@@ -351,31 +503,36 @@ class OperandWriter {
 /// see Tape::annotate), with d(value)/dx = dx; `where` is the line of the
 /// user's code that asked for it (for anomaly reports).
 template <class T>
-Var<T> record(SourceLocation where, const char* operation, T value, const Var<T>& x, T dx) {
-  return Recorder<T>::unary(where, operation, value, x, dx);
+TINYGRAD_DETAIL_INLINE inline Var<T> record(SourceLocation where, const char* operation, T value,
+                                            const Var<T>& x, T dx, Var<T>* x_rvalue) {
+  return Recorder<T>::unary(where, operation, value, x, dx, x_rvalue);
 }
 
 /// Records `value`, computed from x and y, with partials dx and dy.
 template <class T>
-Var<T> record(SourceLocation where, const char* operation, T value, const Var<T>& x, T dx,
-              const Var<T>& y, T dy) {
-  return Recorder<T>::binary(where, operation, value, x, dx, y, dy);
+TINYGRAD_DETAIL_INLINE inline Var<T> record(SourceLocation where, const char* operation, T value,
+                                            const Var<T>& x, T dx, const Var<T>& y, T dy,
+                                            Var<T>* x_rvalue, Var<T>* y_rvalue) {
+  return Recorder<T>::binary(where, operation, value, x, dx, y, dy, x_rvalue, y_rvalue);
 }
 
 /// Records `value`, computed from x with a partial of +1 (partials ==
 /// plus, as x + c) or -1 (minus_last, as c - x), storing none.
 template <class T>
-Var<T> record_unit(SourceLocation where, const char* operation, T value, const Var<T>& x,
-                   Partials partials) {
-  return Recorder<T>::unary_unit(where, operation, value, x, partials);
+TINYGRAD_DETAIL_INLINE inline Var<T> record_unit(SourceLocation where, const char* operation,
+                                                 T value, const Var<T>& x, Partials partials,
+                                                 Var<T>* x_rvalue) {
+  return Recorder<T>::unary_unit(where, operation, value, x, partials, x_rvalue);
 }
 
 /// Records `value`, computed from x and y with partials +1 and +1 (plus, as
 /// x + y) or +1 and -1 (minus_last, as x - y), storing none.
 template <class T>
-Var<T> record_unit(SourceLocation where, const char* operation, T value, const Var<T>& x,
-                   const Var<T>& y, Partials partials) {
-  return Recorder<T>::binary_unit(where, operation, value, x, y, partials);
+TINYGRAD_DETAIL_INLINE inline Var<T> record_unit(SourceLocation where, const char* operation,
+                                                 T value, const Var<T>& x, const Var<T>& y,
+                                                 Partials partials, Var<T>* x_rvalue,
+                                                 Var<T>* y_rvalue) {
+  return Recorder<T>::binary_unit(where, operation, value, x, y, partials, x_rvalue, y_rvalue);
 }
 
 }  // namespace detail

@@ -26,9 +26,15 @@ namespace tinygrad::detail {
 /// large array glibc moves the pages (mremap) instead of copying them, so a
 /// growing tape never holds its old and its new arrays at once (a 10^8-entry
 /// tape peaks at its final size, not at 1.5-2 times it; docs/performance.md).
+/// The element types RawArray may move with realloc: trivially copyable
+/// ones, and Var (specialized in tape.hpp), the partials of a nested tape,
+/// whose copy constructor only clears a flag that a bitwise move keeps right.
+template <class E>
+inline constexpr bool relocatable_by_realloc = std::is_trivially_copyable_v<E>;
+
 template <class E>
 class RawArray {
-  static_assert(std::is_trivially_copyable_v<E> && std::is_trivially_destructible_v<E>);
+  static_assert(relocatable_by_realloc<E> && std::is_trivially_destructible_v<E>);
   static_assert(alignof(E) <= alignof(std::max_align_t), "malloc's alignment must suffice");
 
  public:
@@ -56,7 +62,8 @@ class RawArray {
     if (slots > std::numeric_limits<std::size_t>::max() / sizeof(E)) {
       throw std::bad_alloc();
     }
-    void* grown = std::realloc(data_, slots * sizeof(E));
+    // void*: g++ warns about realloc on a Var, which relocatable_by_realloc allows.
+    void* grown = std::realloc(static_cast<void*>(data_), slots * sizeof(E));
     if (grown == nullptr) {
       throw std::bad_alloc();
     }
@@ -93,7 +100,7 @@ class Recording {
   /// returns its index. On failure (allocation, or a full tape: `full` is
   /// called, and must throw) nothing changes.
   template <Partials P, class Full, class... Operands>
-  std::uint32_t append(Full full, const Operands&... operands) {
+  TINYGRAD_DETAIL_INLINE std::uint32_t append(Full full, const Operands&... operands) {
     constexpr std::size_t count = sizeof...(Operands);
     static_assert(count <= 2, "wider entries go through append_many");
     if (entries_ + 1 > entry_capacity() || end_.operand + count > index_.capacity()) [[unlikely]] {
@@ -131,6 +138,71 @@ class Recording {
       wide_count_.data()[end_.wide++] = static_cast<std::uint32_t>(written);
     }
     return push_shape(shape_code(written, partials));
+  }
+
+  /// Rewrites the last entry, the result t of an operation with one or two
+  /// operands, into the entry of an operation r(t, other) (docs/design.md,
+  /// "Fusing an operation into its operand's entry"): t's partials times
+  /// `scale` = dr/dt, then `other` (if not null) with `other_partial`, added
+  /// to the partial of an equal operand or appended. Returns false, and
+  /// changes nothing, when the result would need more than two operands or
+  /// scale is 0. On failure to grow (see append) nothing changes either.
+  template <class Full>
+  TINYGRAD_DETAIL_INLINE bool fuse_into_last(Full full, T scale, const std::uint32_t* other,
+                                             T other_partial) {
+    const std::size_t last = entries_ - 1;
+    std::uint8_t& byte = shapes_.data()[last / 2];
+    const unsigned shift = last % 2 == 0 ? 0 : 4;
+    const unsigned code = (static_cast<unsigned>(byte) >> shift) & 15U;
+    const unsigned count = code & shape::count_mask;
+    // scale 0: unfused, t's adjoint would be 0 and the sweep would skip t
+    // (design.md, "The reverse sweep"); fused, an infinite partial of t
+    // times 0 would be NaN.
+    if (count == 0 || count == shape::wide || scale == T(0)) {
+      return false;
+    }
+    // Where `other` goes: onto an equal operand (merged), or after the last.
+    const std::uint32_t* index = index_.data() + end_.operand;  // one past t's operands
+    unsigned merged_into = 0;  // 1: the last operand, 2: the one before; 0: appended
+    if (other != nullptr) {
+      if (index[-1] == *other) {
+        merged_into = 1;
+      } else if (count == 2 && index[-2] == *other) {
+        merged_into = 2;
+      } else if (count == 2) {
+        return false;
+      } else if (end_.operand == index_.capacity()) [[unlikely]] {
+        grow(0, 1, 0, full);
+      }
+    }
+    // t's partials times scale; a unit entry's ±1 written out as ±scale.
+    T* partial = partial_.data() + end_.partial;  // one past t's partials, once stored
+    if ((code & shape::unit) != 0) {
+      const bool negated = (code & shape::negated_last) != 0;
+      partial[count - 1] = negated ? -scale : scale;
+      if (count == 2) {
+        partial[0] = scale;
+      }
+      end_.partial += count;
+      partial += count;
+    } else {
+      partial[-1] *= scale;
+      if (count == 2) {
+        partial[-2] *= scale;
+      }
+    }
+    unsigned result = count;
+    if (merged_into != 0) {
+      partial[-static_cast<std::ptrdiff_t>(merged_into)] += other_partial;
+    } else if (other != nullptr) {
+      index_.data()[end_.operand++] = *other;
+      *partial = other_partial;
+      ++end_.partial;
+      ++result;
+    }
+    const unsigned keep = shift == 0 ? 0xF0U : 0x0FU;
+    byte = static_cast<std::uint8_t>((byte & keep) | shape_code(result, Partials::stored) << shift);
+    return true;
   }
 
   /// Appends `count` leaves (entries without operands); returns the first's index.
@@ -177,7 +249,7 @@ class Recording {
  private:
   [[nodiscard]] std::size_t entry_capacity() const noexcept { return 2 * shapes_.capacity(); }
 
-  std::uint32_t push_shape(unsigned code) noexcept {
+  TINYGRAD_DETAIL_INLINE std::uint32_t push_shape(unsigned code) noexcept {
     const std::size_t entry = entries_++;
     std::uint8_t& byte = shapes_.data()[entry / 2];
     // An even entry writes the whole byte, which also zeroes the next half.

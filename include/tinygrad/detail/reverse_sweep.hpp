@@ -10,15 +10,6 @@
 #include <cstdint>
 #include <type_traits>
 
-// The sweep's helpers must be inlined: called out of line, the loop's
-// cursors and carried adjoint would live on the stack instead of in
-// registers (g++ 12 did that to W1, 25 % more instructions).
-#if defined(__GNUC__) || defined(__clang__)
-#define TINYGRAD_DETAIL_INLINE __attribute__((always_inline))
-#else
-#define TINYGRAD_DETAIL_INLINE
-#endif
-
 namespace tinygrad::detail {
 
 /// The after_write of a sweep that checks nothing. Its type tells the sweep

@@ -19,6 +19,12 @@ namespace tinygrad::detail {
 struct Stamp {
   std::uint64_t generation = 0;  // tape id in the high half, epoch in the low half
   std::uint32_t index = 0;
+  // Whether the Var holding this stamp is the only one referring to the entry,
+  // an operation's result: an operation given that Var as an rvalue may then
+  // take the entry over (fusion, docs/design.md). Var's copies clear it on
+  // both sides, through const references too: hence mutable. It lives here,
+  // in the padding after `index`, to keep a Var at 24 bytes.
+  mutable bool fresh = false;
 
   [[nodiscard]] std::uint32_t tape() const noexcept {
     return static_cast<std::uint32_t>(generation >> 32);
@@ -28,6 +34,10 @@ struct Stamp {
   }
 };
 
+/// The generation of a Var whose entry an operation took over (fusion): no
+/// tape has id 0, so every use of it fails the check and is reported.
+inline constexpr std::uint64_t consumed = 0;
+
 /// The first generation of a new tape: its id, epoch 0.
 inline std::uint64_t first_generation(std::uint32_t tape) noexcept {
   return std::uint64_t{tape} << 32;
@@ -36,7 +46,11 @@ inline std::uint64_t first_generation(std::uint32_t tape) noexcept {
 /// Process-wide source of tape ids, so that no two live tapes share one.
 inline std::uint32_t new_tape_id() noexcept {
   static std::atomic<std::uint32_t> next{1};
-  return next.fetch_add(1, std::memory_order_relaxed);
+  std::uint32_t id = next.fetch_add(1, std::memory_order_relaxed);
+  while (id == 0) {  // after 2^32 tapes: 0 is kept for consumed Vars
+    id = next.fetch_add(1, std::memory_order_relaxed);
+  }
+  return id;
 }
 
 /// For every finished epoch of one tape, the smallest position any later
