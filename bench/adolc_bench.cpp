@@ -10,6 +10,7 @@
 #include <adolc/adolc.h>
 #include <benchmark/benchmark.h>
 #include <span>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -23,6 +24,7 @@ using tinygrad::Var;
 struct AnySigmoid {
   double operator()(double z) const { return tinygrad::Sigmoid::value(z); }
   Var<double> operator()(const Var<double>& z) const { return tinygrad::sigmoid(z); }
+  Var<double> operator()(Var<double>&& z) const { return tinygrad::sigmoid(std::move(z)); }
   adouble operator()(const adouble& z) const { return 1.0 / (1.0 + exp(-z)); }
 };
 

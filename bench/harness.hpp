@@ -14,6 +14,8 @@
 #include <cstddef>
 #include <span>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace harness {
@@ -157,12 +159,16 @@ inline double tinygrad_sigmoid(double z) {
 inline tinygrad::Var<double> tinygrad_sigmoid(const tinygrad::Var<double>& z) {
   return tinygrad::sigmoid(z);
 }
+inline tinygrad::Var<double> tinygrad_sigmoid(tinygrad::Var<double>&& z) {
+  return tinygrad::sigmoid(std::move(z));  // a temporary: the sigmoid may fuse into it
+}
 
 /// The sigmoid for any scalar type: tinygrad's policy on double and Var.
+/// Forwards a temporary as one, as a direct call of tinygrad::sigmoid would.
 struct TinygradSigmoid {
   template <class S>
-  S operator()(const S& z) const {
-    return tinygrad_sigmoid(z);
+  std::remove_cvref_t<S> operator()(S&& z) const {
+    return tinygrad_sigmoid(std::forward<S>(z));
   }
 };
 

@@ -763,3 +763,63 @@ TEST_CASE("fusion: nested tapes record one entry per operation") {
   dy.backward();
   CHECK(x.value().grad() == -2.0);
 }
+
+TEST_CASE("fusion: sigmoid(w * a + b) is one entry of three operands") {
+  Tape<double> tape;
+  Var<double> w = 0.5, a = 1.0, b = 0.25;
+  const auto z = tinygrad::sigmoid(w * a + b);
+  CHECK(tape.size() == 4);
+  const double s = 1 / (1 + std::exp(-0.75));
+  tape.for_each_entry([&](const auto& e) {
+    if (e.index == 3) {
+      REQUIRE(e.operand_index.size() == 3);
+      CHECK(e.operand_index[0] == 0);
+      CHECK(e.operand_index[1] == 1);
+      CHECK(e.operand_index[2] == 2);
+      tinygrad_test::check_close(e.operand_partial[0], s * (1 - s) * 1.0, 1e-15);  // * a
+      tinygrad_test::check_close(e.operand_partial[1], s * (1 - s) * 0.5, 1e-15);  // * w
+      tinygrad_test::check_close(e.operand_partial[2], s * (1 - s), 1e-15);
+    }
+  });
+  z.backward();
+  tinygrad_test::check_close(w.grad(), s * (1 - s), 1e-15);
+  tinygrad_test::check_close(a.grad(), s * (1 - s) * 0.5, 1e-15);
+  tinygrad_test::check_close(b.grad(), s * (1 - s), 1e-15);
+}
+
+TEST_CASE("fusion: three-operand entries in a chain, swept from the end and from the middle") {
+  // The notebook's network, 40 layers: fused, one entry per layer.
+  const auto run = [](bool fuse, int from_layer) {
+    Tape<double> tape;
+    tape.fuse_operations(fuse);
+    std::vector<Var<double>> w, b;
+    std::vector<Var<double>> a{Var<double>(1.0)};
+    for (int i = 0; i < 40; ++i) {
+      w.emplace_back(0.5 + 0.01 * i);
+      b.emplace_back(-0.1 * (i % 3));
+      a.push_back(tinygrad::sigmoid(w.back() * a.back() + b.back()));
+    }
+    // backward() from layer `from_layer`: the entries after it are walked
+    // over (begin_of), not swept.
+    a[static_cast<std::size_t>(from_layer)].backward();
+    std::vector<double> g;
+    for (const auto& v : w) {
+      g.push_back(v.grad());
+    }
+    for (const auto& v : b) {
+      g.push_back(v.grad());
+    }
+    return std::make_pair(g, tape.size());
+  };
+  for (const int from : {40, 23, 1}) {
+    CAPTURE(from);
+    const auto [fused, fused_entries] = run(true, from);
+    const auto [separate, separate_entries] = run(false, from);
+    CHECK(fused_entries == 81 + 40);         // 81 leaves (a_0, w, b), one entry per layer
+    CHECK(separate_entries == 81 + 40 * 3);  // *, +, sigmoid
+    for (std::size_t k = 0; k < fused.size(); ++k) {
+      CAPTURE(k);
+      tinygrad_test::check_close(fused[k], separate[k], 1e-15);
+    }
+  }
+}

@@ -25,6 +25,8 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
+#include <utility>
 
 namespace tinygrad {
 
@@ -442,9 +444,13 @@ auto sum(const A& a, detail::SourceLocation where = detail::SourceLocation::curr
 /// On a Var<Var<R>> (second derivatives) the value is activate<P> one level
 /// down, and the derivative a Var<R> recorded from P::derivative with partial
 /// P::second_derivative, so that Hessians through activations are exact.
+namespace detail {
+/// activate<P>, for both kinds of operand: `rvalue` is x if x was a
+/// temporary, whose entry the activation may then take over (fusion).
 template <class P, class T>
-Var<T> activate(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
-  using R = detail::Innermost<T>;
+Var<T> activate_operand(const Var<T>& x, SourceLocation where,
+                        std::type_identity_t<Var<T>>* rvalue) {
+  using R = Innermost<T>;
   static_assert(
       requires(R v) { P::value(v); },
       "tinygrad::activate<P>: the policy P has no static member function value(T); "
@@ -456,8 +462,8 @@ Var<T> activate(const Var<T>& x, detail::SourceLocation where = detail::SourceLo
   static_assert(ActivationPolicy<P, R>,
                 "tinygrad::activate<P>: P::value(T) and P::derivative(T) must both return T.");
   if constexpr (std::floating_point<T>) {
-    const auto [value, derivative] = detail::value_and_derivative<P>(x.value());
-    return detail::record(where, detail::policy_name<P>(), value, x, derivative);
+    const auto [value, derivative] = value_and_derivative<P>(x.value());
+    return record(where, policy_name<P>(), value, x, derivative, rvalue);
   } else {
     static_assert(std::floating_point<typename T::value_type>,
                   "tinygrad::activate<P>: Vars nested more than two deep (third derivatives) "
@@ -469,46 +475,66 @@ Var<T> activate(const Var<T>& x, detail::SourceLocation where = detail::SourceLo
         "tinygrad::activate<P> on Var<Var<T>>: the policy P has no static member function "
         "T second_derivative(T), which second derivatives through it need.");
     const T& inner = x.value();
-    const T derivative =
-        detail::record(where, detail::policy_name<P>(), P::derivative(inner.value()), inner,
-                       P::second_derivative(inner.value()));
-    return detail::record(where, detail::policy_name<P>(), activate<P>(inner, where), x,
-                          derivative);
+    const T derivative = record(where, policy_name<P>(), P::derivative(inner.value()), inner,
+                                P::second_derivative(inner.value()));
+    return record(where, policy_name<P>(), activate_operand<P>(inner, where, nullptr), x,
+                  derivative);
   }
 }
+}  // namespace detail
 
-template <class T>
-Var<T> sigmoid(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
-  return activate<Sigmoid>(x, where);
+template <class P, class T>
+Var<T> activate(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
+  return detail::activate_operand<P>(x, where, nullptr);
 }
-template <class T>
-Var<T> tanh(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
-  return activate<Tanh>(x, where);
+/// The same on a temporary: the activation may take over its entry (fusion,
+/// reference.md), `sigmoid(w * a + b)` then recording one entry.
+template <class P, class T>
+Var<T> activate(Var<T>&& x, detail::SourceLocation where = detail::SourceLocation::current()) {
+  return detail::activate_operand<P>(x, where, &x);
 }
-template <class T>
-Var<T> relu(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
-  return activate<ReLU>(x, where);
+
+// The activations by name, each for a Var or a temporary Var (which the
+// activation may fuse into, as activate<P> does).
+template <class V>
+requires detail::is_var<std::remove_cvref_t<V>> std::remove_cvref_t<V> sigmoid(
+    V&& x, detail::SourceLocation where = detail::SourceLocation::current()) {
+  return activate<Sigmoid>(std::forward<V>(x), where);
 }
-template <class T>
-Var<T> leaky_relu(const Var<T>& x,
-                  detail::SourceLocation where = detail::SourceLocation::current()) {
-  return activate<LeakyReLU>(x, where);
+template <class V>
+requires detail::is_var<std::remove_cvref_t<V>> std::remove_cvref_t<V> tanh(
+    V&& x, detail::SourceLocation where = detail::SourceLocation::current()) {
+  return activate<Tanh>(std::forward<V>(x), where);
 }
-template <class T>
-Var<T> softplus(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
-  return activate<Softplus>(x, where);
+template <class V>
+requires detail::is_var<std::remove_cvref_t<V>> std::remove_cvref_t<V> relu(
+    V&& x, detail::SourceLocation where = detail::SourceLocation::current()) {
+  return activate<ReLU>(std::forward<V>(x), where);
 }
-template <class T>
-Var<T> silu(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
-  return activate<SiLU>(x, where);
+template <class V>
+requires detail::is_var<std::remove_cvref_t<V>> std::remove_cvref_t<V> leaky_relu(
+    V&& x, detail::SourceLocation where = detail::SourceLocation::current()) {
+  return activate<LeakyReLU>(std::forward<V>(x), where);
 }
-template <class T>
-Var<T> gelu(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
-  return activate<GELU>(x, where);
+template <class V>
+requires detail::is_var<std::remove_cvref_t<V>> std::remove_cvref_t<V> softplus(
+    V&& x, detail::SourceLocation where = detail::SourceLocation::current()) {
+  return activate<Softplus>(std::forward<V>(x), where);
 }
-template <class T>
-Var<T> elu(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
-  return activate<ELU>(x, where);
+template <class V>
+requires detail::is_var<std::remove_cvref_t<V>> std::remove_cvref_t<V> silu(
+    V&& x, detail::SourceLocation where = detail::SourceLocation::current()) {
+  return activate<SiLU>(std::forward<V>(x), where);
+}
+template <class V>
+requires detail::is_var<std::remove_cvref_t<V>> std::remove_cvref_t<V> gelu(
+    V&& x, detail::SourceLocation where = detail::SourceLocation::current()) {
+  return activate<GELU>(std::forward<V>(x), where);
+}
+template <class V>
+requires detail::is_var<std::remove_cvref_t<V>> std::remove_cvref_t<V> elu(
+    V&& x, detail::SourceLocation where = detail::SourceLocation::current()) {
+  return activate<ELU>(std::forward<V>(x), where);
 }
 
 }  // namespace tinygrad

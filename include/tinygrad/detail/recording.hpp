@@ -134,18 +134,19 @@ class Recording {
     if (stored) {
       end_.partial += written;
     }
-    if (written > 2) {  // a count the shape cannot hold
+    const unsigned code = shape_code(written, partials);
+    if (shape_steps.operands[code] == ShapeSteps::wide) {  // a count the shape cannot hold
       wide_count_.data()[end_.wide++] = static_cast<std::uint32_t>(written);
     }
-    return push_shape(shape_code(written, partials));
+    return push_shape(code);
   }
 
-  /// Rewrites the last entry, the result t of an operation with one or two
+  /// Rewrites the last entry, the result t of an operation with one to three
   /// operands, into the entry of an operation r(t, other) (docs/design.md,
   /// "Fusing an operation into its operand's entry"): t's partials times
   /// `scale` = dr/dt, then `other` (if not null) with `other_partial`, added
   /// to the partial of an equal operand or appended. Returns false, and
-  /// changes nothing, when the result would need more than two operands or
+  /// changes nothing, when the result would need more than three operands or
   /// scale is 0. On failure to grow (see append) nothing changes either.
   template <class Full>
   TINYGRAD_DETAIL_INLINE bool fuse_into_last(Full full, T scale, const std::uint32_t* other,
@@ -154,41 +155,46 @@ class Recording {
     std::uint8_t& byte = shapes_.data()[last / 2];
     const unsigned shift = last % 2 == 0 ? 0 : 4;
     const unsigned code = (static_cast<unsigned>(byte) >> shift) & 15U;
-    const unsigned count = code & shape::count_mask;
+    const unsigned count = shape_steps.operands[code];  // 1, 2, 3; 0 a leaf, or wide
     // scale 0: unfused, t's adjoint would be 0 and the sweep would skip t
     // (design.md, "The reverse sweep"); fused, an infinite partial of t
     // times 0 would be NaN.
-    if (count == 0 || count == shape::wide || scale == T(0)) {
+    if (count == 0 || count > 3 || scale == T(0)) {
       return false;
     }
     // Where `other` goes: onto an equal operand (merged), or after the last.
     const std::uint32_t* index = index_.data() + end_.operand;  // one past t's operands
-    unsigned merged_into = 0;  // 1: the last operand, 2: the one before; 0: appended
+    unsigned merged_into = 0;  // k: onto operand index[-k]; 0: appended
     if (other != nullptr) {
-      if (index[-1] == *other) {
-        merged_into = 1;
-      } else if (count == 2 && index[-2] == *other) {
-        merged_into = 2;
-      } else if (count == 2) {
-        return false;
-      } else if (end_.operand == index_.capacity()) [[unlikely]] {
-        grow(0, 1, 0, full);
+      for (unsigned k = 1; k <= count; ++k) {
+        if (index[-static_cast<std::ptrdiff_t>(k)] == *other) {
+          merged_into = k;
+          break;
+        }
+      }
+      if (merged_into == 0) {
+        if (count == 3) {
+          return false;
+        }
+        if (end_.operand == index_.capacity()) [[unlikely]] {
+          grow(0, 1, 0, full);
+        }
       }
     }
     // t's partials times scale; a unit entry's ±1 written out as ±scale.
     T* partial = partial_.data() + end_.partial;  // one past t's partials, once stored
     if ((code & shape::unit) != 0) {
-      const bool negated = (code & shape::negated_last) != 0;
-      partial[count - 1] = negated ? -scale : scale;
-      if (count == 2) {
-        partial[0] = scale;
+      for (unsigned k = 0; k < count; ++k) {
+        partial[k] = scale;
+      }
+      if ((code & shape::negated_last) != 0) {
+        partial[count - 1] = -scale;
       }
       end_.partial += count;
       partial += count;
     } else {
-      partial[-1] *= scale;
-      if (count == 2) {
-        partial[-2] *= scale;
+      for (unsigned k = 1; k <= count; ++k) {
+        partial[-static_cast<std::ptrdiff_t>(k)] *= scale;
       }
     }
     unsigned result = count;

@@ -102,7 +102,7 @@ void reverse_sweep(const RecordingView<T>& recording, T* adjoint, std::uint32_t 
     }
     on_final(i, a);
     const bool unit = (code & shape::unit) != 0;
-    const bool negated = (code & shape::negated_last) != 0;
+    const bool negated = unit && (code & shape::negated_last) != 0;
     const auto add_to = [&](std::size_t k, const T& share) TINYGRAD_DETAIL_INLINE {
       const std::uint32_t j = operand[k];
       if constexpr (carries) {
@@ -114,7 +114,7 @@ void reverse_sweep(const RecordingView<T>& recording, T* adjoint, std::uint32_t 
       adjoint[j] += share;
       after_write(i, k, j, unit ? nullptr : partial + k, negated && k + 1 == n);
     };
-    // Entries have 1 or 2 operands but for wide ones; spelling the cases out
+    // Entries have 1 to 3 operands but for wide ones; spelling the cases out
     // keeps the compiler from wrapping a vectorised loop, with its set-up,
     // around so few.
     if (unit) {
@@ -133,7 +133,10 @@ void reverse_sweep(const RecordingView<T>& recording, T* adjoint, std::uint32_t 
       add_to(0, partial[0] * a);
       if (n == 2) {
         add_to(1, partial[1] * a);
-      } else if (n > 2) [[unlikely]] {
+      } else if (n == 3) {
+        add_to(1, partial[1] * a);
+        add_to(2, partial[2] * a);
+      } else if (n > 3) [[unlikely]] {
         for (std::size_t k = 1; k < n; ++k) {
           add_to(k, partial[k] * a);
         }

@@ -28,6 +28,9 @@ inline constexpr unsigned count_mask = 3;    // 0, 1 or 2 operands, or
 inline constexpr unsigned wide = 3;          //   as many as the wide-count array says
 inline constexpr unsigned unit = 4;          // every partial is +1 and none is stored,
 inline constexpr unsigned negated_last = 8;  //   except the last operand's, -1
+// negated_last without unit (which no other entry has): three operands,
+// partials stored, the commonest result of fusion (design.md).
+inline constexpr unsigned three = negated_last;
 }  // namespace shape
 
 /// Which partials an entry stores: all of them, or none because they are
@@ -35,6 +38,9 @@ inline constexpr unsigned negated_last = 8;  //   except the last operand's, -1
 enum class Partials : std::uint8_t { stored, unit, unit_negated_last };
 
 constexpr unsigned shape_code(std::size_t operands, Partials partials) noexcept {
+  if (operands == 3 && partials == Partials::stored) {
+    return shape::three;
+  }
   const unsigned count = operands <= 2 ? static_cast<unsigned>(operands) : shape::wide;
   switch (partials) {
     case Partials::stored:
@@ -58,11 +64,13 @@ struct ShapeSteps {
 inline constexpr ShapeSteps shape_steps = [] {
   ShapeSteps table{};
   for (unsigned code = 0; code < 16; ++code) {
-    const unsigned count = code & shape::count_mask;
     const bool stored = (code & shape::unit) == 0;
-    table.operands[code] =
-        count == shape::wide ? ShapeSteps::wide : static_cast<std::uint8_t>(count);
-    table.partials[code] = count != shape::wide && stored ? static_cast<std::uint8_t>(count) : 0;
+    const unsigned count = code == shape::three ? 3 : code & shape::count_mask;
+    table.operands[code] = count == shape::wide && code != shape::three
+                               ? ShapeSteps::wide
+                               : static_cast<std::uint8_t>(count);
+    table.partials[code] =
+        table.operands[code] != ShapeSteps::wide && stored ? static_cast<std::uint8_t>(count) : 0;
   }
   return table;
 }();
