@@ -153,8 +153,8 @@ class Recording {
                                              T other_partial) {
     const std::size_t last = entries_ - 1;
     std::uint8_t& byte = shapes_.data()[last / 2];
-    const unsigned shift = last % 2 == 0 ? 0 : 4;
-    const unsigned code = (static_cast<unsigned>(byte) >> shift) & 15U;
+    const bool high = last % 2 != 0;  // the last entry's half of its byte
+    const unsigned code = high ? static_cast<unsigned>(byte) >> 4 : byte & 15U;
     const unsigned count = shape_steps.operands[code];  // 1, 2, 3; 0 a leaf, or wide
     // scale 0: unfused, t's adjoint would be 0 and the sweep would skip t
     // (design.md, "The reverse sweep"); fused, an infinite partial of t
@@ -206,8 +206,10 @@ class Recording {
       ++end_.partial;
       ++result;
     }
-    const unsigned keep = shift == 0 ? 0xF0U : 0x0FU;
-    byte = static_cast<std::uint8_t>((byte & keep) | shape_code(result, Partials::stored) << shift);
+    // The half after the last entry is 0 (see push_shape): a low half can
+    // take the whole byte.
+    const unsigned fused = result == 3 ? shape::three : result;
+    byte = static_cast<std::uint8_t>(high ? (byte & 0x0FU) | fused << 4 : fused);
     return true;
   }
 
