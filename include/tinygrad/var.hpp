@@ -160,7 +160,7 @@ class Var {
   }
 
   // Each binary operator twice, for a second operand that is an lvalue and
-  // one that is an rvalue (the first operand's Located tells them apart).
+  // one that is an rvalue (the first operand's Located records which it is).
   TINYGRAD_DETAIL_INLINE friend Var operator+(Located x, const Var& y) {
     return add(x, y, nullptr);
   }
