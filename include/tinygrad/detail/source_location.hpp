@@ -54,8 +54,9 @@ class SourceLocation {
 
 /// An argument together with where the call was written. Operators cannot
 /// have default arguments, so an operator takes its Var operand as a
-/// Located<const Var&>: the implicit conversion at the call site runs this
-/// constructor, whose default argument captures the caller's line.
+/// Located (compound assignment: Located<Var&>; the others a LocatedOperand,
+/// var.hpp): the implicit conversion at the call site runs the constructor,
+/// whose default argument captures the caller's line.
 template <class V>
 struct Located {
   Located(V value,  // NOLINT(google-explicit-constructor): the conversion is the point
