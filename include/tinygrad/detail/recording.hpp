@@ -87,7 +87,7 @@ class Recording {
   static constexpr std::size_t max_count = std::numeric_limits<std::uint32_t>::max() - 1;
 
   Recording()
-      : shapes_(initial_capacity / 2),
+      : shapes_(initial_capacity),
         index_(initial_capacity),
         partial_(initial_capacity),
         wide_count_(initial_capacity) {}
@@ -151,10 +151,8 @@ class Recording {
   template <class Full>
   TINYGRAD_DETAIL_INLINE bool fuse_into_last(Full full, T scale, const std::uint32_t* other,
                                              T other_partial) {
-    const std::size_t last = entries_ - 1;
-    std::uint8_t& byte = shapes_.data()[last / 2];
-    const bool high = last % 2 != 0;  // the last entry's half of its byte
-    const unsigned code = high ? static_cast<unsigned>(byte) >> 4 : byte & 15U;
+    std::uint8_t& last_shape = shapes_.data()[entries_ - 1];
+    const unsigned code = last_shape;
     const unsigned count = shape_steps.operands[code];  // 1, 2, 3; 0 a leaf, or wide
     // scale 0: unfused, t's adjoint would be 0 and the sweep would skip t
     // (design.md, "The reverse sweep"); fused, an infinite partial of t
@@ -206,12 +204,9 @@ class Recording {
       ++end_.partial;
       ++result;
     }
-    // The half after the last entry is 0 (see push_shape): a low half can
-    // take the whole byte.
     // shape_code(result, Partials::stored) for result 1 to 3, spelled out:
     // the general function costs W3 2.8 M more instructions (tape_profile w3 20).
-    const unsigned fused = result == 3 ? shape::three : result;
-    byte = static_cast<std::uint8_t>(high ? (byte & 0x0FU) | fused << 4 : fused);
+    last_shape = static_cast<std::uint8_t>(result == 3 ? shape::three : result);
     return true;
   }
 
@@ -222,10 +217,8 @@ class Recording {
       grow(count, 0, 0, full);
     }
     const auto first = static_cast<std::uint32_t>(entries_);
-    // Shape 0 is a leaf. A half byte after the last entry is always 0, so
-    // only the whole bytes from the next even entry on need writing.
-    std::uint8_t* shapes = shapes_.data();
-    std::fill(shapes + (entries_ + 1) / 2, shapes + (entries_ + count + 1) / 2, std::uint8_t{0});
+    std::uint8_t* shapes = shapes_.data() + entries_;
+    std::fill(shapes, shapes + count, std::uint8_t{0});  // shape 0: a leaf
     entries_ += count;
     return first;
   }
@@ -235,9 +228,6 @@ class Recording {
   void truncate(std::size_t entries, Cursor operands) noexcept {
     end_ = operands;
     entries_ = entries;
-    if (entries_ % 2 == 1) {
-      shapes_.data()[entries_ / 2] &= 0x0F;  // keep the half after the last entry 0
-    }
   }
 
   [[nodiscard]] RecordingView<T> view() const noexcept {
@@ -245,7 +235,7 @@ class Recording {
   }
 
   [[nodiscard]] std::size_t bytes_in_use() const noexcept {
-    return (entries_ + 1) / 2 + end_.operand * sizeof(std::uint32_t) + end_.partial * sizeof(T) +
+    return entries_ + end_.operand * sizeof(std::uint32_t) + end_.partial * sizeof(T) +
            end_.wide * sizeof(std::uint32_t);
   }
   [[nodiscard]] std::size_t bytes_reserved() const noexcept {
@@ -257,13 +247,11 @@ class Recording {
   void shrink_to_fit() { reserve(entries_, end_.operand, end_.wide); }
 
  private:
-  [[nodiscard]] std::size_t entry_capacity() const noexcept { return 2 * shapes_.capacity(); }
+  [[nodiscard]] std::size_t entry_capacity() const noexcept { return shapes_.capacity(); }
 
   TINYGRAD_DETAIL_INLINE std::uint32_t push_shape(unsigned code) noexcept {
     const std::size_t entry = entries_++;
-    std::uint8_t& byte = shapes_.data()[entry / 2];
-    // An even entry writes the whole byte, which also zeroes the next half.
-    byte = static_cast<std::uint8_t>(entry % 2 == 0 ? code : byte | code << 4);
+    shapes_.data()[entry] = static_cast<std::uint8_t>(code);
     return static_cast<std::uint32_t>(entry);
   }
 
@@ -295,7 +283,7 @@ class Recording {
         array.reallocate(slots);
       }
     };
-    resize(shapes_, (entry_slots + 1) / 2);
+    resize(shapes_, entry_slots);
     resize(index_, operand_slots);
     resize(partial_, operand_slots);
     resize(wide_count_, wide_slots);
@@ -305,7 +293,7 @@ class Recording {
 
   std::size_t entries_ = 0;
   Cursor end_;                          // operands, stored partials and wide counts in use
-  RawArray<std::uint8_t> shapes_;       // (entries_ + 1) / 2 in use
+  RawArray<std::uint8_t> shapes_;       // entries_ in use
   RawArray<std::uint32_t> index_;       // end_.operand in use
   RawArray<T> partial_;                 // end_.partial in use
   RawArray<std::uint32_t> wide_count_;  // end_.wide in use

@@ -18,27 +18,6 @@ struct NothingAfterWrite {
   void operator()(std::size_t, std::size_t, std::uint32_t, const void*, bool) const noexcept {}
 };
 
-/// shape_steps for the two entries of a shape byte together, or has_wide.
-struct PairSteps {
-  static constexpr std::uint8_t has_wide = 0xFF;
-  std::uint8_t operands[256];
-  std::uint8_t partials[256];
-};
-inline constexpr PairSteps pair_steps = [] {
-  PairSteps table{};
-  for (unsigned both = 0; both < 256; ++both) {
-    const unsigned low = both & 15U, high = both >> 4;
-    const bool wide = shape_steps.operands[low] == ShapeSteps::wide ||
-                      shape_steps.operands[high] == ShapeSteps::wide;
-    table.operands[both] =
-        wide ? PairSteps::has_wide
-             : static_cast<std::uint8_t>(shape_steps.operands[low] + shape_steps.operands[high]);
-    table.partials[both] =
-        static_cast<std::uint8_t>(shape_steps.partials[low] + shape_steps.partials[high]);
-  }
-  return table;
-}();
-
 /// Propagates `adjoint` from entry `out` down to entry 0, in place. Entries
 /// with a zero adjoint are skipped: they do not influence the output, and
 /// multiplying their partials (possibly infinite, as sqrt's at 0) would turn
@@ -143,30 +122,28 @@ void reverse_sweep(const RecordingView<T>& recording, T* adjoint, std::uint32_t 
       }
     }
   };
-  // Two entries share a shape byte: the loop reads each byte once and visits
-  // its high half, then its low half.
-  std::size_t remaining = std::size_t{out} + 1;
-  if (remaining % 2 == 1) {  // `out` is even: the low half of its byte first
-    --remaining;
-    visit(remaining, recording.shapes[remaining / 2] & 15U);
-  }
-  for (std::size_t byte = remaining / 2; byte-- > 0;) {
-    const unsigned both = recording.shapes[byte];
-    if constexpr (carries) {
-      // Both entries' adjoints zero (entries that do not reach the output,
-      // or a gradient that underflowed), neither wide: step over the pair.
-      const std::size_t odd = 2 * byte + 1;
-      if (next == T(0) && adjoint[odd - 1] == T(0) &&
-          pair_steps.operands[both] != PairSteps::has_wide) {
-        adjoint[odd] = next;
-        next = adjoint[odd - 1 - (byte != 0)];
-        operand -= pair_steps.operands[both];
-        partial -= pair_steps.partials[both];
+  std::size_t i = std::size_t{out} + 1;  // entries i - 1 down to 0 remain
+  if constexpr (carries) {
+    // Two entries at a time, so that a pair whose adjoints are both zero
+    // (entries that do not reach the output, or a gradient that underflowed)
+    // is stepped over at once, if neither is wide.
+    for (; i >= 2; i -= 2) {
+      const unsigned upper = recording.shapes[i - 1], lower = recording.shapes[i - 2];
+      if (next == T(0) && adjoint[i - 2] == T(0) &&
+          shape_steps.operands[upper] != ShapeSteps::wide &&
+          shape_steps.operands[lower] != ShapeSteps::wide) {
+        adjoint[i - 1] = next;
+        next = adjoint[i - 2 - (i != 2)];
+        operand -= shape_steps.operands[upper] + shape_steps.operands[lower];
+        partial -= shape_steps.partials[upper] + shape_steps.partials[lower];
         continue;
       }
+      visit(i - 1, upper);
+      visit(i - 2, lower);
     }
-    visit(2 * byte + 1, both >> 4);
-    visit(2 * byte, both & 15U);
+  }
+  while (i-- > 0) {
+    visit(i, recording.shapes[i]);
   }
 }
 

@@ -20,9 +20,8 @@
 
 namespace tinygrad::detail {
 
-/// An entry's shape: four bits that say how many operands it has and whether
-/// their partial derivatives are stored. Two entries share a byte, entry i in
-/// the low half of byte i / 2 when i is even, in the high half when odd.
+/// An entry's shape: a byte (of which four bits are used) that says how many
+/// operands it has and whether their partial derivatives are stored.
 namespace shape {
 inline constexpr unsigned count_mask = 3;    // 0, 1 or 2 operands, or
 inline constexpr unsigned wide = 3;          //   as many as the wide-count array says
@@ -87,22 +86,19 @@ struct Cursor {
 ///
 /// Operands are stored in entry order, so an entry's operands are found by
 /// walking: entry i's begin where entry i - 1's end. Nothing stores an
-/// entry's position, which keeps an entry at half a byte plus its operands;
+/// entry's position, which keeps an entry at a byte plus its operands;
 /// the reverse sweep walks backwards anyway. Random access to entry i costs
 /// a walk back from the end (begin_of), which only cold paths need.
 template <class T>
 struct RecordingView {
-  const std::uint8_t* shapes;          // four bits per entry, see `shape`
+  const std::uint8_t* shapes;          // per entry: its shape, see `shape`
   const std::uint32_t* operand_index;  // per operand: the entry it reads, below its own
   const T* operand_partial;            // per stored partial: d(entry)/d(operand)
   const std::uint32_t* wide_count;     // per wide entry: its operand count
   std::size_t entries;
   Cursor end;  // one past the last entry's operands
 
-  [[nodiscard]] unsigned shape_of(std::size_t entry) const noexcept {
-    const unsigned byte = shapes[entry / 2];
-    return entry % 2 == 0 ? byte & 15U : byte >> 4;
-  }
+  [[nodiscard]] unsigned shape_of(std::size_t entry) const noexcept { return shapes[entry]; }
 
   /// Moves `c` from the end of an entry with shape `code` to its beginning;
   /// returns how many operands the entry has.
