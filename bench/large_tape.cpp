@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // A very large recording: N operations (default 10^8) in one chain,
-// y <- sin(y) * x, then backward(). It checks the gradient against the same
+// y <- sin(y) * x (N / 2 entries: the product fuses into sin's), then
+// backward(). It checks the gradient against the same
 // derivative carried forward by hand, and prints the tape's own statistics
 // next to the process's peak resident memory (VmHWM), so that the peak can be
 // compared with what the tape needs at the end. Run it under
@@ -47,7 +48,7 @@ int main(int argc, char** argv) {
   double y_value = 0.5;
   double dy_dx = 0.0;  // forward-mode derivative of y with respect to x, by hand
   for (std::size_t i = 0; i + 1 < operations; i += 2) {
-    y = tinygrad::sin(y) * x;  // two entries: sin (one operand), * (two)
+    y = tinygrad::sin(y) * x;  // one entry: sin's, which the product fuses into (two operands)
     dy_dx = std::cos(y_value) * dy_dx * x_value + std::sin(y_value);
     y_value = std::sin(y_value) * x_value;
   }
