@@ -129,6 +129,22 @@ void reverse_sweep(const RecordingView<T>& recording, T* adjoint, std::uint32_t 
     // is stepped over at once, if neither is wide.
     for (; i >= 2; i -= 2) {
       const unsigned upper = recording.shapes[i - 1], lower = recording.shapes[i - 2];
+      if ((upper | lower) == 0) {
+        // Two leaves (shape 0), such as the parameters at the bottom of the
+        // tape: they pass nothing on, so their adjoints are final as they
+        // stand, once the carried one is stored.
+        const T a_upper = next;
+        adjoint[i - 1] = a_upper;
+        const T a_lower = adjoint[i - 2];
+        next = adjoint[i - 2 - (i != 2)];
+        if (a_upper != T(0)) {
+          on_final(i - 1, a_upper);
+        }
+        if (a_lower != T(0)) {
+          on_final(i - 2, a_lower);
+        }
+        continue;
+      }
       if (next == T(0) && adjoint[i - 2] == T(0) &&
           shape_steps.operands[upper] != ShapeSteps::wide &&
           shape_steps.operands[lower] != ShapeSteps::wide) {
