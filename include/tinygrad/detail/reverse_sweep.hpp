@@ -124,9 +124,9 @@ void reverse_sweep(const RecordingView<T>& recording, T* adjoint, std::uint32_t 
   };
   std::size_t i = std::size_t{out} + 1;  // entries i - 1 down to 0 remain
   if constexpr (carries) {
-    // Two entries at a time, so that a pair whose adjoints are both zero
-    // (entries that do not reach the output, or a gradient that underflowed)
-    // is stepped over at once, if neither is wide.
+    // Two entries at a time, so that a pair of leaves, or a pair whose
+    // adjoints are both zero (entries that do not reach the output, or a
+    // gradient that underflowed) and neither wide, is stepped over at once.
     for (; i >= 2; i -= 2) {
       const unsigned upper = recording.shapes[i - 1], lower = recording.shapes[i - 2];
       if ((upper | lower) == 0) {
