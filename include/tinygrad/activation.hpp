@@ -351,51 +351,40 @@ struct GELU {
   static constexpr Initialization initialization = Initialization::he;
   static constexpr double gain = 1.4142135623730951;
 
-  /// float: in double through detail::normal_tail, which vectorises (one
-  /// rounding at the end, within 0.51 ulp).
-  TINYGRAD_VECTORIZABLE static float value(float x) noexcept {
-    const FloatInDouble d = in_double(x);
-    return static_cast<float>(d.held_below * d.cdf);
-  }
-  /// double and long double: through erfc.
+  /// float and double: through detail::normal_tail, which vectorises (float
+  /// evaluated in double, one rounding at the end: within 0.51 ulp; double
+  /// measured within 3.85 ulp, 3 x 10^7 samples). long double: through erfc.
   template <std::floating_point T>
-  static T value(T x) noexcept {
-    if (std::isinf(x)) {
-      return x > 0 ? x : T(-0.0);
+  TINYGRAD_VECTORIZABLE static T value(T x) noexcept {
+    if constexpr (detail::VectorReal<T>) {
+      const InDouble d = in_double(x);
+      const detail::NormalTail& n = d.tail;
+      // x Q(-x) with the power of two of Q's exponential last (NormalTail).
+      return static_cast<T>(detail::blend(d.x < 0,
+                                          n.scaled(d.held_below * n.exponential * n.tail_factor),
+                                          d.held_below * (1.0 - n.tail())));
+    } else {
+      if (std::isinf(x)) {
+        return x > 0 ? x : T(-0.0);
+      }
+      return x * normal_cdf(x);
     }
-    if (in_far_left_tail(x)) {
-      return static_cast<T>(value(static_cast<detail::WiderExponent<T>>(x)));
-    }
-    return x * normal_cdf(x);
   }
   /// Phi(x) + x phi(x), phi the standard normal density.
-  TINYGRAD_VECTORIZABLE static float derivative(float x) noexcept {
-    const FloatInDouble d = in_double(x);
-    return static_cast<float>(d.cdf + d.held * d.tail.density);
-  }
   template <std::floating_point T>
-  static T derivative(T x) noexcept {
-    if (std::isinf(x)) {
-      return x > 0 ? T(1) : T(0);
+  TINYGRAD_VECTORIZABLE static T derivative(T x) noexcept {
+    if constexpr (detail::VectorReal<T>) {
+      const InDouble d = in_double(x);
+      const detail::NormalTail& n = d.tail;
+      return static_cast<T>(detail::blend(
+          d.x < 0, n.scaled(n.exponential * (n.tail_factor + d.held * n.density_factor)),
+          (1.0 - n.tail()) + d.held * n.density()));
+    } else {
+      if (std::isinf(x)) {
+        return x > 0 ? T(1) : T(0);
+      }
+      return normal_cdf(x) + x * normal_pdf(x);
     }
-    if (in_far_left_tail(x)) {
-      return static_cast<T>(derivative(static_cast<detail::WiderExponent<T>>(x)));
-    }
-    return normal_cdf(x) + x * normal_pdf(x);
-  }
-  /// Without these, an integer argument would quietly take the float
-  /// overloads above; every other policy rejects it, so GELU does too.
-  template <class T>
-  requires(!std::floating_point<T>) static T value(T) noexcept {
-    static_assert(std::floating_point<T>,
-                  "tinygrad::GELU::value: x must be float, double or long double");
-    return T{};
-  }
-  template <class T>
-  requires(!std::floating_point<T>) static T derivative(T) noexcept {
-    static_assert(std::floating_point<T>,
-                  "tinygrad::GELU::derivative: x must be float, double or long double");
-    return T{};
   }
   /// phi(x) (2 - x^2).
   template <std::floating_point T>
@@ -405,30 +394,23 @@ struct GELU {
   }
 
  private:
-  /// A float x in double, with Phi(x) and phi(x) from the normal tail at |x|
-  /// (branch-free, so that the kernels' loops vectorise). Below -40, Phi(x)
-  /// and phi(x) are 0, above 40 phi(x) is; x there is replaced by -40 or 40
-  /// where it multiplies them (`held_below`, `held`), so that the infinities
-  /// give 0, not inf * 0 = NaN.
-  struct FloatInDouble {
+  /// A float or double x in double, with the normal tail at |x| to T's
+  /// precision (branch-free, so that the kernels' loops vectorise). Below
+  /// -40, Phi(x) and phi(x) are 0, above 40 phi(x) is; x there is replaced by
+  /// -40 or 40 where it multiplies them (`held_below`, `held`), so that the
+  /// infinities give 0, not inf * 0 = NaN.
+  struct InDouble {
     double x;
     detail::NormalTail tail;
-    double cdf;         // Phi(x)
     double held_below;  // x, but -40 below -40
     double held;        // x within [-40, 40]
   };
-  TINYGRAD_VECTORIZABLE static FloatInDouble in_double(float value) noexcept {
+  template <detail::VectorReal T>
+  TINYGRAD_VECTORIZABLE static InDouble in_double(T value) noexcept {
     const double x = value;
-    const detail::NormalTail tail = detail::normal_tail(detail::magnitude(x));
     const double held_below = detail::blend(x < -40.0, -40.0, x);
-    return {x, tail, detail::blend(x < 0, tail.tail, 1.0 - tail.tail), held_below,
+    return {x, detail::normal_tail<T>(detail::magnitude(x)), held_below,
             detail::blend(x > 40.0, 40.0, held_below)};
-  }
-
-  /// Phi(x) and phi(x) both decay like exp(-x^2/2).
-  template <std::floating_point T>
-  static bool in_far_left_tail(T x) noexcept {
-    return x < T(0) && detail::exp_near_underflow(-x * x / 2);
   }
 
   /// erfc(-x / sqrt 2) / 2. The argument t = -x / sqrt 2 is carried as

@@ -1,5 +1,5 @@
-// Must not compile: GELU of an int (it has float overloads an int would
-// otherwise convert to; every other policy rejects an int by deduction).
+// Must not compile: GELU of an int (rejected by deduction, like every policy;
+// GELU once had float overloads an int would have converted to).
 #include <tinygrad/var.hpp>
 
 #ifdef TINYGRAD_COMPILE_FAIL_CONTROL

@@ -132,11 +132,29 @@ TINYGRAD_VECTORIZABLE T estrin(const T (&c)[N], const T (&powers)[L]) noexcept {
 /// loop stands between the caller's loop and the vectoriser.
 template <class T, std::size_t N>
 TINYGRAD_VECTORIZABLE T polynomial(const T (&c)[N], T r) noexcept {
-  static_assert(N >= 1 && N <= 16);
+  static_assert(N >= 1 && N <= 32);
   const T r2 = r * r;
   const T r4 = r2 * r2;
-  const T powers[] = {r, r2, r4, r4 * r4};
+  const T r8 = r4 * r4;
+  const T powers[] = {r, r2, r4, r8, r8 * r8};
   return estrin<0, N>(c, powers);
+}
+
+/// c[0] + c[1] r + c[2] r^2 + ... by Horner's rule: fewer operations than
+/// Estrin's scheme and, for a long polynomial whose terms partly cancel, less
+/// rounding error (normal_tail), at the cost of a dependency chain as long as
+/// the polynomial.
+/// Unrolled by a fold expression, like polynomial.
+template <class T, std::size_t N, std::size_t... Step>
+TINYGRAD_VECTORIZABLE T horner(const T (&c)[N], T r, std::index_sequence<Step...>) noexcept {
+  T sum = c[N - 1];
+  ((sum = multiply_add(sum, r, c[N - 2 - Step])), ...);
+  return sum;
+}
+
+template <class T, std::size_t N>
+TINYGRAD_VECTORIZABLE T polynomial_by_horner(const T (&c)[N], T r) noexcept {
+  return horner(c, r, std::make_index_sequence<N - 1>());
 }
 
 /// Constants for e^t = 2^k e^r with r = t - k ln 2, |r| <= ln(2)/2, and
@@ -206,11 +224,12 @@ TINYGRAD_VECTORIZABLE T expm1_reduced(T r) noexcept {
   return multiply_add(r * r, polynomial(ExpConstants<T>::p, r), r);
 }
 
-/// e^t for t <= 0 (or NaN), as (mantissa + mantissa_low) * scale_high *
-/// scale_low: mantissa in [0.7, 1.5], mantissa_low its rounding error (so the
-/// pair carries e^r to about twice T's precision), and the power of two in
-/// two normal halves, so that even a result far below the normal range comes
-/// out of one rounding when the caller multiplies by them last.
+/// e^(t + t_low) for t <= 0 (or NaN), t_low as in exp_nonpositive, as
+/// (mantissa + mantissa_low) * scale_high * scale_low: mantissa in
+/// [0.7, 1.5], mantissa_low its rounding error (so the pair carries e^r to
+/// about twice T's precision), and the power of two in two normal halves, so
+/// that even a result far below the normal range comes out of one rounding
+/// when the caller multiplies by them last.
 template <VectorReal T>
 struct SplitExp {
   T mantissa;
@@ -220,10 +239,10 @@ struct SplitExp {
 };
 
 template <VectorReal T>
-TINYGRAD_VECTORIZABLE SplitExp<T> exp_nonpositive_split(T t) noexcept {
+TINYGRAD_VECTORIZABLE SplitExp<T> exp_nonpositive_split(T t, T t_low = T(-0.0)) noexcept {
   t = blend(t < ExpConstants<T>::lowest_nonzero, ExpConstants<T>::lowest_nonzero, t);
   const auto [r, k] = reduce_for_exp(t);
-  const T em = expm1_reduced(r);
+  const T em = expm1_reduced(r + t_low);  // r + -0 is r: the compilers drop it
   const T mantissa = T(1) + em;
   const T mantissa_low = em - (mantissa - T(1));  // exact: |em| < 1 (Fast2Sum)
   // k <= 0; halving -k with a logical shift keeps to SSE2's 64-bit operations.
@@ -233,10 +252,11 @@ TINYGRAD_VECTORIZABLE SplitExp<T> exp_nonpositive_split(T t) noexcept {
   return {mantissa, mantissa_low, power_of_two<T>(k_high), power_of_two<T>(k_low)};
 }
 
-/// e^t for t <= 0 (or NaN).
+/// e^(t + t_low) for t <= 0 (or NaN), t_low a small correction to t (of
+/// the size of its rounding error) that enters the reduced argument.
 template <VectorReal T>
-TINYGRAD_VECTORIZABLE T exp_nonpositive(T t) noexcept {
-  const SplitExp<T> e = exp_nonpositive_split(t);
+TINYGRAD_VECTORIZABLE T exp_nonpositive(T t, T t_low = T(-0.0)) noexcept {
+  const SplitExp<T> e = exp_nonpositive_split(t, t_low);
   return e.mantissa * e.scale_high * e.scale_low;
 }
 
@@ -414,34 +434,108 @@ TINYGRAD_VECTORIZABLE T silu_derivative(T x) noexcept {
                blend(x < ExpConstants<T>::lowest_nonzero, T(0), negative_side));
 }
 
+/// a^2 as hi + lo exactly, hi = a^2 rounded: from an fma where the build
+/// has one, else by splitting a into two halves of 26 bits whose products
+/// are exact (Veltkamp and Dekker; std::fma without the instruction is a
+/// library call, which would stop the loop from vectorising). |a| must stay
+/// below 2^995 so that the split does not overflow.
+struct ExactSquare {
+  double hi;
+  double lo;
+};
+
+TINYGRAD_VECTORIZABLE ExactSquare exact_square(double a) noexcept {
+  const double hi = a * a;
+#if defined(__FMA__)
+  return {hi, std::fma(a, a, -hi)};
+#else
+  constexpr double splitter = 134217729.0;  // 2^27 + 1
+  const double p = a * splitter;
+  const double a_high = p - (p - a);
+  const double a_low = a - a_high;
+  return {hi, ((a_high * a_high - hi) + 2 * a_high * a_low) + a_low * a_low};
+#endif
+}
+
 /// The standard normal distribution's upper tail Q(a) = 1 - Phi(a) for
-/// a >= 0, and its density phi(a) = e^(-a^2/2) / sqrt(2 pi) beside it.
+/// a >= 0, and its density phi(a) = e^(-a^2/2) / sqrt(2 pi) beside it, as
+/// products: e^(-a^2/2) = exponential * scale_high * scale_low (the power of
+/// two last, as in SplitExp), times tail_factor or density_factor. A caller
+/// multiplying Q or phi by something (GELU's x) does so before the power of
+/// two: near a = 37.6 in double, e^(-a^2/2) is subnormal while x phi is not.
 struct NormalTail {
-  double tail;
-  double density;
+  double exponential;
+  double scale_high;
+  double scale_low;
+  double tail_factor;
+  double density_factor;
+
+  /// e^(-a^2/2) times `unscaled`, the power of two applied last.
+  TINYGRAD_VECTORIZABLE double scaled(double unscaled) const noexcept {
+    return unscaled * scale_high * scale_low;
+  }
+  TINYGRAD_VECTORIZABLE double tail() const noexcept { return scaled(exponential * tail_factor); }
+  TINYGRAD_VECTORIZABLE double density() const noexcept {
+    return scaled(exponential * density_factor);
+  }
 };
 
 /// Q(a) = phi(a) M(a), M the Mills ratio, which falls smoothly from
-/// sqrt(pi/2) at 0 to 0 like 1/a. Substituting t = 1 - 2k/(a + k) (k = 4)
-/// maps a in [0, inf] onto t in [-1, 1], where M is a polynomial to within
-/// 7.3e-11 relative over a in [0, 16] (measured in double; 5.2e-12 for the fit
-/// itself: mpmath chebyfit, 60 digits, 16 terms). Written for GELU on floats,
-/// evaluated in double: a float's square is exact in double, so e^(-a^2/2)
-/// carries only exp's own error, and the result is far inside float's 2^-24.
-/// a = inf gives 0 and 0; NaN gives NaN.
+/// sqrt(pi/2) at 0 to 0 like 1/a. Both versions substitute a variable t in
+/// [-1, 1) for a in [0, inf) and evaluate a polynomial in t; both are
+/// branch-free and vectorise. a = inf gives 0 and 0; NaN gives NaN.
+///
+/// Result = float: the precision a float result needs, evaluated in double.
+/// t = 1 - 2k/(a + k) (k = 4) and M a polynomial in t to within 7.3e-11
+/// relative over a in [0, 16] (measured in double; 5.2e-12 for the fit
+/// itself: mpmath chebyfit, 60 digits, 16 terms). A float's square is exact
+/// in double, so e^(-a^2/2) carries only exp's own error, and the result is
+/// far inside float's 2^-24.
+///
+/// Result = double: t = (a - k)/(a + k) (k = 3), and the polynomial is
+/// G(t) = M(a) (a + 3/4) / sqrt(2 pi), which stays between 0.37 and 0.47
+/// instead of falling to 0, so that its terms cancel little: interpolated at
+/// 28 Chebyshev points of t in [-1, 37/43] (a in [0, 40]; mpmath, 50
+/// digits), and measured within 2.2 units of 2^-53 evaluated in double
+/// (against long double erfc, t's rounding included; 0.9 with t exact).
+/// Beyond a = 40, Q and phi are 0 in double; a is held there.
+/// e^(-a^2/2) takes a^2 as hi + lo, because exp would multiply the rounding
+/// error of a^2 by a^2/2 (800 at a = 40); -lo/2 joins exp's reduced argument.
+template <VectorReal Result>
 TINYGRAD_VECTORIZABLE NormalTail normal_tail(double a) noexcept {
-  static constexpr double mills[] = {
-      0.23665238291804455,     -0.42712374676444487,    0.31177255763638301,
-      -0.17974381494022798,    0.077366602796670278,    -0.021286522253884801,
-      0.0012721713394505505,   0.0016012329979799528,   -0.00046880901275578448,
-      -0.00011404337930056396, 7.0948878882173729e-05,  1.1280412782065162e-05,
-      -9.7161736541327315e-06, -1.6495040190800138e-06, 9.3027863990323086e-07,
-      1.9477463367815209e-07};
-  constexpr double k = 4;
   constexpr double inv_sqrt_2pi = 0.3989422804014327;
-  const double t = 1.0 - 2 * k / (a + k);
-  const double density = exp_nonpositive(-(a * a) / 2) * inv_sqrt_2pi;
-  return {density * polynomial(mills, t), density};
+  if constexpr (std::same_as<Result, float>) {
+    static constexpr double mills[] = {
+        0.23665238291804455,     -0.42712374676444487,    0.31177255763638301,
+        -0.17974381494022798,    0.077366602796670278,    -0.021286522253884801,
+        0.0012721713394505505,   0.0016012329979799528,   -0.00046880901275578448,
+        -0.00011404337930056396, 7.0948878882173729e-05,  1.1280412782065162e-05,
+        -9.7161736541327315e-06, -1.6495040190800138e-06, 9.3027863990323086e-07,
+        1.9477463367815209e-07};
+    constexpr double k = 4;
+    const double t = 1.0 - 2 * k / (a + k);
+    return {exp_nonpositive(-(a * a) / 2) * inv_sqrt_2pi, 1.0, 1.0, polynomial(mills, t), 1.0};
+  } else {
+    static constexpr double scaled_mills[] = {
+        0.4556773063333581,      -0.04492610489841597,    -0.04723841823493281,
+        0.05671725427610874,     -0.024262926318088122,   0.0004343131419727327,
+        0.0032569781248784966,   -0.00026829579992695003, -0.0005525452987006668,
+        2.8086632715064774e-07,  0.00010715567008690853,  2.1275477065933844e-05,
+        -1.7897296769399157e-05, -9.954952442020167e-06,  9.544203299699945e-07,
+        2.7696822824708515e-06,  8.522813596347516e-07,   -3.5698959270422465e-07,
+        -3.907171145714148e-07,  -8.92723639612064e-08,   6.775560886233291e-08,
+        6.164428487122126e-08,   1.0322343090630102e-08,  -1.3447371588280547e-08,
+        -8.32478520855879e-09,   9.549419651414849e-11,   1.4833305665502672e-09,
+        3.774819775232892e-10};
+    constexpr double k = 3;
+    constexpr double shift = 0.75;
+    a = blend(a > 40.0, 40.0, a);  // NaN stays NaN
+    const ExactSquare square = exact_square(a);
+    const double t = (a - k) / (a + k);
+    const SplitExp<double> e = exp_nonpositive_split(-square.hi / 2, -square.lo / 2);
+    return {e.mantissa, e.scale_high, e.scale_low,
+            polynomial_by_horner(scaled_mills, t) / (a + shift), inv_sqrt_2pi};
+  }
 }
 
 /// x for x > 0, e^x - 1 otherwise.
