@@ -292,7 +292,7 @@ class Tape {
       f(EntryView{
           i, note != nullptr ? note->operation : nullptr, note != nullptr ? &*note->value : nullptr,
           note != nullptr ? note->where.file_name() : "", note != nullptr ? note->where.line() : 0,
-          i < grads_.size() ? grads_[i] : T(0),
+          gradient_at(grads_, i),
           std::span<const std::uint32_t>(view.operand_index + begin.operand, count), partials});
     }
   }
@@ -555,7 +555,14 @@ class Tape {
 
   [[nodiscard]] T grad(const detail::Stamp& s, const T& value) const {
     require_recorded_here(s, value, "grad()");
-    return s.index < grads_.size() ? grads_[s.index] : T(0);
+    return gradient_at(grads_, s.index);
+  }
+
+  /// Entry i's gradient in `grads` (the gradient array, or a span of it read
+  /// once by a caller in a loop): 0 for entries recorded since the last
+  /// backward(), which has not sized the array for them.
+  static T gradient_at(std::span<const T> grads, std::size_t i) noexcept {
+    return i < grads.size() ? grads[i] : T(0);
   }
 
   void backward(const detail::Stamp& out, const T& value) {

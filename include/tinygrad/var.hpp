@@ -461,7 +461,7 @@ struct Recorder {
     for (std::size_t i = 0; i < vars.size(); ++i) {
       const Stamp& s = vars[i].stamp_;
       tape.require_recorded_here(s, vars[i].value_, "grad()");
-      out[i] = s.index < grads.size() ? grads[s.index] : T(0);
+      out[i] = Tape<T>::gradient_at(grads, s.index);
     }
   }
 
