@@ -268,15 +268,32 @@ TINYGRAD_VECTORIZABLE T exp_nonpositive(T t, T t_low = T(-0.0)) noexcept {
   return e.mantissa * e.scale_high * e.scale_low;
 }
 
-/// e^t for t <= 0 (or NaN) where only e^t's size next to 1 matters: below
-/// negligible_next_to_one it is clamped (1 +- e^t rounds to 1 there anyway),
-/// so the power of two is normal and one multiplication applies it.
+/// A value carried to about twice T's precision as the unevaluated sum
+/// high + low, |low| at most half an ulp of high.
 template <VectorReal T>
-TINYGRAD_VECTORIZABLE T exp_nonpositive_next_to_one(T t) noexcept {
+struct DoubleLength {
+  T high;
+  T low;
+};
+
+/// e^t for t <= 0 (or NaN) where only e^t's size next to 1 matters, to about
+/// twice T's precision, so that 1 - e^t keeps every bit even near t = 0:
+/// e^r - 1 = r + q with q = r^2 P(r), and each sum that rounds carries its
+/// error (Fast2Sum). Below negligible_next_to_one t is clamped (1 +- e^t
+/// rounds to 1 there anyway), so the power of two is normal and applies
+/// exactly.
+template <VectorReal T>
+TINYGRAD_VECTORIZABLE DoubleLength<T> exp_nonpositive_next_to_one(T t) noexcept {
   t = blend(t < ExpConstants<T>::negligible_next_to_one, ExpConstants<T>::negligible_next_to_one,
             t);
   const auto [r, k] = reduce_for_exp(t);
-  return (T(1) + expm1_reduced(r)) * power_of_two<T>(k);
+  const T q = r * r * polynomial(ExpConstants<T>::p, r);
+  const T em = r + q;
+  const T em_low = q - (em - r);  // exact: |q| < |r| / 5
+  const T mantissa = T(1) + em;
+  const T mantissa_low = (em - (mantissa - T(1))) + em_low;  // |em| < 1
+  const T scale = power_of_two<T>(k);
+  return {mantissa * scale, mantissa_low * scale};
 }
 
 /// e^t - 1 for t <= 0 (or NaN): 2^k (e^r - 1) + (2^k - 1), where 2^k - 1 is
@@ -334,46 +351,29 @@ TINYGRAD_VECTORIZABLE T logistic(T x) noexcept {
   return blend(x >= T(0), T(1) - small, small);  // NaN takes the second: NaN
 }
 
-/// tanh(x) - x = x^3 Q(x^2) for |x| < 0.625: Chebyshev fits (mpmath) of
-/// (tanh(a) - a) / a^3 in u = a^2 on [0, 0.390625], with maximum errors
-/// 1.6e-9 (float, degree 5) and 3.9e-18 (double, degree 11).
-template <class T>
-struct TanhConstants;
-
-template <>
-struct TanhConstants<float> {
-  static constexpr float q[] = {-3.333333317e-1f, 1.333330356e-1f,  -5.395925958e-2f,
-                                2.176891865e-2f,  -8.343945516e-3f, 2.292744816e-3f};
-};
-
-template <>
-struct TanhConstants<double> {
-  static constexpr double q[] = {
-      -3.3333333333333332938e-1, 1.3333333333333041602e-1,  -5.396825396789699169e-2,
-      2.1869488519008305756e-2,  -8.863235103240877925e-3,  3.5921217511549622695e-3,
-      -1.4557754120478055104e-3, 5.896606577757043347e-4,   -2.3759064960555619551e-4,
-      9.2571161295567682707e-5,  -3.1201101425797400033e-5, 6.48516348279311315e-6};
-};
-
-/// tanh(|x|) is a + a^3 Q(a^2) near 0, and (1 - e) / (1 + e) with e = e^-2a
-/// beyond 0.625, where e < 0.29 so nothing cancels. Numerator and denominator
-/// round, so both carry their rounding errors (Fast2Sum) into a first-order
-/// correction of the quotient q, using 1 / (1 + e) = (1 + q) / 2 instead of a
-/// second division. Both branches are computed and one is kept; the sign
-/// comes back from x (tanh(-0) = -0).
+/// tanh(|x|) = (1 - e) / (1 + e) with e = e^-2a, a = |x|, everywhere: e
+/// comes as high + low to about twice T's precision, so that 1 - e keeps
+/// its relative precision even where it cancels (near 0, where it is 2a).
+/// Numerator and denominator each round once more and carry that error too
+/// (Fast2Sum) into a first-order correction of the quotient q, with the
+/// division's own remainder (exact from an fma; where the build has none the
+/// term is inexact but harmless), using 1 / (1 + e) = (1 + q) / 2 instead of
+/// a second division. One exponential
+/// and no polynomial for the small arguments: a separate series for
+/// |x| < 0.625, both computed and one kept as a vector loop must, cost a
+/// third more (session 8). The sign comes back from x (tanh(-0) = -0).
 template <VectorReal T>
 TINYGRAD_VECTORIZABLE T hyperbolic_tangent(T x) noexcept {
   const T a = magnitude(x);
-  const T u = a * a;
-  const T near_zero = multiply_add(a * u, polynomial(TanhConstants<T>::q, u), a);
-  const T e = exp_nonpositive_next_to_one(T(-2) * a);
-  const T numerator = T(1) - e;
-  const T numerator_low = (T(1) - numerator) - e;
-  const T denominator = T(1) + e;
-  const T denominator_low = e - (denominator - T(1));
+  const DoubleLength<T> e = exp_nonpositive_next_to_one(T(-2) * a);
+  const T numerator = T(1) - e.high;
+  const T numerator_low = ((T(1) - numerator) - e.high) - e.low;
+  const T denominator = T(1) + e.high;
+  const T denominator_low = (e.high - (denominator - T(1))) + e.low;
   const T q = numerator / denominator;
-  const T away_from_zero = q + (numerator_low - q * denominator_low) * ((T(1) + q) * T(0.5));
-  return with_sign_of(blend(a < T(0.625), near_zero, away_from_zero), x);
+  const T residual = multiply_add(-q, denominator, numerator);
+  return with_sign_of(
+      q + ((residual + numerator_low) - q * denominator_low) * ((T(1) + q) * T(0.5)), x);
 }
 
 /// log(1 + y) = 2 atanh(u) with u = y / (2 + y) = 2u + u^3 R(u^2), for y in
