@@ -358,10 +358,10 @@ TINYGRAD_VECTORIZABLE T logistic(T x) noexcept {
 /// (Fast2Sum) into a first-order correction of the quotient q, with the
 /// division's own remainder (exact from an fma; where the build has none the
 /// term is inexact but harmless), using 1 / (1 + e) = (1 + q) / 2 instead of
-/// a second division. One exponential
-/// and no polynomial for the small arguments: a separate series for
-/// |x| < 0.625, both computed and one kept as a vector loop must, cost a
-/// third more (session 8). The sign comes back from x (tanh(-0) = -0).
+/// a second division. One exponential and no series for small arguments: a
+/// separate series below 0.625, computed beside the exponential as a vector
+/// loop computes both sides of a choice, made the kernels up to 18 % slower
+/// (performance.md). The sign comes back from x (tanh(-0) = -0).
 template <VectorReal T>
 TINYGRAD_VECTORIZABLE T hyperbolic_tangent(T x) noexcept {
   const T a = magnitude(x);
