@@ -9,8 +9,8 @@
 // kernel runs with the instruction set tinygrad chooses by default (shown in
 // the context lines at the top); where that is not the build's own, a
 // fourth contender runs it with InstructionSet::compiled (compiled/copy).
-// latency/sigmoid/*: the time of one scalar call in a dependent chain (the
-// tape's case), Sigmoid::value against the textbook formula.
+// latency/{sigmoid,tanh,gelu}/*: the time of one scalar call in a dependent
+// chain (the tape's case), P::value against the naive loop's formula.
 //
 // The build makes this program three times: activation_bench (no -march flag:
 // the x86-64 baseline, SSE2), activation_bench_x86_64_v3 (AVX2 and FMA) and
@@ -232,27 +232,35 @@ void register_all() {
 }
 
 /// Latency: a chain of dependent scalar calls, as on the tape, where each W1
-/// layer's sigmoid waits for the previous one. tinygrad's Sigmoid::value
-/// against the textbook 1 / (1 + std::exp(-x)), counter `policy/naive`.
-template <class T>
-void latency_sigmoid(benchmark::State& state) {
+/// layer's sigmoid waits for the previous one. tinygrad's P::value against
+/// the naive loop's formula (Naive<P>::forward), counter `policy/naive`.
+template <class P, class T>
+void latency(benchmark::State& state) {
   constexpr int chain = 1000;
   T sink = 0;
-  const auto run_chain = [&](auto sigmoid) {
+  const auto run_chain = [&](auto f) {
     T x = T(0.3);
     for (int i = 0; i < chain; ++i) {
-      x = sigmoid(x) - T(0.2);  // stays in (-0.2, 0.8): an ordinary argument
+      x = f(x) - T(0.2);  // stays within (-1, 1) for these policies: ordinary arguments
     }
     sink += x;
   };
   harness::compare_to(
       state, 100,
-      harness::Contender{"naive",
-                         [&] { run_chain([](T x) { return T(1) / (T(1) + std::exp(-x)); }); }},
-      harness::Contender{"policy",
-                         [&] { run_chain([](T x) { return tinygrad::Sigmoid::value(x); }); }});
+      harness::Contender{"naive", [&] { run_chain([](T x) { return Naive<P>::forward(x); }); }},
+      harness::Contender{"policy", [&] { run_chain([](T x) { return P::value(x); }); }});
   benchmark::DoNotOptimize(sink);
   state.counters["ns_per_call_policy"] = state.counters["policy_ns"] / chain;
+}
+
+template <class... Policies>
+void register_latencies() {
+  (benchmark::RegisterBenchmark((std::string("latency/") + Policies::name + "/float").c_str(),
+                                latency<Policies, float>),
+   ...);
+  (benchmark::RegisterBenchmark((std::string("latency/") + Policies::name + "/double").c_str(),
+                                latency<Policies, double>),
+   ...);
 }
 
 }  // namespace
@@ -267,8 +275,7 @@ int main(int argc, char** argv) {
   register_all<tinygrad::Sigmoid, tinygrad::Tanh, tinygrad::Softplus, tinygrad::SiLU,
                tinygrad::GELU, tinygrad::ELU, tinygrad::ReLU, tinygrad::LeakyReLU,
                tinygrad::Identity>();
-  benchmark::RegisterBenchmark("latency/sigmoid/float", latency_sigmoid<float>);
-  benchmark::RegisterBenchmark("latency/sigmoid/double", latency_sigmoid<double>);
+  register_latencies<tinygrad::Sigmoid, tinygrad::Tanh, tinygrad::GELU>();
   benchmark::AddCustomContext("kernel instruction set",
                               tinygrad::instruction_set_name(tinygrad::kernel_instruction_set()));
   benchmark::Initialize(&argc, argv);

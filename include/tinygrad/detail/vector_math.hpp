@@ -128,25 +128,15 @@ TINYGRAD_VECTORIZABLE T estrin(const T (&c)[N], const T (&powers)[L]) noexcept {
   }
 }
 
-/// c[0] + c[1] r + c[2] r^2 + ..., unrolled at compile time so that no inner
-/// loop stands between the caller's loop and the vectoriser.
-template <class T, std::size_t N>
-TINYGRAD_VECTORIZABLE T polynomial(const T (&c)[N], T r) noexcept {
-  static_assert(N >= 1 && N <= 32);
-  const T r2 = r * r;
-  const T r4 = r2 * r2;
-  const T r8 = r4 * r4;
-  const T powers[] = {r, r2, r4, r8, r8 * r8};
-  return estrin<0, N>(c, powers);
-}
-
 /// c[0] + c[1] r + c[2] r^2 + ... with the first Head terms by Horner's rule
 /// and the rest, c[Head] + c[Head + 1] r + ..., by Estrin's scheme:
-/// c[0] + r (c[1] + r (... + r (c[Head - 1] + r rest))). For a long
-/// polynomial whose leading terms partly cancel (normal_tail), Estrin's
-/// scheme over all of it rounds worse; Horner's rule over all of it makes a
-/// dependency chain as long as the polynomial, which a scalar call on the
-/// tape waits for. The tail's rounding errors are scaled by r^Head.
+/// c[0] + r (c[1] + r (... + r (c[Head - 1] + r rest))). Unrolled at compile
+/// time, so that no inner loop stands between the caller's loop and the
+/// vectoriser. For a long polynomial whose leading terms partly cancel
+/// (normal_tail), Estrin's scheme over all of it rounds worse; Horner's rule
+/// over all of it makes a dependency chain as long as the polynomial, which a
+/// scalar call on the tape waits for. The tail's rounding errors are scaled
+/// by r^Head.
 template <std::size_t Head, class T, std::size_t N, std::size_t... Step>
 TINYGRAD_VECTORIZABLE T horner_head(const T (&c)[N], T r, T rest,
                                     std::index_sequence<Step...>) noexcept {
@@ -156,13 +146,23 @@ TINYGRAD_VECTORIZABLE T horner_head(const T (&c)[N], T r, T rest,
 
 template <std::size_t Head, class T, std::size_t N>
 TINYGRAD_VECTORIZABLE T polynomial_with_horner_head(const T (&c)[N], T r) noexcept {
-  static_assert(Head >= 1 && N - Head >= 1 && N - Head <= 32);
+  static_assert(N > Head && N - Head <= 32);
   const T r2 = r * r;
   const T r4 = r2 * r2;
   const T r8 = r4 * r4;
-  const T powers[] = {r, r2, r4, r8, r8 * r8};
-  return horner_head<Head>(c, r, estrin<Head, N - Head>(c, powers),
-                           std::make_index_sequence<Head>());
+  const T powers[] = {r, r2, r4, r8, r8 * r8};  // the compilers drop those not used
+  if constexpr (Head == 0) {
+    return estrin<0, N>(c, powers);
+  } else {
+    return horner_head<Head>(c, r, estrin<Head, N - Head>(c, powers),
+                             std::make_index_sequence<Head>());
+  }
+}
+
+/// c[0] + c[1] r + c[2] r^2 + ..., all by Estrin's scheme.
+template <class T, std::size_t N>
+TINYGRAD_VECTORIZABLE T polynomial(const T (&c)[N], T r) noexcept {
+  return polynomial_with_horner_head<0>(c, r);
 }
 
 /// Constants for e^t = 2^k e^r with r = t - k ln 2, |r| <= ln(2)/2, and
