@@ -250,7 +250,7 @@ template <VectorReal T>
 TINYGRAD_VECTORIZABLE SplitExp<T> exp_nonpositive_split(T t, T t_low = T(-0.0)) noexcept {
   t = blend(t < ExpConstants<T>::lowest_nonzero, ExpConstants<T>::lowest_nonzero, t);
   const auto [r, k] = reduce_for_exp(t);
-  const T em = expm1_reduced(r + t_low);  // r + -0 is r: the compilers drop it
+  const T em = expm1_reduced(r + t_low);  // r + -0 is r: g++ drops it (same loop)
   const T mantissa = T(1) + em;
   const T mantissa_low = em - (mantissa - T(1));  // exact: |em| < 1 (Fast2Sum)
   // k <= 0; halving -k with a logical shift keeps to SSE2's 64-bit operations.
@@ -506,7 +506,8 @@ struct NormalTail {
 /// 28 Chebyshev points of t in [-1, 37/43] (a in [0, 40]; mpmath, 50
 /// digits). G / (a + 3/4), evaluated in double with t's rounding, measured
 /// within 3.0 units of 2^-53 of Q / e^(-a^2/2) in long double (3 x 10^6
-/// samples). The first four terms go by Horner's rule, the rest by Estrin's
+/// samples, a standalone program; activation_accuracy_test bounds the
+/// result). The first four terms go by Horner's rule, the rest by Estrin's
 /// scheme (polynomial_with_horner_head); all by Estrin measured 4.2 units.
 /// Beyond a = 40, Q and phi are 0 in double; a is held there.
 /// e^(-a^2/2) takes a^2 as hi + lo, because exp would multiply the rounding
@@ -524,6 +525,8 @@ TINYGRAD_VECTORIZABLE NormalTail normal_tail(double a) noexcept {
         1.9477463367815209e-07};
     constexpr double k = 4;
     const double t = 1.0 - 2 * k / (a + k);
+    // phi itself as the exponential part (all normal in double for a float
+    // result): its factor for the density is 1.
     return {exp_nonpositive(-(a * a) / 2) * inv_sqrt_2pi, 1.0, 1.0, polynomial(mills, t), 1.0};
   } else {
     static constexpr double scaled_mills[] = {
