@@ -20,7 +20,8 @@
 // [-100, 100] and 3 x 10^7 doubles): sigmoid and tanh within 2 ulp wherever the
 // result is a normal number, the others within 4. Results below the normal
 // range underflow gradually: the power of two of an exponential is applied
-// last, in two halves, so that only the final multiplication rounds.
+// last, as a power of two raised into the normal range and a constant that
+// lowers it again, so that only the final multiplication rounds.
 //
 // long double takes the std:: functions: the constants here are for float
 // and double.
@@ -159,6 +160,14 @@ TINYGRAD_VECTORIZABLE T polynomial_with_horner_head(const T (&c)[N], T r) noexce
   }
 }
 
+/// c[0] + c[1] r + c[2] r^2 + ..., all by Horner's rule: the fewest
+/// operations, for a vector loop's throughput, and the longest dependency
+/// chain.
+template <class T, std::size_t N>
+TINYGRAD_VECTORIZABLE T polynomial_by_horner(const T (&c)[N], T r) noexcept {
+  return polynomial_with_horner_head<N - 1>(c, r);
+}
+
 /// c[0] + c[1] r + c[2] r^2 + ..., all by Estrin's scheme.
 template <class T, std::size_t N>
 TINYGRAD_VECTORIZABLE T polynomial(const T (&c)[N], T r) noexcept {
@@ -235,9 +244,13 @@ TINYGRAD_VECTORIZABLE T expm1_reduced(T r) noexcept {
 /// e^(t + t_low) for t <= 0 (or NaN), t_low as in exp_nonpositive, as
 /// (mantissa + mantissa_low) * scale_high * scale_low: mantissa in
 /// [0.7, 1.5], mantissa_low its rounding error (so the pair carries e^r to
-/// about twice T's precision), and the power of two in two normal halves, so
+/// about twice T's precision), and the power of two 2^k as 2^(k + raise)
+/// times the constant 2^-raise, both normal for every k the clamp allows, so
 /// that even a result far below the normal range comes out of one rounding
-/// when the caller multiplies by them last.
+/// when the caller multiplies by them last (a product with a power of two is
+/// exact unless it leaves the normal range). The constant costs one
+/// multiplication; splitting k itself into two halves, as this did before,
+/// made g++'s AVX2 loop of float sigmoid 49 instructions long instead of 44.
 template <VectorReal T>
 struct SplitExp {
   T mantissa;
@@ -246,18 +259,27 @@ struct SplitExp {
   T scale_low;
 };
 
+/// How far SplitExp raises 2^k: enough that 2^k at the clamp
+/// (lowest_nonzero / ln 2, about -159 for float and -1097 for double) is
+/// normal once raised, and 2^raise itself (k = 0) too.
+template <VectorReal T>
+constexpr int exp_scale_raise = std::same_as<T, float> ? 64 : 128;
+
 template <VectorReal T>
 TINYGRAD_VECTORIZABLE SplitExp<T> exp_nonpositive_split(T t, T t_low = T(-0.0)) noexcept {
+  constexpr int raise = exp_scale_raise<T>;
+  // 2^(k + raise) normal from the clamp's k (above lowest_nonzero / 0.69) to k = 0.
+  static_assert(ExpConstants<T>::lowest_nonzero / 0.69 + raise >=
+                std::numeric_limits<T>::min_exponent - 1);
+  static_assert(raise <= std::numeric_limits<T>::max_exponent - 1);
   t = blend(t < ExpConstants<T>::lowest_nonzero, ExpConstants<T>::lowest_nonzero, t);
   const auto [r, k] = reduce_for_exp(t);
   const T em = expm1_reduced(r + t_low);  // r + -0 is r: g++ drops it (same loop)
   const T mantissa = T(1) + em;
   const T mantissa_low = em - (mantissa - T(1));  // exact: |em| < 1 (Fast2Sum)
-  // k <= 0; halving -k with a logical shift keeps to SSE2's 64-bit operations.
-  const auto minus_k = static_cast<UnsignedBits<T>>(UnsignedBits<T>(0) - UnsignedBits<T>(k));
-  const auto k_high = static_cast<UnsignedBits<T>>(UnsignedBits<T>(0) - (minus_k >> 1));
-  const auto k_low = static_cast<UnsignedBits<T>>(k - k_high);
-  return {mantissa, mantissa_low, power_of_two<T>(k_high), power_of_two<T>(k_low)};
+  return {mantissa, mantissa_low,
+          power_of_two<T>(static_cast<UnsignedBits<T>>(k + UnsignedBits<T>(raise))),
+          power_of_two<T>(static_cast<UnsignedBits<T>>(-raise))};
 }
 
 /// e^(t + t_low) for t <= 0 (or NaN), t_low a small correction to t (of
@@ -351,29 +373,56 @@ TINYGRAD_VECTORIZABLE T logistic(T x) noexcept {
   return blend(x >= T(0), T(1) - small, small);  // NaN takes the second: NaN
 }
 
-/// tanh(|x|) = (1 - e) / (1 + e) with e = e^-2a, a = |x|, everywhere: e
-/// comes as high + low to about twice T's precision, so that 1 - e keeps
-/// its relative precision even where it cancels (near 0, where it is 2a).
-/// Numerator and denominator each round once more and carry that error too
-/// (Fast2Sum) into a first-order correction of the quotient q, with the
-/// division's own remainder (exact from an fma; where the build has none the
-/// term is inexact but harmless), using 1 / (1 + e) = (1 + q) / 2 instead of
-/// a second division. One exponential and no series for small arguments: a
-/// separate series below 0.625, computed beside the exponential as a vector
-/// loop computes both sides of a choice, made the kernels up to 18 % slower
-/// (performance.md). The sign comes back from x (tanh(-0) = -0).
-template <VectorReal T>
-TINYGRAD_VECTORIZABLE T hyperbolic_tangent(T x) noexcept {
-  const T a = magnitude(x);
-  const DoubleLength<T> e = exp_nonpositive_next_to_one(T(-2) * a);
-  const T numerator = T(1) - e.high;
-  const T numerator_low = ((T(1) - numerator) - e.high) - e.low;
-  const T denominator = T(1) + e.high;
-  const T denominator_low = (e.high - (denominator - T(1))) + e.low;
-  const T q = numerator / denominator;
-  const T residual = multiply_add(-q, denominator, numerator);
-  return with_sign_of(
-      q + ((residual + numerator_low) - q * denominator_low) * ((T(1) + q) * T(0.5)), x);
+/// tanh of a float: x P(x^2) / Q(x^2) evaluated in double, where the
+/// rounding of x^2 and of the polynomials stays far below a float's ulp, so
+/// that the one rounding to float is nearly all the error. P (degree 5) and
+/// Q (degree 4) fit tanh(x) / x in s = x^2 on [0, 9.1^2] to within 1.5e-9
+/// relative (0.025 of a float's ulp; docs/design.md says how they were
+/// fitted). Beyond |x| = 9.1 tanh rounds to +-1 in float, and x is held
+/// there (NaN stays NaN; the product keeps x's sign, so tanh(-0) = -0).
+/// Horner's rule: the fewest operations, which a vector loop's throughput
+/// wants. A double holds half as many lanes per vector as a float, but
+/// there is no exponential and nothing to correct; the float formula that
+/// the double overload below still uses measured 1.1 to 1.3 times slower
+/// (performance.md).
+TINYGRAD_VECTORIZABLE float hyperbolic_tangent(float x) noexcept {
+  static constexpr double p[] = {0.99999999857622198966,   0.13676420970038757344,
+                                 0.0038639469900499072744, 2.7918932217691987645e-5,
+                                 3.0371679181689538722e-8, -1.2044931941060480338e-11};
+  static constexpr double q[] = {1.0, 0.47009752924946973634, 0.027229812314669541317,
+                                 3.9309023956253932942e-4, 1.281174842502019361e-6};
+  constexpr float saturation = 9.1f;
+  x = blend(x > saturation, saturation, blend(x < -saturation, -saturation, x));
+  const double wide = x;
+  const double s = wide * wide;
+  return static_cast<float>(wide * polynomial_by_horner(p, s) / polynomial_by_horner(q, s));
+}
+
+/// tanh of a double: tanh(|x|) = (1 - e) / (1 + e) with e = e^-2a, a = |x|,
+/// everywhere: e comes as high + low to about twice double's precision, so
+/// that 1 - e keeps its relative precision even where it cancels (near 0,
+/// where it is 2a). Numerator and denominator each round once more and
+/// carry that error too (Fast2Sum) into a first-order correction of the
+/// quotient q, with the division's own remainder (exact from an fma; where
+/// the build has none the term is inexact but harmless), using
+/// 1 / (1 + e) = (1 + q) / 2 instead of a second division. One exponential
+/// and no series for small arguments: a separate series below 0.625,
+/// computed beside the exponential as a vector loop computes both sides of
+/// a choice, made the kernels up to 18 % slower (performance.md). The sign
+/// comes back from x (tanh(-0) = -0). The float overload's trick has no
+/// counterpart here: no wider type that vectorises would keep a rational
+/// function's own rounding below double's ulp.
+TINYGRAD_VECTORIZABLE double hyperbolic_tangent(double x) noexcept {
+  const double a = magnitude(x);
+  const DoubleLength<double> e = exp_nonpositive_next_to_one(-2.0 * a);
+  const double numerator = 1.0 - e.high;
+  const double numerator_low = ((1.0 - numerator) - e.high) - e.low;
+  const double denominator = 1.0 + e.high;
+  const double denominator_low = (e.high - (denominator - 1.0)) + e.low;
+  const double q = numerator / denominator;
+  const double residual = multiply_add(-q, denominator, numerator);
+  return with_sign_of(q + ((residual + numerator_low) - q * denominator_low) * ((1.0 + q) * 0.5),
+                      x);
 }
 
 /// log(1 + y) = 2 atanh(u) with u = y / (2 + y) = 2u + u^3 R(u^2), for y in
