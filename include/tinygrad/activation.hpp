@@ -467,9 +467,11 @@ struct ELU {
     }
   }
   /// For the backward kernel: e^x = y + 1 below the kink, no exponential.
+  /// The side of the kink comes from y too (y > 0 exactly where x > 0, and
+  /// NaN stays NaN), so that the kernel streams two arrays instead of three.
   template <std::floating_point T>
-  TINYGRAD_VECTORIZABLE static T backward(T x, T y, T dy) noexcept {
-    return detail::select(x > T(0), dy, dy * (y + T(1)));
+  TINYGRAD_VECTORIZABLE static T backward(T /*x*/, T y, T dy) noexcept {
+    return detail::select(y > T(0), dy, dy * (y + T(1)));
   }
   /// 0 for x > 0, e^x otherwise (the left piece, like the first derivative at 0).
   template <std::floating_point T>
