@@ -390,8 +390,8 @@ TINYGRAD_VECTORIZABLE T logistic(T x) noexcept {
 /// there is no exponential and nothing to correct; the float formula that
 /// the double overload below still uses took 1.06 to 1.28 times as long
 /// (AVX-512 and AVX2; performance.md). Evaluated in float, this rational
-/// function measured 5.8 ulp: where s is large its terms are of one size,
-/// and each Horner step's rounding counts in full.
+/// function measured 5.8 ulp (a standalone program): where s is large its
+/// terms are of one size, and each Horner step's rounding counts in full.
 TINYGRAD_VECTORIZABLE float hyperbolic_tangent(float x) noexcept {
   static constexpr double p[] = {0.99999999857622198966,   0.13676420970038757344,
                                  0.0038639469900499072744, 2.7918932217691987645e-5,
