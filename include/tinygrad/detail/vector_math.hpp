@@ -102,18 +102,23 @@ TINYGRAD_VECTORIZABLE T power_of_two(UnsignedBits<T> k) noexcept {
 
 /// a * b + c, fused where the build targets FMA instructions (one rounding,
 /// half the work), explicitly: the compilers may also contract a * b + c on
-/// their own there, but need not.
+/// their own there, but need not. Elsewhere it is one expression, which both
+/// compilers contract in the AVX2 and AVX-512 copies of a build without
+/// -march (instruction_set.hpp): g++ by its default -ffp-contract=fast, clang
+/// by its -ffp-contract=on, which fuses within one expression only. Written
+/// as two statements (from session 9 to session 10), clang's copies had no
+/// fused multiply-add here and ran 20 to 36 % slower (performance.md). The
+/// price, with clang and without FMA in the flags: clang folds a contracted
+/// expression fused when its operands are known at compile time, while the
+/// baseline code rounds twice at run time, so a call with a constant
+/// argument may differ in the last bit from the same call at run time
+/// (docs/reference.md, "Instruction sets").
 template <VectorReal T>
 TINYGRAD_VECTORIZABLE T multiply_add(T a, T b, T c) noexcept {
 #if defined(__FMA__)
   return std::fma(a, b, c);
 #else
-  // Two statements: clang contracts a * b + c within one expression
-  // (-ffp-contract=on) into an operation that it fuses when it folds
-  // constants but not at run time without FMA, so the same call could give
-  // different bits for a constant argument than for a variable one.
-  const T product = a * b;
-  return product + c;
+  return a * b + c;
 #endif
 }
 
