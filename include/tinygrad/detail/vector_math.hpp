@@ -107,12 +107,12 @@ TINYGRAD_VECTORIZABLE T power_of_two(UnsignedBits<T> k) noexcept {
 /// -march (instruction_set.hpp): g++ by its default -ffp-contract=fast, clang
 /// by its -ffp-contract=on, which fuses within one expression only. Written
 /// as two statements (from session 9 to session 10), clang's copies had no
-/// fused multiply-add here and ran 20 to 36 % slower (performance.md). The
-/// price, with clang and without FMA in the flags: clang folds a contracted
-/// expression fused when its operands are known at compile time, while the
-/// baseline code rounds twice at run time, so a call with a constant
-/// argument may differ in the last bit from the same call at run time
-/// (docs/reference.md, "Instruction sets").
+/// fused multiply-add here and took 1.2 to 1.6 times as long
+/// (performance.md). The price, with clang and without FMA in the flags:
+/// clang folds a contracted expression fused when its operands are known at
+/// compile time, while the baseline code rounds twice at run time, so a call
+/// with a constant argument may differ in the last bit from the same call at
+/// run time (docs/reference.md, "Instruction sets").
 template <VectorReal T>
 TINYGRAD_VECTORIZABLE T multiply_add(T a, T b, T c) noexcept {
 #if defined(__FMA__)
