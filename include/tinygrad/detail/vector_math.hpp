@@ -294,10 +294,18 @@ TINYGRAD_VECTORIZABLE RaisedPowerOfTwo<T> raised_power_of_two(UnsignedBits<T> k)
           power_of_two<T>(static_cast<UnsignedBits<T>>(-raise))};
 }
 
+/// reduce_for_exp of t <= 0 (or NaN) held at lowest_nonzero, below which
+/// e^t rounds to 0 in T: k then stays where raised_power_of_two's factors
+/// are normal. NaN stays NaN.
+template <VectorReal T>
+TINYGRAD_VECTORIZABLE ExpReduction<T> reduce_nonpositive_for_exp(T t) noexcept {
+  return reduce_for_exp(
+      blend(t < ExpConstants<T>::lowest_nonzero, ExpConstants<T>::lowest_nonzero, t));
+}
+
 template <VectorReal T>
 TINYGRAD_VECTORIZABLE SplitExp<T> exp_nonpositive_split(T t, T t_low = T(-0.0)) noexcept {
-  t = blend(t < ExpConstants<T>::lowest_nonzero, ExpConstants<T>::lowest_nonzero, t);
-  const auto [r, k] = reduce_for_exp(t);
+  const auto [r, k] = reduce_nonpositive_for_exp(t);
   const T em = expm1_reduced(r + t_low);  // r + -0 is r: g++ drops it (same loop)
   const T mantissa = T(1) + em;
   const T mantissa_low = em - (mantissa - T(1));  // exact: |em| < 1 (Fast2Sum)
@@ -382,9 +390,7 @@ struct SplitLogistic {
 /// an fma rho is inexact (q u rounds first): 1.42 / 1.39.
 template <VectorReal T>
 TINYGRAD_VECTORIZABLE SplitLogistic<T> logistic_of_minus_magnitude_split(T x) noexcept {
-  T t = -magnitude(x);
-  t = blend(t < ExpConstants<T>::lowest_nonzero, ExpConstants<T>::lowest_nonzero, t);
-  const auto [r, k] = reduce_for_exp(t);
+  const auto [r, k] = reduce_nonpositive_for_exp(-magnitude(x));
   const RaisedPowerOfTwo<T> scale = raised_power_of_two<T>(k);
   // 2^k itself: subnormal or 0 far left, where M + 2^k is M anyway.
   const T power = scale.high * scale.low;
