@@ -42,6 +42,17 @@ struct Anomaly {
   /// The values of its Var operands, in order; empty where not known (an
   /// operand recorded while detection was off).
   std::vector<std::optional<long double>> operand_values;
+
+  /// An operation named in a report, with where it was recorded.
+  struct Operation {
+    std::string name;                 ///< "?" if recorded while detection was off
+    std::optional<std::string> file;  ///< empty if not known
+    std::uint32_t line = 0;
+  };
+  /// The operations fused into the blamed entry before the blamed one, oldest
+  /// first (docs/reference.md, "Fusion"): the entry holds their chain, so in
+  /// backward() its partials are the products of theirs and its own.
+  std::vector<Operation> fused_before;
   /// recording: the non-finite value. backward: the non-finite adjoint.
   long double result = 0;
 
@@ -62,6 +73,13 @@ struct Anomaly {
       out << "at " << *file << ':' << line;
     } else {
       out << "recorded while anomaly detection was off";
+    }
+    for (std::size_t k = 0; k < fused_before.size(); ++k) {
+      const Operation& earlier = fused_before[k];
+      out << (k == 0 ? "; fused into the entry of " : ", then ") << '\'' << earlier.name << '\'';
+      if (earlier.file) {
+        out << " at " << *earlier.file << ':' << earlier.line;
+      }
     }
     out << ") with operand values (";
     for (std::size_t k = 0; k < operand_values.size(); ++k) {

@@ -231,11 +231,15 @@ class Tape {
   /// whether that throws numeric_error or is kept for anomaly(). Each entry
   /// recorded meanwhile keeps its name, value and location (as annotate()
   /// does, and shown by for_each_entry). Off for a new tape; when off it
-  /// costs the same one predictable branch per entry as annotate().
+  /// costs the same one predictable branch per entry as annotate(). The
+  /// recording is the same either way (fusion included), so every value and
+  /// gradient is the same to the bit: only slower.
   void detect_anomalies(bool on, OnAnomaly response = OnAnomaly::throw_error) noexcept {
+    if (!on && !annotating()) {
+      forget_rewritable_annotation();
+    }
     set_flag(detects_anomalies, on);
     on_anomaly_ = response;
-    refresh_fusion();
   }
   [[nodiscard]] bool detecting_anomalies() const noexcept {
     return (flags_ & detects_anomalies) != 0;
@@ -244,9 +248,9 @@ class Tape {
   /// Fusion (docs/design.md, "Fusing an operation into its operand's
   /// entry"): an operation whose operand is a temporary Var, recorded last,
   /// rewrites that entry instead of appending one. On by default; off, every
-  /// operation records an entry of its own. Annotating and anomaly detection
-  /// switch it off while they are on. Gradients are the same either way, up
-  /// to rounding.
+  /// operation records an entry of its own. Annotating switches it off while
+  /// it is on (anomaly detection does not). Gradients are the same either
+  /// way, up to rounding.
   void fuse_operations(bool on) noexcept {
     fuses_ = on;
     refresh_fusion();
@@ -329,11 +333,19 @@ class Tape {
   friend class detail::Activation<T>;
   friend struct detail::TapeInternals;  // tests reach the epoch counter through it
 
-  /// What annotate() and detect_anomalies() keep per entry.
+  /// An operation that an entry held before a later one fused into it.
+  struct EarlierOperation {
+    const char* operation;  // "?" if recorded while not annotating or detecting
+    detail::SourceLocation where;
+  };
+
+  /// What annotate() and detect_anomalies() keep per entry: the operation
+  /// whose value the entry holds, and those fused into it before (oldest first).
   struct Annotation {
     const char* operation = nullptr;
     std::optional<T> value;  // optional: constructing a T that is a Var would record a leaf
     detail::SourceLocation where;
+    std::vector<EarlierOperation> fused_before;
   };
 
   // --- The stack of current tapes ---
@@ -429,7 +441,7 @@ class Tape {
   }
 
   /// Whether `x * x` may record one operand: not while each operation must
-  /// keep its own operands (annotating, detecting, fusion off).
+  /// keep its own operands (annotating, fusion off).
   [[nodiscard]] bool merges_operands() const noexcept { return fusable_from_ != never_fuse; }
 
   /// Keeps every entry recorded so far from being rewritten by fusion.
@@ -439,10 +451,25 @@ class Tape {
     }
   }
 
-  /// After a switch: fusion stays off while annotating or detecting (each
-  /// entry then has a name and a line of its own).
+  /// After a switch: fusion stays off while annotating (each entry then has
+  /// a name and a line of its own). Anomaly detection leaves it as it is, so
+  /// that switching detection on changes no rounding.
   void refresh_fusion() noexcept {
-    fusable_from_ = fuses_ && flags_ == 0 ? entry_count() : never_fuse;
+    fusable_from_ = fuses_ && !annotating() ? entry_count() : never_fuse;
+  }
+
+  /// Called after an operation fused into the last entry: while detecting,
+  /// the operation is checked as if it had recorded an entry of its own, and
+  /// the entry's annotation follows the fusion.
+  template <class... Values>
+  TINYGRAD_DETAIL_INLINE void after_fusion(std::uint32_t entry, const char* operation,
+                                           ColdValue value, detail::SourceLocation where,
+                                           Values... operand_values) {
+    if (flags_ != 0) [[unlikely]] {
+      const std::optional<long double> operands[] = {
+          std::optional<long double>(detail::widened(operand_values))...};
+      on_fused(entry, operation, value, where, operands);
+    }
   }
 
   // --- Annotations and anomaly detection (the cold side of recording) ---
@@ -455,7 +482,41 @@ class Tape {
                                         detail::SourceLocation where,
                                         std::span<const std::optional<long double>> operands) {
     annotations_.resize(entry);  // entries recorded while not annotating get none
-    annotations_.push_back({operation, value, where});
+    annotations_.push_back({operation, value, where, {}});
+    check_recorded(entry, value, operands);
+  }
+
+  /// When detection goes off: an annotation of an entry that fusion may
+  /// still rewrite would go stale (after_fusion no longer runs), so it goes.
+  /// Pinning the entry instead would change the rounding of what follows.
+  void forget_rewritable_annotation() noexcept {
+    const std::size_t last = recording_.entries();
+    if (last > 0 && annotations_.size() == last && fusable_from_ != never_fuse &&
+        last - 1 >= fusable_from_) {
+      annotations_.pop_back();
+    }
+  }
+
+  /// on_recorded for an operation fused into `entry`: its annotation now
+  /// names this operation, and keeps the ones fused before it.
+  TINYGRAD_DETAIL_COLD void on_fused(std::uint32_t entry, const char* operation, ColdValue value,
+                                     detail::SourceLocation where,
+                                     std::span<const std::optional<long double>> operands) {
+    if (annotations_.size() <= entry) {
+      annotations_.resize(std::size_t{entry} + 1);  // recorded while not detecting
+    }
+    Annotation& note = annotations_[entry];
+    note.fused_before.push_back({note.operation != nullptr ? note.operation : "?", note.where});
+    note.operation = operation;
+    note.value = value;
+    note.where = where;
+    check_recorded(entry, value, operands);
+  }
+
+  /// In checked mode, blames a non-finite value on the entry's (latest)
+  /// operation unless an operand was already non-finite.
+  void check_recorded(std::uint32_t entry, ColdValue value,
+                      std::span<const std::optional<long double>> operands) {
     if ((flags_ & detects_anomalies) == 0 || detail::is_finite(value)) {
       return;
     }
@@ -463,6 +524,9 @@ class Tape {
         operands, [](const auto& v) { return v.has_value() && !std::isfinite(*v); });
     if (operands_finite) {
       Anomaly found = describe_entry(entry, Anomaly::Phase::recording);
+      // The operation's own operands: a fused entry holds those of the whole
+      // chain, and x * x one operand for two.
+      found.operand_values.assign(operands.begin(), operands.end());
       found.result = detail::widened(value);
       report(std::move(found));
     }
@@ -511,6 +575,16 @@ class Tape {
     }
     for (const std::uint32_t j : operand_indices(entry)) {
       found.operand_values.push_back(value_of(j));
+    }
+    if (note != nullptr) {
+      for (const EarlierOperation& earlier : note->fused_before) {
+        Anomaly::Operation& described = found.fused_before.emplace_back();
+        described.name = earlier.operation;
+        if (*earlier.where.file_name() != '\0') {
+          described.file = earlier.where.file_name();
+          described.line = earlier.where.line();
+        }
+      }
     }
     return found;
   }
@@ -608,8 +682,19 @@ class Tape {
           anomaly.adjoint = detail::widened(adjoint[i]);
           report(std::move(anomaly));
         });
+    // As the unchecked sweeps leave them: the adjoints themselves where the
+    // gradients were zero, and otherwise each nonzero adjoint added (adding
+    // a zero could turn a gradient of -0 into +0).
     for (std::size_t i = 0; i <= out; ++i) {
-      grads_[i] += sweep_adjoints_[i];
+      if constexpr (std::is_floating_point_v<T>) {
+        if (grads_are_zero_) {
+          grads_[i] = sweep_adjoints_[i];
+        } else if (sweep_adjoints_[i] != T(0)) {
+          grads_[i] += sweep_adjoints_[i];
+        }
+      } else {
+        grads_[i] += sweep_adjoints_[i];  // a nested tape's adjoints are Vars: never skipped
+      }
     }
   }
 

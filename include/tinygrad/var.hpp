@@ -318,7 +318,7 @@ struct Recorder {
     tape.require_recorded_here(x.stamp_, x.value_, "an operation");
     if constexpr (!is_var<T>) {  // a nested tape never fuses: its partials are Vars
       if (fuses(x_rvalue) && tape.fuse(x.stamp_, dx, nullptr, T(0))) {
-        return take_over(*x_rvalue, value);
+        return take_over(tape, *x_rvalue, value, operation, where, x.value_);
       }
     }
     return Var<T>(
@@ -336,10 +336,10 @@ struct Recorder {
     tape.require_recorded_here(y.stamp_, y.value_, "an operation");
     if constexpr (!is_var<T>) {
       if (fuses(x_rvalue) && tape.fuse(x.stamp_, dx, &y.stamp_.index, dy)) {
-        return take_over(*x_rvalue, value);
+        return take_over(tape, *x_rvalue, value, operation, where, x.value_, y.value_);
       }
       if (fuses(y_rvalue) && tape.fuse(y.stamp_, dy, &x.stamp_.index, dx)) {
-        return take_over(*y_rvalue, value);
+        return take_over(tape, *y_rvalue, value, operation, where, x.value_, y.value_);
       }
       // x * x: one operand with the summed partial (fusion's merging, so that
       // a fused entry built on it keeps room for a second operand).
@@ -370,7 +370,7 @@ struct Recorder {
       tape.require_recorded_here(x.stamp_, x.value_, "an operation");
       const T dx = partials == minus_last ? T(-1) : T(1);
       if (fuses(x_rvalue) && tape.fuse(x.stamp_, dx, nullptr, T(0))) {
-        return take_over(*x_rvalue, value);
+        return take_over(tape, *x_rvalue, value, operation, where, x.value_);
       }
       const auto operand = OperandWithValue<T>{x.stamp_.index, T(1), x.value_};
       return Var<T>(value,
@@ -393,10 +393,10 @@ struct Recorder {
       tape.require_recorded_here(y.stamp_, y.value_, "an operation");
       const T dy = partials == minus_last ? T(-1) : T(1);
       if (fuses(x_rvalue) && tape.fuse(x.stamp_, T(1), &y.stamp_.index, dy)) {
-        return take_over(*x_rvalue, value);
+        return take_over(tape, *x_rvalue, value, operation, where, x.value_, y.value_);
       }
       if (fuses(y_rvalue) && tape.fuse(y.stamp_, dy, &x.stamp_.index, T(1))) {
-        return take_over(*y_rvalue, value);
+        return take_over(tape, *y_rvalue, value, operation, where, x.value_, y.value_);
       }
       const auto first = OperandWithValue<T>{x.stamp_.index, T(1), x.value_};
       const auto second = OperandWithValue<T>{y.stamp_.index, T(1), y.value_};
@@ -415,12 +415,17 @@ struct Recorder {
     return rvalue != nullptr && rvalue->stamp_.fresh;
   }
 
-  /// The result of an operation fused into the entry of `consumed`, which
-  /// is invalid from now on.
-  static Var<T> take_over(Var<T>& operand, T value) noexcept {
+  /// The result of an operation fused into the entry of `operand`, which
+  /// is invalid from now on. The operation's operand values are for anomaly
+  /// detection, which checks a fused operation as it checks any other.
+  template <class... Values>
+  TINYGRAD_DETAIL_INLINE static Var<T> take_over(Tape<T>& tape, Var<T>& operand, T value,
+                                                 const char* operation, SourceLocation where,
+                                                 Values... operand_values) {
     const Stamp stamp{operand.stamp_.generation, operand.stamp_.index, true};
     operand.stamp_.generation = consumed;
     operand.stamp_.fresh = false;
+    tape.after_fusion(stamp.index, operation, value, where, operand_values...);
     return Var<T>(value, stamp, true);  // a prvalue: a copy would not be fresh
   }
 
