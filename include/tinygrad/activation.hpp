@@ -257,7 +257,9 @@ struct LeakyReLU {
   static constexpr Initialization initialization = Initialization::he;
   static constexpr double gain = 1.4141428569978354;
 
-  static constexpr double negative_slope = 0.01;
+  /// In long double, so that each type rounds 0.01 once (a double's 0.01 is
+  /// 190 ulp away from a long double's).
+  static constexpr long double negative_slope = 0.01L;
 
   template <std::floating_point T>
   TINYGRAD_VECTORIZABLE static T value(T x) noexcept {
@@ -352,17 +354,24 @@ struct GELU {
   static constexpr double gain = 1.4142135623730951;
 
   /// float and double: through detail::normal_tail, which vectorises (float
-  /// evaluated in double, one rounding at the end: within 0.51 ulp; double
-  /// measured within 3.36 ulp, 3 x 10^7 samples). long double: through erfc.
+  /// evaluated in double, one rounding at the end), and for double near 0
+  /// through the Taylor series (detail::gelu_near_zero); the accuracy is in
+  /// docs/reference.md. long double: through erfc.
   template <std::floating_point T>
   TINYGRAD_VECTORIZABLE static T value(T x) noexcept {
     if constexpr (detail::VectorReal<T>) {
       const InDouble<T> d = in_double(x);
       const detail::NormalTail<T>& n = d.tail;
       // x Q(-x) with the power of two of Q's exponential last (NormalTail).
-      return static_cast<T>(
+      const double general =
           detail::blend(d.x < 0, n.scaled(n.times_exponential(d.held_below * n.tail_factor)),
-                        d.held_below * (1.0 - n.tail())));
+                        d.held_below * (1.0 - n.tail()));
+      if constexpr (std::same_as<T, double>) {
+        return detail::blend(detail::magnitude(x) <= detail::gelu_series_bound,
+                             detail::gelu_near_zero(x), general);
+      } else {
+        return static_cast<T>(general);  // the float's one rounding
+      }
     } else {
       if (std::isinf(x)) {
         return x > 0 ? x : T(-0.0);
