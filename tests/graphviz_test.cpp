@@ -88,3 +88,43 @@ TEST_CASE("rewind and clear drop the annotations of dropped entries") {
   CHECK(operations == std::vector<std::string>{"leaf", "log"});
   (void)c;
 }
+
+TEST_CASE("for_each_entry and write_dot on a nested tape (second derivatives)") {
+  Tape<double> inner;
+  Tape<Var<double>> outer;
+  outer.annotate(true);
+  Var<Var<double>> x = Var<double>(1.5);
+  const auto y = x * x + x;  // dy/dx = 2x + 1 = 4
+  y.backward();
+  std::vector<std::string> operations;
+  std::vector<double> values;
+  std::vector<double> grads;
+  std::vector<std::vector<double>> partials;
+  outer.for_each_entry([&](const Tape<Var<double>>::EntryView& entry) {
+    REQUIRE(entry.operation != nullptr);
+    operations.emplace_back(entry.operation);
+    values.push_back(entry.value->value());
+    grads.push_back(entry.grad.value());
+    partials.emplace_back();
+    for (const Var<double>& p : entry.operand_partial) {
+      partials.back().push_back(p.value());
+    }
+  });
+  CHECK(operations == std::vector<std::string>{"leaf", "*", "+"});
+  CHECK(values == std::vector<double>{1.5, 2.25, 3.75});
+  CHECK(grads == std::vector<double>{4.0, 1.0, 1.0});
+  CHECK(partials == std::vector<std::vector<double>>{{}, {1.5, 1.5}, {1.0, 1.0}});
+  // The gradient is a Var of the inner tape: differentiating it again gives
+  // the second derivative, 2.
+  const Var<double> dydx = x.grad();
+  dydx.backward();
+  CHECK(x.value().grad() == 2.0);
+
+  std::ostringstream dot;
+  tinygrad::write_dot(dot, outer, "nested");
+  const std::string text = dot.str();
+  CHECK(contains(text, "n0 [shape=box, label=\"#0 leaf\\nvalue 1.5\\ngrad 4\"];"));
+  CHECK(contains(text, "n1 [shape=ellipse, label=\"#1 *\\nvalue 2.25\\ngrad 1\"];"));
+  CHECK(contains(text, "n0 -> n1 [label=\"d 1.5\"];"));
+  CHECK(contains(text, "n2 [shape=ellipse, label=\"#2 +\\nvalue 3.75\\ngrad 1\"];"));
+}

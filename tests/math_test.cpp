@@ -325,3 +325,118 @@ TEST_CASE("dot and sum of negative zeros are -0, as IEEE addition gives (found b
   const std::vector<Var<double>> none;
   CHECK(!std::signbit(tinygrad::sum(none).value()));  // the empty sum is +0
 }
+
+namespace {
+
+/// f on a Var<float> at x: its value and gradient against f on doubles
+/// (value within a few float ulp) and central differences of f on doubles
+/// (gradient within float's precision).
+template <class F>
+void check_float(const char* name, F f, double x) {
+  INFO(name, " at x = ", x);
+  Tape<float> tape;
+  const auto xf = static_cast<float>(x);
+  Var<float> v = xf;
+  const Var<float> out = f(v);
+  out.backward();
+  const double exact = f(static_cast<double>(xf));
+  const double slope =
+      tinygrad_test::central_difference([&](double t) { return f(t); }, static_cast<double>(xf));
+  CHECK(std::abs(out.value() - exact) <= 4e-7 * std::max(1.0, std::abs(exact)));
+  CHECK(std::abs(v.grad() - slope) <= 2e-6 * std::max(1.0, std::abs(slope)));
+}
+
+}  // namespace
+
+TEST_CASE("Var<float>: every elementary function and activation, against doubles") {
+  using std::abs, std::acos, std::acosh, std::asin, std::asinh, std::atan, std::atanh, std::cbrt,
+      std::cos, std::cosh, std::erf, std::erfc, std::exp, std::exp2, std::expm1, std::log,
+      std::log10, std::log1p, std::log2, std::pow, std::sin, std::sinh, std::sqrt, std::tan,
+      std::tanh, std::atan2, std::hypot;
+  for (const double x : {-0.7, 0.3, 0.45, 0.8}) {
+    check_float(
+        "exp", [](auto t) { return exp(t); }, x);
+    check_float(
+        "exp2", [](auto t) { return exp2(t); }, x);
+    check_float(
+        "expm1", [](auto t) { return expm1(t); }, x);
+    check_float(
+        "sin", [](auto t) { return sin(t); }, x);
+    check_float(
+        "cos", [](auto t) { return cos(t); }, x);
+    check_float(
+        "tan", [](auto t) { return tan(t); }, x);
+    check_float(
+        "asin", [](auto t) { return asin(t); }, x);
+    check_float(
+        "acos", [](auto t) { return acos(t); }, x);
+    check_float(
+        "atan", [](auto t) { return atan(t); }, x);
+    check_float(
+        "sinh", [](auto t) { return sinh(t); }, x);
+    check_float(
+        "cosh", [](auto t) { return cosh(t); }, x);
+    check_float(
+        "tanh", [](auto t) { return tanh(t); }, x);
+    check_float(
+        "asinh", [](auto t) { return asinh(t); }, x);
+    check_float(
+        "atanh", [](auto t) { return atanh(t); }, x);
+    check_float(
+        "erf", [](auto t) { return erf(t); }, x);
+    check_float(
+        "erfc", [](auto t) { return erfc(t); }, x);
+    check_float(
+        "cbrt", [](auto t) { return cbrt(t); }, x);
+    check_float(
+        "abs", [](auto t) { return abs(t); }, x);
+    check_float(
+        "atan2", [](auto t) { return atan2(t, 0.5f * t + 2.0f); }, x);
+    check_float(
+        "hypot", [](auto t) { return hypot(t, 1.5f); }, x);
+    check_float(
+        "pow scalar", [](auto t) { return pow(t * t + 1.0f, 1.7f); }, x);
+    check_float(
+        "pow", [](auto t) { return pow(t * t + 1.0f, t); }, x);
+    check_float(
+        "arithmetic", [](auto t) { return (t * t - 3.0f * t) / (t + 2.0f); }, x);
+    check_float(
+        "sigmoid", [](auto t) { return 1 / (1 + exp(-t)); }, x);
+    check_float(
+        "softplus", [](auto t) { return log1p(exp(t)); }, x);
+  }
+  for (const double x : {0.3, 1.7, 25.0}) {
+    check_float(
+        "log", [](auto t) { return log(t); }, x);
+    check_float(
+        "log2", [](auto t) { return log2(t); }, x);
+    check_float(
+        "log10", [](auto t) { return log10(t); }, x);
+    check_float(
+        "log1p", [](auto t) { return log1p(t); }, x);
+    check_float(
+        "sqrt", [](auto t) { return sqrt(t); }, x);
+    check_float(
+        "acosh", [](auto t) { return acosh(t + 1.0f); }, x);
+  }
+}
+
+TEST_CASE_TEMPLATE("Var<float>: the activation policies on the tape, against doubles", P,
+                   tinygrad::Sigmoid, tinygrad::Tanh, tinygrad::ReLU, tinygrad::LeakyReLU,
+                   tinygrad::Softplus, tinygrad::SiLU, tinygrad::GELU, tinygrad::ELU,
+                   tinygrad::Identity) {
+  for (const double x : {-2.5, -0.6, 0.3, 1.9}) {
+    // The policy on doubles is the yardstick for the float tape (the
+    // double formulas are tested against long double in activation_test).
+    check_float(
+        tinygrad::detail::policy_name<P>(),
+        [](auto t) {
+          if constexpr (std::is_same_v<decltype(t), double>) {
+            return P::value(t);
+          } else {
+            return tinygrad::activate<P>(t);
+          }
+        },
+        x);
+  }
+}

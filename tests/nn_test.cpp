@@ -40,6 +40,27 @@ double by_hand(Net& net, const std::vector<double>& x) {
   return 1 / (1 + std::exp(-z));
 }
 
+/// Every parameter's collected gradient against central differences of
+/// `loss()`, the loss written out by hand from the parameters.
+template <class Loss>
+void check_against_finite_differences(Net& net, Loss loss) {
+  net.for_each_layer([&](auto& layer) {
+    for (std::size_t k = 0; k < layer.parameters().size(); ++k) {
+      INFO("parameter ", k);
+      double& p = layer.parameters()[k];
+      const double saved = p;
+      const double numeric = tinygrad_test::central_difference(
+          [&](double t) {
+            p = t;
+            return loss();
+          },
+          saved);
+      p = saved;
+      tinygrad_test::check_close(layer.gradients()[k], numeric, 1e-8);
+    }
+  });
+}
+
 }  // namespace
 
 TEST_CASE("Sequential's forward pass and parameter gradients match a hand-written network") {
@@ -55,21 +76,33 @@ TEST_CASE("Sequential's forward pass and parameter gradients match a hand-writte
   tinygrad_test::check_close(out[0].value(), by_hand(net, x), 1e-15);
   out[0].backward();
   net.collect_gradients();
-  net.for_each_layer([&](auto& layer) {
-    for (std::size_t k = 0; k < layer.parameters().size(); ++k) {
-      INFO("parameter ", k);
-      double& p = layer.parameters()[k];
-      const double saved = p;
-      const double numeric = tinygrad_test::central_difference(
-          [&](double t) {
-            p = t;
-            return by_hand(net, x);
-          },
-          saved);
-      p = saved;
-      tinygrad_test::check_close(layer.gradients()[k], numeric, 1e-8);
+  check_against_finite_differences(net, [&] { return by_hand(net, x); });
+}
+
+TEST_CASE("several forward passes in one step: the gradients are the sum over the passes") {
+  // loss = sum over three samples of the network's output, one backward():
+  // each parameter's gradient is the sum of its gradients per sample, each
+  // checked here against finite differences of the hand-written network.
+  Net net(nn::Dense<double, tinygrad::Tanh>(3, 4, 11),
+          nn::Dense<double, tinygrad::Sigmoid>(4, 1, 12));
+  const std::vector<std::vector<double>> samples{{0.5, -1.0, 2.0}, {1.5, 0.25, -0.75}, {0, 0, 1}};
+  Tape<double> tape;
+  net.begin_step();
+  Var<double> loss = 0.0;
+  for (const auto& x : samples) {
+    loss = loss + net(x)[0];
+  }
+  loss.backward();
+  net.collect_gradients();
+  const auto summed_by_hand = [&] {
+    double sum = 0;
+    for (const auto& x : samples) {
+      sum += by_hand(net, x);
     }
-  });
+    return sum;
+  };
+  tinygrad_test::check_close(loss.value(), summed_by_hand(), 1e-15);
+  check_against_finite_differences(net, summed_by_hand);
 }
 
 TEST_CASE("the notebook's network built from layers gives the notebook's gradients") {

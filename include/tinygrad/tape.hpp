@@ -601,7 +601,7 @@ class Tape {
 
   [[noreturn]] TINYGRAD_DETAIL_COLD void throw_full() const {
     throw tape_error("tinygrad: tape #" + std::to_string(id()) +
-                     " is full (2^32 - 1 entries or operands); clear() or rewind() it");
+                     " is full (2^32 - 2 entries or operands); clear() or rewind() it");
   }
 
   /// The fast path (a Var of the current epoch) is inline; everything else,

@@ -17,6 +17,8 @@
 
 namespace tinygrad::detail {
 
+struct TapeInternals;  // defined by tests only
+
 /// An array of trivially copyable elements whose size is kept by its owner,
 /// so that one check covers several arrays. The memory is raw: no element is
 /// constructed until it is written (a Var's default constructor records a
@@ -83,7 +85,9 @@ class RawArray {
 template <class T>
 class Recording {
  public:
-  /// 32-bit indices: at most this many entries, and this many operands.
+  /// 32-bit indices: at most this many entries (2^32 - 2), and this many
+  /// operands. An entry count must fit in 32 bits below the largest value,
+  /// which the tape keeps as "never" (fusion's floor).
   static constexpr std::size_t max_count = std::numeric_limits<std::uint32_t>::max() - 1;
 
   Recording()
@@ -290,6 +294,8 @@ class Recording {
   }
 
   static constexpr std::size_t initial_capacity = 64;
+
+  friend struct TapeInternals;  // tests reach a full recording through it
 
   std::size_t entries_ = 0;
   Cursor end_;                          // operands, stored partials and wide counts in use
