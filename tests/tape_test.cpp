@@ -778,9 +778,9 @@ TEST_CASE("fusion never rewrites an entry that another Var, a Position or a grad
     const auto sum = std::move(product) + a;
     CHECK(tape.size() == 3);  // fused
     check_var_rejected([&] { (void)(product * 2.0); },
-                     "was consumed");  // NOLINT(bugprone-use-after-move)
+                       "was consumed");  // NOLINT(bugprone-use-after-move)
     check_var_rejected([&] { (void)product.grad(); },
-                     "was consumed");  // NOLINT(bugprone-use-after-move)
+                       "was consumed");  // NOLINT(bugprone-use-after-move)
     sum.backward();
     CHECK(a.grad() == -1.0);
   }
