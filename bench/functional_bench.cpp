@@ -2,7 +2,7 @@
 // What the functional API costs against doing the same by hand, each pair
 // interleaved in one run (counters are ratios to the first, the baseline):
 //   gradient of Rosenbrock, N = 10^4: tinygrad::gradient into a span against
-//     recording on a Tape by hand (`wrapper/by_hand`, issue 6 asks < 1.05);
+//     recording on a Tape by hand (`wrapper/by_hand`);
 //   hessian of Rosenbrock, N = 100, against its analytic Hessian;
 //   hvp against two gradients (`hvp/primal` with the baseline being two
 //     gradient calls).

@@ -2,8 +2,7 @@
 // One training step (forward, backward, SGD update) of an MLP with sigmoid
 // hidden layers and a linear output, one sample, half squared error: nn layers
 // on the tape against the same network with backpropagation written by hand
-// in plain C++, interleaved in one run. Counter `library/hand` (issue 5's
-// target: at most 3).
+// in plain C++, interleaved in one run. Counter `library/hand`.
 
 #include "harness.hpp"
 

@@ -382,7 +382,7 @@ class Tape {
   /// How the cold paths of recording (annotations, errors) take a value: by
   /// value where that is a plain copy. A reference to the result or an
   /// operand would make the hot path keep those Vars in memory for calls that
-  /// almost never happen (W3: 5 % more instructions, tape_profile w3 20).
+  /// almost never happen.
   using ColdValue = std::conditional_t<std::is_trivially_copyable_v<T>, T, const T&>;
 
   /// Appends one entry with the given operands (OperandWithValue; their

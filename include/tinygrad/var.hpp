@@ -119,8 +119,7 @@ class Var {
   //
   // The stamp is copied field by field: copied whole, g++ moves its 13 bytes
   // as two overlapping 8-byte loads, which cannot be forwarded from the
-  // separate stores that just wrote them (a stall per copy: W2 took 1.7
-  // times as long).
+  // separate stores that just wrote them: a stall on every copy.
   Var(const Var& other) noexcept
       : value_(other.value_), stamp_{other.stamp_.generation, other.stamp_.index, false} {
     other.share();
@@ -437,8 +436,7 @@ struct Recorder {
     if (out.size() == values.size()) {
       // The common case of a loop that records the same parameters each
       // time: the Vars there take the new values and stamps in place, which
-      // is what assigning new ones would do, without a copy's bookkeeping
-      // (W1: recording the leaves was 8 % of a gradient's instructions).
+      // is what assigning new ones would do, without a copy's bookkeeping.
       for (std::size_t i = 0; i < values.size(); ++i) {
         out[i].value_ = values[i];
         out[i].stamp_ = stamp_of(i);

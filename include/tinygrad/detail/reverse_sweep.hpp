@@ -46,8 +46,7 @@ void reverse_sweep(const RecordingView<T>& recording, T* adjoint, std::uint32_t 
   }
 
   // The cursors as pointers, stepped here rather than by RecordingView's
-  // step_back on a Cursor: with that, g++ 12 kept the cursor in memory and
-  // W3's gradient took 20 % longer (tape_bench, alternating runs).
+  // step_back on a Cursor, which g++ keeps in memory instead of registers.
   const Cursor end = recording.begin_of(std::size_t{out} + 1);  // walking back from there
   const std::uint32_t* operand = recording.operand_index + end.operand;
   const T* partial = recording.operand_partial + end.partial;

@@ -8,10 +8,9 @@
 #include <cstdint>
 
 // For the hot paths of recording and of the sweep, whose helpers must be
-// inlined: called out of line, the sweep's cursors and carried adjoint lived
-// on the stack instead of in registers (g++ 12 did that to W1, 25 % more
-// instructions), and g++ 12 left an operation's recording, fusion included,
-// as three calls (W3 recorded 2.7 times the instructions).
+// inlined: called out of line, the sweep's cursors and carried adjoint live
+// on the stack instead of in registers, and g++ leaves an operation's
+// recording, fusion included, as several calls.
 #if defined(__GNUC__) || defined(__clang__)
 #define TINYGRAD_DETAIL_INLINE __attribute__((always_inline))
 #else

@@ -105,10 +105,9 @@ TINYGRAD_VECTORIZABLE T power_of_two(UnsignedBits<T> k) noexcept {
 /// their own there, but need not. Elsewhere it is one expression, which both
 /// compilers contract in the AVX2 and AVX-512 copies of a build without
 /// -march (instruction_set.hpp): g++ by its default -ffp-contract=fast, clang
-/// by its -ffp-contract=on, which fuses within one expression only. Written
-/// as two statements (from session 9 to session 10), clang's copies had no
-/// fused multiply-add here and took 1.2 to 1.6 times as long
-/// (performance.md). The price, with clang and without FMA in the flags:
+/// by its -ffp-contract=on, which fuses within one expression only, so this
+/// must stay one expression for clang's copies to fuse at all. The price,
+/// with clang and without FMA in the flags:
 /// clang folds a contracted expression fused when its operands are known at
 /// compile time, while the baseline code rounds twice at run time, so a call
 /// with a constant argument may differ in the last bit from the same call at
@@ -259,8 +258,8 @@ TINYGRAD_VECTORIZABLE T expm1_reduced(T r) noexcept {
 /// that even a result far below the normal range comes out of one rounding
 /// when the caller multiplies by them last (a product with a power of two is
 /// exact unless it leaves the normal range). The constant costs one
-/// multiplication; splitting k itself into two halves, as this did before,
-/// made g++'s AVX2 loop of float sigmoid 49 instructions long instead of 44.
+/// multiplication, fewer instructions than splitting k itself into two
+/// halves would take in a vector loop.
 template <VectorReal T>
 struct SplitExp {
   T mantissa;
@@ -383,11 +382,10 @@ struct SplitLogistic {
 /// u_low carries both errors (Fast2Sum each time: M >= 2^k, because k = 0
 /// only where r = -a <= 0, so M >= 1 there). One Newton step on the
 /// reciprocal, q (1 + rho - q u_low) with rho = 1 - q u exact from an fma,
-/// then removes them together with the division's own rounding. The formula
-/// before it (d = 1 + e, and a first-order correction of e / d that left the
-/// division's rounding in) measured 1.47 / 1.45 ulp (float / double); this
-/// one 0.98 / 0.98 with an fma, in the same time (performance.md). Without
-/// an fma rho is inexact (q u rounds first): 1.42 / 1.39.
+/// then removes them together with the division's own rounding. Without an
+/// fma rho is inexact (q u rounds first), and the result a little less
+/// accurate (docs/reference.md's accuracy table: the compiled copy of a
+/// build without FMA against the AVX copies).
 template <VectorReal T>
 TINYGRAD_VECTORIZABLE SplitLogistic<T> logistic_of_minus_magnitude_split(T x) noexcept {
   const auto [r, k] = reduce_nonpositive_for_exp(-magnitude(x));
@@ -404,8 +402,7 @@ TINYGRAD_VECTORIZABLE SplitLogistic<T> logistic_of_minus_magnitude_split(T x) no
 }
 
 /// 1 / (1 + e^-x): sigmoid(-|x|) from above, and 1 minus it for x >= 0, where
-/// it is at most 1/2 and the subtraction loses nothing. Measured worst case
-/// over every float in [-100, 100]: 0.98 ulp with fma, 1.42 without.
+/// it is at most 1/2 and the subtraction loses nothing.
 template <VectorReal T>
 TINYGRAD_VECTORIZABLE T logistic(T x) noexcept {
   const SplitLogistic<T> s = logistic_of_minus_magnitude_split(x);
@@ -422,11 +419,10 @@ TINYGRAD_VECTORIZABLE T logistic(T x) noexcept {
 /// there (NaN stays NaN; the product keeps x's sign, so tanh(-0) = -0).
 /// Horner's rule: the fewest operations, which a vector loop's throughput
 /// wants. A double holds half as many lanes per vector as a float, but
-/// there is no exponential and nothing to correct; the float formula that
-/// the double overload below still uses took 1.06 to 1.28 times as long
-/// (AVX-512 and AVX2; performance.md). Evaluated in float, this rational
-/// function measured 5.8 ulp (a standalone program): where s is large its
-/// terms are of one size, and each Horner step's rounding counts in full.
+/// there is no exponential and nothing to correct, so this is cheaper than
+/// the double formula below. It must be evaluated in double: where s is
+/// large the terms are of one size, and in float each Horner step's
+/// rounding would count in full, several ulp in all.
 TINYGRAD_VECTORIZABLE float hyperbolic_tangent(float x) noexcept {
   static constexpr double p[] = {0.99999999857622198966,   0.13676420970038757344,
                                  0.0038639469900499072744, 2.7918932217691987645e-5,
@@ -448,10 +444,9 @@ TINYGRAD_VECTORIZABLE float hyperbolic_tangent(float x) noexcept {
 /// quotient q, with the division's own remainder (exact from an fma; where
 /// the build has none the term is inexact but harmless), using
 /// 1 / (1 + e) = (1 + q) / 2 instead of a second division. One exponential
-/// and no series for small arguments: a separate series below 0.625,
-/// computed beside the exponential as a vector loop computes both sides of
-/// a choice, made the kernels up to 18 % slower (performance.md). The sign
-/// comes back from x (tanh(-0) = -0). The float overload's trick has no
+/// and no separate series for small arguments: a vector loop computes both
+/// sides of a choice, so a second formula would cost its full price on every
+/// element. The sign comes back from x (tanh(-0) = -0). The float overload's trick has no
 /// counterpart here: no wider type that vectorises would keep a rational
 /// function's own rounding below double's ulp.
 TINYGRAD_VECTORIZABLE double hyperbolic_tangent(double x) noexcept {
@@ -611,11 +606,10 @@ struct NormalTail {
 /// G(t) = M(a) (a + 3/4) / sqrt(2 pi), which stays between 0.37 and 0.47
 /// instead of falling to 0, so that its terms cancel little: interpolated at
 /// 28 Chebyshev points of t in [-1, 37/43] (a in [0, 40]; mpmath, 50
-/// digits). G / (a + 3/4), evaluated in double with t's rounding, measured
-/// within 3.0 units of 2^-53 of Q / e^(-a^2/2) in long double (3 x 10^6
-/// samples, a standalone program; activation_accuracy_test bounds the
-/// result). The first four terms go by Horner's rule, the rest by Estrin's
-/// scheme (polynomial_with_horner_head); all by Estrin measured 4.2 units.
+/// digits). The first four terms go by Horner's rule, the rest by Estrin's
+/// scheme (polynomial_with_horner_head): where the leading terms partly
+/// cancel, Estrin's scheme over all of them rounds worse.
+/// activation_accuracy_test bounds the result.
 /// Beyond a = 40, Q and phi are 0 in double; a is held there.
 /// e^(-a^2/2) takes a^2 as hi + lo, because exp would multiply the rounding
 /// error of a^2 by a^2/2 (800 at a = 40); -lo/2 joins exp's reduced argument.
