@@ -68,7 +68,7 @@ struct LogisticPair {
 };
 
 template <std::floating_point T>
-TINYGRAD_VECTORIZABLE LogisticPair<T> logistic_pair(T x) noexcept {
+TINYGRAD_DETAIL_INLINE inline LogisticPair<T> logistic_pair(T x) noexcept {
   if constexpr (VectorReal<T>) {
     // sigmoid(-|x|) <= 1/2 carries the precision; 1 minus it is >= 1/2 and
     // loses nothing.
@@ -91,7 +91,7 @@ TINYGRAD_VECTORIZABLE LogisticPair<T> logistic_pair(T x) noexcept {
 /// `slope_at_or_below` for x <= 0 (so the kink belongs to the left piece), NaN
 /// for NaN.
 template <std::floating_point T>
-TINYGRAD_VECTORIZABLE T piecewise_slope(T x, T slope_at_or_below, T slope_above) noexcept {
+TINYGRAD_DETAIL_INLINE inline T piecewise_slope(T x, T slope_at_or_below, T slope_above) noexcept {
   return select(x > T(0), slope_above, select(x <= T(0), slope_at_or_below, x));
 }
 
@@ -143,7 +143,7 @@ constexpr const char* policy_name() {
 
 /// value(x) and derivative(x) of P, computed together when P can share work.
 template <class P, std::floating_point T>
-TINYGRAD_VECTORIZABLE ValueAndDerivative<T> value_and_derivative(T x) noexcept {
+TINYGRAD_DETAIL_INLINE inline ValueAndDerivative<T> value_and_derivative(T x) noexcept {
   if constexpr (requires {
                   { P::value_and_derivative(x) } -> std::same_as<ValueAndDerivative<T>>;
                 }) {
@@ -162,7 +162,7 @@ struct Sigmoid {
   static constexpr double gain = 1.0;
 
   template <std::floating_point T>
-  TINYGRAD_VECTORIZABLE static T value(T x) noexcept {
+  TINYGRAD_DETAIL_INLINE inline static T value(T x) noexcept {
     if constexpr (detail::VectorReal<T>) {
       return detail::logistic(x);
     } else {
@@ -171,18 +171,18 @@ struct Sigmoid {
   }
   /// sigmoid(x) * sigmoid(-x): accurate in both tails, unlike s * (1 - s).
   template <std::floating_point T>
-  TINYGRAD_VECTORIZABLE static T derivative(T x) noexcept {
+  TINYGRAD_DETAIL_INLINE inline static T derivative(T x) noexcept {
     return value_and_derivative(x).derivative;
   }
   template <std::floating_point T>
-  TINYGRAD_VECTORIZABLE static ValueAndDerivative<T> value_and_derivative(T x) noexcept {
+  TINYGRAD_DETAIL_INLINE inline static ValueAndDerivative<T> value_and_derivative(T x) noexcept {
     const auto s = detail::logistic_pair(x);  // s.of_x is value(x), bit for bit
     return {s.of_x, s.of_x * s.of_minus_x};
   }
   /// For the backward kernel: s' = y (1 - y), no exponential. Less accurate
   /// than derivative(x) where y rounds to 1 (see tinygrad::backward).
   template <std::floating_point T>
-  TINYGRAD_VECTORIZABLE static T backward(T /*x*/, T y, T dy) noexcept {
+  TINYGRAD_DETAIL_INLINE inline static T backward(T /*x*/, T y, T dy) noexcept {
     return dy * (y * (T(1) - y));
   }
   /// s'(x) (1 - 2 s(x)), with 1 - 2 s = s(-x) - s(x) free of cancellation.
@@ -200,7 +200,7 @@ struct Tanh {
   static constexpr double gain = 5.0 / 3.0;
 
   template <std::floating_point T>
-  TINYGRAD_VECTORIZABLE static T value(T x) noexcept {
+  TINYGRAD_DETAIL_INLINE inline static T value(T x) noexcept {
     if constexpr (detail::VectorReal<T>) {
       return detail::hyperbolic_tangent(x);
     } else {
@@ -220,7 +220,7 @@ struct Tanh {
   }
   /// For the backward kernel: 1 - y^2 = (1 - y)(1 + y), no exponential.
   template <std::floating_point T>
-  TINYGRAD_VECTORIZABLE static T backward(T /*x*/, T y, T dy) noexcept {
+  TINYGRAD_DETAIL_INLINE inline static T backward(T /*x*/, T y, T dy) noexcept {
     return dy * ((T(1) - y) * (T(1) + y));
   }
   /// -2 tanh(x) (1 - tanh^2(x)).
@@ -237,11 +237,11 @@ struct ReLU {
   static constexpr double gain = 1.4142135623730951;
 
   template <std::floating_point T>
-  TINYGRAD_VECTORIZABLE static T value(T x) noexcept {
+  TINYGRAD_DETAIL_INLINE inline static T value(T x) noexcept {
     return detail::select(x <= T(0), T(0), x);  // NaN falls through to x
   }
   template <std::floating_point T>
-  TINYGRAD_VECTORIZABLE static T derivative(T x) noexcept {
+  TINYGRAD_DETAIL_INLINE inline static T derivative(T x) noexcept {
     return detail::piecewise_slope(x, T(0), T(1));
   }
   /// 0 wherever the derivative exists (NaN stays NaN).
@@ -262,11 +262,11 @@ struct LeakyReLU {
   static constexpr long double negative_slope = 0.01L;
 
   template <std::floating_point T>
-  TINYGRAD_VECTORIZABLE static T value(T x) noexcept {
+  TINYGRAD_DETAIL_INLINE inline static T value(T x) noexcept {
     return detail::select(x > T(0), x, static_cast<T>(negative_slope) * x);
   }
   template <std::floating_point T>
-  TINYGRAD_VECTORIZABLE static T derivative(T x) noexcept {
+  TINYGRAD_DETAIL_INLINE inline static T derivative(T x) noexcept {
     return detail::piecewise_slope(x, static_cast<T>(negative_slope), T(1));
   }
   template <std::floating_point T>
@@ -283,7 +283,7 @@ struct Softplus {
   static constexpr double gain = 1.4142135623730951;
 
   template <std::floating_point T>
-  TINYGRAD_VECTORIZABLE static T value(T x) noexcept {
+  TINYGRAD_DETAIL_INLINE inline static T value(T x) noexcept {
     if constexpr (detail::VectorReal<T>) {
       return detail::softplus(x);
     } else {
@@ -291,7 +291,7 @@ struct Softplus {
     }
   }
   template <std::floating_point T>
-  TINYGRAD_VECTORIZABLE static T derivative(T x) noexcept {
+  TINYGRAD_DETAIL_INLINE inline static T derivative(T x) noexcept {
     return Sigmoid::value(x);
   }
   template <std::floating_point T>
@@ -307,7 +307,7 @@ struct SiLU {
   static constexpr double gain = 1.4142135623730951;
 
   template <std::floating_point T>
-  TINYGRAD_VECTORIZABLE static T value(T x) noexcept {
+  TINYGRAD_DETAIL_INLINE inline static T value(T x) noexcept {
     if constexpr (detail::VectorReal<T>) {
       return detail::silu(x);  // x is applied before sigmoid's power of two
     } else {
@@ -315,14 +315,14 @@ struct SiLU {
     }
   }
   template <std::floating_point T>
-  TINYGRAD_VECTORIZABLE static T derivative(T x) noexcept {
+  TINYGRAD_DETAIL_INLINE inline static T derivative(T x) noexcept {
     return value_and_derivative(x).derivative;
   }
   /// derivative = s + x s (1 - s) = s (1 + x sigmoid(-x)), with s = sigmoid(x).
   /// float and double: detail/vector_math.hpp, accurate into the tails by
   /// scaling last; long double by the formula directly.
   template <std::floating_point T>
-  TINYGRAD_VECTORIZABLE static ValueAndDerivative<T> value_and_derivative(T x) noexcept {
+  TINYGRAD_DETAIL_INLINE inline static ValueAndDerivative<T> value_and_derivative(T x) noexcept {
     if constexpr (detail::VectorReal<T>) {
       return {detail::silu(x), detail::silu_derivative(x)};
     } else {
@@ -358,7 +358,7 @@ struct GELU {
   /// through the Taylor series (detail::gelu_near_zero); the accuracy is in
   /// docs/reference.md. long double: through erfc.
   template <std::floating_point T>
-  TINYGRAD_VECTORIZABLE static T value(T x) noexcept {
+  TINYGRAD_DETAIL_INLINE inline static T value(T x) noexcept {
     if constexpr (detail::VectorReal<T>) {
       const InDouble<T> d = in_double(x);
       const detail::NormalTail<T>& n = d.tail;
@@ -381,7 +381,7 @@ struct GELU {
   }
   /// Phi(x) + x phi(x), phi the standard normal density.
   template <std::floating_point T>
-  TINYGRAD_VECTORIZABLE static T derivative(T x) noexcept {
+  TINYGRAD_DETAIL_INLINE inline static T derivative(T x) noexcept {
     if constexpr (detail::VectorReal<T>) {
       const InDouble<T> d = in_double(x);
       const detail::NormalTail<T>& n = d.tail;
@@ -416,7 +416,7 @@ struct GELU {
     double held;        // x within [-40, 40]
   };
   template <detail::VectorReal T>
-  TINYGRAD_VECTORIZABLE static InDouble<T> in_double(T value) noexcept {
+  TINYGRAD_DETAIL_INLINE inline static InDouble<T> in_double(T value) noexcept {
     const double x = value;
     const double held_below = detail::blend(x < -40.0, -40.0, x);
     return {x, detail::normal_tail<T>(detail::magnitude(x)), held_below,
@@ -458,7 +458,7 @@ struct ELU {
   static constexpr double gain = 1.4142135623730951;
 
   template <std::floating_point T>
-  TINYGRAD_VECTORIZABLE static T value(T x) noexcept {
+  TINYGRAD_DETAIL_INLINE inline static T value(T x) noexcept {
     if constexpr (detail::VectorReal<T>) {
       return detail::elu(x);
     } else {
@@ -467,7 +467,7 @@ struct ELU {
   }
   /// 1 at 0 from both sides; NaN stays NaN.
   template <std::floating_point T>
-  TINYGRAD_VECTORIZABLE static T derivative(T x) noexcept {
+  TINYGRAD_DETAIL_INLINE inline static T derivative(T x) noexcept {
     if constexpr (detail::VectorReal<T>) {
       return detail::blend(x > T(0), T(1),
                            detail::exp_nonpositive(detail::blend(x > T(0), T(0), x)));
@@ -479,7 +479,7 @@ struct ELU {
   /// The side of the kink comes from y too (y > 0 exactly where x > 0, and
   /// NaN stays NaN), so that the kernel streams two arrays instead of three.
   template <std::floating_point T>
-  TINYGRAD_VECTORIZABLE static T backward(T /*x*/, T y, T dy) noexcept {
+  TINYGRAD_DETAIL_INLINE inline static T backward(T /*x*/, T y, T dy) noexcept {
     return detail::select(y > T(0), dy, dy * (y + T(1)));
   }
   /// 0 for x > 0, e^x otherwise (the left piece, like the first derivative at 0).
@@ -496,11 +496,11 @@ struct Identity {
   static constexpr double gain = 1.0;
 
   template <std::floating_point T>
-  TINYGRAD_VECTORIZABLE static T value(T x) noexcept {
+  TINYGRAD_DETAIL_INLINE inline static T value(T x) noexcept {
     return x;
   }
   template <std::floating_point T>
-  TINYGRAD_VECTORIZABLE static T derivative(T x) noexcept {
+  TINYGRAD_DETAIL_INLINE inline static T derivative(T x) noexcept {
     return detail::select(x == x, T(1), x);  // NaN in, NaN out
   }
   template <std::floating_point T>

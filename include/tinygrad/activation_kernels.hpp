@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
-// Activation policies over whole arrays: forward y = f(x), backward
-// dx = dy * f'(x), and activate<P> over a span of Vars, which records the batch
-// with values and derivatives from the same loops.
+// Activation policies over whole arrays of plain numbers: forward y = f(x),
+// backward dx = dy * f'(x). (activate<P> over a span of Vars, which records a
+// batch with values and derivatives from the same loops, is in math.hpp.)
 //
 //   std::vector<float> x = ..., y(x.size());
 //   tinygrad::forward<tinygrad::Sigmoid>(std::span<const float>(x), std::span<float>(y));
@@ -20,7 +20,6 @@
 
 #include <tinygrad/activation.hpp>
 #include <tinygrad/instruction_set.hpp>
-#include <tinygrad/var.hpp>
 
 #include <concepts>
 #include <cstddef>
@@ -38,7 +37,7 @@ namespace detail {
 /// a cheaper way (sigmoid and tanh from y, ELU from y below the kink), and
 /// dy * P::derivative(x), exactly as the tape's sweep would form it, otherwise.
 template <class P, class T>
-TINYGRAD_VECTORIZABLE T backward_element(T x, T y, T dy) noexcept {
+TINYGRAD_DETAIL_INLINE inline T backward_element(T x, T y, T dy) noexcept {
   if constexpr (requires {
                   { P::backward(x, y, dy) } -> std::same_as<T>;
                 }) {
@@ -99,24 +98,24 @@ inline void require_available(const char* kernel, const char* policy, Instructio
 // instruction set it dispatches to (instruction_set.hpp).
 
 template <class P, class T>
-TINYGRAD_VECTORIZABLE void forward_separate(const T* __restrict x, T* __restrict y,
-                                            std::size_t n) noexcept {
+TINYGRAD_DETAIL_INLINE inline void forward_separate(const T* __restrict x, T* __restrict y,
+                                                    std::size_t n) noexcept {
   for (std::size_t i = 0; i < n; ++i) {
     y[i] = P::value(x[i]);
   }
 }
 
 template <class P, class T>
-TINYGRAD_VECTORIZABLE void forward_in_place(T* xy, std::size_t n) noexcept {
+TINYGRAD_DETAIL_INLINE inline void forward_in_place(T* xy, std::size_t n) noexcept {
   for (std::size_t i = 0; i < n; ++i) {
     xy[i] = P::value(xy[i]);
   }
 }
 
 template <class P, class T>
-TINYGRAD_VECTORIZABLE void backward_separate(const T* __restrict x, const T* __restrict y,
-                                             const T* __restrict dy, T* __restrict dx,
-                                             std::size_t n) noexcept {
+TINYGRAD_DETAIL_INLINE inline void backward_separate(const T* __restrict x, const T* __restrict y,
+                                                     const T* __restrict dy, T* __restrict dx,
+                                                     std::size_t n) noexcept {
   for (std::size_t i = 0; i < n; ++i) {
     dx[i] = backward_element<P>(x[i], y[i], dy[i]);
   }
@@ -124,8 +123,8 @@ TINYGRAD_VECTORIZABLE void backward_separate(const T* __restrict x, const T* __r
 
 /// dx is the same array as at least one input (usually dy).
 template <class P, class T>
-TINYGRAD_VECTORIZABLE void backward_in_place(const T* x, const T* y, const T* dy, T* dx,
-                                             std::size_t n) noexcept {
+TINYGRAD_DETAIL_INLINE inline void backward_in_place(const T* x, const T* y, const T* dy, T* dx,
+                                                     std::size_t n) noexcept {
   if (dx == dy && dx != x && dx != y) {  // the common case gets a vectorisable loop
     const T* __restrict x_only = x;
     const T* __restrict y_only = y;
@@ -201,50 +200,6 @@ void backward(std::span<const T> x, std::span<const T> y, std::span<const T> dy,
   } else {
     detail::run_kernel<&detail::backward_separate<P, T>>(set, x.data(), y.data(), dy.data(),
                                                          dx.data(), n);
-  }
-}
-
-/// out[i] = activate<P>(in[i]) for every i, recorded on the current tape: the
-/// values and derivatives come from one vectorised pass over the batch, then
-/// each element becomes one entry, exactly as element-by-element recording
-/// would make it (same values, same gradients). out may be in itself.
-/// Throws std::invalid_argument if the sizes differ or out partially overlaps
-/// in, and tape_error for a Var that cannot be used here (as activate<P>).
-template <class P, class T>
-TINYGRAD_DETAIL_VECTORIZE void activate(
-    std::span<const Var<T>> in, std::span<Var<T>> out,
-    detail::SourceLocation where = detail::SourceLocation::current()) {
-  static_assert(ActivationPolicy<P, detail::Innermost<T>>,
-                "tinygrad::activate<P>: P must be an activation policy with static T value(T) "
-                "and static T derivative(T).");
-  constexpr const char* name = detail::policy_name<P>();
-  detail::require_same_size("activate", name, "in", in.size(), "out", out.size());
-  detail::require_no_partial_overlap("activate", name, "out", "in",
-                                     detail::overlap_partially(out.data(), in.data(), in.size()));
-  if constexpr (!std::floating_point<T>) {
-    for (std::size_t i = 0; i < in.size(); ++i) {  // second order: element by element
-      out[i] = activate<P>(in[i], where);
-    }
-  } else {
-    // Reused per thread, so that a batch allocates nothing once warm.
-    thread_local std::vector<T> values;
-    thread_local std::vector<T> derivatives;
-    const std::size_t n = in.size();
-    values.resize(n);
-    derivatives.resize(n);
-    for (std::size_t i = 0; i < n; ++i) {
-      values[i] = in[i].value();
-    }
-    T* __restrict value = values.data();
-    T* __restrict derivative = derivatives.data();
-    for (std::size_t i = 0; i < n; ++i) {
-      const auto pair = detail::value_and_derivative<P>(value[i]);
-      value[i] = pair.value;
-      derivative[i] = pair.derivative;
-    }
-    for (std::size_t i = 0; i < n; ++i) {
-      out[i] = detail::record(where, name, value[i], in[i], derivative[i]);
-    }
   }
 }
 

@@ -3,8 +3,12 @@
 
 #include <tinygrad/anomaly.hpp>
 
+#include <cstddef>
+#include <cstdint>
 #include <memory>
+#include <sstream>
 #include <stdexcept>
+#include <string>
 #include <utility>
 
 namespace tinygrad {
@@ -35,5 +39,60 @@ class numeric_error : public std::runtime_error {
   // Shared, so that copying the exception cannot throw (as for what()).
   std::shared_ptr<const Anomaly> anomaly_;
 };
+
+namespace detail {
+
+// The messages of tape_error, built where they are thrown (out of line).
+
+inline std::string tape_full_message(std::uint32_t tape) {
+  return "tinygrad: tape #" + std::to_string(tape) +
+         " is full (2^32 - 2 entries or operands); clear() or rewind() it";
+}
+
+inline std::string out_of_epochs_message(std::uint32_t tape) {
+  return "tinygrad: tape #" + std::to_string(tape) +
+         " was rewound 2^32 - 1 times without a clear(); clear() it or use a new tape";
+}
+
+/// Why Var #`index` (recorded on tape `var_tape`, or consumed by fusion)
+/// cannot be used in `use` while `current_tape` is current.
+template <class T>
+std::string unusable_var_message(std::uint32_t index, const T& value, const char* use,
+                                 bool was_consumed, std::uint32_t var_tape,
+                                 std::uint32_t current_tape) {
+  std::ostringstream message;
+  message << "tinygrad: Var #" << index << " (value " << value << ") used in " << use;
+  if (was_consumed) {
+    message << " was consumed: it was passed as an rvalue (a temporary, or std::move) to an "
+               "operation that reused its tape entry for its own result";
+    return message.str();
+  }
+  message << " was recorded on tape #" << var_tape << ", ";
+  if (var_tape != current_tape) {
+    message << "but the current tape of this thread is tape #" << current_tape
+            << " (the Var belongs to an outer nested tape, another thread's tape, "
+               "or a tape that was destroyed)";
+  } else {
+    message << "the current tape, but clear() or rewind() has since dropped it";
+  }
+  return message.str();
+}
+
+/// Why rewind() on tape `tape` cannot go to a position of `entries` entries
+/// taken on tape `position_tape`.
+inline std::string unreachable_position_message(std::uint32_t tape, std::size_t entries,
+                                                std::uint32_t position_tape) {
+  std::ostringstream message;
+  message << "tinygrad: rewind() on tape #" << tape << " to a position (" << entries
+          << " entries) ";
+  if (position_tape != tape) {
+    message << "taken on tape #" << position_tape;
+  } else {
+    message << "that clear() or an earlier rewind() has dropped";
+  }
+  return message.str();
+}
+
+}  // namespace detail
 
 }  // namespace tinygrad

@@ -91,7 +91,7 @@ class Lease {
  private:
   std::unique_ptr<FunctionalWorkspace<T>> fresh_;
   FunctionalWorkspace<T>* workspace_ = nullptr;
-  std::optional<Activation<T>> active_;
+  std::optional<CurrentTapeScope<T>> active_;
 };
 
 /// Records f at x on a leased tape, and returns use(leaves, f(leaves)).

@@ -24,31 +24,11 @@
 // backward also take an instruction set for one call. Define
 // TINYGRAD_NO_DISPATCH to build only the compiled copy.
 
+#include <tinygrad/detail/config.hpp>
+
 #include <atomic>
 #include <stdexcept>
 #include <string>
-
-// Whether the kernels carry copies for wider instruction sets: on x86-64 with
-// g++ or clang++ (their target attributes and CPU detection), unless the build
-// targets AVX-512 already.
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(__AVX512F__) && \
-    !defined(TINYGRAD_NO_DISPATCH)
-#define TINYGRAD_DETAIL_DISPATCH 1
-#else
-#define TINYGRAD_DETAIL_DISPATCH 0
-#endif
-
-// g++ 12 at -O2 (CMake's RelWithDebInfo, and many projects' release builds)
-// vectorises a loop only if its count is a known multiple of the vector width
-// (its "very cheap" cost model); the kernels' loops run over any count, and
-// stayed scalar (float sigmoid: 93 times a copy instead of 22). So the
-// functions that hold them ask for the cost model of -O3. clang vectorises
-// them at -O2.
-#if defined(__GNUC__) && !defined(__clang__)
-#define TINYGRAD_DETAIL_VECTORIZE [[gnu::optimize("vect-cost-model=dynamic")]]
-#else
-#define TINYGRAD_DETAIL_VECTORIZE
-#endif
 
 namespace tinygrad {
 
@@ -155,19 +135,20 @@ inline void use_instruction_set(InstructionSet set) {
 namespace detail {
 
 // One kernel, run with a given instruction set. `kernel` must be forced
-// inline (TINYGRAD_VECTORIZABLE): it is compiled, and vectorised, inside each
+// inline (TINYGRAD_DETAIL_INLINE): it is compiled, and vectorised, inside each
 // wrapper below, with that wrapper's target; a kernel left as a call would run
 // the compiled copy every time. The compilers inline functions built for the
 // baseline into these wrappers, whose instruction sets include the baseline.
 
 #if TINYGRAD_DETAIL_DISPATCH
 template <auto kernel, class... Args>
-[[gnu::target("avx2,fma")]] TINYGRAD_DETAIL_VECTORIZE void run_with_avx2(Args... args) noexcept {
+[[gnu::target("avx2,fma")]] TINYGRAD_DETAIL_VECTORIZE_LOOPS void run_with_avx2(
+    Args... args) noexcept {
   kernel(args...);
 }
 
 template <auto kernel, class... Args>
-[[gnu::target("avx2,fma,avx512f,avx512vl,avx512dq,avx512bw")]] TINYGRAD_DETAIL_VECTORIZE void
+[[gnu::target("avx2,fma,avx512f,avx512vl,avx512dq,avx512bw")]] TINYGRAD_DETAIL_VECTORIZE_LOOPS void
 run_with_avx512(Args... args) noexcept {
   kernel(args...);
 }
@@ -175,8 +156,8 @@ run_with_avx512(Args... args) noexcept {
 
 /// Runs kernel(args...) with `set`, which the caller has found available.
 template <auto kernel, class... Args>
-TINYGRAD_DETAIL_VECTORIZE void run_kernel([[maybe_unused]] InstructionSet set,
-                                          Args... args) noexcept {
+TINYGRAD_DETAIL_VECTORIZE_LOOPS void run_kernel([[maybe_unused]] InstructionSet set,
+                                                Args... args) noexcept {
 #if TINYGRAD_DETAIL_DISPATCH
   switch (set) {
     case InstructionSet::avx512:

@@ -15,7 +15,10 @@
 // derivative with respect to the exponent is 0 where the base is 0.
 
 #include <tinygrad/activation.hpp>
-#include <tinygrad/var.hpp>
+#include <tinygrad/activation_kernels.hpp>
+#include <tinygrad/detail/config.hpp>
+#include <tinygrad/detail/record.hpp>
+#include <tinygrad/var_type.hpp>
 
 #include <cmath>
 #include <concepts>
@@ -27,6 +30,7 @@
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 namespace tinygrad {
 
@@ -433,7 +437,7 @@ auto sum(const A& a, detail::SourceLocation where = detail::SourceLocation::curr
           operands.add(v, T(1));
         }
       },
-      detail::plus);
+      detail::Partials::unit);
 }
 
 // ---- Activations ----
@@ -535,6 +539,50 @@ template <class V>
 requires detail::is_var<std::remove_cvref_t<V>> std::remove_cvref_t<V> elu(
     V&& x, detail::SourceLocation where = detail::SourceLocation::current()) {
   return activate<ELU>(std::forward<V>(x), where);
+}
+
+/// out[i] = activate<P>(in[i]) for every i, recorded on the current tape: the
+/// values and derivatives come from one vectorised pass over the batch, then
+/// each element becomes one entry, exactly as element-by-element recording
+/// would make it (same values, same gradients). out may be in itself.
+/// Throws std::invalid_argument if the sizes differ or out partially overlaps
+/// in, and tape_error for a Var that cannot be used here (as activate<P>).
+template <class P, class T>
+TINYGRAD_DETAIL_VECTORIZE_LOOPS void activate(
+    std::span<const Var<T>> in, std::span<Var<T>> out,
+    detail::SourceLocation where = detail::SourceLocation::current()) {
+  static_assert(ActivationPolicy<P, detail::Innermost<T>>,
+                "tinygrad::activate<P>: P must be an activation policy with static T value(T) "
+                "and static T derivative(T).");
+  constexpr const char* name = detail::policy_name<P>();
+  detail::require_same_size("activate", name, "in", in.size(), "out", out.size());
+  detail::require_no_partial_overlap("activate", name, "out", "in",
+                                     detail::overlap_partially(out.data(), in.data(), in.size()));
+  if constexpr (!std::floating_point<T>) {
+    for (std::size_t i = 0; i < in.size(); ++i) {  // second order: element by element
+      out[i] = activate<P>(in[i], where);
+    }
+  } else {
+    // Reused per thread, so that a batch allocates nothing once warm.
+    thread_local std::vector<T> values;
+    thread_local std::vector<T> derivatives;
+    const std::size_t n = in.size();
+    values.resize(n);
+    derivatives.resize(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      values[i] = in[i].value();
+    }
+    T* __restrict value = values.data();
+    T* __restrict derivative = derivatives.data();
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto pair = detail::value_and_derivative<P>(value[i]);
+      value[i] = pair.value;
+      derivative[i] = pair.derivative;
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+      out[i] = detail::record(where, name, value[i], in[i], derivative[i]);
+    }
+  }
 }
 
 }  // namespace tinygrad

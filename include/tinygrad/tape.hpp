@@ -5,36 +5,26 @@
 // and the stack of current tapes per thread. See docs/design.md.
 
 #include <tinygrad/anomaly.hpp>
+#include <tinygrad/detail/annotations.hpp>
+#include <tinygrad/detail/config.hpp>
 #include <tinygrad/detail/recording.hpp>
 #include <tinygrad/detail/reverse_sweep.hpp>
 #include <tinygrad/detail/source_location.hpp>
 #include <tinygrad/detail/stamp.hpp>
+#include <tinygrad/detail/traits.hpp>
 #include <tinygrad/error.hpp>
 
 #include <algorithm>
-#include <cmath>
-#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <optional>
 #include <span>
-#include <sstream>
-#include <string>
 #include <type_traits>
 #include <vector>
 
-// Keeps rarely taken paths (error reporting) out of the hot code around them.
-#if defined(__GNUC__) || defined(__clang__)
-#define TINYGRAD_DETAIL_COLD [[gnu::cold, gnu::noinline]]
-#else
-#define TINYGRAD_DETAIL_COLD
-#endif
-
 namespace tinygrad {
 
-template <class T>
-class Var;
 template <class T>
 class Tape;
 
@@ -47,61 +37,14 @@ template <class T>
 class OperandWriter;
 
 template <class T>
-class Activation;
+class CurrentTapeScope;
 
 struct TapeInternals;  // defined by tests only
 
-/// Selects the Tape constructor that does not make the new tape current; an
-/// Activation does that later, for a scope (the functional API's reusable
-/// per-thread tape).
+/// Selects the Tape constructor that does not make the new tape current; a
+/// CurrentTapeScope does that later, for a scope (the functional API's
+/// reusable per-thread tape).
 struct Dormant {};
-
-/// Whether T is a Var (of anything).
-template <class T>
-inline constexpr bool is_var = false;
-template <class U>
-inline constexpr bool is_var<Var<U>> = true;
-
-// A Var moved bitwise is the same Var: its copy constructor only clears the
-// `fresh` flag, which a move (the old copy disappears) may keep.
-template <class U>
-inline constexpr bool relocatable_by_realloc<Var<U>> = true;
-
-/// The floating-point type at the bottom of a nest of Vars: double for
-/// double, Var<double> and Var<Var<double>>.
-template <class T>
-struct innermost {
-  using type = T;
-};
-template <class U>
-struct innermost<Var<U>> : innermost<U> {};
-template <class T>
-using Innermost = typename innermost<T>::type;
-
-/// The value types a Var and a Tape accept: floating-point numbers, and Vars
-/// of them for second derivatives (each level recording on its own tape).
-template <class T>
-concept Real = std::floating_point<T> || is_var<T>;
-
-/// Whether a T holds a finite number (for a Var, its innermost value).
-template <class T>
-bool is_finite(const T& x) noexcept {
-  if constexpr (is_var<T>) {
-    return is_finite(x.value());
-  } else {
-    return std::isfinite(x);
-  }
-}
-
-/// A number as anomaly reports show it (for a Var, its innermost value).
-template <class T>
-long double widened(const T& x) noexcept {
-  if constexpr (is_var<T>) {
-    return widened(x.value());
-  } else {
-    return static_cast<long double>(x);
-  }
-}
 
 /// An operand as the Recorder hands it to Tape::record: what the recording
 /// stores (index, partial), and the operand's value for anomaly reports.
@@ -149,7 +92,7 @@ class Tape {
 
   Tape() : Tape(detail::Dormant{}) { enter(); }
 
-  /// A tape that is not current until a detail::Activation makes it so.
+  /// A tape that is not current until a detail::CurrentTapeScope makes it so.
   explicit Tape(detail::Dormant) : generation_(detail::first_generation(detail::new_tape_id())) {}
 
   ~Tape() { leave(); }
@@ -184,7 +127,7 @@ class Tape {
     const bool valid = s.generation == generation_ ||
                        (s.tape() == id() && floors_.keeps_position(s.epoch(), s.index));
     if (!valid) {
-      throw tape_error(describe_position_problem(s));
+      throw tape_error(detail::unreachable_position_message(id(), s.index, s.tape()));
     }
     truncate(s.index, mark.operands_);
   }
@@ -200,7 +143,7 @@ class Tape {
       floors_ = detail::EpochFloors{};
       recording_.truncate(0, {});
       grads_.clear();
-      annotations_.clear();
+      annotations_.truncate(0);
       refresh_fusion();
     } else {
       truncate(0, {});
@@ -239,7 +182,7 @@ class Tape {
       forget_rewritable_annotation();
     }
     set_flag(detects_anomalies, on);
-    on_anomaly_ = response;
+    annotations_.respond_with(response);
   }
   [[nodiscard]] bool detecting_anomalies() const noexcept {
     return (flags_ & detects_anomalies) != 0;
@@ -259,8 +202,10 @@ class Tape {
 
   /// The first anomaly found while detecting with OnAnomaly::record, until
   /// clear_anomaly(); clear() and rewind() keep it.
-  [[nodiscard]] const std::optional<Anomaly>& anomaly() const noexcept { return anomaly_; }
-  void clear_anomaly() noexcept { anomaly_.reset(); }
+  [[nodiscard]] const std::optional<Anomaly>& anomaly() const noexcept {
+    return annotations_.first_anomaly();
+  }
+  void clear_anomaly() noexcept { annotations_.clear_anomaly(); }
 
   /// One entry of the recording, as for_each_entry shows it.
   struct EntryView {
@@ -283,7 +228,7 @@ class Tape {
     for (std::size_t i = 0; i < size(); ++i) {
       const unsigned code = view.shape_of(i);
       const detail::Cursor begin = at;
-      const std::size_t count = view.step_forward(at, code);
+      const std::size_t count = view.template step<detail::Direction::forward>(at, code);
       std::span<const T> partials(view.operand_partial + begin.partial, count);
       if ((code & detail::shape::unit) != 0) {
         units.assign(count, T(1));
@@ -292,7 +237,7 @@ class Tape {
         }
         partials = units;
       }
-      const Annotation* note = annotation(i);
+      const Annotation* note = annotations_.find(i);
       f(EntryView{
           i, note != nullptr ? note->operation : nullptr, note != nullptr ? &*note->value : nullptr,
           note != nullptr ? note->where.file_name() : "", note != nullptr ? note->where.line() : 0,
@@ -330,23 +275,12 @@ class Tape {
   friend class Var<T>;
   friend struct detail::Recorder<T>;
   friend class detail::OperandWriter<T>;
-  friend class detail::Activation<T>;
+  friend class detail::CurrentTapeScope<T>;
   friend struct detail::TapeInternals;  // tests reach the epoch counter through it
 
-  /// An operation that an entry held before a later one fused into it.
-  struct EarlierOperation {
-    const char* operation;  // "?" if recorded while not annotating or detecting
-    detail::SourceLocation where;
-  };
-
-  /// What annotate() and detect_anomalies() keep per entry: the operation
-  /// whose value the entry holds, and those fused into it before (oldest first).
-  struct Annotation {
-    const char* operation = nullptr;
-    std::optional<T> value;  // optional: constructing a T that is a Var would record a leaf
-    detail::SourceLocation where;
-    std::vector<EarlierOperation> fused_before;
-  };
+  using Annotation = typename detail::Annotations<T>::Annotation;
+  using ColdValue = typename detail::Annotations<T>::ColdValue;
+  using OperandValues = typename detail::Annotations<T>::OperandValues;
 
   // --- The stack of current tapes ---
 
@@ -378,12 +312,6 @@ class Tape {
   }
 
   // --- Recording (called by Var's operations through detail::Recorder) ---
-
-  /// How the cold paths of recording (annotations, errors) take a value: by
-  /// value where that is a plain copy. A reference to the result or an
-  /// operand would make the hot path keep those Vars in memory for calls that
-  /// almost never happen.
-  using ColdValue = std::conditional_t<std::is_trivially_copyable_v<T>, T, const T&>;
 
   /// Appends one entry with the given operands (OperandWithValue; their
   /// partials are dropped unless P is Partials::stored) and returns its
@@ -472,18 +400,24 @@ class Tape {
     }
   }
 
-  // --- Annotations and anomaly detection (the cold side of recording) ---
+  // --- The cold side of recording: annotations and anomaly checks ---
+  //
+  // Out of line, so that the hot path only tests the flag byte and calls.
 
-  /// Keeps the entry's name, value and location; in checked mode, blames a
-  /// non-finite value on it unless an operand was already non-finite (then
-  /// the operand's producer is to blame, and was reported if it was recorded
-  /// in checked mode).
   TINYGRAD_DETAIL_COLD void on_recorded(std::uint32_t entry, const char* operation, ColdValue value,
-                                        detail::SourceLocation where,
-                                        std::span<const std::optional<long double>> operands) {
-    annotations_.resize(entry);  // entries recorded while not annotating get none
-    annotations_.push_back({operation, value, where, {}});
-    check_recorded(entry, value, operands);
+                                        detail::SourceLocation where, OperandValues operands) {
+    annotations_.on_recorded(recording_.view(), detecting_anomalies(), entry, operation, value,
+                             where, operands);
+  }
+  TINYGRAD_DETAIL_COLD void on_fused(std::uint32_t entry, const char* operation, ColdValue value,
+                                     detail::SourceLocation where, OperandValues operands) {
+    annotations_.on_fused(recording_.view(), detecting_anomalies(), entry, operation, value, where,
+                          operands);
+  }
+  TINYGRAD_DETAIL_COLD void on_recorded_many(std::uint32_t entry, const char* operation,
+                                             const T& value, detail::SourceLocation where) {
+    annotations_.on_recorded_many(recording_.view(), detecting_anomalies(), entry, operation, value,
+                                  where);
   }
 
   /// When detection goes off: an annotation of an entry that fusion may
@@ -491,117 +425,13 @@ class Tape {
   /// Pinning the entry instead would change the rounding of what follows.
   void forget_rewritable_annotation() noexcept {
     const std::size_t last = recording_.entries();
-    if (last > 0 && annotations_.size() == last && fusable_from_ != never_fuse &&
-        last - 1 >= fusable_from_) {
-      annotations_.pop_back();
-    }
-  }
-
-  /// on_recorded for an operation fused into `entry`: its annotation now
-  /// names this operation, and keeps the ones fused before it.
-  TINYGRAD_DETAIL_COLD void on_fused(std::uint32_t entry, const char* operation, ColdValue value,
-                                     detail::SourceLocation where,
-                                     std::span<const std::optional<long double>> operands) {
-    if (annotations_.size() <= entry) {
-      annotations_.resize(std::size_t{entry} + 1);  // recorded while not detecting
-    }
-    Annotation& note = annotations_[entry];
-    note.fused_before.push_back({note.operation != nullptr ? note.operation : "?", note.where});
-    note.operation = operation;
-    note.value = value;
-    note.where = where;
-    check_recorded(entry, value, operands);
-  }
-
-  /// In checked mode, blames a non-finite value on the entry's (latest)
-  /// operation unless an operand was already non-finite.
-  void check_recorded(std::uint32_t entry, ColdValue value,
-                      std::span<const std::optional<long double>> operands) {
-    if ((flags_ & detects_anomalies) == 0 || detail::is_finite(value)) {
-      return;
-    }
-    const bool operands_finite = std::ranges::none_of(
-        operands, [](const auto& v) { return v.has_value() && !std::isfinite(*v); });
-    if (operands_finite) {
-      Anomaly found = describe_entry(entry, Anomaly::Phase::recording);
-      // The operation's own operands: a fused entry holds those of the whole
-      // chain, and x * x one operand for two.
-      found.operand_values.assign(operands.begin(), operands.end());
-      found.result = detail::widened(value);
-      report(std::move(found));
-    }
-  }
-
-  /// on_recorded for a wide entry: its operand values come from the
-  /// annotations of its operands.
-  TINYGRAD_DETAIL_COLD void on_recorded_many(std::uint32_t entry, const char* operation,
-                                             const T& value, detail::SourceLocation where) {
-    std::vector<std::optional<long double>> operands;
-    for (const std::uint32_t j : operand_indices(entry)) {
-      operands.push_back(value_of(j));
-    }
-    on_recorded(entry, operation, value, where, operands);
-  }
-
-  [[nodiscard]] std::span<const std::uint32_t> operand_indices(std::size_t entry) const noexcept {
-    const detail::RecordingView<T> view = recording_.view();
-    detail::Cursor at = view.begin_of(entry);  // cold: a walk back from the end
-    const std::size_t first = at.operand;
-    return {view.operand_index + first, view.step_forward(at, view.shape_of(entry))};
-  }
-
-  [[nodiscard]] const Annotation* annotation(std::size_t entry) const noexcept {
-    const bool kept = entry < annotations_.size() && annotations_[entry].operation != nullptr;
-    return kept ? &annotations_[entry] : nullptr;
-  }
-
-  [[nodiscard]] std::optional<long double> value_of(std::size_t entry) const {
-    const Annotation* note = annotation(entry);
-    return note != nullptr ? std::optional(detail::widened(*note->value)) : std::nullopt;
-  }
-
-  /// What the annotations know about an entry, for a report.
-  [[nodiscard]] Anomaly describe_entry(std::size_t entry, Anomaly::Phase phase) const {
-    const Annotation* note = annotation(entry);
-    Anomaly found;
-    found.phase = phase;
-    found.entry = entry;
-    // One assignment: assigning "?" and then the name makes g++ 12 at -O3 warn
-    // falsely (-Wrestrict, inside std::string).
-    found.operation = note != nullptr ? note->operation : "?";
-    if (note != nullptr && *note->where.file_name() != '\0') {
-      found.file = note->where.file_name();
-      found.line = note->where.line();
-    }
-    for (const std::uint32_t j : operand_indices(entry)) {
-      found.operand_values.push_back(value_of(j));
-    }
-    if (note != nullptr) {
-      for (const EarlierOperation& earlier : note->fused_before) {
-        Anomaly::Operation& described = found.fused_before.emplace_back();
-        described.name = earlier.operation;
-        if (*earlier.where.file_name() != '\0') {
-          described.file = earlier.where.file_name();
-          described.line = earlier.where.line();
-        }
-      }
-    }
-    return found;
-  }
-
-  /// Throws or keeps the first anomaly, as the user chose.
-  void report(Anomaly found) {
-    if (on_anomaly_ == OnAnomaly::throw_error) {
-      throw numeric_error(std::move(found));
-    }
-    if (!anomaly_) {
-      anomaly_ = std::move(found);
+    if (last > 0 && fusable_from_ != never_fuse && last - 1 >= fusable_from_) {
+      annotations_.forget_last(last - 1);
     }
   }
 
   [[noreturn]] TINYGRAD_DETAIL_COLD void throw_full() const {
-    throw tape_error("tinygrad: tape #" + std::to_string(id()) +
-                     " is full (2^32 - 2 entries or operands); clear() or rewind() it");
+    throw tape_error(detail::tape_full_message(id()));
   }
 
   /// The fast path (a Var of the current epoch) is inline; everything else,
@@ -622,7 +452,16 @@ class Tape {
     if (s.tape() == id() && floors_.keeps_entry(s.epoch(), s.index)) {
       return;  // recorded in an earlier epoch, below every rewind since
     }
-    throw tape_error(describe_var_problem(s, value, use));
+    throw_unusable_var(s, value, use);
+  }
+
+  // Takes the Stamp by reference, so that the slow path passes it on whole:
+  // if the slow path used only its fields, g++ would have every check on
+  // the hot path load them into registers for the call.
+  [[noreturn]] TINYGRAD_DETAIL_COLD void throw_unusable_var(const detail::Stamp& s, ColdValue value,
+                                                            const char* use) const {
+    throw tape_error(detail::unusable_var_message(
+        s.index, value, use, s.generation == detail::consumed, s.tape(), id()));
   }
 
   // --- Reading gradients and the reverse sweep ---
@@ -674,13 +513,13 @@ class Tape {
             return;
           }
           found = true;
-          Anomaly anomaly = describe_entry(i, Anomaly::Phase::backward);
+          Anomaly anomaly = annotations_.describe(view, i, Anomaly::Phase::backward);
           anomaly.result = detail::widened(written);
           anomaly.operand = k;
           anomaly.operand_entry = j;
           anomaly.partial = partial != nullptr ? detail::widened(*partial) : negated ? -1.0L : 1.0L;
           anomaly.adjoint = detail::widened(adjoint[i]);
-          report(std::move(anomaly));
+          annotations_.report(std::move(anomaly));
         });
     // As the unchecked sweeps leave them: the adjoints themselves where the
     // gradients were zero, and otherwise each nonzero adjoint added (adding
@@ -703,9 +542,7 @@ class Tape {
   /// Keeps the first `entries` entries, whose operands end at `operands`.
   void truncate(std::uint32_t entries, detail::Cursor operands) {
     if (epoch() == std::numeric_limits<std::uint32_t>::max()) [[unlikely]] {
-      throw tape_error("tinygrad: tape #" + std::to_string(id()) +
-                       " was rewound 2^32 - 1 times without a clear(); clear() it or use a "
-                       "new tape");
+      throw tape_error(detail::out_of_epochs_message(id()));
     }
     floors_.rewind(epoch(), entries);
     ++generation_;  // the next epoch
@@ -716,48 +553,14 @@ class Tape {
     if (grads_.size() > entries) {
       grads_.resize(entries);
     }
-    if (annotations_.size() > entries) {
-      annotations_.resize(entries);
-    }
-  }
-
-  [[nodiscard]] std::string describe_var_problem(const detail::Stamp& s, const T& value,
-                                                 const char* use) const {
-    std::ostringstream message;
-    message << "tinygrad: Var #" << s.index << " (value " << value << ") used in " << use;
-    if (s.generation == detail::consumed) {
-      message << " was consumed: it was passed as an rvalue (a temporary, or std::move) to an "
-                 "operation that reused its tape entry for its own result";
-      return message.str();
-    }
-    message << " was recorded on tape #" << s.tape() << ", ";
-    if (s.tape() != id()) {
-      message << "but the current tape of this thread is tape #" << id()
-              << " (the Var belongs to an outer nested tape, another thread's tape, "
-                 "or a tape that was destroyed)";
-    } else {
-      message << "the current tape, but clear() or rewind() has since dropped it";
-    }
-    return message.str();
-  }
-
-  [[nodiscard]] std::string describe_position_problem(const detail::Stamp& s) const {
-    std::ostringstream message;
-    message << "tinygrad: rewind() on tape #" << id() << " to a position (" << s.index
-            << " entries) ";
-    if (s.tape() != id()) {
-      message << "taken on tape #" << s.tape();
-    } else {
-      message << "that clear() or an earlier rewind() has dropped";
-    }
-    return message.str();
+    annotations_.truncate(entries);
   }
 
   [[nodiscard]] std::uint32_t id() const noexcept {
-    return static_cast<std::uint32_t>(generation_ >> 32);
+    return detail::tape_of(generation_);
   }
   [[nodiscard]] std::uint32_t epoch() const noexcept {
-    return static_cast<std::uint32_t>(generation_);
+    return detail::epoch_of(generation_);
   }
 
   std::uint64_t generation_;  // this tape's id in the high half, its epoch in the low half
@@ -770,7 +573,7 @@ class Tape {
   std::vector<T> sweep_adjoints_;  // scratch for backward() when grads_ is not all zero
   bool grads_are_zero_ = true;
 
-  std::vector<Annotation> annotations_;  // per entry while annotating or detecting
+  detail::Annotations<T> annotations_;  // while annotating or detecting, and the first anomaly
 
   // What recording keeps beside the entries: one byte, so that the recording
   // path tests a single flag whatever is switched on.
@@ -779,8 +582,6 @@ class Tape {
   void set_flag(Flag flag, bool on) noexcept {
     flags_ = static_cast<std::uint8_t>(on ? flags_ | flag : flags_ & ~flag);
   }
-  OnAnomaly on_anomaly_ = OnAnomaly::throw_error;
-  std::optional<Anomaly> anomaly_;  // the first one, with OnAnomaly::record
 
   detail::EpochFloors floors_;
 
@@ -795,12 +596,12 @@ namespace detail {
 
 /// Makes an existing tape current for a scope, as constructing one does.
 template <class T>
-class Activation {
+class CurrentTapeScope {
  public:
-  explicit Activation(Tape<T>& tape) noexcept : tape_(tape) { tape_.enter(); }
-  ~Activation() { tape_.leave(); }
-  Activation(const Activation&) = delete;
-  Activation& operator=(const Activation&) = delete;
+  explicit CurrentTapeScope(Tape<T>& tape) noexcept : tape_(tape) { tape_.enter(); }
+  ~CurrentTapeScope() { tape_.leave(); }
+  CurrentTapeScope(const CurrentTapeScope&) = delete;
+  CurrentTapeScope& operator=(const CurrentTapeScope&) = delete;
 
  private:
   Tape<T>& tape_;

@@ -5,6 +5,7 @@
 // recorded operation. See docs/design.md, "The tape layout".
 
 #include <tinygrad/detail/tape_layout.hpp>
+#include <tinygrad/detail/traits.hpp>
 
 #include <algorithm>
 #include <cstddef>
@@ -24,16 +25,10 @@ struct TapeInternals;  // defined by tests only
 /// constructed until it is written (a Var's default constructor records a
 /// leaf, so constructing them would not be harmless).
 ///
-/// It grows with std::realloc, which trivially copyable elements allow: for a
-/// large array glibc moves the pages (mremap) instead of copying them, so a
-/// growing tape never holds its old and its new arrays at once (a 10^8-entry
-/// tape peaks at its final size, not at 1.5-2 times it; docs/performance.md).
-/// The element types RawArray may move with realloc: trivially copyable
-/// ones, and Var (specialized in tape.hpp), the partials of a nested tape,
-/// whose copy constructor only clears a flag that a bitwise move keeps right.
-template <class E>
-inline constexpr bool relocatable_by_realloc = std::is_trivially_copyable_v<E>;
-
+/// It grows with std::realloc, which its element types allow
+/// (relocatable_by_realloc): for a large array glibc moves the pages (mremap)
+/// instead of copying them, so a growing tape never holds its old and its new
+/// arrays at once (docs/design.md, "The tape layout").
 template <class E>
 class RawArray {
   static_assert(relocatable_by_realloc<E> && std::is_trivially_destructible_v<E>);
@@ -208,9 +203,7 @@ class Recording {
       ++end_.partial;
       ++result;
     }
-    // shape_code(result, Partials::stored) for result 1 to 3, spelled out:
-    // the general function is a table lookup on the hot path of every fusion.
-    last_shape = static_cast<std::uint8_t>(result == 3 ? shape::three : result);
+    last_shape = static_cast<std::uint8_t>(shape::stored(result));
     return true;
   }
 

@@ -45,8 +45,8 @@ void reverse_sweep(const RecordingView<T>& recording, T* adjoint, std::uint32_t 
     next = adjoint[out];
   }
 
-  // The cursors as pointers, stepped here rather than by RecordingView's
-  // step_back on a Cursor, which g++ keeps in memory instead of registers.
+  // The cursors as pointers, stepped here rather than by RecordingView::step
+  // on a Cursor, which g++ keeps in memory instead of registers.
   const Cursor end = recording.begin_of(std::size_t{out} + 1);  // walking back from there
   const std::uint32_t* operand = recording.operand_index + end.operand;
   const T* partial = recording.operand_partial + end.partial;

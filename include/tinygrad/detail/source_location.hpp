@@ -5,6 +5,7 @@
 // docs/design.md, "Anomaly detection".
 
 #include <cstdint>
+#include <type_traits>
 #if __has_include(<source_location>)
 #include <source_location>
 #endif
@@ -53,17 +54,27 @@ class SourceLocation {
 #endif
 
 /// An argument together with where the call was written. Operators cannot
-/// have default arguments, so an operator takes its Var operand as a
-/// Located (compound assignment: Located<Var&>; the others a LocatedOperand,
-/// var.hpp): the implicit conversion at the call site runs the constructor,
-/// whose default argument captures the caller's line.
+/// have default arguments, so an operator takes its Var operand as a Located
+/// (var_type.hpp): the implicit conversion at the call site runs the
+/// constructor, whose default argument captures the caller's line.
+///
+/// V is `const Var` for an operand, which may be an rvalue: `rvalue` then
+/// points to it, and the operation may take over its tape entry (fusion,
+/// docs/design.md). V is `Var` for the left side of a compound assignment,
+/// which rebinds it: an lvalue.
 template <class V>
 struct Located {
-  Located(V value,  // NOLINT(google-explicit-constructor): the conversion is the point
+  using Mutable = std::remove_const_t<V>;
+
+  Located(V& value,  // NOLINT(google-explicit-constructor): the conversion is the point
           SourceLocation location = SourceLocation::current()) noexcept
       : argument(value), where(location) {}
+  Located(Mutable&& value,  // NOLINT(google-explicit-constructor)
+          SourceLocation location = SourceLocation::current()) noexcept requires std::is_const_v<V>
+      : argument(value), rvalue(&value), where(location) {}
 
-  V argument;
+  V& argument;
+  Mutable* rvalue = nullptr;
   SourceLocation where;
 };
 

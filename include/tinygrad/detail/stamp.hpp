@@ -16,6 +16,14 @@ namespace tinygrad::detail {
 /// The tape entry of a Var: which entry, on which tape, in which epoch of that
 /// tape (an epoch ends at every clear() or rewind()). Tape and epoch share one
 /// 64-bit generation so that the common check is a single comparison.
+/// The tape id and the epoch a generation holds.
+constexpr std::uint32_t tape_of(std::uint64_t generation) noexcept {
+  return static_cast<std::uint32_t>(generation >> 32);
+}
+constexpr std::uint32_t epoch_of(std::uint64_t generation) noexcept {
+  return static_cast<std::uint32_t>(generation);
+}
+
 struct Stamp {
   std::uint64_t generation = 0;  // tape id in the high half, epoch in the low half
   std::uint32_t index = 0;
@@ -26,12 +34,8 @@ struct Stamp {
   // in the padding after `index`, to keep a Var at 24 bytes.
   mutable bool fresh = false;
 
-  [[nodiscard]] std::uint32_t tape() const noexcept {
-    return static_cast<std::uint32_t>(generation >> 32);
-  }
-  [[nodiscard]] std::uint32_t epoch() const noexcept {
-    return static_cast<std::uint32_t>(generation);
-  }
+  [[nodiscard]] std::uint32_t tape() const noexcept { return tape_of(generation); }
+  [[nodiscard]] std::uint32_t epoch() const noexcept { return epoch_of(generation); }
 };
 
 /// The generation of a Var whose entry an operation took over (fusion): no
@@ -39,7 +43,7 @@ struct Stamp {
 inline constexpr std::uint64_t consumed = 0;
 
 /// The first generation of a new tape: its id, epoch 0.
-inline std::uint64_t first_generation(std::uint32_t tape) noexcept {
+constexpr std::uint64_t first_generation(std::uint32_t tape) noexcept {
   return std::uint64_t{tape} << 32;
 }
 

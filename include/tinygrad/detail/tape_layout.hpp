@@ -4,18 +4,11 @@
 // How a tape's entries are laid out in memory: what recording.hpp writes and
 // reverse_sweep.hpp reads. See docs/design.md, "The tape layout".
 
+#include <tinygrad/detail/config.hpp>
+
 #include <cstddef>
 #include <cstdint>
-
-// For the hot paths of recording and of the sweep, whose helpers must be
-// inlined: called out of line, the sweep's cursors and carried adjoint live
-// on the stack instead of in registers, and g++ leaves an operation's
-// recording, fusion included, as several calls.
-#if defined(__GNUC__) || defined(__clang__)
-#define TINYGRAD_DETAIL_INLINE __attribute__((always_inline))
-#else
-#define TINYGRAD_DETAIL_INLINE
-#endif
+#include <span>
 
 namespace tinygrad::detail {
 
@@ -28,7 +21,12 @@ inline constexpr unsigned unit = 4;          // every partial is +1 and none is 
 inline constexpr unsigned negated_last = 8;  //   except the last operand's, -1
 // negated_last without unit (which no other entry has): three operands,
 // partials stored, the commonest result of fusion (design.md).
-inline constexpr unsigned three = negated_last;
+inline constexpr unsigned three_stored = negated_last;
+
+/// The shape of an entry with 0 to 3 operands whose partials are stored.
+constexpr unsigned stored(unsigned operands) noexcept {
+  return operands == 3 ? three_stored : operands;
+}
 }  // namespace shape
 
 /// Which partials an entry stores: all of them, or none because they are
@@ -36,13 +34,13 @@ inline constexpr unsigned three = negated_last;
 enum class Partials : std::uint8_t { stored, unit, unit_negated_last };
 
 constexpr unsigned shape_code(std::size_t operands, Partials partials) noexcept {
-  if (operands == 3 && partials == Partials::stored) {
-    return shape::three;
+  if (operands <= 3 && partials == Partials::stored) {
+    return shape::stored(static_cast<unsigned>(operands));
   }
   const unsigned count = operands <= 2 ? static_cast<unsigned>(operands) : shape::wide;
   switch (partials) {
     case Partials::stored:
-      return count;
+      return count;  // wide
     case Partials::unit:
       return count | shape::unit;
     case Partials::unit_negated_last:
@@ -63,8 +61,8 @@ inline constexpr ShapeSteps shape_steps = [] {
   ShapeSteps table{};
   for (unsigned code = 0; code < 16; ++code) {
     const bool stored = (code & shape::unit) == 0;
-    const unsigned count = code == shape::three ? 3 : code & shape::count_mask;
-    table.operands[code] = count == shape::wide && code != shape::three
+    const unsigned count = code == shape::three_stored ? 3 : code & shape::count_mask;
+    table.operands[code] = count == shape::wide && code != shape::three_stored
                                ? ShapeSteps::wide
                                : static_cast<std::uint8_t>(count);
     table.partials[code] =
@@ -72,6 +70,9 @@ inline constexpr ShapeSteps shape_steps = [] {
   }
   return table;
 }();
+
+/// Which way a cursor steps over an entry (RecordingView::step).
+enum class Direction { back, forward };
 
 /// Positions in the three operand arrays: where an entry's operands begin
 /// (or, read after it, end).
@@ -99,29 +100,33 @@ struct RecordingView {
 
   [[nodiscard]] unsigned shape_of(std::size_t entry) const noexcept { return shapes[entry]; }
 
-  /// Moves `c` from the end of an entry with shape `code` to its beginning;
-  /// returns how many operands the entry has.
-  std::size_t step_back(Cursor& c, unsigned code) const noexcept {
-    std::size_t n = shape_steps.operands[code];
-    if (n == ShapeSteps::wide) [[unlikely]] {
-      n = wide_count[--c.wide];
-      c.partial -= (code & shape::unit) != 0 ? 0 : n;
+  /// Moves `c` over an entry with shape `code`: from its end to its
+  /// beginning (back) or from its beginning to its end (forward); returns
+  /// how many operands the entry has. The reverse sweep steps its own
+  /// pointers the same way (reverse_sweep.hpp), so that they stay in registers.
+  template <Direction direction>
+  std::size_t step(Cursor& c, unsigned code) const noexcept {
+    std::size_t operands = shape_steps.operands[code];
+    std::size_t partials = shape_steps.partials[code];
+    if (operands == ShapeSteps::wide) {
+      operands = direction == Direction::back ? wide_count[--c.wide] : wide_count[c.wide++];
+      partials = (code & shape::unit) != 0 ? 0 : operands;
     }
-    c.operand -= n;
-    c.partial -= shape_steps.partials[code];
-    return n;
+    if constexpr (direction == Direction::back) {
+      c.operand -= operands;
+      c.partial -= partials;
+    } else {
+      c.operand += operands;
+      c.partial += partials;
+    }
+    return operands;
   }
 
-  /// Moves `c` from the beginning of an entry with shape `code` to its end.
-  std::size_t step_forward(Cursor& c, unsigned code) const noexcept {
-    std::size_t n = shape_steps.operands[code];
-    if (n == ShapeSteps::wide) {
-      n = wide_count[c.wide++];
-      c.partial += (code & shape::unit) != 0 ? 0 : n;
-    }
-    c.operand += n;
-    c.partial += shape_steps.partials[code];
-    return n;
+  /// The entries that entry `entry` reads: a walk back from the end (cold).
+  [[nodiscard]] std::span<const std::uint32_t> operands_of(std::size_t entry) const noexcept {
+    Cursor at = begin_of(entry);
+    const std::size_t first = at.operand;
+    return {operand_index + first, step<Direction::forward>(at, shape_of(entry))};
   }
 
   /// Where entry `entry`'s operands begin (entry == entries: the end).
@@ -129,7 +134,7 @@ struct RecordingView {
   [[nodiscard]] Cursor begin_of(std::size_t entry) const noexcept {
     Cursor c = end;
     for (std::size_t i = entries; i-- > entry;) {
-      step_back(c, shape_of(i));
+      step<Direction::back>(c, shape_of(i));
     }
     return c;
   }

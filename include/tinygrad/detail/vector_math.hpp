@@ -26,6 +26,8 @@
 // long double takes the std:: functions: the constants here are for float
 // and double.
 
+#include <tinygrad/detail/config.hpp>
+
 #include <bit>
 #include <cmath>
 #include <concepts>
@@ -34,14 +36,9 @@
 #include <type_traits>
 #include <utility>
 
-// Every function here is forced inline: a loop vectorises only if the whole
-// computation is in its body, and g++ would otherwise keep the larger ones
-// (with their polynomials) as calls.
-#if defined(__GNUC__) || defined(__clang__)
-#define TINYGRAD_VECTORIZABLE [[gnu::always_inline]] inline
-#else
-#define TINYGRAD_VECTORIZABLE inline
-#endif
+// Every function here is forced inline (TINYGRAD_DETAIL_INLINE): a loop
+// vectorises only if the whole computation is in its body, and g++ would
+// otherwise keep the larger ones (with their polynomials) as calls.
 
 namespace tinygrad::detail {
 
@@ -59,7 +56,7 @@ concept VectorReal = std::same_as<T, float> || std::same_as<T, double>;
 /// between floating-point values into a vector blend unless AVX-512 masks
 /// are available; it does vectorise this on every x86-64 level.
 template <VectorReal T>
-TINYGRAD_VECTORIZABLE T blend(bool condition, T if_true, T if_false) noexcept {
+TINYGRAD_DETAIL_INLINE inline T blend(bool condition, T if_true, T if_false) noexcept {
   const UnsignedBits<T> mask = condition ? ~UnsignedBits<T>(0) : UnsignedBits<T>(0);
   return std::bit_cast<T>((std::bit_cast<UnsignedBits<T>>(if_true) & mask) |
                           (std::bit_cast<UnsignedBits<T>>(if_false) & ~mask));
@@ -67,7 +64,7 @@ TINYGRAD_VECTORIZABLE T blend(bool condition, T if_true, T if_false) noexcept {
 
 /// blend for float and double, `?:` for any other type (long double).
 template <std::floating_point T>
-TINYGRAD_VECTORIZABLE T select(bool condition, T if_true, T if_false) noexcept {
+TINYGRAD_DETAIL_INLINE inline T select(bool condition, T if_true, T if_false) noexcept {
   if constexpr (VectorReal<T>) {
     return blend(condition, if_true, if_false);
   } else {
@@ -80,20 +77,20 @@ constexpr UnsignedBits<T> sign_bit = UnsignedBits<T>(1) << (sizeof(T) * 8 - 1);
 
 /// |x| by clearing the sign bit (NaN stays NaN).
 template <VectorReal T>
-TINYGRAD_VECTORIZABLE T magnitude(T x) noexcept {
+TINYGRAD_DETAIL_INLINE inline T magnitude(T x) noexcept {
   return std::bit_cast<T>(std::bit_cast<UnsignedBits<T>>(x) & ~sign_bit<T>);
 }
 
 /// `magnitude` with the sign of `sign_source` (so -0 gives -0).
 template <VectorReal T>
-TINYGRAD_VECTORIZABLE T with_sign_of(T magnitude_source, T sign_source) noexcept {
+TINYGRAD_DETAIL_INLINE inline T with_sign_of(T magnitude_source, T sign_source) noexcept {
   return std::bit_cast<T>((std::bit_cast<UnsignedBits<T>>(magnitude_source) & ~sign_bit<T>) |
                           (std::bit_cast<UnsignedBits<T>>(sign_source) & sign_bit<T>));
 }
 
 /// 2^k for k (two's complement) in the normal exponent range, from its bits.
 template <VectorReal T>
-TINYGRAD_VECTORIZABLE T power_of_two(UnsignedBits<T> k) noexcept {
+TINYGRAD_DETAIL_INLINE inline T power_of_two(UnsignedBits<T> k) noexcept {
   constexpr int stored_mantissa_bits = std::numeric_limits<T>::digits - 1;
   constexpr auto bias = UnsignedBits<T>(std::numeric_limits<T>::max_exponent - 1);
   return std::bit_cast<T>(static_cast<UnsignedBits<T>>(UnsignedBits<T>(k) + bias)
@@ -113,7 +110,7 @@ TINYGRAD_VECTORIZABLE T power_of_two(UnsignedBits<T> k) noexcept {
 /// with a constant argument may differ in the last bit from the same call at
 /// run time (docs/reference.md, "Instruction sets").
 template <VectorReal T>
-TINYGRAD_VECTORIZABLE T multiply_add(T a, T b, T c) noexcept {
+TINYGRAD_DETAIL_INLINE inline T multiply_add(T a, T b, T c) noexcept {
 #if defined(__FMA__)
   return std::fma(a, b, c);
 #else
@@ -128,7 +125,7 @@ TINYGRAD_VECTORIZABLE T multiply_add(T a, T b, T c) noexcept {
 /// than Count as in Horner's rule: a scalar sigmoid on the tape (a chain of
 /// dependent calls) waits for it. `powers` holds r, r^2, r^4, r^8, ...
 template <std::size_t Begin, std::size_t Count, class T, std::size_t N, std::size_t L>
-TINYGRAD_VECTORIZABLE T estrin(const T (&c)[N], const T (&powers)[L]) noexcept {
+TINYGRAD_DETAIL_INLINE inline T estrin(const T (&c)[N], const T (&powers)[L]) noexcept {
   if constexpr (Count == 1) {
     return c[Begin];
   } else {
@@ -148,14 +145,14 @@ TINYGRAD_VECTORIZABLE T estrin(const T (&c)[N], const T (&powers)[L]) noexcept {
 /// scalar call on the tape waits for. The tail's rounding errors are scaled
 /// by r^Head.
 template <std::size_t Head, class T, std::size_t N, std::size_t... Step>
-TINYGRAD_VECTORIZABLE T horner_head(const T (&c)[N], T r, T rest,
-                                    std::index_sequence<Step...>) noexcept {
+TINYGRAD_DETAIL_INLINE inline T horner_head(const T (&c)[N], T r, T rest,
+                                            std::index_sequence<Step...>) noexcept {
   ((rest = multiply_add(rest, r, c[Head - 1 - Step])), ...);
   return rest;
 }
 
 template <std::size_t Head, class T, std::size_t N>
-TINYGRAD_VECTORIZABLE T polynomial_with_horner_head(const T (&c)[N], T r) noexcept {
+TINYGRAD_DETAIL_INLINE inline T polynomial_with_horner_head(const T (&c)[N], T r) noexcept {
   static_assert(N > Head && N - Head <= 32);
   const T r2 = r * r;
   const T r4 = r2 * r2;
@@ -173,13 +170,13 @@ TINYGRAD_VECTORIZABLE T polynomial_with_horner_head(const T (&c)[N], T r) noexce
 /// operations, for a vector loop's throughput, and the longest dependency
 /// chain.
 template <class T, std::size_t N>
-TINYGRAD_VECTORIZABLE T polynomial_by_horner(const T (&c)[N], T r) noexcept {
+TINYGRAD_DETAIL_INLINE inline T polynomial_by_horner(const T (&c)[N], T r) noexcept {
   return polynomial_with_horner_head<N - 1>(c, r);
 }
 
 /// c[0] + c[1] r + c[2] r^2 + ..., all by Estrin's scheme.
 template <class T, std::size_t N>
-TINYGRAD_VECTORIZABLE T polynomial(const T (&c)[N], T r) noexcept {
+TINYGRAD_DETAIL_INLINE inline T polynomial(const T (&c)[N], T r) noexcept {
   return polynomial_with_horner_head<0>(c, r);
 }
 
@@ -234,7 +231,7 @@ struct ExpReduction {
 };
 
 template <VectorReal T>
-TINYGRAD_VECTORIZABLE ExpReduction<T> reduce_for_exp(T t) noexcept {
+TINYGRAD_DETAIL_INLINE inline ExpReduction<T> reduce_for_exp(T t) noexcept {
   using C = ExpConstants<T>;
   const T shifted = multiply_add(t, C::log2e, C::round_to_integer);
   const T k = shifted - C::round_to_integer;
@@ -246,7 +243,7 @@ TINYGRAD_VECTORIZABLE ExpReduction<T> reduce_for_exp(T t) noexcept {
 
 /// e^r - 1 for |r| <= ln(2)/2, without forming e^r (no cancellation near 0).
 template <VectorReal T>
-TINYGRAD_VECTORIZABLE T expm1_reduced(T r) noexcept {
+TINYGRAD_DETAIL_INLINE inline T expm1_reduced(T r) noexcept {
   return multiply_add(r * r, polynomial(ExpConstants<T>::p, r), r);
 }
 
@@ -283,7 +280,7 @@ struct RaisedPowerOfTwo {
 };
 
 template <VectorReal T>
-TINYGRAD_VECTORIZABLE RaisedPowerOfTwo<T> raised_power_of_two(UnsignedBits<T> k) noexcept {
+TINYGRAD_DETAIL_INLINE inline RaisedPowerOfTwo<T> raised_power_of_two(UnsignedBits<T> k) noexcept {
   constexpr int raise = exp_scale_raise<T>;
   // 2^(k + raise) normal from the clamp's k (above lowest_nonzero / 0.69) to k = 0.
   static_assert(ExpConstants<T>::lowest_nonzero / 0.69 + raise >=
@@ -297,13 +294,13 @@ TINYGRAD_VECTORIZABLE RaisedPowerOfTwo<T> raised_power_of_two(UnsignedBits<T> k)
 /// e^t rounds to 0 in T: k then stays where raised_power_of_two's factors
 /// are normal. NaN stays NaN.
 template <VectorReal T>
-TINYGRAD_VECTORIZABLE ExpReduction<T> reduce_nonpositive_for_exp(T t) noexcept {
+TINYGRAD_DETAIL_INLINE inline ExpReduction<T> reduce_nonpositive_for_exp(T t) noexcept {
   return reduce_for_exp(
       blend(t < ExpConstants<T>::lowest_nonzero, ExpConstants<T>::lowest_nonzero, t));
 }
 
 template <VectorReal T>
-TINYGRAD_VECTORIZABLE SplitExp<T> exp_nonpositive_split(T t, T t_low = T(-0.0)) noexcept {
+TINYGRAD_DETAIL_INLINE inline SplitExp<T> exp_nonpositive_split(T t, T t_low = T(-0.0)) noexcept {
   const auto [r, k] = reduce_nonpositive_for_exp(t);
   const T em = expm1_reduced(r + t_low);  // r + -0 is r: g++ drops it (same loop)
   const T mantissa = T(1) + em;
@@ -315,7 +312,7 @@ TINYGRAD_VECTORIZABLE SplitExp<T> exp_nonpositive_split(T t, T t_low = T(-0.0)) 
 /// e^(t + t_low) for t <= 0 (or NaN), t_low a small correction to t (of
 /// the size of its rounding error) that enters the reduced argument.
 template <VectorReal T>
-TINYGRAD_VECTORIZABLE T exp_nonpositive(T t, T t_low = T(-0.0)) noexcept {
+TINYGRAD_DETAIL_INLINE inline T exp_nonpositive(T t, T t_low = T(-0.0)) noexcept {
   const SplitExp<T> e = exp_nonpositive_split(t, t_low);
   return e.mantissa * e.scale_high * e.scale_low;
 }
@@ -335,7 +332,7 @@ struct DoubleLength {
 /// rounds to 1 there anyway), so the power of two is normal and applies
 /// exactly.
 template <VectorReal T>
-TINYGRAD_VECTORIZABLE DoubleLength<T> exp_nonpositive_next_to_one(T t) noexcept {
+TINYGRAD_DETAIL_INLINE inline DoubleLength<T> exp_nonpositive_next_to_one(T t) noexcept {
   t = blend(t < ExpConstants<T>::negligible_next_to_one, ExpConstants<T>::negligible_next_to_one,
             t);
   const auto [r, k] = reduce_for_exp(t);
@@ -351,7 +348,7 @@ TINYGRAD_VECTORIZABLE DoubleLength<T> exp_nonpositive_next_to_one(T t) noexcept 
 /// e^t - 1 for t <= 0 (or NaN): 2^k (e^r - 1) + (2^k - 1), where 2^k - 1 is
 /// exact, so that near 0 (k = 0) the result is e^r - 1 itself.
 template <VectorReal T>
-TINYGRAD_VECTORIZABLE T expm1_nonpositive(T t) noexcept {
+TINYGRAD_DETAIL_INLINE inline T expm1_nonpositive(T t) noexcept {
   t = blend(t < ExpConstants<T>::negligible_next_to_one, ExpConstants<T>::negligible_next_to_one,
             t);
   const auto [r, k] = reduce_for_exp(t);
@@ -370,10 +367,10 @@ struct SplitLogistic {
   T scale_low;
 
   /// factor * sigmoid(-|x|), the factor applied before the power of two.
-  TINYGRAD_VECTORIZABLE T times(T factor) const noexcept {
+  TINYGRAD_DETAIL_INLINE inline T times(T factor) const noexcept {
     return factor * unscaled * scale_high * scale_low;
   }
-  TINYGRAD_VECTORIZABLE T value() const noexcept { return times(T(1)); }
+  TINYGRAD_DETAIL_INLINE inline T value() const noexcept { return times(T(1)); }
 };
 
 /// sigmoid(-a), a = |x|, as 2^k / (M + 2^k): with -a = k ln 2 + r (k <= 0),
@@ -387,7 +384,7 @@ struct SplitLogistic {
 /// accurate (docs/reference.md's accuracy table: the compiled copy of a
 /// build without FMA against the AVX copies).
 template <VectorReal T>
-TINYGRAD_VECTORIZABLE SplitLogistic<T> logistic_of_minus_magnitude_split(T x) noexcept {
+TINYGRAD_DETAIL_INLINE inline SplitLogistic<T> logistic_of_minus_magnitude_split(T x) noexcept {
   const auto [r, k] = reduce_nonpositive_for_exp(-magnitude(x));
   const RaisedPowerOfTwo<T> scale = raised_power_of_two<T>(k);
   // 2^k itself: subnormal or 0 far left, where M + 2^k is M anyway.
@@ -404,7 +401,7 @@ TINYGRAD_VECTORIZABLE SplitLogistic<T> logistic_of_minus_magnitude_split(T x) no
 /// 1 / (1 + e^-x): sigmoid(-|x|) from above, and 1 minus it for x >= 0, where
 /// it is at most 1/2 and the subtraction loses nothing.
 template <VectorReal T>
-TINYGRAD_VECTORIZABLE T logistic(T x) noexcept {
+TINYGRAD_DETAIL_INLINE inline T logistic(T x) noexcept {
   const SplitLogistic<T> s = logistic_of_minus_magnitude_split(x);
   const T small = s.value();
   return blend(x >= T(0), T(1) - small, small);  // NaN takes the second: NaN
@@ -423,7 +420,7 @@ TINYGRAD_VECTORIZABLE T logistic(T x) noexcept {
 /// the double formula below. It must be evaluated in double: where s is
 /// large the terms are of one size, and in float each Horner step's
 /// rounding would count in full, several ulp in all.
-TINYGRAD_VECTORIZABLE float hyperbolic_tangent(float x) noexcept {
+TINYGRAD_DETAIL_INLINE inline float hyperbolic_tangent(float x) noexcept {
   static constexpr double p[] = {0.99999999857622198966,   0.13676420970038757344,
                                  0.0038639469900499072744, 2.7918932217691987645e-5,
                                  3.0371679181689538722e-8, -1.2044931941060480338e-11};
@@ -449,7 +446,7 @@ TINYGRAD_VECTORIZABLE float hyperbolic_tangent(float x) noexcept {
 /// element. The sign comes back from x (tanh(-0) = -0). The float overload's trick has no
 /// counterpart here: no wider type that vectorises would keep a rational
 /// function's own rounding below double's ulp.
-TINYGRAD_VECTORIZABLE double hyperbolic_tangent(double x) noexcept {
+TINYGRAD_DETAIL_INLINE inline double hyperbolic_tangent(double x) noexcept {
   const double a = magnitude(x);
   const DoubleLength<double> e = exp_nonpositive_next_to_one(-2.0 * a);
   const double numerator = 1.0 - e.high;
@@ -487,7 +484,7 @@ struct Log1pConstants<double> {
 /// log(1 + y) for y in [0, 1] (or NaN). u = y / (2 + y) has no cancellation
 /// for any y there, unlike forming 1 + y.
 template <VectorReal T>
-TINYGRAD_VECTORIZABLE T log1p_unit(T y) noexcept {
+TINYGRAD_DETAIL_INLINE inline T log1p_unit(T y) noexcept {
   const T u = y / (T(2) + y);
   const T v = u * u;
   return multiply_add(u * v, polynomial(Log1pConstants<T>::r, v), T(2) * u);
@@ -495,14 +492,14 @@ TINYGRAD_VECTORIZABLE T log1p_unit(T y) noexcept {
 
 /// log(1 + e^x) = max(x, 0) + log(1 + e^-|x|).
 template <VectorReal T>
-TINYGRAD_VECTORIZABLE T softplus(T x) noexcept {
+TINYGRAD_DETAIL_INLINE inline T softplus(T x) noexcept {
   return blend(x > T(0), x, T(0)) + log1p_unit(exp_nonpositive(-magnitude(x)));
 }
 
 /// x sigmoid(x): x (1 - sigmoid(-x)) for x >= 0; for x < 0, x times
 /// sigmoid(-|x|) before its power of two.
 template <VectorReal T>
-TINYGRAD_VECTORIZABLE T silu(T x) noexcept {
+TINYGRAD_DETAIL_INLINE inline T silu(T x) noexcept {
   const SplitLogistic<T> s = logistic_of_minus_magnitude_split(x);
   const T small = s.value();
   const T negative_side = s.times(x);
@@ -516,7 +513,7 @@ TINYGRAD_VECTORIZABLE T silu(T x) noexcept {
 /// factors are at least 1/2; for x < 0 the first is sigmoid(-|x|), scaled
 /// last like silu's value so that the product is accurate where it is normal.
 template <VectorReal T>
-TINYGRAD_VECTORIZABLE T silu_derivative(T x) noexcept {
+TINYGRAD_DETAIL_INLINE inline T silu_derivative(T x) noexcept {
   const SplitLogistic<T> s = logistic_of_minus_magnitude_split(x);
   const T small = s.value();
   const T large = T(1) - small;
@@ -538,7 +535,7 @@ struct ExactSquare {
   double lo;
 };
 
-TINYGRAD_VECTORIZABLE ExactSquare exact_square(double a) noexcept {
+TINYGRAD_DETAIL_INLINE inline ExactSquare exact_square(double a) noexcept {
   const double hi = a * a;
 #if defined(__FMA__)
   return {hi, std::fma(a, a, -hi)};
@@ -571,7 +568,7 @@ struct NormalTail {
   /// the exponential's rounding error would otherwise count in full in
   /// GELU's result, where the bound of 4 ulp leaves little room; it costs
   /// one multiplication and one fma.
-  TINYGRAD_VECTORIZABLE double times_exponential(double factor) const noexcept {
+  TINYGRAD_DETAIL_INLINE inline double times_exponential(double factor) const noexcept {
     if constexpr (std::same_as<Result, double>) {
       return multiply_add(factor, exponential, factor * exponential_low);
     } else {
@@ -579,13 +576,13 @@ struct NormalTail {
     }
   }
   /// `unscaled` times the power of two, applied last.
-  TINYGRAD_VECTORIZABLE double scaled(double unscaled) const noexcept {
+  TINYGRAD_DETAIL_INLINE inline double scaled(double unscaled) const noexcept {
     return unscaled * scale_high * scale_low;
   }
-  TINYGRAD_VECTORIZABLE double tail() const noexcept {
+  TINYGRAD_DETAIL_INLINE inline double tail() const noexcept {
     return scaled(times_exponential(tail_factor));
   }
-  TINYGRAD_VECTORIZABLE double density() const noexcept {
+  TINYGRAD_DETAIL_INLINE inline double density() const noexcept {
     return scaled(times_exponential(density_factor));
   }
 };
@@ -614,7 +611,7 @@ struct NormalTail {
 /// e^(-a^2/2) takes a^2 as hi + lo, because exp would multiply the rounding
 /// error of a^2 by a^2/2 (800 at a = 40); -lo/2 joins exp's reduced argument.
 template <VectorReal Result>
-TINYGRAD_VECTORIZABLE NormalTail<Result> normal_tail(double a) noexcept {
+TINYGRAD_DETAIL_INLINE inline NormalTail<Result> normal_tail(double a) noexcept {
   constexpr double inv_sqrt_2pi = 0.3989422804014327;
   if constexpr (std::same_as<Result, float>) {
     static constexpr double mills[] = {
@@ -665,7 +662,7 @@ TINYGRAD_VECTORIZABLE NormalTail<Result> normal_tail(double a) noexcept {
 /// second term at most 0.4 of it, so the result rounds about once.
 inline constexpr double gelu_series_bound = 0.5;
 
-TINYGRAD_VECTORIZABLE double gelu_near_zero(double x) noexcept {
+TINYGRAD_DETAIL_INLINE inline double gelu_near_zero(double x) noexcept {
   static constexpr double series[] = {
       0.3989422804014327,      -0.06649038006690544,   0.009973557010035817,
       -0.0011873282154804543,  0.00011543468761615529, -9.444656259503615e-06,
@@ -677,7 +674,7 @@ TINYGRAD_VECTORIZABLE double gelu_near_zero(double x) noexcept {
 
 /// x for x > 0, e^x - 1 otherwise.
 template <VectorReal T>
-TINYGRAD_VECTORIZABLE T elu(T x) noexcept {
+TINYGRAD_DETAIL_INLINE inline T elu(T x) noexcept {
   return blend(x > T(0), x, expm1_nonpositive(blend(x > T(0), T(0), x)));
 }
 

@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+// The configuration macros of the library's code generation, in one place.
+// The macros a user may define (TINYGRAD_NO_CHECKS, TINYGRAD_NO_DISPATCH)
+// are documented in docs/reference.md.
+
+// For functions that must be inlined into their callers: the hot paths of
+// recording and of the sweep (called out of line, the sweep's cursors and
+// carried adjoint live on the stack instead of in registers, and g++ leaves
+// an operation's recording, fusion included, as several calls), and every
+// function a vectorised kernel calls (a loop vectorises only if the whole
+// computation is in its body).
+#if defined(__GNUC__) || defined(__clang__)
+#define TINYGRAD_DETAIL_INLINE __attribute__((always_inline))
+#else
+#define TINYGRAD_DETAIL_INLINE
+#endif
+
+// Keeps rarely taken paths (error reporting, anomaly detection) out of the
+// hot code around them.
+#if defined(__GNUC__) || defined(__clang__)
+#define TINYGRAD_DETAIL_COLD [[gnu::cold, gnu::noinline]]
+#else
+#define TINYGRAD_DETAIL_COLD
+#endif
+
+// For the functions that hold the kernels' loops. g++ 12 at -O2 (CMake's
+// RelWithDebInfo, and many projects' release builds) vectorises a loop only
+// if its count is a known multiple of the vector width (its "very cheap"
+// cost model), and the kernels' loops run over any count; so these functions
+// ask for the cost model of -O3. clang vectorises them at -O2.
+#if defined(__GNUC__) && !defined(__clang__)
+#define TINYGRAD_DETAIL_VECTORIZE_LOOPS [[gnu::optimize("vect-cost-model=dynamic")]]
+#else
+#define TINYGRAD_DETAIL_VECTORIZE_LOOPS
+#endif
+
+// Whether the kernels carry copies for wider instruction sets than the
+// build's (instruction_set.hpp): on x86-64 with g++ or clang++ (their target
+// attributes and CPU detection), unless the build targets AVX-512 already.
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(__AVX512F__) && \
+    !defined(TINYGRAD_NO_DISPATCH)
+#define TINYGRAD_DETAIL_DISPATCH 1
+#else
+#define TINYGRAD_DETAIL_DISPATCH 0
+#endif

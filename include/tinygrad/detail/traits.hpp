@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+// What the library asks of the types it works with: the number types of a
+// Var and a Tape, the scalars that mix with a Var, and the element types the
+// recording may move with realloc.
+
+#include <cmath>
+#include <concepts>
+#include <type_traits>
+
+namespace tinygrad {
+
+template <class T>
+class Var;
+
+namespace detail {
+
+/// Whether T is a Var (of anything).
+template <class T>
+inline constexpr bool is_var = false;
+template <class U>
+inline constexpr bool is_var<Var<U>> = true;
+
+/// The value types a Var and a Tape accept: floating-point numbers, and Vars
+/// of them for second derivatives (each level recording on its own tape).
+template <class T>
+concept Real = std::floating_point<T> || is_var<T>;
+
+/// A plain number that may be mixed with a Var: any arithmetic type but bool.
+template <class S>
+concept Scalar = std::is_arithmetic_v<S> && !std::same_as<std::remove_cv_t<S>, bool>;
+
+/// The floating-point type at the bottom of a nest of Vars: double for
+/// double, Var<double> and Var<Var<double>>.
+template <class T>
+struct innermost {
+  using type = T;
+};
+template <class U>
+struct innermost<Var<U>> : innermost<U> {};
+template <class T>
+using Innermost = typename innermost<T>::type;
+
+/// The element types the recording's arrays may move with std::realloc
+/// (recording.hpp): trivially copyable ones, and Var, the partials of a
+/// nested tape, whose copy constructor only clears the `fresh` flag, which a
+/// move (the old copy disappears) may keep.
+template <class E>
+inline constexpr bool relocatable_by_realloc = std::is_trivially_copyable_v<E>;
+template <class U>
+inline constexpr bool relocatable_by_realloc<Var<U>> = true;
+
+/// Whether a T holds a finite number (for a Var, its innermost value).
+template <class T>
+bool is_finite(const T& x) noexcept {
+  if constexpr (is_var<T>) {
+    return is_finite(x.value());
+  } else {
+    return std::isfinite(x);
+  }
+}
+
+/// A number as anomaly reports show it (for a Var, its innermost value).
+template <class T>
+long double widened(const T& x) noexcept {
+  if constexpr (is_var<T>) {
+    return widened(x.value());
+  } else {
+    return static_cast<long double>(x);
+  }
+}
+
+}  // namespace detail
+
+}  // namespace tinygrad

@@ -1,0 +1,288 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+// Var<T>: a value that records every operation on it onto the current
+// Tape<T>, and its arithmetic (+ - * /, compound assignment), comparisons and
+// printing. The elementary functions are in math.hpp; <tinygrad/var.hpp>
+// brings in both.
+
+#include <tinygrad/detail/record.hpp>
+#include <tinygrad/detail/source_location.hpp>
+#include <tinygrad/detail/stamp.hpp>
+#include <tinygrad/detail/tape_layout.hpp>
+#include <tinygrad/detail/traits.hpp>
+#include <tinygrad/tape.hpp>
+
+#include <atomic>
+#include <compare>
+#include <ostream>
+#include <type_traits>
+
+namespace tinygrad {
+
+/// A differentiable value: a T plus the tape entry that records how it was
+/// computed. Copying a Var copies that reference, not the recording.
+///
+/// An operation given a Var rvalue (a temporary, or std::move(v)) may take
+/// over its entry (fusion, docs/design.md); a Var so consumed is invalid
+/// afterwards: using it throws tape_error.
+template <class T>
+class Var {
+  static_assert(detail::Real<T>,
+                "tinygrad::Var<T>: T must be float, double or long double, or a Var of one of "
+                "them (for second derivatives).");
+
+  // Operands of the operators below: a Var, whether it is an rvalue, and
+  // where the operator was written.
+  using Located = detail::Located<const Var>;
+  using LocatedTarget = detail::Located<Var>;
+
+ public:
+  using value_type = T;
+
+  /// A leaf with value 0 on the current tape.
+  Var() : Var(T(0)) {}
+
+  /// A leaf (an input to differentiate with respect to) on the current tape.
+  /// `where` is for anomaly reports (Tape::detect_anomalies); leave it be.
+  Var(T value,  // NOLINT(google-explicit-constructor): Var<double> x = 1.5 is the point
+      detail::SourceLocation where = detail::SourceLocation::current())
+      : value_(value), stamp_(Tape<T>::current().record("leaf", value, where)) {}
+
+  /// A leaf from any other arithmetic scalar, converted to T: `Var<double> x
+  /// = 1;`, and `Var<Var<double>> s = 0.0;` in generic code.
+  template <detail::Scalar S>
+  Var(S value,  // NOLINT(google-explicit-constructor)
+      detail::SourceLocation where = detail::SourceLocation::current())
+      : Var(static_cast<T>(value), where) {}
+
+  // Copies and moves alike: the new Var refers to the same entry as the old,
+  // and neither is fresh any more (only a Var that is the sole reference to
+  // its entry may be consumed). atomic_ref: copying a const Var shared between
+  // threads must not race on the flag.
+  //
+  // The stamp is copied field by field: copied whole, g++ moves its 13 bytes
+  // as two overlapping 8-byte loads, which cannot be forwarded from the
+  // separate stores that just wrote them: a stall on every copy.
+  Var(const Var& other) noexcept
+      : value_(other.value_), stamp_{other.stamp_.generation, other.stamp_.index, false} {
+    other.share();
+  }
+  Var& operator=(const Var& other) noexcept {
+    value_ = other.value_;
+    stamp_.generation = other.stamp_.generation;
+    stamp_.index = other.stamp_.index;
+    stamp_.fresh = false;
+    other.share();
+    return *this;
+  }
+  ~Var() = default;
+
+  /// The value computed when this Var was recorded. Never throws.
+  [[nodiscard]] T value() const noexcept { return value_; }
+
+  /// The gradient accumulated by backward() calls on the current tape:
+  /// the sum over those calls of d(output)/d(this). Zero before any.
+  [[nodiscard]] T grad() const { return Tape<T>::current().grad(stamp_, value_); }
+
+  /// Adds d(this)/d(v) into the gradient of every Var v recorded before this
+  /// one on the current tape (this one included, which gets 1 added).
+  void backward() const { Tape<T>::current().backward(stamp_, value_); }
+
+  // ---- Arithmetic. Scalars are converted to T and folded into the partials.
+  //
+  // The operators are hidden friends whose Var operand is a Located<const
+  // Var&>: converting to it captures the caller's file:line for anomaly
+  // reports (docs/design.md, "Anomaly detection"), at no cost when detection
+  // is off. Argument-dependent lookup finds them as it would free templates.
+
+  TINYGRAD_DETAIL_INLINE friend Var operator+(Located x) { return x.argument; }
+  TINYGRAD_DETAIL_INLINE friend Var operator-(Located x) {
+    const Var& a = x.argument;
+    return detail::record<detail::Partials::unit_negated_last>(x.where, "neg", -a.value_, a, T(-1),
+                                                               x.rvalue);
+  }
+
+  // Each binary operator twice, for a second operand that is an lvalue and
+  // one that is an rvalue (the first operand's Located records which it is).
+  TINYGRAD_DETAIL_INLINE friend Var operator+(Located x, const Var& y) {
+    return add(x, y, nullptr);
+  }
+  TINYGRAD_DETAIL_INLINE friend Var operator+(Located x, Var&& y) { return add(x, y, &y); }
+  template <detail::Scalar S>
+  TINYGRAD_DETAIL_INLINE friend Var operator+(Located x, S c) {
+    const Var& a = x.argument;
+    return detail::record<detail::Partials::unit>(x.where, "+", a.value_ + static_cast<T>(c), a,
+                                                  T(1), x.rvalue);
+  }
+  template <detail::Scalar S>
+  TINYGRAD_DETAIL_INLINE friend Var operator+(S c, Located y) {
+    const Var& b = y.argument;
+    return detail::record<detail::Partials::unit>(y.where, "+", static_cast<T>(c) + b.value_, b,
+                                                  T(1), y.rvalue);
+  }
+
+  TINYGRAD_DETAIL_INLINE friend Var operator-(Located x, const Var& y) {
+    return subtract(x, y, nullptr);
+  }
+  TINYGRAD_DETAIL_INLINE friend Var operator-(Located x, Var&& y) { return subtract(x, y, &y); }
+  template <detail::Scalar S>
+  TINYGRAD_DETAIL_INLINE friend Var operator-(Located x, S c) {
+    const Var& a = x.argument;
+    return detail::record<detail::Partials::unit>(x.where, "-", a.value_ - static_cast<T>(c), a,
+                                                  T(1), x.rvalue);
+  }
+  template <detail::Scalar S>
+  TINYGRAD_DETAIL_INLINE friend Var operator-(S c, Located y) {
+    const Var& b = y.argument;
+    return detail::record<detail::Partials::unit_negated_last>(
+        y.where, "-", static_cast<T>(c) - b.value_, b, T(-1), y.rvalue);
+  }
+
+  TINYGRAD_DETAIL_INLINE friend Var operator*(Located x, const Var& y) {
+    return multiply(x, y, nullptr);
+  }
+  TINYGRAD_DETAIL_INLINE friend Var operator*(Located x, Var&& y) { return multiply(x, y, &y); }
+  template <detail::Scalar S>
+  TINYGRAD_DETAIL_INLINE friend Var operator*(Located x, S c) {
+    const Var& a = x.argument;
+    return detail::record(x.where, "*", a.value_ * static_cast<T>(c), a, static_cast<T>(c),
+                          x.rvalue);
+  }
+  template <detail::Scalar S>
+  TINYGRAD_DETAIL_INLINE friend Var operator*(S c, Located y) {
+    const Var& b = y.argument;
+    return detail::record(y.where, "*", static_cast<T>(c) * b.value_, b, static_cast<T>(c),
+                          y.rvalue);
+  }
+
+  TINYGRAD_DETAIL_INLINE friend Var operator/(Located x, const Var& y) {
+    return divide(x, y, nullptr);
+  }
+  TINYGRAD_DETAIL_INLINE friend Var operator/(Located x, Var&& y) { return divide(x, y, &y); }
+  template <detail::Scalar S>
+  TINYGRAD_DETAIL_INLINE friend Var operator/(Located x, S c) {
+    const Var& a = x.argument;
+    const T d = static_cast<T>(c);
+    return detail::record(x.where, "/", a.value_ / d, a, T(1) / d, x.rvalue);
+  }
+  template <detail::Scalar S>
+  TINYGRAD_DETAIL_INLINE friend Var operator/(S c, Located y) {
+    const Var& b = y.argument;
+    const T q = static_cast<T>(c) / b.value_;
+    return detail::record(y.where, "/", q, b, -q / b.value_, y.rvalue);
+  }
+
+  // Compound assignment rebinds this Var to a new entry: `t += u` means
+  // `t = t + u`, so copies of the old value are unaffected.
+  friend Var& operator+=(LocatedTarget x, const Var& y) {
+    return x.argument = Located(x.argument, x.where) + y;
+  }
+  friend Var& operator-=(LocatedTarget x, const Var& y) {
+    return x.argument = Located(x.argument, x.where) - y;
+  }
+  friend Var& operator*=(LocatedTarget x, const Var& y) {
+    return x.argument = Located(x.argument, x.where) * y;
+  }
+  friend Var& operator/=(LocatedTarget x, const Var& y) {
+    return x.argument = Located(x.argument, x.where) / y;
+  }
+  template <detail::Scalar S>
+  friend Var& operator+=(LocatedTarget x, S c) {
+    return x.argument = Located(x.argument, x.where) + c;
+  }
+  template <detail::Scalar S>
+  friend Var& operator-=(LocatedTarget x, S c) {
+    return x.argument = Located(x.argument, x.where) - c;
+  }
+  template <detail::Scalar S>
+  friend Var& operator*=(LocatedTarget x, S c) {
+    return x.argument = Located(x.argument, x.where) * c;
+  }
+  template <detail::Scalar S>
+  friend Var& operator/=(LocatedTarget x, S c) {
+    return x.argument = Located(x.argument, x.where) / c;
+  }
+
+ private:
+  friend struct detail::Recorder<T>;
+  friend class detail::OperandWriter<T>;
+  Var(T value, const detail::Stamp& stamp, bool fresh) noexcept
+      : value_(value), stamp_{stamp.generation, stamp.index, fresh} {}
+
+  // The binary operators, for either kind of second operand (y_rvalue is y
+  // or null).
+  TINYGRAD_DETAIL_INLINE static Var add(Located x, const Var& y, Var* y_rvalue) {
+    const Var& a = x.argument;
+    return detail::record<detail::Partials::unit>(x.where, "+", a.value_ + y.value_, a, T(1), y,
+                                                  T(1), x.rvalue, y_rvalue);
+  }
+  TINYGRAD_DETAIL_INLINE static Var subtract(Located x, const Var& y, Var* y_rvalue) {
+    const Var& a = x.argument;
+    return detail::record<detail::Partials::unit_negated_last>(x.where, "-", a.value_ - y.value_, a,
+                                                               T(1), y, T(-1), x.rvalue, y_rvalue);
+  }
+  TINYGRAD_DETAIL_INLINE static Var multiply(Located x, const Var& y, Var* y_rvalue) {
+    const Var& a = x.argument;
+    return detail::record(x.where, "*", a.value_ * y.value_, a, y.value_, y, a.value_, x.rvalue,
+                          y_rvalue);
+  }
+  // d(x/y)/dy = -x/y^2, written as -(x/y)/y so that it reuses the quotient and
+  // does not overflow where x/y itself does not.
+  TINYGRAD_DETAIL_INLINE static Var divide(Located x, const Var& y, Var* y_rvalue) {
+    const Var& a = x.argument;
+    const T q = a.value_ / y.value_;
+    return detail::record(x.where, "/", q, a, T(1) / y.value_, y, -q / y.value_, x.rvalue,
+                          y_rvalue);
+  }
+
+  /// Called on the source of a copy: it no longer is the only Var of its entry.
+  void share() const noexcept {
+    std::atomic_ref<bool> fresh(stamp_.fresh);
+    if (fresh.load(std::memory_order_relaxed)) {
+      fresh.store(false, std::memory_order_relaxed);
+    }
+  }
+
+  T value_;
+  detail::Stamp stamp_;  // stamp_.fresh: set by Recorder, cleared by copies and moves
+};
+
+// ---- Comparisons look at values only and record nothing. ----
+
+template <class T>
+bool operator==(const Var<T>& x, const Var<T>& y) noexcept {
+  return x.value() == y.value();
+}
+template <class T>
+std::partial_ordering operator<=>(const Var<T>& x, const Var<T>& y) noexcept {
+  return x.value() <=> y.value();
+}
+// A scalar is compared as a T would be: both converted to their common type.
+// A Var<Var<T>> compares by its innermost value.
+template <class T, detail::Scalar S>
+bool operator==(const Var<T>& x, S c) noexcept {
+  if constexpr (detail::is_var<T>) {
+    return x.value() == c;
+  } else {
+    using Common = std::common_type_t<T, S>;
+    return static_cast<Common>(x.value()) == static_cast<Common>(c);
+  }
+}
+template <class T, detail::Scalar S>
+std::partial_ordering operator<=>(const Var<T>& x, S c) noexcept {
+  if constexpr (detail::is_var<T>) {
+    return x.value() <=> c;
+  } else {
+    using Common = std::common_type_t<T, S>;
+    return static_cast<Common>(x.value()) <=> static_cast<Common>(c);
+  }
+}
+
+/// Prints the value, formatted as the stream formats a T.
+template <class T>
+std::ostream& operator<<(std::ostream& out, const Var<T>& x) {
+  return out << x.value();
+}
+
+}  // namespace tinygrad
