@@ -53,11 +53,11 @@ TEST_CASE("mismatched sizes are std::invalid_argument naming both sizes") {
   const std::vector<Var<double>> two{Var<double>(1.0), Var<double>(2.0)};
   const std::vector<double> three{1.0, 2.0, 3.0};
   std::vector<double> one(1);
-  CHECK_THROWS_WITH_AS(tinygrad::dot(two, three), "tinygrad::dot: the ranges have 2 and 3 elements",
+  CHECK_THROWS_WITH_AS(tinygrad::dot(two, three), "tinygrad::dot: a has 2 elements but b has 3",
                        std::invalid_argument);
   CHECK_THROWS_WITH_AS(
       tinygrad::read_gradients(std::span<const Var<double>>(two), std::span<double>(one)),
-      "tinygrad::read_gradients: 2 Vars but room for 1 gradients", std::invalid_argument);
+      "tinygrad::read_gradients: vars has 2 elements but out has 1", std::invalid_argument);
   CHECK_THROWS_AS(nn::mean_squared_error<double>(two, three), std::invalid_argument);
   CHECK_THROWS_AS(nn::mean_squared_error<double>(std::vector<Var<double>>{}, std::vector<double>{}),
                   std::invalid_argument);

@@ -307,7 +307,7 @@ TEST_CASE("dot and sum agree with finite differences, and reject mismatched size
   Tape<double> tape;
   std::vector<Var<double>> a{Var<double>(1.0), Var<double>(2.0)};
   const std::vector<double> c{1.0};
-  CHECK_THROWS_WITH_AS(tinygrad::dot(a, c), "tinygrad::dot: the ranges have 2 and 1 elements",
+  CHECK_THROWS_WITH_AS(tinygrad::dot(a, c), "tinygrad::dot: a has 2 elements but b has 1",
                        std::invalid_argument);
 }
 

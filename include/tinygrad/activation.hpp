@@ -11,6 +11,15 @@
 // batched kernels (activation_kernels.hpp) are those loops, so the tape and
 // the kernels share one formula and give the same bits.
 //
+// long double has no formula in vector_math.hpp: its formulas are polynomial
+// fits whose coefficients are for float's and double's precision, and long
+// double would need fits of its own for each of its formats (64-bit mantissa
+// on x86, 113 bits elsewhere) with no loop to vectorise in return. So each
+// policy computes long double from the std:: functions, in the same algebraic
+// form as the vector formula (the same tails, the same cancellation-free
+// derivatives); tests/long_double_test.cpp measures it against 113-bit
+// references.
+//
 // Every formula here is written to stay accurate for every finite input, with
 // the right limit at +-infinity and NaN in giving NaN out. Conventions at kinks
 // follow PyTorch: relu'(0) = 0, leaky_relu'(0) = 0.01, elu'(0) = 1.
@@ -48,7 +57,10 @@ struct ValueAndDerivative {
 /// Layers read `P::initialization` and `P::gain` (the factor by which the
 /// activation scales the variance's square root: 5/3 for tanh, sqrt 2 for the
 /// ReLU family, sqrt(2 / (1 + 0.01^2)) for LeakyReLU); a policy without them
-/// gets Xavier with gain 1.
+/// gets Xavier with gain 1. They are the policy's because they follow from
+/// the function itself (its slope and how it scales a variance), so a user's
+/// policy states them beside its formula, and nn.hpp needs no table of
+/// policies.
 template <class P, class T>
 concept ActivationPolicy = std::floating_point<T> && requires(T x) {
   { P::value(x) } -> std::same_as<T>;

@@ -19,6 +19,7 @@
 // had already overwritten.
 
 #include <tinygrad/activation.hpp>
+#include <tinygrad/error.hpp>
 #include <tinygrad/instruction_set.hpp>
 
 #include <concepts>
@@ -49,15 +50,6 @@ TINYGRAD_DETAIL_INLINE inline T backward_element(T x, T y, T dy) noexcept {
 
 inline std::string kernel_name(const char* kernel, const char* policy) {
   return std::string("tinygrad::") + kernel + "<" + policy + ">";
-}
-
-inline void require_same_size(const char* kernel, const char* policy, const char* name,
-                              std::size_t size, const char* other_name, std::size_t other_size) {
-  if (size != other_size) {
-    throw std::invalid_argument(kernel_name(kernel, policy) + ": " + name + " has " +
-                                std::to_string(size) + " elements but " + other_name + " has " +
-                                std::to_string(other_size));
-  }
 }
 
 /// Whether [a, a + n) and [b, b + n) share elements without being the same
@@ -152,7 +144,7 @@ void forward(std::span<const T> x, std::span<T> y, InstructionSet set = kernel_i
                 "tinygrad::forward<P>: P must be an activation policy with static T value(T) and "
                 "static T derivative(T).");
   constexpr const char* name = detail::policy_name<P>();
-  detail::require_same_size("forward", name, "x", x.size(), "y", y.size());
+  detail::require_same_size("forward", "x", x.size(), "y", y.size(), name);
   detail::require_no_partial_overlap("forward", name, "y", "x",
                                      detail::overlap_partially(y.data(), x.data(), x.size()));
   detail::require_available("forward", name, set);
@@ -182,9 +174,9 @@ void backward(std::span<const T> x, std::span<const T> y, std::span<const T> dy,
                 "tinygrad::backward<P>: P must be an activation policy with static T value(T) "
                 "and static T derivative(T).");
   constexpr const char* name = detail::policy_name<P>();
-  detail::require_same_size("backward", name, "x", x.size(), "y", y.size());
-  detail::require_same_size("backward", name, "x", x.size(), "dy", dy.size());
-  detail::require_same_size("backward", name, "x", x.size(), "dx", dx.size());
+  detail::require_same_size("backward", "x", x.size(), "y", y.size(), name);
+  detail::require_same_size("backward", "x", x.size(), "dy", dy.size(), name);
+  detail::require_same_size("backward", "x", x.size(), "dx", dx.size(), name);
   const std::size_t n = x.size();
   detail::require_no_partial_overlap("backward", name, "dx", "x",
                                      detail::overlap_partially(dx.data(), x.data(), n));

@@ -42,6 +42,25 @@ class numeric_error : public std::runtime_error {
 
 namespace detail {
 
+/// Throws std::invalid_argument unless two ranges have the same size: "<function>:
+/// <name> has <size> elements but <other_name> has <other_size>", where the
+/// function is tinygrad::<function>, or tinygrad::<function><<policy>> for a
+/// kernel. The pieces are separate so that nothing is built unless it throws.
+inline void require_same_size(const char* function, const char* name, std::size_t size,
+                              const char* other_name, std::size_t other_size,
+                              const char* policy = nullptr) {
+  if (size == other_size) [[likely]] {
+    return;
+  }
+  std::string message = std::string("tinygrad::") + function;
+  if (policy != nullptr) {
+    message += std::string("<") + policy + ">";
+  }
+  throw std::invalid_argument(message + ": " + name + " has " + std::to_string(size) +
+                              " elements but " + other_name + " has " +
+                              std::to_string(other_size));
+}
+
 // The messages of tape_error, built where they are thrown (out of line).
 
 inline std::string tape_full_message(std::uint32_t tape) {

@@ -109,22 +109,41 @@ void require_scalar_function() {
                 "(for several outputs, use jacobian)");
 }
 
+/// f(x), with its gradient written into `out` (x's size): gradient and
+/// value_and_gradient.
+template <class T, class F>
+T value_and_gradient_into(F& f, std::span<const T> x, std::span<T> out, const char* function) {
+  require_scalar_function<T, F>();
+  require_same_size(function, "out", out.size(), "x", x.size());
+  return with_recording<T>(f, x, [&](std::span<const Var<T>> leaves, const Var<T>& y) {
+    y.backward();
+    read_gradients(leaves, out);
+    return y.value();
+  });
+}
+
+/// Row i of the n-column `rows` (row-major) is the gradient of outputs[i]
+/// with respect to `leaves`: one reverse sweep per output, on the current
+/// tape (jacobian, and hessian on the gradient's entries).
+template <class T, class Outputs>
+void gradient_rows(const Outputs& outputs, std::span<const Var<T>> leaves, std::span<T> rows) {
+  const std::size_t n = leaves.size();
+  std::size_t row = 0;
+  for (const Var<T>& output : outputs) {
+    Tape<T>::current().zero_grad();
+    output.backward();
+    read_gradients(leaves, rows.subspan(row * n, n));
+    ++row;
+  }
+}
+
 }  // namespace detail
 
 /// The gradient of f at x, written into `out` (which must have x's size).
 /// Reuses a per-thread tape: once warm, no allocation.
 template <class F, detail::Point X, class T = detail::PointElement<X>>
 void gradient(F&& f, const X& x, std::span<T> out) {
-  detail::require_scalar_function<T, F>();
-  const std::span<const T> point(x);
-  if (out.size() != point.size()) {
-    throw std::invalid_argument("tinygrad::gradient: out has " + std::to_string(out.size()) +
-                                " elements but x has " + std::to_string(point.size()));
-  }
-  detail::with_recording<T>(f, point, [&](std::span<const Var<T>> leaves, const Var<T>& y) {
-    y.backward();
-    read_gradients(leaves, out);
-  });
+  detail::value_and_gradient_into<T>(f, std::span<const T>(x), out, "gradient");
 }
 
 /// The gradient of f at x.
@@ -138,16 +157,9 @@ std::vector<T> gradient(F&& f, const X& x) {
 /// f(x) and its gradient at x, from one recording.
 template <class F, detail::Point X, class T = detail::PointElement<X>>
 std::pair<T, std::vector<T>> value_and_gradient(F&& f, const X& x) {
-  detail::require_scalar_function<T, F>();
   std::vector<T> out(std::ranges::size(x));
-  const T value = detail::with_recording<T>(f, std::span<const T>(x),
-                                            [&](std::span<const Var<T>> leaves, const Var<T>& y) {
-                                              y.backward();
-                                              for (std::size_t i = 0; i < leaves.size(); ++i) {
-                                                out[i] = leaves[i].grad();
-                                              }
-                                              return y.value();
-                                            });
+  const T value = detail::value_and_gradient_into<T>(f, std::span<const T>(x),
+                                                     std::span<T>(out), "value_and_gradient");
   return {value, std::move(out)};
 }
 
@@ -164,17 +176,8 @@ std::vector<T> jacobian(F&& f, const X& x) {
   const std::span<const T> point(x);
   std::vector<T> result;
   detail::with_recording<T>(f, point, [&](std::span<const Var<T>> leaves, const Outputs& outputs) {
-    const std::size_t n = leaves.size();
-    result.assign(std::ranges::size(outputs) * n, T(0));
-    std::size_t row = 0;
-    for (const Var<T>& output : outputs) {
-      Tape<T>::current().zero_grad();
-      output.backward();
-      for (std::size_t j = 0; j < n; ++j) {
-        result[row * n + j] = leaves[j].grad();
-      }
-      ++row;
-    }
+    result.assign(std::ranges::size(outputs) * leaves.size(), T(0));
+    detail::gradient_rows(outputs, leaves, std::span<T>(result));
   });
   return result;
 }
@@ -217,13 +220,7 @@ std::vector<T> hessian(F&& f, const X& x) {
   std::vector<T> result(n * n);
   detail::with_gradient_recorded<T>(
       f, point, [&](std::span<const Var<T>> leaves, std::span<const Var<T>> gradient) {
-        for (std::size_t row = 0; row < n; ++row) {
-          Tape<T>::current().zero_grad();
-          gradient[row].backward();
-          for (std::size_t column = 0; column < n; ++column) {
-            result[row * n + column] = leaves[column].grad();
-          }
-        }
+        detail::gradient_rows(gradient, leaves, std::span<T>(result));
       });
   return result;
 }
@@ -236,10 +233,7 @@ std::vector<T> hvp(F&& f, const X& x, const V& v) {
                 "tinygrad::hvp: x and v must have the same element type");
   const std::span<const T> point(x);
   const std::span<const T> direction(v);
-  if (direction.size() != point.size()) {
-    throw std::invalid_argument("tinygrad::hvp: v has " + std::to_string(direction.size()) +
-                                " elements but x has " + std::to_string(point.size()));
-  }
+  detail::require_same_size("hvp", "v", direction.size(), "x", point.size());
   std::vector<T> result(point.size());
   detail::with_gradient_recorded<T>(
       f, point, [&](std::span<const Var<T>> leaves, std::span<const Var<T>> gradient) {

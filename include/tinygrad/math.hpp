@@ -375,13 +375,6 @@ concept VarRange =
 template <class R>
 using VarRangeValue = typename std::remove_cv_t<std::ranges::range_value_t<R>>::value_type;
 
-inline void require_same_size(std::size_t a, std::size_t b, const char* what) {
-  if (a != b) {
-    throw std::invalid_argument(std::string("tinygrad::") + what + ": the ranges have " +
-                                std::to_string(a) + " and " + std::to_string(b) + " elements");
-  }
-}
-
 }  // namespace detail
 
 /// sum_i a_i b_i, recorded as ONE tape entry whose operands are the Vars of a
@@ -396,7 +389,7 @@ auto dot(const A& a, const B& b, detail::SourceLocation where = detail::SourceLo
                 "tinygrad::dot(a, b): b must hold Var<T> or T, where a holds Var<T>");
   const std::span<const Var<T>> x(a);
   const std::span<const BElement> y(b);
-  detail::require_same_size(x.size(), y.size(), "dot");
+  detail::require_same_size("dot", "a", x.size(), "b", y.size());
   const auto value_of = [](const BElement& e) -> T {
     if constexpr (b_is_var) {
       return e.value();
@@ -555,7 +548,7 @@ TINYGRAD_DETAIL_VECTORIZE_LOOPS void activate(
                 "tinygrad::activate<P>: P must be an activation policy with static T value(T) "
                 "and static T derivative(T).");
   constexpr const char* name = detail::policy_name<P>();
-  detail::require_same_size("activate", name, "in", in.size(), "out", out.size());
+  detail::require_same_size("activate", "in", in.size(), "out", out.size(), name);
   detail::require_no_partial_overlap("activate", name, "out", "in",
                                      detail::overlap_partially(out.data(), in.data(), in.size()));
   if constexpr (!std::floating_point<T>) {

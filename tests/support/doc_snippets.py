@@ -88,7 +88,8 @@ def write_tests(source, out, docs):
                 listing.append(f'{name} program')
     (out / 'fragments.cpp').write_text(
         '// The documentation\'s code fragments, from tests/support/doc_snippets.py.\n' +
-        PREAMBLE + '\n' + '\n'.join(fragments) + '\nint main() {\n' + ''.join(runs) + '}\n')
+        '// A fragment may declare what the page\'s prose goes on to use.\n' +
+        '#pragma GCC diagnostic ignored "-Wunused-variable"\n' + PREAMBLE + '\n' + '\n'.join(fragments) + '\nint main() {\n' + ''.join(runs) + '}\n')
     (out / 'snippets.txt').write_text(''.join(f'{l}\n' for l in listing))
 
 

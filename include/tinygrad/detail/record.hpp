@@ -148,11 +148,7 @@ struct Recorder {
   }
 
   static void gradients(std::span<const Var<T>> vars, std::span<T> out) {
-    if (vars.size() != out.size()) {
-      throw std::invalid_argument("tinygrad::read_gradients: " + std::to_string(vars.size()) +
-                                  " Vars but room for " + std::to_string(out.size()) +
-                                  " gradients");
-    }
+    require_same_size("read_gradients", "vars", vars.size(), "out", out.size());
     // Tape::grad on each, with the gradient array read once: a failed check
     // changes nothing, but the compiler cannot know that about its cold call
     // and would reload the array after every check.

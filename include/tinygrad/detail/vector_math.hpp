@@ -182,9 +182,10 @@ TINYGRAD_DETAIL_INLINE inline T polynomial(const T (&c)[N], T r) noexcept {
 
 /// Constants for e^t = 2^k e^r with r = t - k ln 2, |r| <= ln(2)/2, and
 /// e^r - 1 = r + r^2 P(r). The coefficients of P are Chebyshev fits (mpmath,
-/// 60 digits) of (e^r - 1 - r) / r^2 on [-ln 2 / 2, ln 2 / 2], with maximum
-/// errors 1.4e-9 (float, degree 5) and 1.4e-18 (double, degree 10): below a
-/// hundredth of an ulp of e^r - 1. ln 2 is split into a high part with
+/// 60 digits) of (e^r - 1 - r) / r^2 on [-ln 2 / 2, ln 2 / 2]; as stored,
+/// their maximum errors are 2.8e-9 (float, degree 5) and 1.4e-18 (double,
+/// degree 10), below a hundredth of an ulp of e^r - 1
+/// (tests/support/fit_coefficients.py fits them and measures that). ln 2 is split into a high part with
 /// trailing zero bits, so that k * ln2_high is exact, and the rest.
 template <class T>
 struct ExpConstants;
@@ -412,7 +413,7 @@ TINYGRAD_DETAIL_INLINE inline T logistic(T x) noexcept {
 /// that the one rounding to float is nearly all the error. P (degree 5) and
 /// Q (degree 4) fit tanh(x) / x in s = x^2 on [0, 9.1^2] to within 1.5e-9
 /// relative (0.025 of a float's ulp; docs/design.md says how they were
-/// fitted). Beyond |x| = 9.1 tanh rounds to +-1 in float, and x is held
+/// fitted, tests/support/fit_coefficients.py measures them). Beyond |x| = 9.1 tanh rounds to +-1 in float, and x is held
 /// there (NaN stays NaN; the product keeps x's sign, so tanh(-0) = -0).
 /// Horner's rule: the fewest operations, which a vector loop's throughput
 /// wants. A double holds half as many lanes per vector as a float, but
@@ -462,7 +463,8 @@ TINYGRAD_DETAIL_INLINE inline double hyperbolic_tangent(double x) noexcept {
 /// log(1 + y) = 2 atanh(u) with u = y / (2 + y) = 2u + u^3 R(u^2), for y in
 /// [0, 1] (so u <= 1/3): Chebyshev fits (mpmath) of (2 atanh(u) - 2u) / u^3
 /// in v = u^2 on [0, 1/9], maximum errors 7.2e-9 (float, degree 4) and
-/// 9.0e-17 (double, degree 9), about 1/18 of that relative to the result.
+/// 9.0e-17 (double, degree 9), about 1/18 of that relative to the result
+/// (tests/support/fit_coefficients.py).
 template <class T>
 struct Log1pConstants;
 
@@ -593,9 +595,9 @@ struct NormalTail {
 /// branch-free and vectorise. a = inf gives 0 and 0; NaN gives NaN.
 ///
 /// Result = float: the precision a float result needs, evaluated in double.
-/// t = 1 - 2k/(a + k) (k = 4) and M a polynomial in t to within 7.3e-11
-/// relative over a in [0, 16] (measured in double; 5.2e-12 for the fit
-/// itself: mpmath chebyfit, 60 digits, 16 terms). A float's square is exact
+/// t = 1 - 2k/(a + k) (k = 4) and M a polynomial in t: a Chebyshev fit on
+/// t in [-1, 1] (mpmath, 60 digits, 16 terms), within 7.3e-11 relative over
+/// a in [0, 16] (tests/support/fit_coefficients.py). A float's square is exact
 /// in double, so e^(-a^2/2) carries only exp's own error, and the result is
 /// far inside float's 2^-24.
 ///
