@@ -185,8 +185,9 @@ TINYGRAD_DETAIL_INLINE inline T polynomial(const T (&c)[N], T r) noexcept {
 /// 60 digits) of (e^r - 1 - r) / r^2 on [-ln 2 / 2, ln 2 / 2]; as stored,
 /// their maximum errors are 2.8e-9 (float, degree 5) and 1.4e-18 (double,
 /// degree 10), below a hundredth of an ulp of e^r - 1
-/// (tests/support/fit_coefficients.py fits them and measures that). ln 2 is split into a high part with
-/// trailing zero bits, so that k * ln2_high is exact, and the rest.
+/// (tests/support/fit_coefficients.py fits them and measures that). ln 2 is
+/// split into a high part with trailing zero bits, so that k * ln2_high is
+/// exact, and the rest.
 template <class T>
 struct ExpConstants;
 
