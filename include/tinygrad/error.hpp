@@ -57,8 +57,7 @@ inline void require_same_size(const char* function, const char* name, std::size_
     message += std::string("<") + policy + ">";
   }
   throw std::invalid_argument(message + ": " + name + " has " + std::to_string(size) +
-                              " elements but " + other_name + " has " +
-                              std::to_string(other_size));
+                              " elements but " + other_name + " has " + std::to_string(other_size));
 }
 
 // The messages of tape_error, built where they are thrown (out of line).

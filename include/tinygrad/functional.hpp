@@ -158,8 +158,8 @@ std::vector<T> gradient(F&& f, const X& x) {
 template <class F, detail::Point X, class T = detail::PointElement<X>>
 std::pair<T, std::vector<T>> value_and_gradient(F&& f, const X& x) {
   std::vector<T> out(std::ranges::size(x));
-  const T value = detail::value_and_gradient_into<T>(f, std::span<const T>(x),
-                                                     std::span<T>(out), "value_and_gradient");
+  const T value = detail::value_and_gradient_into<T>(f, std::span<const T>(x), std::span<T>(out),
+                                                     "value_and_gradient");
   return {value, std::move(out)};
 }
 

@@ -414,8 +414,9 @@ TINYGRAD_DETAIL_INLINE inline T logistic(T x) noexcept {
 /// that the one rounding to float is nearly all the error. P (degree 5) and
 /// Q (degree 4) fit tanh(x) / x in s = x^2 on [0, 9.1^2] to within 1.5e-9
 /// relative (0.025 of a float's ulp; docs/design.md says how they were
-/// fitted, tests/support/fit_coefficients.py measures them). Beyond |x| = 9.1 tanh rounds to +-1 in float, and x is held
-/// there (NaN stays NaN; the product keeps x's sign, so tanh(-0) = -0).
+/// fitted, tests/support/fit_coefficients.py measures them). Beyond
+/// |x| = 9.1 tanh rounds to +-1 in float, and x is held there (NaN stays
+/// NaN; the product keeps x's sign, so tanh(-0) = -0).
 /// Horner's rule: the fewest operations, which a vector loop's throughput
 /// wants. A double holds half as many lanes per vector as a float, but
 /// there is no exponential and nothing to correct, so this is cheaper than
