@@ -28,7 +28,7 @@ constexpr std::size_t parameter_count = hidden * inputs + hidden + hidden + 1;
 
 struct Sample {
   std::vector<double> x;
-  double y;
+  double y = 0;
 };
 
 /// Half squared error of a 16-32-1 tanh network; parameters: the hidden

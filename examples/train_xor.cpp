@@ -99,6 +99,7 @@ int main(int argc, char** argv) {
 
   const std::string path = examples::output_directory(argc, argv) + "/xor_loss.svg";
   std::vector<examples::Series> curves;
+  curves.reserve(runs.size());
   for (const Run& run : runs) {
     curves.push_back(run.curve);
   }

@@ -36,6 +36,7 @@ template <class P>
 std::vector<double> chain_gradients(int depth) {
   tinygrad::Tape<double> tape;
   std::vector<Var<double>> weights;
+  weights.reserve(static_cast<std::size_t>(depth));
   for (int i = 0; i < depth; ++i) {
     weights.emplace_back(0.5);
   }
@@ -45,6 +46,7 @@ std::vector<double> chain_gradients(int depth) {
   }
   nn::half_squared_error(a, 1.0).backward();
   std::vector<double> magnitudes;
+  magnitudes.reserve(weights.size());
   for (const Var<double>& w : weights) {
     magnitudes.push_back(std::abs(w.grad()));
   }

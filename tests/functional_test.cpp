@@ -299,8 +299,8 @@ TEST_CASE(
   const auto f = [](auto x) {
     using tinygrad::sigmoid, tinygrad::relu, tinygrad::leaky_relu, tinygrad::softplus,
         tinygrad::silu, tinygrad::gelu, tinygrad::elu;
-    const auto a = x[0];
-    const auto b = x[1];
+    const auto& a = x[0];
+    const auto& b = x[1];
     return exp(a * b) + log(a + b) + sqrt(a * b) + sin(a * b) + cos(a - b) + tan(a * b) +
            tanh(a * b) + abs(a - b) * b + pow(a, b) + pow(a * b, 3) + pow(2.0, a * b) +
            exp2(a * b) + expm1(a * b) + log2(a + b) + log10(a * b) + log1p(a * b) + cbrt(a * b) +

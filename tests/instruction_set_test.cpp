@@ -71,6 +71,8 @@ InstructionSet expected_default(const std::set<std::string>& flags) {
 /// Restores the process-wide choice when a test case ends, however it ends.
 struct RestoreInstructionSet {
   InstructionSet saved = tinygrad::kernel_instruction_set();
+  // The saved choice was available when it was made, so this cannot throw.
+  // NOLINTNEXTLINE(bugprone-exception-escape)
   ~RestoreInstructionSet() { tinygrad::use_instruction_set(saved); }
 };
 
@@ -148,6 +150,7 @@ TEST_CASE("each copy computes the same functions; the AVX copies fuse where the 
   // the AVX2 and AVX-512 copies differ from it somewhere: their multiply-adds
   // are fused, so they are really other code.
   std::vector<double> x;
+  x.reserve(10000);
   for (int i = 0; i < 10000; ++i) {
     x.push_back(-30.0 + 60.0 * i / 9999.0);
   }

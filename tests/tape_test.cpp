@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -559,6 +560,22 @@ TEST_CASE("a full tape: 2^32 - 2 entries or operands, then tape_error and nothin
   CHECK(x.grad() == 2.0);
 }
 
+TEST_CASE("a nested tape's sweep may throw: its arithmetic records on the tape below") {
+  // Declared noexcept, a full tape below (or no memory) during the sweep
+  // would end the program instead of throwing tape_error.
+  using tinygrad::detail::RecordingView;
+  const auto sweep_of = [](auto* adjoint) {
+    using T = std::remove_pointer_t<decltype(adjoint)>;
+    return noexcept(
+        tinygrad::detail::reverse_sweep(std::declval<const RecordingView<T>&>(), adjoint, 0U));
+  };
+  CHECK(sweep_of(static_cast<double*>(nullptr)));
+  CHECK_FALSE(sweep_of(static_cast<Var<double>*>(nullptr)));
+  Var<double>* const none = nullptr;
+  CHECK_FALSE(noexcept(tinygrad::detail::reverse_sweep_accumulating(
+      std::declval<const RecordingView<Var<double>>&>(), none, 0U, none)));
+}
+
 TEST_CASE("out of epochs: clear() goes on (a new identity), rewind() throws") {
   Tape<double> tape;
   Var<double> old = 1.0;
@@ -617,6 +634,7 @@ TEST_CASE("eight threads, each 10^5 operations on its own tape, gradients checke
   constexpr int operations = 100'000;
   std::vector<double> gradients(threads, 0.0);
   std::vector<std::thread> workers;
+  workers.reserve(static_cast<std::size_t>(threads));
   for (int t = 0; t < threads; ++t) {
     workers.emplace_back([t, &gradients] {
       Tape<double> tape;
@@ -777,10 +795,11 @@ TEST_CASE("fusion never rewrites an entry that another Var, a Position or a grad
     Var<double> product = a * b;
     const auto sum = std::move(product) + a;
     CHECK(tape.size() == 3);  // fused
-    check_var_rejected([&] { (void)(product * 2.0); },
-                       "was consumed");  // NOLINT(bugprone-use-after-move)
-    check_var_rejected([&] { (void)product.grad(); },
-                       "was consumed");  // NOLINT(bugprone-use-after-move)
+    // Using the moved-from Var is the point: it must be rejected.
+    // NOLINTNEXTLINE(bugprone-use-after-move)
+    check_var_rejected([&] { (void)(product * 2.0); }, "was consumed");
+    // NOLINTNEXTLINE(bugprone-use-after-move)
+    check_var_rejected([&] { (void)product.grad(); }, "was consumed");
     sum.backward();
     CHECK(a.grad() == -1.0);
   }
@@ -878,6 +897,7 @@ TEST_CASE("fusion: three-operand entries in a chain, swept from the end and from
     // over (begin_of), not swept.
     a[static_cast<std::size_t>(from_layer)].backward();
     std::vector<double> g;
+    g.reserve(w.size() + b.size());
     for (const auto& v : w) {
       g.push_back(v.grad());
     }
@@ -912,6 +932,7 @@ TEST_CASE("copies of one shared const Var, made from several threads at once") {
   std::vector<std::vector<Var<double>>> made(threads);
   {
     std::vector<std::thread> workers;
+    workers.reserve(static_cast<std::size_t>(threads));
     for (int t = 0; t < threads; ++t) {
       workers.emplace_back([&shared, &made, t] {
         std::vector<Var<double>>& mine = made[static_cast<std::size_t>(t)];

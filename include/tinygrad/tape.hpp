@@ -209,12 +209,12 @@ class Tape {
 
   /// One entry of the recording, as for_each_entry shows it.
   struct EntryView {
-    std::size_t index;
-    const char* operation;  ///< "leaf", "+", "exp", "sigmoid", ...; null if not annotated
-    const T* value;         ///< null if not annotated
-    const char* file;       ///< where it was recorded; "" if not known
-    std::uint32_t line;     ///< 0 if not annotated
-    T grad;                 ///< as grad() would return it
+    std::size_t index = 0;
+    const char* operation = nullptr;  ///< "leaf", "+", "exp", "sigmoid", ...; null if not annotated
+    const T* value = nullptr;         ///< null if not annotated
+    const char* file = "";            ///< where it was recorded; "" if not known
+    std::uint32_t line = 0;           ///< 0 if not annotated
+    T grad;                           ///< as grad() would return it
     std::span<const std::uint32_t> operand_index;
     std::span<const T> operand_partial;  ///< unit partials (x + y) shown as 1 and -1
   };
@@ -473,8 +473,10 @@ class Tape {
 
   /// Entry i's gradient in `grads` (the gradient array, or a span of it read
   /// once by a caller in a loop): 0 for entries recorded since the last
-  /// backward(), which has not sized the array for them.
-  static T gradient_at(std::span<const T> grads, std::size_t i) noexcept {
+  /// backward(), which has not sized the array for them. (A nested tape's 0
+  /// is a Var, recorded on the tape below: that may throw.)
+  static T gradient_at(std::span<const T> grads,
+                       std::size_t i) noexcept(std::is_floating_point_v<T>) {
     return i < grads.size() ? grads[i] : T(0);
   }
 
@@ -563,8 +565,8 @@ class Tape {
     return detail::epoch_of(generation_);
   }
 
-  std::uint64_t generation_;  // this tape's id in the high half, its epoch in the low half
-  Tape* outer_ = nullptr;     // the tape that was current before this one
+  std::uint64_t generation_ = 0;  // this tape's id in the high half, its epoch in the low half
+  Tape* outer_ = nullptr;         // the tape that was current before this one
 
   detail::Recording<T> recording_;  // the entries (docs/design.md, "The tape layout")
 

@@ -38,7 +38,7 @@ class Annotations {
 
   /// An operation that an entry held before a later one fused into it.
   struct EarlierOperation {
-    const char* operation;  // "?" if recorded while not annotating or detecting
+    const char* operation = nullptr;  // "?" if recorded while not annotating or detecting
     SourceLocation where;
   };
 

@@ -163,8 +163,11 @@ void reverse_sweep(const RecordingView<T>& recording, T* adjoint, std::uint32_t 
 }
 
 /// The sweep when nothing else needs the adjoints: they are the gradients.
+/// Never throws for numbers; a nested tape's sweep records on the tape
+/// below, which may (a full tape, no memory).
 template <class T>
-void reverse_sweep(const RecordingView<T>& recording, T* adjoint, std::uint32_t out) noexcept {
+void reverse_sweep(const RecordingView<T>& recording, T* adjoint,
+                   std::uint32_t out) noexcept(std::is_floating_point_v<T>) {
   reverse_sweep(
       recording, adjoint, out, [](std::size_t, const T&) noexcept {}, NothingAfterWrite{});
 }
@@ -173,9 +176,10 @@ void reverse_sweep(const RecordingView<T>& recording, T* adjoint, std::uint32_t 
 /// how backward() accumulates (docs/design.md, "Accumulation").
 template <class T>
 void reverse_sweep_accumulating(const RecordingView<T>& recording, T* scratch, std::uint32_t out,
-                                T* grads) noexcept {
+                                T* grads) noexcept(std::is_floating_point_v<T>) {
   reverse_sweep(
-      recording, scratch, out, [grads](std::size_t i, const T& a) noexcept { grads[i] += a; },
+      recording, scratch, out,
+      [grads](std::size_t i, const T& a) noexcept(std::is_floating_point_v<T>) { grads[i] += a; },
       NothingAfterWrite{});
 }
 

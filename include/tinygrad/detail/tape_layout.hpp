@@ -91,11 +91,11 @@ struct Cursor {
 /// a walk back from the end (begin_of), which only cold paths need.
 template <class T>
 struct RecordingView {
-  const std::uint8_t* shapes;          // per entry: its shape, see `shape`
-  const std::uint32_t* operand_index;  // per operand: the entry it reads, below its own
-  const T* operand_partial;            // per stored partial: d(entry)/d(operand)
-  const std::uint32_t* wide_count;     // per wide entry: its operand count
-  std::size_t entries;
+  const std::uint8_t* shapes = nullptr;          // per entry: its shape, see `shape`
+  const std::uint32_t* operand_index = nullptr;  // per operand: the entry it reads, below its own
+  const T* operand_partial = nullptr;            // per stored partial: d(entry)/d(operand)
+  const std::uint32_t* wide_count = nullptr;     // per wide entry: its operand count
+  std::size_t entries = 0;
   Cursor end;  // one past the last entry's operands
 
   [[nodiscard]] unsigned shape_of(std::size_t entry) const noexcept { return shapes[entry]; }

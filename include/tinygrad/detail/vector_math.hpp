@@ -369,10 +369,10 @@ struct SplitLogistic {
   T scale_low;
 
   /// factor * sigmoid(-|x|), the factor applied before the power of two.
-  TINYGRAD_DETAIL_INLINE inline T times(T factor) const noexcept {
+  [[nodiscard]] TINYGRAD_DETAIL_INLINE inline T times(T factor) const noexcept {
     return factor * unscaled * scale_high * scale_low;
   }
-  TINYGRAD_DETAIL_INLINE inline T value() const noexcept { return times(T(1)); }
+  [[nodiscard]] TINYGRAD_DETAIL_INLINE inline T value() const noexcept { return times(T(1)); }
 };
 
 /// sigmoid(-a), a = |x|, as 2^k / (M + 2^k): with -a = k ln 2 + r (k <= 0),
@@ -572,7 +572,8 @@ struct NormalTail {
   /// the exponential's rounding error would otherwise count in full in
   /// GELU's result, where the bound of 4 ulp leaves little room; it costs
   /// one multiplication and one fma.
-  TINYGRAD_DETAIL_INLINE inline double times_exponential(double factor) const noexcept {
+  [[nodiscard]] TINYGRAD_DETAIL_INLINE inline double times_exponential(
+      double factor) const noexcept {
     if constexpr (std::same_as<Result, double>) {
       return multiply_add(factor, exponential, factor * exponential_low);
     } else {
@@ -580,13 +581,13 @@ struct NormalTail {
     }
   }
   /// `unscaled` times the power of two, applied last.
-  TINYGRAD_DETAIL_INLINE inline double scaled(double unscaled) const noexcept {
+  [[nodiscard]] TINYGRAD_DETAIL_INLINE inline double scaled(double unscaled) const noexcept {
     return unscaled * scale_high * scale_low;
   }
-  TINYGRAD_DETAIL_INLINE inline double tail() const noexcept {
+  [[nodiscard]] TINYGRAD_DETAIL_INLINE inline double tail() const noexcept {
     return scaled(times_exponential(tail_factor));
   }
-  TINYGRAD_DETAIL_INLINE inline double density() const noexcept {
+  [[nodiscard]] TINYGRAD_DETAIL_INLINE inline double density() const noexcept {
     return scaled(times_exponential(density_factor));
   }
 };
