@@ -58,9 +58,14 @@ TEST_CASE("mismatched sizes are std::invalid_argument naming both sizes") {
   CHECK_THROWS_WITH_AS(
       tinygrad::read_gradients(std::span<const Var<double>>(two), std::span<double>(one)),
       "tinygrad::read_gradients: vars has 2 elements but out has 1", std::invalid_argument);
-  CHECK_THROWS_AS(nn::mean_squared_error<double>(two, three), std::invalid_argument);
-  CHECK_THROWS_AS(nn::mean_squared_error<double>(std::vector<Var<double>>{}, std::vector<double>{}),
-                  std::invalid_argument);
+  CHECK_THROWS_WITH_AS(nn::mean_squared_error<double>(two, three),
+                       "tinygrad::nn::mean_squared_error: prediction has 2 elements but target "
+                       "has 3",
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(
+      nn::mean_squared_error<double>(std::vector<Var<double>>{}, std::vector<double>{}),
+      "tinygrad::nn::mean_squared_error: no predictions (the mean of none is undefined)",
+      std::invalid_argument);
 }
 
 TEST_CASE("non-finite values follow IEEE semantics through values and gradients") {

@@ -24,10 +24,12 @@ Var<T> half_squared_error(const Var<T>& prediction, T target) {
 /// The mean of (prediction_i - target_i)^2.
 template <class T>
 Var<T> mean_squared_error(std::span<const Var<T>> prediction, std::span<const T> target) {
-  if (prediction.size() != target.size() || prediction.empty()) {
-    throw std::invalid_argument("nn::mean_squared_error: " + std::to_string(prediction.size()) +
-                                " predictions and " + std::to_string(target.size()) +
-                                " targets (they must match and not be empty)");
+  detail::require_same_size("nn::mean_squared_error", "prediction", prediction.size(), "target",
+                            target.size());
+  if (prediction.empty()) {
+    throw std::invalid_argument(
+        "tinygrad::nn::mean_squared_error: no predictions (the mean of "
+        "none is undefined)");
   }
   Var<T> sum = (prediction[0] - target[0]) * (prediction[0] - target[0]);
   for (std::size_t i = 1; i < prediction.size(); ++i) {
