@@ -24,8 +24,8 @@ Var<T> half_squared_error(const Var<T>& prediction, T target) {
 /// The mean of (prediction_i - target_i)^2.
 template <class T>
 Var<T> mean_squared_error(std::span<const Var<T>> prediction, std::span<const T> target) {
-  detail::require_same_size("nn::mean_squared_error", "prediction", prediction.size(), "target",
-                            target.size());
+  tinygrad::detail::require_same_size("nn::mean_squared_error", "prediction", prediction.size(),
+                                      "target", target.size());
   if (prediction.empty()) {
     throw std::invalid_argument(
         "tinygrad::nn::mean_squared_error: no predictions (the mean of "
