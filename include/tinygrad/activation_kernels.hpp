@@ -19,6 +19,7 @@
 // had already overwritten.
 
 #include <tinygrad/activation.hpp>
+#include <tinygrad/detail/traits.hpp>
 #include <tinygrad/error.hpp>
 #include <tinygrad/instruction_set.hpp>
 
@@ -193,6 +194,26 @@ void backward(std::span<const T> x, std::span<const T> y, std::span<const T> dy,
     detail::run_kernel<&detail::backward_separate<P, T>>(set, x.data(), y.data(), dy.data(),
                                                          dx.data(), n);
   }
+}
+
+/// forward and backward over any contiguous ranges (std::vector, std::array,
+/// C arrays, spans) of one floating-point type; the outputs writable.
+template <class P, detail::FloatingRange X, class Y>
+requires detail::WritableRangeOf<Y, detail::RangeElement<X>>
+void forward(const X& x, Y&& y, InstructionSet set = kernel_instruction_set()) {
+  using T = detail::RangeElement<X>;
+  forward<P, T>(std::span<const T>(x), std::span<T>(y), set);
+}
+
+template <class P, detail::FloatingRange X, class Y, class DY, class DX>
+requires detail::ContiguousRangeOf<Y, detail::RangeElement<X>> &&
+    detail::ContiguousRangeOf<DY, detail::RangeElement<X>> &&
+    detail::WritableRangeOf<DX, detail::RangeElement<X>>
+void backward(const X& x, const Y& y, const DY& dy, DX&& dx,
+              InstructionSet set = kernel_instruction_set()) {
+  using T = detail::RangeElement<X>;
+  backward<P, T>(std::span<const T>(x), std::span<const T>(y), std::span<const T>(dy),
+                 std::span<T>(dx), set);
 }
 
 }  // namespace tinygrad

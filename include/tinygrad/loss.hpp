@@ -14,9 +14,10 @@
 
 namespace tinygrad::nn {
 
-/// The notebook's loss: 0.5 (target - prediction)^2.
-template <class T>
-Var<T> half_squared_error(const Var<T>& prediction, T target) {
+/// The notebook's loss: 0.5 (target - prediction)^2. The target is a number
+/// of any arithmetic type (converted to T).
+template <class T, tinygrad::detail::Scalar S>
+Var<T> half_squared_error(const Var<T>& prediction, S target) {
   const Var<T> error = target - prediction;
   return 0.5 * error * error;
 }
@@ -42,8 +43,8 @@ Var<T> mean_squared_error(std::span<const Var<T>> prediction, std::span<const T>
 /// Binary cross-entropy of sigmoid(logit) against a target in [0, 1], written
 /// as softplus(logit) - target * logit: no sigmoid that rounds to 0 or 1, no
 /// log(0), gradient sigmoid(logit) - target.
-template <class T>
-Var<T> binary_cross_entropy_with_logits(const Var<T>& logit, T target) {
+template <class T, tinygrad::detail::Scalar S>
+Var<T> binary_cross_entropy_with_logits(const Var<T>& logit, S target) {
   return softplus(logit) - target * logit;
 }
 
@@ -66,6 +67,21 @@ Var<T> softmax_cross_entropy(std::span<const Var<T>> logits, std::size_t target)
     sum += exp(logits[i] - largest);
   }
   return log(sum) + largest - logits[target];
+}
+
+/// mean_squared_error and softmax_cross_entropy over any contiguous ranges
+/// (std::vector, std::array, C arrays, spans).
+template <tinygrad::detail::VarRange Predictions, class Targets>
+requires tinygrad::detail::ContiguousRangeOf<Targets, tinygrad::detail::VarRangeValue<Predictions>>
+auto mean_squared_error(const Predictions& prediction, const Targets& target) {
+  using T = tinygrad::detail::VarRangeValue<Predictions>;
+  return mean_squared_error<T>(std::span<const Var<T>>(prediction), std::span<const T>(target));
+}
+
+template <tinygrad::detail::VarRange Logits>
+auto softmax_cross_entropy(const Logits& logits, std::size_t target) {
+  using T = tinygrad::detail::VarRangeValue<Logits>;
+  return softmax_cross_entropy<T>(std::span<const Var<T>>(logits), target);
 }
 
 }  // namespace tinygrad::nn

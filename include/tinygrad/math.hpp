@@ -365,18 +365,6 @@ Var<T> max(S c, const Var<T>& y, detail::SourceLocation where = detail::SourceLo
 
 // ---- Fused reductions: one tape entry for a whole sum ----
 
-namespace detail {
-
-/// A contiguous range of Vars (a std::vector<Var<T>>, a std::span, ...).
-template <class R>
-concept VarRange =
-    std::ranges::contiguous_range<R> && is_var<std::remove_cv_t<std::ranges::range_value_t<R>>>;
-
-template <class R>
-using VarRangeValue = typename std::remove_cv_t<std::ranges::range_value_t<R>>::value_type;
-
-}  // namespace detail
-
 /// sum_i a_i b_i, recorded as ONE tape entry whose operands are the Vars of a
 /// (partials b_i) and, if b holds Vars too, of b (partials a_i); a loop of *
 /// and + would record two entries per term. b holds Vars or plain numbers.
@@ -576,6 +564,16 @@ TINYGRAD_DETAIL_VECTORIZE_LOOPS void activate(
       out[i] = detail::record(where, name, value[i], in[i], derivative[i]);
     }
   }
+}
+
+/// activate<P> over any contiguous ranges of Vars (std::vector, std::array,
+/// C arrays, spans); `out` writable.
+template <class P, detail::VarRange In, class Out>
+requires detail::WritableRangeOf<Out, detail::RangeElement<In>>
+void activate(const In& in, Out&& out,
+              detail::SourceLocation where = detail::SourceLocation::current()) {
+  using T = detail::VarRangeValue<In>;
+  activate<P, T>(std::span<const Var<T>>(in), std::span<Var<T>>(out), where);
 }
 
 }  // namespace tinygrad

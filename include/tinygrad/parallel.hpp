@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <exception>
+#include <ranges>
 #include <span>
 #include <thread>
 #include <utility>
@@ -85,6 +86,18 @@ std::pair<T, std::vector<T>> parallel_gradient(Loss&& loss, std::span<const T> p
     }
   }
   return result;
+}
+
+/// parallel_gradient over any contiguous ranges of parameters and samples
+/// (std::vector, std::array, C arrays, spans).
+template <detail::FloatingRange Parameters, class Samples, class Loss>
+requires std::ranges::contiguous_range<Samples> && std::ranges::sized_range<Samples>
+auto parallel_gradient(Loss&& loss, const Parameters& parameters, const Samples& samples,
+                       unsigned threads = 0) {
+  using T = detail::RangeElement<Parameters>;
+  using Sample = detail::RangeElement<Samples>;
+  return parallel_gradient<T>(std::forward<Loss>(loss), std::span<const T>(parameters),
+                              std::span<const Sample>(samples), threads);
 }
 
 }  // namespace tinygrad

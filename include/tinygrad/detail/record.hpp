@@ -254,4 +254,21 @@ void read_gradients(std::span<const Var<T>> vars, std::span<T> out) {
   detail::Recorder<T>::gradients(vars, out);
 }
 
+/// record_leaves over any contiguous range of values (std::vector,
+/// std::array, a C array, a span).
+template <class R, class T = detail::RangeElement<R>>
+requires detail::ContiguousRangeOf<R, T> && detail::Real<T>
+void record_leaves(const R& values, std::vector<Var<T>>& leaves,
+                   detail::SourceLocation where = detail::SourceLocation::current()) {
+  detail::Recorder<T>::leaves(std::span<const T>(values), leaves, where);
+}
+
+/// read_gradients over any contiguous ranges: Vars in, writable T out.
+template <detail::VarRange V, class Out>
+requires detail::WritableRangeOf<Out, detail::VarRangeValue<V>>
+void read_gradients(const V& vars, Out&& out) {
+  using T = detail::VarRangeValue<V>;
+  detail::Recorder<T>::gradients(std::span<const Var<T>>(vars), std::span<T>(out));
+}
+
 }  // namespace tinygrad

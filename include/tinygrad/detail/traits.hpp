@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <concepts>
+#include <ranges>
 #include <type_traits>
 
 namespace tinygrad {
@@ -30,6 +31,36 @@ concept Real = std::floating_point<T> || is_var<T>;
 /// A plain number that may be mixed with a Var: any arithmetic type but bool.
 template <class S>
 concept Scalar = std::is_arithmetic_v<S> && !std::same_as<std::remove_cv_t<S>, bool>;
+
+/// The ranges the library takes where it takes many values: contiguous ones
+/// (a std::vector, a std::array, a C array, a std::span), whose elements a
+/// std::span can view.
+template <class R>
+using RangeElement = std::remove_cv_t<std::ranges::range_value_t<R>>;
+
+/// A contiguous range of E, to read.
+template <class R, class E>
+concept ContiguousRangeOf = std::ranges::contiguous_range<R> && std::ranges::sized_range<R> &&
+    std::same_as<RangeElement<R>, E>;
+
+/// A contiguous range of E whose elements may be written.
+template <class R, class E>
+concept WritableRangeOf = ContiguousRangeOf<R, E> &&
+    !std::is_const_v<std::remove_reference_t<std::ranges::range_reference_t<R>>>;
+
+/// A contiguous range of floating-point numbers.
+template <class R>
+concept FloatingRange = std::ranges::contiguous_range<R> && std::ranges::sized_range<R> &&
+    std::floating_point<RangeElement<R>>;
+
+/// A contiguous range of Vars (of any one type).
+template <class R>
+concept VarRange =
+    std::ranges::contiguous_range<R> && std::ranges::sized_range<R> && is_var<RangeElement<R>>;
+
+/// The T of a range of Var<T>.
+template <class R>
+using VarRangeValue = typename RangeElement<R>::value_type;
 
 /// The floating-point type at the bottom of a nest of Vars: double for
 /// double, Var<double> and Var<Var<double>>.
