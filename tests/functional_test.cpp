@@ -146,6 +146,30 @@ TEST_CASE("f may itself call the functional API") {
   CHECK(g[0] == 3.0);
 }
 
+TEST_CASE("vjp: v^T J in one sweep, equal to the Jacobian's rows weighted by v") {
+  const auto f = [](auto x) {
+    return std::vector{x[0] * x[1], sin(x[0]), x[1] * x[1] * x[2], exp(x[2])};
+  };
+  const std::vector<double> x{0.3, -1.2, 0.7};
+  const std::vector<double> v{1.0, -2.0, 0.5, 3.0};
+  const std::vector<double> jacobian = tinygrad::jacobian(f, x);
+  const std::vector<double> product = tinygrad::vjp(f, x, v);
+  REQUIRE(product.size() == 3);
+  for (std::size_t j = 0; j < 3; ++j) {
+    double expected = 0;
+    for (std::size_t i = 0; i < 4; ++i) {
+      expected += v[i] * jacobian[i * 3 + j];
+    }
+    CHECK(product[j] == doctest::Approx(expected).epsilon(1e-14));
+  }
+  // By hand: d/dx0 = v0 x1 + v1 cos(x0), d/dx1 = v0 x0 + v2 2 x1 x2, d/dx2 = v2 x1^2 + v3 e^x2.
+  CHECK(product[0] == doctest::Approx(-1.2 - 2.0 * std::cos(0.3)));
+  CHECK(product[1] == doctest::Approx(0.3 + 0.5 * 2 * -1.2 * 0.7));
+  CHECK(product[2] == doctest::Approx(0.5 * 1.44 + 3.0 * std::exp(0.7)));
+  CHECK_THROWS_WITH_AS(tinygrad::vjp(f, x, std::vector<double>{1.0}),
+                       "tinygrad::vjp: v has 1 elements but f(x) has 4", std::invalid_argument);
+}
+
 TEST_CASE("jacobian: one recording, one row per output, row-major") {
   const auto f = [](auto x) {
     return std::vector<Var<double>>{x[0] * x[1], sin(x[0]) + x[2], exp(x[1] * x[2])};

@@ -9,8 +9,11 @@
 
 #include <doctest/doctest.h>
 #include <array>
+#include <cmath>
 #include <sstream>
+#include <stdexcept>
 #include <type_traits>
+#include <vector>
 
 using tinygrad::Tape;
 using tinygrad::Var;
@@ -210,4 +213,66 @@ TEST_CASE("a Var is a small value type: its value, an index and a generation") {
   static_assert(std::is_trivially_destructible_v<Var<double>>);
   static_assert(sizeof(Var<double>) == 24, "docs/design.md states 24 bytes");
   static_assert(sizeof(Var<float>) == 24, "docs/design.md states 24 bytes");
+}
+
+TEST_CASE("backward(seed): seed times the gradient, as the hand-derived formula gives") {
+  Tape<double> tape;
+  const Var<double> x = 1.5;
+  const Var<double> y = -0.5;
+  const auto z = x * x * y + sin(y);  // dz/dx = 2 x y, dz/dy = x^2 + cos(y)
+  z.backward(3.0);
+  CHECK(x.grad() == doctest::Approx(3.0 * 2 * 1.5 * -0.5));
+  CHECK(y.grad() == doctest::Approx(3.0 * (1.5 * 1.5 + std::cos(-0.5))));
+  CHECK(z.grad() == 3.0);
+  z.backward(-1);  // any arithmetic seed; gradients accumulate as for backward()
+  CHECK(x.grad() == doctest::Approx(2.0 * 2 * 1.5 * -0.5));
+  tape.zero_grad();
+  z.backward();  // seed 1
+  CHECK(x.grad() == doctest::Approx(2 * 1.5 * -0.5));
+
+  Tape<float> float_tape;
+  const Var<float> f = 2.0f;
+  (f * f).backward(0.5);  // a double seed for a float tape converts
+  CHECK(f.grad() == 2.0f);
+}
+
+TEST_CASE("tinygrad::backward(outputs, seeds): one sweep, the sum of the seeded sweeps") {
+  Tape<double> tape;
+  const Var<double> x = 0.75;
+  const Var<double> y = 2.0;
+  const std::vector<Var<double>> outputs{x * y, sin(x), exp(y) * x};
+  const std::array<double, 3> seeds{2.0, -1.0, 0.5};
+  // The same, as three seeded sweeps that accumulate.
+  for (std::size_t k = 0; k < outputs.size(); ++k) {
+    outputs[k].backward(seeds[k]);
+  }
+  const double expected_x = x.grad();
+  const double expected_y = y.grad();
+  CHECK(expected_x == doctest::Approx(2.0 * 2.0 - std::cos(0.75) + 0.5 * std::exp(2.0)));
+  CHECK(expected_y == doctest::Approx(2.0 * 0.75 + 0.5 * std::exp(2.0) * 0.75));
+  tape.zero_grad();
+  tinygrad::backward(outputs, seeds);
+  CHECK(x.grad() == doctest::Approx(expected_x).epsilon(1e-15));
+  CHECK(y.grad() == doctest::Approx(expected_y).epsilon(1e-15));
+
+  SUBCASE("an output given twice gets the sum of its seeds") {
+    tape.zero_grad();
+    const std::vector<Var<double>> twice{outputs[0], outputs[0]};
+    tinygrad::backward(twice, std::vector<double>{1.0, 2.0});
+    CHECK(x.grad() == 3.0 * 2.0);
+  }
+  SUBCASE("checked mode gives the same gradients") {
+    tape.zero_grad();
+    tape.detect_anomalies(true);
+    tinygrad::backward(outputs, seeds);
+    CHECK(x.grad() == doctest::Approx(expected_x).epsilon(1e-15));
+  }
+  SUBCASE("sizes must match; no outputs do nothing") {
+    tape.zero_grad();
+    CHECK_THROWS_WITH_AS(tinygrad::backward(outputs, std::vector<double>{1.0}),
+                         "tinygrad::backward: outputs has 3 elements but seeds has 1",
+                         std::invalid_argument);
+    tinygrad::backward(std::vector<Var<double>>{}, std::vector<double>{});
+    CHECK(x.grad() == 0.0);
+  }
 }

@@ -182,6 +182,28 @@ std::vector<T> jacobian(F&& f, const X& x) {
   return result;
 }
 
+/// v^T J, the gradient of sum_i v_i f_i at x, for f returning m Var<T> in a
+/// contiguous range (such as std::vector<Var<T>>) and v of m values: one
+/// recording, one reverse sweep, whatever m is.
+template <class F, detail::Point X, detail::Point V, class T = detail::PointElement<X>>
+std::vector<T> vjp(F&& f, const X& x, const V& v) {
+  static_assert(std::is_same_v<detail::PointElement<V>, T>,
+                "tinygrad::vjp: x and v must have the same element type");
+  using Outputs = std::invoke_result_t<F&, std::span<const Var<T>>>;
+  static_assert(detail::ContiguousRangeOf<Outputs, Var<T>>,
+                "tinygrad::vjp: f must take a std::span<const Var<T>> and return a contiguous "
+                "range of Var<T> (such as std::vector<Var<T>>)");
+  const std::span<const T> point(x);
+  const std::span<const T> seeds(v);
+  std::vector<T> result(point.size());
+  detail::with_recording<T>(f, point, [&](std::span<const Var<T>> leaves, const Outputs& outputs) {
+    detail::require_same_size("vjp", "v", seeds.size(), "f(x)", std::ranges::size(outputs));
+    tinygrad::backward(outputs, seeds);
+    read_gradients(leaves, std::span<T>(result));
+  });
+  return result;
+}
+
 namespace detail {
 
 /// Records f at x twice nested: leaves on a Tape<T>, and Var<Var<T>> leaves

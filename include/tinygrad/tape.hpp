@@ -480,19 +480,28 @@ class Tape {
     return i < grads.size() ? grads[i] : T(0);
   }
 
-  void backward(const detail::Stamp& out, const T& value) {
+  /// backward() from one output, its adjoint seeded with `seed`.
+  void backward(const detail::Stamp& out, const T& value, ColdValue seed) {
     require_recorded_here(out, value, "backward()");
+    const std::uint32_t top = out.index;
+    sweep_down_from(top, [top, &seed](T* adjoint) { adjoint[top] = seed; });
+  }
+
+  /// backward() from several outputs in one sweep: `seed(adjoint)` sets the
+  /// outputs' adjoints, all at or below `top`, in an array that is zero.
+  template <class Seed>
+  void sweep_down_from(std::uint32_t top, Seed&& seed) {
     pin_recorded_entries();  // they now have gradients
     grads_.resize(size(), T(0));
     if ((flags_ & detects_anomalies) != 0) [[unlikely]] {
-      backward_checked(out.index);
+      backward_checked(top, seed);
     } else if (grads_are_zero_) {
-      grads_[out.index] = T(1);
-      detail::reverse_sweep(recording_.view(), grads_.data(), out.index);
+      seed(grads_.data());
+      detail::reverse_sweep(recording_.view(), grads_.data(), top);
     } else {
-      sweep_adjoints_.assign(std::size_t{out.index} + 1, T(0));
-      sweep_adjoints_[out.index] = T(1);
-      detail::reverse_sweep_accumulating(recording_.view(), sweep_adjoints_.data(), out.index,
+      sweep_adjoints_.assign(std::size_t{top} + 1, T(0));
+      seed(sweep_adjoints_.data());
+      detail::reverse_sweep_accumulating(recording_.view(), sweep_adjoints_.data(), top,
                                          grads_.data());
     }
     grads_are_zero_ = false;
@@ -501,9 +510,10 @@ class Tape {
   /// backward() in checked mode: the sweep runs on scratch and tests every
   /// adjoint it writes; the gradients take the result only if no anomaly was
   /// thrown, so a numeric_error leaves them as they were.
-  TINYGRAD_DETAIL_COLD void backward_checked(std::uint32_t out) {
+  template <class Seed>
+  TINYGRAD_DETAIL_COLD void backward_checked(std::uint32_t out, Seed& seed) {
     sweep_adjoints_.assign(std::size_t{out} + 1, T(0));
-    sweep_adjoints_[out] = T(1);
+    seed(sweep_adjoints_.data());
     const detail::RecordingView<T> view = recording_.view();
     T* adjoint = sweep_adjoints_.data();
     bool found = false;  // only the first anomaly is reported; the rest follow from it

@@ -87,7 +87,17 @@ class Var {
 
   /// Adds d(this)/d(v) into the gradient of every Var v recorded before this
   /// one on the current tape (this one included, which gets 1 added).
-  void backward() const { Tape<T>::current().backward(stamp_, value_); }
+  void backward() const { Tape<T>::current().backward(stamp_, value_, T(1)); }
+
+  /// Adds seed * d(this)/d(v) into the gradient of every Var v recorded
+  /// before this one (this one gets `seed` added): the vector-Jacobian
+  /// product with this output's row, for a seed dL/d(this) that came from
+  /// elsewhere. tinygrad::backward(outputs, seeds) seeds several at once.
+  void backward(T seed) const { Tape<T>::current().backward(stamp_, value_, seed); }
+  template <detail::Scalar S>
+  void backward(S seed) const {
+    backward(static_cast<T>(seed));
+  }
 
   // ---- Arithmetic. Scalars are converted to T and folded into the partials.
   //

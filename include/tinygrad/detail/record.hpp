@@ -13,6 +13,7 @@
 #include <tinygrad/detail/traits.hpp>
 #include <tinygrad/tape.hpp>
 
+#include <algorithm>
 #include <cassert>
 #include <cstddef>
 #include <cstdint>
@@ -161,6 +162,26 @@ struct Recorder {
     }
   }
 
+  /// backward() from several outputs in one sweep, each seeded (seeds of an
+  /// output given twice add up).
+  static void backward(std::span<const Var<T>> outputs, std::span<const T> seeds) {
+    require_same_size("backward", "outputs", outputs.size(), "seeds", seeds.size());
+    Tape<T>& tape = Tape<T>::current();
+    std::uint32_t top = 0;
+    for (const Var<T>& y : outputs) {
+      tape.require_recorded_here(y.stamp_, y.value_, "backward()");
+      top = std::max(top, y.stamp_.index);
+    }
+    if (outputs.empty()) {
+      return;
+    }
+    tape.sweep_down_from(top, [&](T* adjoint) {
+      for (std::size_t i = 0; i < outputs.size(); ++i) {
+        adjoint[outputs[i].stamp_.index] += seeds[i];
+      }
+    });
+  }
+
   /// One entry with many operands: fill(OperandWriter<T>&) adds at most
   /// `max_operands` of them. Fused operations (dot, nn::Dense) record this way:
   /// one entry where separate operations would record one per term.
@@ -269,6 +290,18 @@ requires detail::WritableRangeOf<Out, detail::VarRangeValue<V>>
 void read_gradients(const V& vars, Out&& out) {
   using T = detail::VarRangeValue<V>;
   detail::Recorder<T>::gradients(std::span<const Var<T>>(vars), std::span<T>(out));
+}
+
+/// Adds sum_k seeds[k] * d(outputs[k])/d(v) into the gradient of every Var v
+/// recorded before the outputs, in one reverse sweep: the vector-Jacobian
+/// product of the seeds with the outputs' Jacobian (for one output, the
+/// same as outputs[0].backward(seeds[0])). Any contiguous ranges of Var<T>
+/// and of T, of the same size (std::invalid_argument otherwise).
+template <detail::VarRange Outputs, class Seeds>
+requires detail::ContiguousRangeOf<Seeds, detail::VarRangeValue<Outputs>>
+void backward(const Outputs& outputs, const Seeds& seeds) {
+  using T = detail::VarRangeValue<Outputs>;
+  detail::Recorder<T>::backward(std::span<const Var<T>>(outputs), std::span<const T>(seeds));
 }
 
 }  // namespace tinygrad
