@@ -8,7 +8,9 @@
 
 #include <doctest/doctest.h>
 #include <cmath>
+#include <future>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <type_traits>
@@ -155,8 +157,12 @@ TEST_CASE("nested tapes: the inner one records, and the outer one is current aga
     c.backward();
     CHECK(b.grad() == 4.0);
     CHECK(inner.size() == 2);
-    check_var_rejected([&] { (void)(a * b); }, "outer nested tape");
-    check_var_rejected([&] { (void)a.grad(); }, "not");
+    check_var_rejected([&] { (void)(a * b); },
+                       "an outer tape of this thread: tape #");  // and what to do
+    check_var_rejected([&] { (void)(a * b); }, "pass its value() (a plain number)");
+#ifndef TINYGRAD_NO_CHECKS
+    CHECK(a.grad() == 0.0);  // read on its own tape, which has had no backward() yet
+#endif
   }
   CHECK(&Tape<double>::current() == &outer);
   Var<double> d = 3.0;  // lands on the outer tape
@@ -558,6 +564,73 @@ TEST_CASE("a full tape: 2^32 - 2 entries or operands, then tape_error and nothin
   const auto z = x * y + 1.0;
   z.backward();
   CHECK(x.grad() == 2.0);
+}
+
+#ifndef TINYGRAD_NO_CHECKS  // the check is what finds the Var's tape
+TEST_CASE("grad() of an outer tape's Var inside a nested tape's scope reads its own tape") {
+  Tape<double> outer;
+  const Var<double> w = 3.0;
+  (w * w).backward();
+  {
+    Tape<double> inner;
+    const Var<double> u = 1.0;
+    (u + u).backward();
+    CHECK(w.grad() == 6.0);
+    CHECK(u.grad() == 2.0);
+    Tape<double> innermost;  // two levels down
+    CHECK(w.grad() == 6.0);
+    CHECK(u.grad() == 2.0);
+  }
+}
+
+#endif
+
+TEST_CASE("misuse messages say where the Var's tape is, and what to do") {
+  SUBCASE("its tape was destroyed") {
+    Tape<double> current;
+    std::optional<Var<double>> escaped;
+    {
+      Tape<double> short_lived;
+      escaped = Var<double>(2.0);
+    }
+    check_var_rejected([&] { (void)(*escaped * 2.0); }, "which no longer exists");
+    check_var_rejected([&] { (void)escaped->grad(); },
+                       "Create the Tape before the Vars and keep it alive while you use them");
+  }
+  SUBCASE("its tape belongs to another thread") {
+    std::promise<Var<double>> made;
+    std::promise<void> done;
+    std::thread owner([&] {
+      Tape<double> theirs;
+      made.set_value(Var<double>(5.0));
+      done.get_future().wait();  // the tape lives until the main thread has tried
+    });
+    const Var<double> foreign = made.get_future().get();
+    Tape<double> mine;
+    check_var_rejected([&] { (void)(foreign + 1.0); }, "which belongs to another thread");
+    check_var_rejected([&] { (void)foreign.grad(); }, "use a Var on the thread that recorded it");
+    done.set_value();
+    owner.join();
+    // Its tape is gone now.
+    check_var_rejected([&] { (void)(foreign + 1.0); }, "which no longer exists");
+  }
+  SUBCASE("a live tape of this thread that is not current") {
+    // As the functional API keeps its per-thread tape between calls.
+    Tape<double> dormant{tinygrad::detail::Dormant{}};
+    std::optional<Var<double>> v;
+    {
+      const tinygrad::detail::CurrentTapeScope<double> scope(dormant);
+      v = Var<double>(1.0);
+    }
+    check_var_rejected([&] { (void)(*v + 1.0); }, "a tape of this thread that is not current");
+  }
+  SUBCASE("a heap tape destroyed out of order") {
+    auto heap = std::make_unique<Tape<double>>();  // current now
+    const Var<double> v = 1.0;
+    const Tape<double> nested;
+    heap.reset();  // unlinked from the stack
+    check_var_rejected([&] { (void)(v + 1.0); }, "which no longer exists");
+  }
 }
 
 TEST_CASE("a nested tape's sweep may throw: its arithmetic records on the tape below") {

@@ -72,26 +72,61 @@ inline std::string out_of_epochs_message(std::uint32_t tape) {
          " was rewound 2^32 - 1 times without a clear(); clear() it or use a new tape";
 }
 
-/// Why Var #`index` (recorded on tape `var_tape`, or consumed by fusion)
-/// cannot be used in `use` while `current_tape` is current.
+/// Where the tape of a Var that cannot be used here is.
+enum class VarTape {
+  taken_over,    // none: an operation took the Var's entry over (fusion)
+  dropped,       // the current tape, which clear() or rewind() has dropped it from
+  outer,         // another tape on this thread's stack of current tapes
+  other_thread,  // a live tape made on another thread
+  not_current,   // a live tape of this thread that is not on the stack
+  gone,          // no live tape has its id
+};
+
+/// Why Var #`index`, recorded on tape `var_tape`, cannot be used in `use`
+/// while `current_tape` is current, and what to do.
 template <class T>
 std::string unusable_var_message(std::uint32_t index, const T& value, const char* use,
-                                 bool was_consumed, std::uint32_t var_tape,
+                                 VarTape where, std::uint32_t var_tape,
                                  std::uint32_t current_tape) {
   std::ostringstream message;
   message << "tinygrad: Var #" << index << " (value " << value << ") used in " << use;
-  if (was_consumed) {
-    message << " was consumed: it was passed as an rvalue (a temporary, or std::move) to an "
-               "operation that reused its tape entry for its own result";
-    return message.str();
-  }
-  message << " was recorded on tape #" << var_tape << ", ";
-  if (var_tape != current_tape) {
-    message << "but the current tape of this thread is tape #" << current_tape
-            << " (the Var belongs to an outer nested tape, another thread's tape, "
-               "or a tape that was destroyed)";
-  } else {
-    message << "the current tape, but clear() or rewind() has since dropped it";
+  switch (where) {
+    case VarTape::taken_over:
+      message << " was consumed: it was passed as an rvalue (a temporary, or std::move) to an "
+                 "operation that reused its tape entry for its own result; pass a copy, or use "
+                 "the operation's result instead";
+      break;
+    case VarTape::dropped:
+      message << " was recorded on tape #" << var_tape
+              << ", the current tape, but clear() or rewind() has since dropped it; record it "
+                 "again after the clear()";
+      break;
+    case VarTape::outer:
+      message << " was recorded on tape #" << var_tape << ", an outer tape of this thread: tape #"
+              << current_tape
+              << " is current, nested inside it. Use the Var again once the nested tape's scope "
+                 "has ended, or pass its value() (a plain number) into the nested computation";
+      break;
+    case VarTape::other_thread:
+      message << " was recorded on tape #" << var_tape
+              << ", which belongs to another thread (the current tape of this thread is tape #"
+              << current_tape
+              << "): each thread records on tapes of its own, so use a Var on the thread that "
+                 "recorded it (parallel_gradient shows how to share work between threads)";
+      break;
+    case VarTape::not_current:
+      message << " was recorded on tape #" << var_tape
+              << ", a tape of this thread that is not current (tape #" << current_tape
+              << " is): use the Var while its tape is current";
+      break;
+    case VarTape::gone:
+      message << " was recorded on tape #" << var_tape
+              << ", which no longer exists (the current tape of this thread is tape #"
+              << current_tape
+              << "): it was destroyed, as a Tape is at the end of its scope (or a clear() after "
+                 "2^32 - 1 rewinds gave it a new identity). Create the Tape before the Vars and "
+                 "keep it alive while you use them";
+      break;
   }
   return message.str();
 }

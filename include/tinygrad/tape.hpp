@@ -20,6 +20,7 @@
 #include <limits>
 #include <optional>
 #include <span>
+#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -93,9 +94,14 @@ class Tape {
   Tape() : Tape(detail::Dormant{}) { enter(); }
 
   /// A tape that is not current until a detail::CurrentTapeScope makes it so.
-  explicit Tape(detail::Dormant) : generation_(detail::first_generation(detail::new_tape_id())) {}
+  explicit Tape(detail::Dormant) : generation_(detail::first_generation(detail::new_tape_id())) {
+    detail::TapeRegistry::add(id());
+  }
 
-  ~Tape() { leave(); }
+  ~Tape() {
+    leave();
+    detail::TapeRegistry::remove(id());
+  }
 
   // The current-tape pointer refers to this object: it cannot move.
   Tape(const Tape&) = delete;
@@ -139,7 +145,9 @@ class Tape {
       // Out of epochs. Nothing of the old recording survives a clear, so the
       // tape simply takes a new identity: its old Vars now read as another
       // tape's. A loop that clears every step can therefore run forever.
+      detail::TapeRegistry::remove(id());
       generation_ = detail::first_generation(detail::new_tape_id());
+      detail::TapeRegistry::add(id());
       floors_ = detail::EpochFloors{};
       recording_.truncate(0, {});
       grads_.clear();
@@ -460,14 +468,60 @@ class Tape {
   // the hot path load them into registers for the call.
   [[noreturn]] TINYGRAD_DETAIL_COLD void throw_unusable_var(const detail::Stamp& s, ColdValue value,
                                                             const char* use) const {
-    throw tape_error(detail::unusable_var_message(
-        s.index, value, use, s.generation == detail::consumed, s.tape(), id()));
+    throw tape_error(
+        detail::unusable_var_message(s.index, value, use, where_is(s), s.tape(), id()));
+  }
+
+  /// Where the tape of a Var that failed the check is (cold: misuse only).
+  [[nodiscard]] detail::VarTape where_is(const detail::Stamp& s) const {
+    if (s.generation == detail::consumed) {
+      return detail::VarTape::taken_over;
+    }
+    if (s.tape() == id()) {
+      return detail::VarTape::dropped;
+    }
+    if (outer_tape(s.tape()) != nullptr) {
+      return detail::VarTape::outer;
+    }
+    const std::optional<std::thread::id> owner = detail::TapeRegistry::owner(s.tape());
+    if (!owner) {
+      return detail::VarTape::gone;
+    }
+    return *owner == std::this_thread::get_id() ? detail::VarTape::not_current
+                                                : detail::VarTape::other_thread;
+  }
+
+  /// The tape with id `tape` among those this one is nested in, or null.
+  [[nodiscard]] const Tape* outer_tape(std::uint32_t tape) const noexcept {
+    for (const Tape* t = outer_; t != nullptr; t = t->outer_) {
+      if (t->id() == tape) {
+        return t;
+      }
+    }
+    return nullptr;
   }
 
   // --- Reading gradients and the reverse sweep ---
 
   [[nodiscard]] T grad(const detail::Stamp& s, const T& value) const {
-    require_recorded_here(s, value, "grad()");
+#ifndef TINYGRAD_NO_CHECKS
+    if (s.generation != generation_) [[unlikely]] {
+      return grad_elsewhere(s, value);
+    }
+#else
+    (void)value;
+#endif
+    return gradient_at(grads_, s.index);
+  }
+
+  /// grad() of a Var not of this tape's current epoch: of an earlier epoch
+  /// that survives; or of an outer tape, whose gradient it reads there (the
+  /// meaning is the same in any scope); else misuse.
+  TINYGRAD_DETAIL_COLD T grad_elsewhere(const detail::Stamp& s, ColdValue value) const {
+    if (const Tape* outer = outer_tape(s.tape())) {
+      return outer->grad(s, value);
+    }
+    require_recorded_here_slow(s, value, "grad()");
     return gradient_at(grads_, s.index);
   }
 

@@ -9,6 +9,10 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <utility>
 #include <vector>
 
 namespace tinygrad::detail {
@@ -56,6 +60,52 @@ inline std::uint32_t new_tape_id() noexcept {
   }
   return id;
 }
+
+/// The live tapes of the process and the thread each was made on, so that a
+/// misuse message can say whether a Var's tape was destroyed or belongs to
+/// another thread. A tape registers when it takes an id and leaves when it is
+/// destroyed: a lock each time, never on the recording path.
+class TapeRegistry {
+ public:
+  static void add(std::uint32_t tape) {
+    State& s = state();
+    const std::lock_guard<std::mutex> lock(s.mutex);
+    s.live.emplace_back(tape, std::this_thread::get_id());
+  }
+  static void remove(std::uint32_t tape) noexcept {
+    State& s = state();
+    const std::lock_guard<std::mutex> lock(s.mutex);
+    const auto found = std::find_if(s.live.begin(), s.live.end(),
+                                    [tape](const auto& entry) { return entry.first == tape; });
+    if (found != s.live.end()) {
+      *found = s.live.back();
+      s.live.pop_back();
+    }
+  }
+  /// The thread a live tape was made on; none if no tape has that id now.
+  static std::optional<std::thread::id> owner(std::uint32_t tape) {
+    State& s = state();
+    const std::lock_guard<std::mutex> lock(s.mutex);
+    for (const auto& [id, thread] : s.live) {
+      if (id == tape) {
+        return thread;
+      }
+    }
+    return std::nullopt;
+  }
+
+ private:
+  struct State {
+    std::mutex mutex;
+    std::vector<std::pair<std::uint32_t, std::thread::id>> live;
+  };
+  // Never destroyed: thread-local tapes (the default tape) leave it after
+  // static objects may have been destroyed.
+  static State& state() {
+    static State* const s = new State;
+    return *s;
+  }
+};
 
 /// For every finished epoch of one tape, the smallest position any later
 /// rewind went back to (its floor): an entry recorded in that epoch survives
