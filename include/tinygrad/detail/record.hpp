@@ -5,7 +5,7 @@
 // Every operation of tinygrad computes its value and partial derivatives on
 // plain T and calls detail::record; Recorder checks the Var operands, then
 // either fuses the operation into its operand's entry or appends one. See
-// docs/design.md, "Recording an operation".
+// docs/design.md, "Data flow at a glance".
 
 #include <tinygrad/detail/source_location.hpp>
 #include <tinygrad/detail/stamp.hpp>
