@@ -123,7 +123,7 @@ TEST_CASE("parallel_gradient takes any range of parameters and samples") {
   const auto expected = tinygrad::parallel_gradient<double>(
       loss, std::span<const double>(parameters), std::span<const double>(samples), 2);
   for_each_kind_of_range(parameters, [&](const auto& w) {
-    const auto result = tinygrad::parallel_gradient(loss, w, samples, 2);
+    auto result = tinygrad::parallel_gradient(loss, w, samples, 2);
     CHECK(result == expected);
     return result;
   });
