@@ -74,6 +74,7 @@ inline std::string out_of_epochs_message(std::uint32_t tape) {
 
 /// Where the tape of a Var that cannot be used here is.
 enum class VarTape {
+  constant,      // none: a constant has no entry (and no gradient)
   taken_over,    // none: an operation took the Var's entry over (fusion)
   dropped,       // the current tape, which clear() or rewind() has dropped it from
   outer,         // another tape on this thread's stack of current tapes
@@ -89,8 +90,18 @@ std::string unusable_var_message(std::uint32_t index, const T& value, const char
                                  VarTape where, std::uint32_t var_tape,
                                  std::uint32_t current_tape) {
   std::ostringstream message;
+  if (where == VarTape::constant) {
+    message << "tinygrad: the Var (value " << value << ") used in " << use
+            << " is a constant: default-constructed, made by constant() or detach(), or computed "
+               "from constants only or inside a NoGradScope. It has no tape entry, so it has no "
+               "gradient and nothing to differentiate; to differentiate with respect to it, "
+               "construct it from its value (Var<T> x = value) instead";
+    return message.str();
+  }
   message << "tinygrad: Var #" << index << " (value " << value << ") used in " << use;
   switch (where) {
+    case VarTape::constant:
+      break;  // above
     case VarTape::taken_over:
       message << " was consumed: it was passed as an rvalue (a temporary, or std::move) to an "
                  "operation that reused its tape entry for its own result; pass a copy, or use "

@@ -39,8 +39,16 @@ namespace detail {
 template <class X>
 using PointElement = std::remove_cv_t<std::ranges::range_value_t<X>>;
 
+/// An Eigen matrix or vector (by its PlainObject): eigen.hpp has the
+/// overloads for those, even where a future Eigen makes them contiguous.
 template <class X>
-concept Point = std::ranges::contiguous_range<X> && std::floating_point<PointElement<X>>;
+concept EigenDense = requires {
+  typename X::PlainObject;
+};
+
+template <class X>
+concept Point =
+    std::ranges::contiguous_range<X> && std::floating_point<PointElement<X>> && !EigenDense<X>;
 
 /// Per thread and value type: a tape and leaves that the functional API
 /// reuses, so that a warm call allocates nothing.

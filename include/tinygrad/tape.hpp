@@ -29,6 +29,9 @@ namespace tinygrad {
 template <class T>
 class Tape;
 
+template <class T>
+class NoGradScope;
+
 namespace detail {
 
 template <class T>
@@ -284,6 +287,7 @@ class Tape {
   friend struct detail::Recorder<T>;
   friend class detail::OperandWriter<T>;
   friend class detail::CurrentTapeScope<T>;
+  friend class NoGradScope<T>;
   friend struct detail::TapeInternals;  // tests reach the epoch counter through it
 
   using Annotation = typename detail::Annotations<T>::Annotation;
@@ -334,7 +338,8 @@ class Tape {
     if (flags_ != 0) [[unlikely]] {
       const std::optional<long double> operand_values[] = {
           std::optional<long double>(detail::widened(operands.value))..., std::nullopt};
-      on_recorded(entry, operation, value, where, std::span(operand_values, sizeof...(Operands)));
+      return on_recorded(entry, operation, value, where,
+                         std::span(operand_values, sizeof...(Operands)));
     }
     return detail::Stamp{generation_, entry};
   }
@@ -347,7 +352,7 @@ class Tape {
     const std::uint32_t entry =
         recording_.append_many([this] { throw_full(); }, max_operands, partials, fill);
     if (flags_ != 0) [[unlikely]] {
-      on_recorded_many(entry, operation, value, where);
+      return on_recorded_many(entry, operation, value, where);
     }
     return detail::Stamp{generation_, entry};
   }
@@ -355,6 +360,9 @@ class Tape {
   /// Appends `count` leaves with the given values; returns the first's stamp
   /// (the others follow with consecutive indices).
   detail::Stamp record_leaves(std::span<const T> values, detail::SourceLocation where) {
+    if (records_nothing()) [[unlikely]] {
+      return detail::constant_stamp;  // every leaf a constant: their indices do not matter
+    }
     const std::uint32_t first = recording_.append_leaves([this] { throw_full(); }, values.size());
     if (flags_ != 0) [[unlikely]] {
       for (std::size_t i = 0; i < values.size(); ++i) {
@@ -387,11 +395,12 @@ class Tape {
     }
   }
 
-  /// After a switch: fusion stays off while annotating (each entry then has
+  /// After a switch: fusion stays off while recording nothing (an operand's
+  /// entry must not change under a NoGradScope) and while annotating (each entry then has
   /// a name and a line of its own). Anomaly detection leaves it as it is, so
   /// that switching detection on changes no rounding.
   void refresh_fusion() noexcept {
-    fusable_from_ = fuses_ && !annotating() ? entry_count() : never_fuse;
+    fusable_from_ = fuses_ && !annotating() && !records_nothing() ? entry_count() : never_fuse;
   }
 
   /// Called after an operation fused into the last entry: while detecting,
@@ -412,20 +421,36 @@ class Tape {
   //
   // Out of line, so that the hot path only tests the flag byte and calls.
 
-  TINYGRAD_DETAIL_COLD void on_recorded(std::uint32_t entry, const char* operation, ColdValue value,
-                                        detail::SourceLocation where, OperandValues operands) {
+  /// After an entry is appended while a flag is set: while recording
+  /// nothing, the entry goes again and the result is a constant; else the
+  /// entry is annotated. Returns the result's stamp.
+  TINYGRAD_DETAIL_COLD detail::Stamp on_recorded(std::uint32_t entry, const char* operation,
+                                                 ColdValue value, detail::SourceLocation where,
+                                                 OperandValues operands) {
+    if (records_nothing()) {
+      recording_.truncate(entry, recording_.view().begin_of(entry));
+      return detail::constant_stamp;
+    }
     annotations_.on_recorded(recording_.view(), detecting_anomalies(), entry, operation, value,
                              where, operands);
+    return detail::Stamp{generation_, entry};
   }
   TINYGRAD_DETAIL_COLD void on_fused(std::uint32_t entry, const char* operation, ColdValue value,
                                      detail::SourceLocation where, OperandValues operands) {
     annotations_.on_fused(recording_.view(), detecting_anomalies(), entry, operation, value, where,
                           operands);
   }
-  TINYGRAD_DETAIL_COLD void on_recorded_many(std::uint32_t entry, const char* operation,
-                                             const T& value, detail::SourceLocation where) {
+  /// As on_recorded, for record_many.
+  TINYGRAD_DETAIL_COLD detail::Stamp on_recorded_many(std::uint32_t entry, const char* operation,
+                                                      const T& value,
+                                                      detail::SourceLocation where) {
+    if (records_nothing()) {
+      recording_.truncate(entry, recording_.view().begin_of(entry));
+      return detail::constant_stamp;
+    }
     annotations_.on_recorded_many(recording_.view(), detecting_anomalies(), entry, operation, value,
                                   where);
+    return detail::Stamp{generation_, entry};
   }
 
   /// When detection goes off: an annotation of an entry that fusion may
@@ -442,8 +467,44 @@ class Tape {
     throw tape_error(detail::tape_full_message(id()));
   }
 
+  /// Whether a Var is simply one of this tape's current epoch, the one case
+  /// an operation handles inline. (Without checks, anything but a constant.)
+  [[nodiscard]] bool holds_now(const detail::Stamp& s) const noexcept {
+#ifndef TINYGRAD_NO_CHECKS
+    return s.generation == generation_;
+#else
+    return s.generation != detail::constant_generation;
+#endif
+  }
+
+  /// Whether an operand is a constant, which the operation then drops as it
+  /// would a plain number; throws tape_error if it is a Var that cannot be
+  /// used here. The fast path (a Var of the current epoch) is the one inline
+  /// comparison of require_recorded_here.
+  [[nodiscard]] bool is_constant_operand(const detail::Stamp& s, const T& value) const {
+#ifndef TINYGRAD_NO_CHECKS
+    if (s.generation == generation_) [[likely]] {
+      return false;
+    }
+    return is_constant_operand_slow(s, value);
+#else
+    (void)value;
+    return s.generation == detail::constant_generation;
+#endif
+  }
+
+  TINYGRAD_DETAIL_COLD bool is_constant_operand_slow(const detail::Stamp& s,
+                                                     ColdValue value) const {
+    if (s.generation == detail::constant_generation) {
+      return true;
+    }
+    require_recorded_here_slow(s, value, "an operation");
+    return false;
+  }
+
   /// The fast path (a Var of the current epoch) is inline; everything else,
-  /// including building the message, is out of line.
+  /// including building the message, is out of line. A constant throws: it
+  /// has no gradient and nothing to differentiate.
   void require_recorded_here(const detail::Stamp& s, const T& value, const char* use) const {
 #ifndef TINYGRAD_NO_CHECKS
     if (s.generation == generation_) [[likely]] {
@@ -476,6 +537,9 @@ class Tape {
   [[nodiscard]] detail::VarTape where_is(const detail::Stamp& s) const {
     if (s.generation == detail::consumed) {
       return detail::VarTape::taken_over;
+    }
+    if (s.generation == detail::constant_generation) {
+      return detail::VarTape::constant;
     }
     if (s.tape() == id()) {
       return detail::VarTape::dropped;
@@ -643,8 +707,16 @@ class Tape {
 
   // What recording keeps beside the entries: one byte, so that the recording
   // path tests a single flag whatever is switched on.
-  enum Flag : std::uint8_t { keeps_annotations = 1, detects_anomalies = 2 };
+  enum Flag : std::uint8_t { keeps_annotations = 1, detects_anomalies = 2, records_nothing_ = 4 };
   std::uint8_t flags_ = 0;
+  [[nodiscard]] bool records_nothing() const noexcept {
+    return (flags_ & records_nothing_) != 0;
+  }
+  void record_nothing(bool on) noexcept {
+    set_flag(records_nothing_, on);
+    refresh_fusion();
+  }
+
   void set_flag(Flag flag, bool on) noexcept {
     flags_ = static_cast<std::uint8_t>(on ? flags_ | flag : flags_ & ~flag);
   }
@@ -674,5 +746,26 @@ class CurrentTapeScope {
 };
 
 }  // namespace detail
+
+/// While alive, Var<T> operations on this thread compute their values
+/// without recording them (the equivalent of torch.no_grad()): every result,
+/// and every Var constructed meanwhile, is a constant, with no tape entry and
+/// no gradient. For evaluating a model inside a training loop. It applies to
+/// the tape current when it is constructed; a Tape constructed inside it
+/// records as usual. Scopes nest; the end of each restores what was before.
+template <class T>
+class NoGradScope {
+ public:
+  NoGradScope() : tape_(Tape<T>::current()), recorded_nothing_(tape_.records_nothing()) {
+    tape_.record_nothing(true);
+  }
+  ~NoGradScope() { tape_.record_nothing(recorded_nothing_); }
+  NoGradScope(const NoGradScope&) = delete;
+  NoGradScope& operator=(const NoGradScope&) = delete;
+
+ private:
+  Tape<T>& tape_;
+  bool recorded_nothing_;
+};
 
 }  // namespace tinygrad

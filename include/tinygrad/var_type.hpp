@@ -17,6 +17,7 @@
 #include <compare>
 #include <ostream>
 #include <type_traits>
+#include <utility>
 
 namespace tinygrad {
 
@@ -40,8 +41,9 @@ class Var {
  public:
   using value_type = T;
 
-  /// A leaf with value 0 on the current tape.
-  Var() : Var(T(0)) {}
+  /// A constant 0: no tape entry (Eigen and std::vector make many of
+  /// these). See is_constant().
+  Var() noexcept : value_(), stamp_(detail::constant_stamp) {}
 
   /// A leaf (an input to differentiate with respect to) on the current tape.
   /// `where` is for anomaly reports (Tape::detect_anomalies); leave it be.
@@ -80,6 +82,21 @@ class Var {
 
   /// The value computed when this Var was recorded. Never throws.
   [[nodiscard]] T value() const noexcept { return value_; }
+
+  /// The same value as a constant: operations on it record as they would
+  /// on a plain T, and no gradient flows back through it to this Var.
+  /// (For a Var<Var<T>>, only the outer tape lets go; the value is the
+  /// same Var<T>.)
+  [[nodiscard]] Var detach() const noexcept { return Var(value_, detail::constant_stamp, false); }
+
+  /// Whether this Var is a constant, with no tape entry: default-constructed,
+  /// from tinygrad::constant() or detach(), or the result of an operation
+  /// whose operands were all constants, or computed inside a NoGradScope.
+  /// An operation drops a constant operand as it would a plain T; grad() and
+  /// backward() of a constant throw tape_error.
+  [[nodiscard]] bool is_constant() const noexcept {
+    return stamp_.generation == detail::constant_generation;
+  }
 
   /// The gradient accumulated by backward() calls on the current tape:
   /// the sum over those calls of d(output)/d(this). Zero before any.
@@ -215,6 +232,8 @@ class Var {
   }
 
  private:
+  template <class U>
+  friend Var<U> constant(U value) noexcept(std::is_floating_point_v<U>);
   friend struct detail::Recorder<T>;
   friend class detail::OperandWriter<T>;
   Var(T value, const detail::Stamp& stamp, bool fresh) noexcept
@@ -257,6 +276,13 @@ class Var {
   T value_;
   detail::Stamp stamp_;  // stamp_.fresh: set by Recorder, cleared by copies and moves
 };
+
+/// `value` as a constant Var<T>: no tape entry, no gradient (Var::is_constant).
+/// `x * constant(c)` records as `x * c` does.
+template <class T>
+[[nodiscard]] Var<T> constant(T value) noexcept(std::is_floating_point_v<T>) {
+  return Var<T>(std::move(value), detail::constant_stamp, false);
+}
 
 // ---- Comparisons look at values only and record nothing. ----
 

@@ -35,11 +35,84 @@ struct Recorder {
   /// and the entry's shape says so instead of a stored partial; a nested tape
   /// (T a Var) stores it all the same, so that every partial it shows is a T
   /// it holds, and never fuses (its partials are Vars).
+  ///
+  /// The inline path is for a Var of the current epoch; anything else (a
+  /// constant, a Var of an earlier epoch, misuse) goes out of line. That
+  /// path never fuses, takes the operands by value and returns only a stamp:
+  /// given an operand's address, or building the result itself, it would
+  /// make g++ keep every temporary Var in memory on the inline path too.
   template <Partials P>
   TINYGRAD_DETAIL_INLINE static Var<T> unary(SourceLocation where, const char* operation, T value,
                                              const Var<T>& x, T dx, Var<T>* x_rvalue) {
     Tape<T>& tape = Tape<T>::current();
-    tape.require_recorded_here(x.stamp_, x.value_, "an operation");
+    if (!tape.holds_now(x.stamp_)) [[unlikely]] {
+      return Var<T>(value, unary_unusual<P>(where, operation, value, x.value_, x.stamp_, dx), true);
+    }
+    return unary_checked<P>(tape, where, operation, value, x, dx, x_rvalue);
+  }
+
+  /// Records `value`, computed from x and y, with partials dx and dy. With P
+  /// unit (x + y) both are +1; with unit_negated_last (x - y), dy is -1.
+  template <Partials P>
+  TINYGRAD_DETAIL_INLINE static Var<T> binary(SourceLocation where, const char* operation, T value,
+                                              const Var<T>& x, T dx, const Var<T>& y, T dy,
+                                              Var<T>* x_rvalue, Var<T>* y_rvalue) {
+    Tape<T>& tape = Tape<T>::current();
+    if (!tape.holds_now(x.stamp_) || !tape.holds_now(y.stamp_)) [[unlikely]] {
+      return Var<T>(value,
+                    binary_unusual<P>(where, operation, value, x.value_, x.stamp_, dx, y.value_,
+                                      y.stamp_, dy),
+                    true);
+    }
+    return binary_checked<P>(tape, where, operation, value, x, dx, y, dy, x_rvalue, y_rvalue);
+  }
+
+  /// The stamp of unary()'s result when x is not simply a Var of the current
+  /// epoch: a constant's for a constant; for a Var of an earlier epoch that
+  /// the tape still holds, the entry's; misuse throws tape_error.
+  template <Partials P>
+  TINYGRAD_DETAIL_COLD static Stamp unary_unusual(SourceLocation where, const char* operation,
+                                                  T value, T x_value, Stamp x_stamp, T dx) {
+    Tape<T>& tape = Tape<T>::current();
+    if (tape.is_constant_operand(x_stamp, x_value)) {
+      return constant_stamp;
+    }
+    return tape.template record<stored_by<P>>(operation, value, where,
+                                              OperandWithValue<T>{x_stamp.index, dx, x_value});
+  }
+
+  /// As unary_unusual, for binary(). With one constant operand, the
+  /// operation records as the unary one of the other with a plain number
+  /// would (x * c, c - x); with two, nothing.
+  template <Partials P>
+  TINYGRAD_DETAIL_COLD static Stamp binary_unusual(SourceLocation where, const char* operation,
+                                                   T value, T x_value, Stamp x_stamp, T dx,
+                                                   T y_value, Stamp y_stamp, T dy) {
+    Tape<T>& tape = Tape<T>::current();
+    const bool x_constant = tape.is_constant_operand(x_stamp, x_value);
+    const bool y_constant = tape.is_constant_operand(y_stamp, y_value);
+    const OperandWithValue<T> x{x_stamp.index, dx, x_value};
+    const OperandWithValue<T> y{y_stamp.index, dy, y_value};
+    if (x_constant && y_constant) {
+      return constant_stamp;
+    }
+    if (x_constant) {
+      assert_unit_partial<P>(dy, true);
+      return tape.template record<stored_by<P>>(operation, value, where, y);
+    }
+    if (y_constant) {
+      // x - c: the partial left is +1, a unit.
+      constexpr Partials left = P == Partials::unit_negated_last ? Partials::unit : P;
+      return tape.template record<stored_by<left>>(operation, value, where, x);
+    }
+    return tape.template record<stored_by<P>>(operation, value, where, x, y);
+  }
+
+  /// unary() once x is known to be usable here and not a constant.
+  template <Partials P>
+  TINYGRAD_DETAIL_INLINE static Var<T> unary_checked(Tape<T>& tape, SourceLocation where,
+                                                     const char* operation, T value,
+                                                     const Var<T>& x, T dx, Var<T>* x_rvalue) {
     if constexpr (!is_var<T>) {
       assert_unit_partial<P>(dx, true);
       if (fuses(x_rvalue) && tape.fuse(x.stamp_, dx, nullptr, T(0))) {
@@ -52,15 +125,12 @@ struct Recorder {
                   true);
   }
 
-  /// Records `value`, computed from x and y, with partials dx and dy. With P
-  /// unit (x + y) both are +1; with unit_negated_last (x - y), dy is -1.
+  /// binary() once x and y are known to be usable here and not constants.
   template <Partials P>
-  TINYGRAD_DETAIL_INLINE static Var<T> binary(SourceLocation where, const char* operation, T value,
-                                              const Var<T>& x, T dx, const Var<T>& y, T dy,
-                                              Var<T>* x_rvalue, Var<T>* y_rvalue) {
-    Tape<T>& tape = Tape<T>::current();
-    tape.require_recorded_here(x.stamp_, x.value_, "an operation");
-    tape.require_recorded_here(y.stamp_, y.value_, "an operation");
+  TINYGRAD_DETAIL_INLINE static Var<T> binary_checked(Tape<T>& tape, SourceLocation where,
+                                                      const char* operation, T value,
+                                                      const Var<T>& x, T dx, const Var<T>& y, T dy,
+                                                      Var<T>* x_rvalue, Var<T>* y_rvalue) {
     if constexpr (!is_var<T>) {
       assert_unit_partial<P>(dx, false);
       assert_unit_partial<P>(dy, true);
@@ -216,7 +286,9 @@ class OperandWriter {
 
   void add(const Var<T>& x, T partial) {
     assert(count_ < capacity_ && "more operands than Recorder::many was told to expect");
-    tape_.require_recorded_here(x.stamp_, x.value_, "an operation");
+    if (tape_.is_constant_operand(x.stamp_, x.value_)) [[unlikely]] {
+      return;  // a term with a constant: part of the value, nothing to differentiate
+    }
     index_[count_] = x.stamp_.index;
     if (partial_ != nullptr) {
       partial_[count_] = partial;

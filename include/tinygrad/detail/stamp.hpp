@@ -46,6 +46,14 @@ struct Stamp {
 /// tape has id 0, so every use of it fails the check and is reported.
 inline constexpr std::uint64_t consumed = 0;
 
+/// The generation of a constant: a Var with no tape entry (default-constructed,
+/// tinygrad::constant, detach(), or computed from constants or while a tape
+/// records nothing). Tape id 0 again, so that the check on every operand
+/// sends it down the slow path, where the operation drops it as it would a
+/// plain number: constants cost nothing where there are none.
+inline constexpr std::uint64_t constant_generation = 1;
+inline constexpr Stamp constant_stamp{constant_generation, 0};
+
 /// The first generation of a new tape: its id, epoch 0.
 constexpr std::uint64_t first_generation(std::uint32_t tape) noexcept {
   return std::uint64_t{tape} << 32;

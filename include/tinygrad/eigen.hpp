@@ -1,0 +1,211 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+// Eigen with Var<T> scalars: Eigen::Matrix<Var<double>, ...> in expressions,
+// products with plain matrices in either order, decompositions and printing;
+// and the functional API on Eigen vectors and matrices. Eigen is the user's
+// dependency, never tinygrad's: include this header only where Eigen is
+// available (3.4 is tested). See docs/eigen.md.
+
+#include <tinygrad/functional.hpp>
+#include <tinygrad/var.hpp>
+
+#include <Eigen/Core>
+
+#include <cstddef>
+#include <span>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace Eigen {
+
+/// What Eigen needs to know about Var<T> as a scalar. Its numeric limits are
+/// T's, as constants (no tape entries). Literal is T: the numbers Eigen's
+/// algorithms write into their formulas record as plain numbers do.
+template <class T>
+struct NumTraits<tinygrad::Var<T>> : NumTraits<T> {
+  using Real = tinygrad::Var<T>;
+  using NonInteger = tinygrad::Var<T>;
+  using Nested = tinygrad::Var<T>;
+  using Literal = T;
+
+  enum {
+    IsComplex = 0,
+    IsInteger = 0,
+    IsSigned = 1,
+    // Default construction is cheap (a constant, no entry) but not nothing.
+    RequireInitialization = 1,
+    ReadCost = 1,
+    // Every operation records an entry: more than T's arithmetic costs, so
+    // that Eigen's cost model evaluates a nested expression once into a
+    // temporary instead of recomputing (and re-recording) it per use.
+    AddCost = 8,
+    MulCost = 8,
+  };
+
+  static Real epsilon() { return tinygrad::constant(NumTraits<T>::epsilon()); }
+  static Real dummy_precision() { return tinygrad::constant(NumTraits<T>::dummy_precision()); }
+  static Real highest() { return tinygrad::constant(NumTraits<T>::highest()); }
+  static Real lowest() { return tinygrad::constant(NumTraits<T>::lowest()); }
+  static Real infinity() { return tinygrad::constant(NumTraits<T>::infinity()); }
+  static Real quiet_NaN() { return tinygrad::constant(NumTraits<T>::quiet_NaN()); }
+};
+
+/// Var<T> with a plain number (T, or any arithmetic type as Var's operators
+/// take), in either order, gives a Var<T>: `MatrixXd * VectorX<Var>`,
+/// `x.array() * 2.0` and friends, as `Var<T> * double` does; for a
+/// Var<Var<double>> (hessian) too.
+template <class T, tinygrad::detail::Scalar S, class BinaryOp>
+struct ScalarBinaryOpTraits<tinygrad::Var<T>, S, BinaryOp> {
+  using ReturnType = tinygrad::Var<T>;
+};
+template <class T, tinygrad::detail::Scalar S, class BinaryOp>
+struct ScalarBinaryOpTraits<S, tinygrad::Var<T>, BinaryOp> {
+  using ReturnType = tinygrad::Var<T>;
+};
+
+}  // namespace Eigen
+
+namespace tinygrad {
+
+/// A column vector of Vars, the type `f` receives from the functional API
+/// when x is an Eigen vector (as a read-only Map of it; a parameter of type
+/// `const VectorX<Var<T>>&` takes it too, by a copy that records nothing).
+template <class T>
+using VectorX = Eigen::Matrix<Var<T>, Eigen::Dynamic, 1>;
+
+namespace detail {
+
+/// An Eigen column vector of float, double or long double (an expression
+/// too: it is evaluated once).
+template <class D>
+concept EigenVector = std::derived_from<D, Eigen::MatrixBase<D>> && D::ColsAtCompileTime == 1 &&
+                      std::floating_point<typename D::Scalar>;
+
+/// x evaluated into a plain vector, whose storage the span-based functions
+/// read.
+template <class D>
+Eigen::Matrix<typename D::Scalar, Eigen::Dynamic, 1> evaluated(const Eigen::MatrixBase<D>& x) {
+  return x;
+}
+
+template <class T>
+std::span<const T> as_span(const Eigen::Matrix<T, Eigen::Dynamic, 1>& x) {
+  return {x.data(), static_cast<std::size_t>(x.size())};
+}
+
+/// The Vars of a span as the Eigen column f receives.
+template <class V>
+Eigen::Map<const Eigen::Matrix<V, Eigen::Dynamic, 1>> as_eigen(std::span<const V> x) {
+  return {x.data(), static_cast<Eigen::Index>(x.size())};
+}
+
+/// f as the span-based functional API calls it: the leaves as an Eigen
+/// column; a scalar result as a Var.
+template <class F>
+auto with_eigen_argument(F& f) {
+  return [&f](auto leaves) {
+    using V = typename decltype(leaves)::value_type;
+    return V(f(as_eigen<V>(leaves)));
+  };
+}
+
+/// f returning an Eigen vector of Vars (or an expression of one), as
+/// jacobian calls it: the outputs as a std::vector.
+template <class F>
+auto with_eigen_argument_and_outputs(F& f) {
+  return [&f](auto leaves) {
+    using V = typename decltype(leaves)::value_type;
+    const Eigen::Matrix<V, Eigen::Dynamic, 1> outputs = f(as_eigen<V>(leaves));
+    return std::vector<V>(outputs.data(), outputs.data() + outputs.size());
+  };
+}
+
+/// A row-major m x n array as an Eigen matrix.
+template <class T>
+Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic> from_row_major(const std::vector<T>& values,
+                                                                std::size_t rows,
+                                                                std::size_t columns) {
+  using RowMajor = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  return Eigen::Map<const RowMajor>(values.data(), static_cast<Eigen::Index>(rows),
+                                    static_cast<Eigen::Index>(columns));
+}
+
+}  // namespace detail
+
+// The functional API at an Eigen vector x: f receives the variables as an
+// Eigen column of Vars (write it as a generic lambda, `[](const auto& x)`),
+// and the results are Eigen vectors and matrices.
+
+/// The gradient of f at x.
+template <class F, detail::EigenVector D, class T = typename D::Scalar>
+Eigen::Matrix<T, Eigen::Dynamic, 1> gradient(F&& f, const Eigen::MatrixBase<D>& x) {
+  const auto point = detail::evaluated(x);
+  Eigen::Matrix<T, Eigen::Dynamic, 1> out(point.size());
+  auto g = detail::with_eigen_argument(f);
+  gradient(g, detail::as_span(point),
+           std::span<T>(out.data(), static_cast<std::size_t>(out.size())));
+  return out;
+}
+
+/// f(x) and its gradient at x, from one recording.
+template <class F, detail::EigenVector D, class T = typename D::Scalar>
+std::pair<T, Eigen::Matrix<T, Eigen::Dynamic, 1>> value_and_gradient(
+    F&& f, const Eigen::MatrixBase<D>& x) {
+  const auto point = detail::evaluated(x);
+  auto g = detail::with_eigen_argument(f);
+  const auto [value, slope] = value_and_gradient(g, detail::as_span(point));
+  return {value, Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>>(
+                     slope.data(), static_cast<Eigen::Index>(slope.size()))};
+}
+
+/// The Jacobian of f at x, for f returning an Eigen vector of m Vars: an
+/// m x n matrix whose row i is the gradient of output i.
+template <class F, detail::EigenVector D, class T = typename D::Scalar>
+Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic> jacobian(F&& f, const Eigen::MatrixBase<D>& x) {
+  const auto point = detail::evaluated(x);
+  auto g = detail::with_eigen_argument_and_outputs(f);
+  const std::vector<T> rows = jacobian(g, detail::as_span(point));
+  const auto n = static_cast<std::size_t>(point.size());
+  return detail::from_row_major(rows, n == 0 ? 0 : rows.size() / n, n);
+}
+
+/// The Hessian of f at x: an n x n matrix (f receives Var<Var<T>>s).
+template <class F, detail::EigenVector D, class T = typename D::Scalar>
+Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic> hessian(F&& f, const Eigen::MatrixBase<D>& x) {
+  const auto point = detail::evaluated(x);
+  auto g = detail::with_eigen_argument(f);
+  const auto n = static_cast<std::size_t>(point.size());
+  return detail::from_row_major(hessian(g, detail::as_span(point)), n, n);
+}
+
+/// The Hessian of f at x times v, without forming the Hessian.
+template <class F, detail::EigenVector D, detail::EigenVector E, class T = typename D::Scalar>
+Eigen::Matrix<T, Eigen::Dynamic, 1> hvp(F&& f, const Eigen::MatrixBase<D>& x,
+                                        const Eigen::MatrixBase<E>& v) {
+  static_assert(std::is_same_v<typename E::Scalar, T>,
+                "tinygrad::hvp: x and v must have the same scalar type");
+  const auto point = detail::evaluated(x);
+  const auto direction = detail::evaluated(v);
+  auto g = detail::with_eigen_argument(f);
+  const std::vector<T> product = hvp(g, detail::as_span(point), detail::as_span(direction));
+  return Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>>(
+      product.data(), static_cast<Eigen::Index>(product.size()));
+}
+
+/// v^T J at x, for f returning an Eigen vector of m Vars and v of m values.
+template <class F, detail::EigenVector D, detail::EigenVector E, class T = typename D::Scalar>
+Eigen::Matrix<T, Eigen::Dynamic, 1> vjp(F&& f, const Eigen::MatrixBase<D>& x,
+                                        const Eigen::MatrixBase<E>& v) {
+  static_assert(std::is_same_v<typename E::Scalar, T>,
+                "tinygrad::vjp: x and v must have the same scalar type");
+  const auto point = detail::evaluated(x);
+  const auto seeds = detail::evaluated(v);
+  auto g = detail::with_eigen_argument_and_outputs(f);
+  const std::vector<T> product = vjp(g, detail::as_span(point), detail::as_span(seeds));
+  return Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>>(
+      product.data(), static_cast<Eigen::Index>(product.size()));
+}
+
+}  // namespace tinygrad
