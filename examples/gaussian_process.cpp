@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Maximum-likelihood hyperparameters of a Gaussian process, with Eigen.
 //
 // 40 noisy samples of sin(x) on [0, 5]; a squared-exponential kernel

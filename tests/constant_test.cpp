@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Constants (default-constructed Vars, tinygrad::constant, detach) and
 // NoGradScope: values with no tape entry, and how operations treat them.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // <tinygrad/eigen.hpp>: Var<double> as an Eigen scalar, and the functional
 // API on Eigen vectors. Every gradient is checked against central finite
 // differences of the same generic function evaluated on plain Eigen doubles.

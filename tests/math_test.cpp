@@ -4,15 +4,20 @@
 // the textbook form) and against central finite differences; plus the
 // conventions where a derivative does not exist.
 
+#include <tinygrad/functional.hpp>
 #include <tinygrad/var.hpp>
 
 #include "support/gradient_check.hpp"
 
 #include <doctest/doctest.h>
+#include <array>
 #include <cmath>
 #include <initializer_list>
 #include <limits>
 #include <numbers>
+#include <string>
+#include <type_traits>
+#include <vector>
 
 using tinygrad::Tape;
 using tinygrad::Var;
@@ -439,4 +444,105 @@ TEST_CASE_TEMPLATE("Var<float>: the activation policies on the tape, against dou
         },
         x);
   }
+}
+
+// ---- custom(): an operation tinygrad does not have ----
+
+namespace {
+
+// Bessel functions of the first kind for any tinygrad number: plain doubles
+// from the standard library, Vars through custom() with the textbook
+// derivatives J0' = -J1 and J1' = J0 - J1 / x, written on the level below so
+// that a nested tape differentiates them again.
+template <class S>
+S bessel_j1(const S& x);
+
+template <class S>
+S bessel_j0(const S& x) {
+  if constexpr (std::is_floating_point_v<S>) {
+    return std::cyl_bessel_j(0.0, x);
+  } else {
+    return tinygrad::custom(bessel_j0(x.value()), {{x, -bessel_j1(x.value())}}, "j0");
+  }
+}
+
+template <class S>
+S bessel_j1(const S& x) {
+  if constexpr (std::is_floating_point_v<S>) {
+    return std::cyl_bessel_j(1.0, x);
+  } else {
+    const auto at = x.value();
+    return tinygrad::custom(bessel_j1(at), {{x, bessel_j0(at) - bessel_j1(at) / at}}, "j1");
+  }
+}
+
+// hypot as a custom operation of two operands: partials x / r and y / r.
+template <class S>
+S custom_hypot(const S& x, const S& y) {
+  if constexpr (std::is_floating_point_v<S>) {
+    return std::hypot(x, y);
+  } else {
+    const auto r = custom_hypot(x.value(), y.value());
+    return tinygrad::custom(r, {{x, x.value() / r}, {y, y.value() / r}}, "my_hypot");
+  }
+}
+
+}  // namespace
+
+TEST_CASE("custom: first derivatives by hand and by finite differences") {
+  using tinygrad_test::check_gradient;
+  for (const double x0 : {0.3, 1.7, 4.2}) {
+    check_gradient([](const auto& x) { return bessel_j0(x) * bessel_j1(x); },
+                   [](double x) {
+                     const double j0 = std::cyl_bessel_j(0.0, x);
+                     const double j1 = std::cyl_bessel_j(1.0, x);
+                     return -j1 * j1 + j0 * (j0 - j1 / x);
+                   },
+                   x0);
+  }
+  check_gradient([](const auto& x, const auto& y) { return custom_hypot(x, y) * x; },
+                 [](double x, double y) { return std::hypot(x, y) + x * x / std::hypot(x, y); },
+                 [](double x, double y) { return x * y / std::hypot(x, y); }, 0.6, -1.3);
+}
+
+TEST_CASE("custom: second derivatives through a nested tape") {
+  // d2/dx2 J0 = -J1' = -(J0 - J1 / x).
+  for (const double x0 : {0.3, 1.7, 4.2}) {
+    CAPTURE(x0);
+    const std::array<double, 1> at{x0};
+    const auto h = tinygrad::hessian([](auto x) { return bessel_j0(x[0]); }, at);
+    const double j0 = std::cyl_bessel_j(0.0, x0);
+    const double j1 = std::cyl_bessel_j(1.0, x0);
+    CHECK(h[0] == doctest::Approx(-(j0 - j1 / x0)).epsilon(1e-13));
+    // Against central differences of the first derivative, -J1.
+    const double step = 1e-5;
+    const double difference =
+        (-std::cyl_bessel_j(1.0, x0 + step) + std::cyl_bessel_j(1.0, x0 - step)) / (2 * step);
+    CHECK(h[0] == doctest::Approx(difference).epsilon(1e-8));
+  }
+}
+
+TEST_CASE("custom: one entry; constants left out, repeated operands summed; its name") {
+  Tape<double> tape;
+  tape.annotate(true);
+  const Var<double> x = 2.0;
+  const Var<double> y =
+      tinygrad::custom(10.0, {{x, 2.0}, {tinygrad::constant(1.0), 7.0}, {x, 3.0}}, "twice_x_plus");
+  CHECK(tape.size() == 2);
+  CHECK(y.value() == 10.0);
+  y.backward();
+  CHECK(x.grad() == 5.0);
+  std::string last;
+  tape.for_each_entry([&](const auto& entry) {
+    if (entry.operation != nullptr) {
+      last = entry.operation;
+    }
+  });
+  CHECK(last == "twice_x_plus");
+  // Partials from a container, through the span overload.
+  const std::vector<tinygrad::Partial<double>> partials{{x, 4.0}};
+  const Var<double> z = tinygrad::custom(1.0, partials);
+  tape.zero_grad();
+  z.backward();
+  CHECK(x.grad() == 4.0);
 }

@@ -4,6 +4,7 @@
 // with the same result as the span that views it. And a number of any
 // arithmetic type where a T is meant.
 
+#include <tinygrad/functional.hpp>
 #include <tinygrad/loss.hpp>
 #include <tinygrad/parallel.hpp>
 #include <tinygrad/var.hpp>
@@ -13,6 +14,7 @@
 #include <array>
 #include <cstddef>
 #include <span>
+#include <stdexcept>
 #include <vector>
 
 using tinygrad::InstructionSet;
@@ -128,4 +130,25 @@ TEST_CASE("parallel_gradient takes any range of parameters and samples") {
     return result;
   });
   CHECK(expected.second == std::vector<double>{6.0, -9.0});
+}
+
+TEST_CASE("gradient writes into any writable range") {
+  // f(x) = x0^2 x1: gradient (2 x0 x1, x0^2) = (12, 9) at (3, 2).
+  const auto f = [](auto x) { return x[0] * x[0] * x[1]; };
+  const std::vector<double> x{3.0, 2.0};
+  const std::vector<double> expected{12.0, 9.0};
+  std::vector<double> into_vector(2);
+  tinygrad::gradient(f, x, into_vector);
+  CHECK(into_vector == expected);
+  std::array<double, 2> into_array{};
+  tinygrad::gradient(f, x, into_array);
+  CHECK(std::vector<double>(into_array.begin(), into_array.end()) == expected);
+  double into_c_array[2] = {};
+  tinygrad::gradient(f, x, into_c_array);
+  CHECK(std::vector<double>(into_c_array, into_c_array + 2) == expected);
+  std::vector<double> storage(2);
+  tinygrad::gradient(f, x, std::span<double>(storage));
+  CHECK(storage == expected);
+  std::vector<double> wrong_size(3);
+  CHECK_THROWS_AS(tinygrad::gradient(f, x, wrong_size), std::invalid_argument);
 }

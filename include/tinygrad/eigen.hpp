@@ -122,6 +122,13 @@ auto with_eigen_argument_and_outputs(F& f) {
   };
 }
 
+/// A vector of values as an Eigen column.
+template <class T>
+Eigen::Matrix<T, Eigen::Dynamic, 1> to_eigen(const std::vector<T>& values) {
+  return Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>>(
+      values.data(), static_cast<Eigen::Index>(values.size()));
+}
+
 /// A row-major m x n array as an Eigen matrix.
 template <class T>
 Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic> from_row_major(const std::vector<T>& values,
@@ -156,8 +163,7 @@ std::pair<T, Eigen::Matrix<T, Eigen::Dynamic, 1>> value_and_gradient(
   const auto point = detail::evaluated(x);
   auto g = detail::with_eigen_argument(f);
   const auto [value, slope] = value_and_gradient(g, detail::as_span(point));
-  return {value, Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>>(
-                     slope.data(), static_cast<Eigen::Index>(slope.size()))};
+  return {value, detail::to_eigen(slope)};
 }
 
 /// The Jacobian of f at x, for f returning an Eigen vector of m Vars: an
@@ -186,12 +192,9 @@ Eigen::Matrix<T, Eigen::Dynamic, 1> hvp(F&& f, const Eigen::MatrixBase<D>& x,
                                         const Eigen::MatrixBase<E>& v) {
   static_assert(std::is_same_v<typename E::Scalar, T>,
                 "tinygrad::hvp: x and v must have the same scalar type");
-  const auto point = detail::evaluated(x);
-  const auto direction = detail::evaluated(v);
   auto g = detail::with_eigen_argument(f);
-  const std::vector<T> product = hvp(g, detail::as_span(point), detail::as_span(direction));
-  return Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>>(
-      product.data(), static_cast<Eigen::Index>(product.size()));
+  return detail::to_eigen(
+      hvp(g, detail::as_span(detail::evaluated(x)), detail::as_span(detail::evaluated(v))));
 }
 
 /// v^T J at x, for f returning an Eigen vector of m Vars and v of m values.
@@ -200,12 +203,9 @@ Eigen::Matrix<T, Eigen::Dynamic, 1> vjp(F&& f, const Eigen::MatrixBase<D>& x,
                                         const Eigen::MatrixBase<E>& v) {
   static_assert(std::is_same_v<typename E::Scalar, T>,
                 "tinygrad::vjp: x and v must have the same scalar type");
-  const auto point = detail::evaluated(x);
-  const auto seeds = detail::evaluated(v);
   auto g = detail::with_eigen_argument_and_outputs(f);
-  const std::vector<T> product = vjp(g, detail::as_span(point), detail::as_span(seeds));
-  return Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>>(
-      product.data(), static_cast<Eigen::Index>(product.size()));
+  return detail::to_eigen(
+      vjp(g, detail::as_span(detail::evaluated(x)), detail::as_span(detail::evaluated(v))));
 }
 
 }  // namespace tinygrad

@@ -147,11 +147,13 @@ void gradient_rows(const Outputs& outputs, std::span<const Var<T>> leaves, std::
 
 }  // namespace detail
 
-/// The gradient of f at x, written into `out` (which must have x's size).
+/// The gradient of f at x, written into `out` (any writable contiguous
+/// range of T of x's size: a std::vector, std::array, C array or span).
 /// Reuses a per-thread tape: once warm, no allocation.
-template <class F, detail::Point X, class T = detail::PointElement<X>>
-void gradient(F&& f, const X& x, std::span<T> out) {
-  detail::value_and_gradient_into<T>(f, std::span<const T>(x), out, "gradient");
+template <class F, detail::Point X, class Out, class T = detail::PointElement<X>>
+requires detail::WritableRangeOf<Out, T>
+void gradient(F&& f, const X& x, Out&& out) {
+  detail::value_and_gradient_into<T>(f, std::span<const T>(x), std::span<T>(out), "gradient");
 }
 
 /// The gradient of f at x.

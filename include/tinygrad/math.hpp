@@ -23,6 +23,7 @@
 #include <cmath>
 #include <concepts>
 #include <cstddef>
+#include <initializer_list>
 #include <numbers>
 #include <ranges>
 #include <span>
@@ -419,6 +420,46 @@ auto sum(const A& a, detail::SourceLocation where = detail::SourceLocation::curr
         }
       },
       detail::Partials::unit);
+}
+
+// ---- Your own differentiable operation ----
+
+/// One operand of a custom operation: a Var and the partial derivative of
+/// the operation's result with respect to it.
+template <class T>
+struct Partial {
+  const Var<T>& operand;
+  T derivative;
+};
+
+/// The result of an operation tinygrad does not have (a special function, a
+/// solver, a call into another library): `value`, computed by your code from
+/// the operands' values, and the partial derivative with respect to each
+/// operand. Records ONE entry; constants among the operands are left out, and
+/// an operand given twice gets the sum of its partials. `name` is what
+/// annotations and anomaly reports show.
+///
+/// For second derivatives (T a Var, as hessian() records), give the partials
+/// as Vars computed from the operands' values, so that they are functions on
+/// the tape below: write the operation generically, as docs/tutorial.md
+/// shows, and the nested recording differentiates it again.
+template <class T>
+Var<T> custom(T value, std::span<const Partial<std::type_identity_t<T>>> partials,
+              const char* name = "custom",
+              detail::SourceLocation where = detail::SourceLocation::current()) {
+  return detail::Recorder<T>::many(where, name, value, partials.size(), [&](auto& operands) {
+    for (const Partial<T>& p : partials) {
+      operands.add(p.operand, p.derivative);
+    }
+  });
+}
+
+/// custom() with the partials listed in place: `custom(v, {{x, dx}, {y, dy}})`.
+template <class T>
+Var<T> custom(T value, std::initializer_list<Partial<std::type_identity_t<T>>> partials,
+              const char* name = "custom",
+              detail::SourceLocation where = detail::SourceLocation::current()) {
+  return custom(value, std::span<const Partial<T>>(partials.begin(), partials.size()), name, where);
 }
 
 // ---- Activations ----

@@ -333,6 +333,12 @@ class Tape {
   TINYGRAD_DETAIL_INLINE detail::Stamp record(const char* operation, const T& value,
                                               detail::SourceLocation where,
                                               const Operands&... operands) {
+    if constexpr (sizeof...(Operands) == 0) {
+      if (flags_ != 0) [[unlikely]] {
+        return record_leaf_flagged(value, where);
+      }
+      return detail::Stamp{generation_, recording_.template append<P>([this] { throw_full(); })};
+    }
     const std::uint32_t entry =
         recording_.template append<P>([this] { throw_full(); }, operands...);
     if (flags_ != 0) [[unlikely]] {
@@ -440,6 +446,17 @@ class Tape {
     annotations_.on_fused(recording_.view(), detecting_anomalies(), entry, operation, value, where,
                           operands);
   }
+  /// record() of a leaf while a flag is set.
+  TINYGRAD_DETAIL_COLD detail::Stamp record_leaf_flagged(ColdValue value,
+                                                         detail::SourceLocation where) {
+    if (records_nothing()) {
+      return detail::constant_stamp;
+    }
+    const std::uint32_t entry =
+        recording_.template append<detail::Partials::stored>([this] { throw_full(); });
+    return on_recorded(entry, "leaf", value, where, {});
+  }
+
   /// As on_recorded, for record_many.
   TINYGRAD_DETAIL_COLD detail::Stamp on_recorded_many(std::uint32_t entry, const char* operation,
                                                       const T& value,
