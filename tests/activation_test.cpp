@@ -4,6 +4,7 @@
 // accuracy over the whole finite range, limits, NaN, kinks, and recording as
 // one tape entry through activate<P>.
 
+#include <tinygrad/nn.hpp>
 #include <tinygrad/var.hpp>
 
 #include "support/numeric.hpp"
@@ -13,6 +14,8 @@
 #include <cmath>
 #include <limits>
 #include <numbers>
+#include <ratio>
+#include <string>
 #include <vector>
 
 using tinygrad::Tape;
@@ -416,4 +419,96 @@ TEST_CASE_TEMPLATE("second_derivative agrees with finite differences of derivati
     CHECK(std::isfinite(P::second_derivative(x)));
   }
   CHECK(std::isnan(P::second_derivative(std::numeric_limits<double>::quiet_NaN())));
+}
+
+namespace {
+
+// A policy with a parameter fixed at compile time and every member a policy
+// may have: Swish, x sigmoid(beta x) (SiLU is beta = 1). beta is a
+// std::ratio: a template parameter of floating type is C++20, but clang 14
+// does not accept one.
+template <class Beta>
+struct Swish {
+  static constexpr double beta = static_cast<double>(Beta::num) / static_cast<double>(Beta::den);
+  static constexpr const char* name = "swish";  // in annotations and anomaly reports
+  static constexpr tinygrad::Initialization initialization = tinygrad::Initialization::he;
+  static constexpr double gain = 1.4142135623730951;  // sqrt 2, as for SiLU
+
+  template <class T>
+  static T value(T x) {
+    return x * tinygrad::Sigmoid::value(static_cast<T>(beta) * x);
+  }
+  template <class T>
+  static T derivative(T x) {
+    const T b = static_cast<T>(beta);
+    const T s = tinygrad::Sigmoid::value(b * x);
+    return s + b * x * s * (1 - s);
+  }
+  template <class T>
+  static T second_derivative(T x) {
+    const T b = static_cast<T>(beta);
+    const T s = tinygrad::Sigmoid::value(b * x);
+    const T slope = s * (1 - s);  // sigmoid'
+    return 2 * b * slope + b * b * x * slope * (1 - 2 * s);
+  }
+};
+
+using Swish15 = Swish<std::ratio<3, 2>>;
+
+// The textbook formula in long double, for beta = 3/2.
+Long swish15_ref(Long x) {
+  return x * sigmoid_ref(1.5L * x);
+}
+
+}  // namespace
+
+TEST_CASE("a parameterised policy with every member: Swish<beta>") {
+  static_assert(tinygrad::ActivationPolicy<Swish15, double>);
+  static_assert(tinygrad::ActivationPolicy<Swish15, float>);
+  const double h = 1e-5;
+  for (const double x : {-6.0, -1.3, -0.2, 0.0, 0.4, 2.5, 9.0}) {
+    CAPTURE(x);
+    CHECK(Swish15::value(x) == doctest::Approx(static_cast<double>(swish15_ref(x))).epsilon(1e-15));
+    const double derivative =
+        static_cast<double>((swish15_ref(x + h) - swish15_ref(x - h)) / (2 * h));
+    CHECK(Swish15::derivative(x) == doctest::Approx(derivative).epsilon(1e-9).scale(1.0));
+    const double second = (Swish15::derivative(x + h) - Swish15::derivative(x - h)) / (2 * h);
+    CHECK(Swish15::second_derivative(x) == doctest::Approx(second).epsilon(1e-8).scale(1.0));
+  }
+  SUBCASE("on the tape, to first and second order") {
+    Tape<double> tape;
+    tape.annotate(true);
+    Var<double> x = 0.7;
+    const auto y = tinygrad::activate<Swish15>(x);
+    y.backward();
+    CHECK(x.grad() == Swish15::derivative(0.7));
+    const char* name = nullptr;
+    tape.for_each_entry([&](const auto& entry) { name = entry.operation; });
+    CHECK(std::string(name) == "swish");
+    const Var<double> inner = 0.7;
+    Tape<Var<double>> outer;
+    const Var<Var<double>> z = inner;
+    const auto w = tinygrad::activate<Swish15>(z);
+    w.backward();
+    const Var<double> first = z.grad();  // a Var on the inner tape
+    CHECK(first.value() == Swish15::derivative(0.7));
+    first.backward();
+    CHECK(inner.grad() == Swish15::second_derivative(0.7));
+  }
+  SUBCASE("in the batched kernels") {
+    const std::vector<double> in{-2.0, -0.5, 0.0, 1.5};
+    std::vector<double> out(in.size());
+    tinygrad::forward<Swish15>(in, out);
+    const std::vector<double> dy(in.size(), 1.0);
+    std::vector<double> dx(in.size());
+    tinygrad::backward<Swish15>(in, out, dy, dx);
+    for (std::size_t i = 0; i < in.size(); ++i) {
+      CHECK(out[i] == Swish15::value(in[i]));
+      CHECK(dx[i] == Swish15::derivative(in[i]));
+    }
+  }
+  SUBCASE("a layer draws its weights as initialization and gain say: He, sqrt 2") {
+    CHECK(tinygrad::nn::initial_weight_bound<Swish15>(12, 5) ==
+          doctest::Approx(std::sqrt(2.0) * std::sqrt(3.0 / 12.0)).epsilon(1e-15));
+  }
 }

@@ -10,10 +10,15 @@
 #include <doctest/doctest.h>
 #include <array>
 #include <cmath>
+#include <limits>
 #include <sstream>
 #include <stdexcept>
 #include <type_traits>
 #include <vector>
+#include <version>
+#if defined(__cpp_lib_format)
+#include <format>
+#endif
 
 using tinygrad::Tape;
 using tinygrad::Var;
@@ -276,3 +281,31 @@ TEST_CASE("tinygrad::backward(outputs, seeds): one sweep, the sum of the seeded 
     CHECK(x.grad() == 0.0);
   }
 }
+
+TEST_CASE("std::numeric_limits<Var<T>>: T's limits, as constants") {
+  using Limits = std::numeric_limits<Var<double>>;
+  static_assert(Limits::is_specialized && Limits::digits == 53 && Limits::has_quiet_NaN);
+  Tape<double> tape;
+  CHECK(Limits::epsilon().value() == std::numeric_limits<double>::epsilon());
+  CHECK(Limits::max().value() == std::numeric_limits<double>::max());
+  CHECK(Limits::lowest().value() == std::numeric_limits<double>::lowest());
+  CHECK(Limits::min().value() == std::numeric_limits<double>::min());
+  CHECK(Limits::denorm_min().value() == std::numeric_limits<double>::denorm_min());
+  CHECK(Limits::infinity().value() == std::numeric_limits<double>::infinity());
+  CHECK(std::isnan(Limits::quiet_NaN().value()));
+  CHECK(Limits::epsilon().is_constant());
+  CHECK(tape.size() == 0);
+  // Nested: the innermost number's limits.
+  using Nested = std::numeric_limits<Var<Var<float>>>;
+  static_assert(Nested::digits == 24);
+  CHECK(Nested::max().value().value() == std::numeric_limits<float>::max());
+}
+
+#if defined(__cpp_lib_format)
+TEST_CASE("std::format of a Var formats its value") {
+  Tape<double> tape;
+  const Var<double> x = 2.0 / 3.0;
+  CHECK(std::format("{:.3f}", x) == "0.667");
+  CHECK(std::format("{}", x) == std::format("{}", 2.0 / 3.0));
+}
+#endif

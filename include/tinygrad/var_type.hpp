@@ -15,6 +15,11 @@
 
 #include <atomic>
 #include <compare>
+#include <limits>
+#include <version>
+#if defined(__cpp_lib_format)
+#include <format>
+#endif
 #include <ostream>
 #include <type_traits>
 #include <utility>
@@ -321,4 +326,68 @@ std::ostream& operator<<(std::ostream& out, const Var<T>& x) {
   return out << x.value();
 }
 
+namespace detail {
+
+/// The plain number inside a Var, a Var<Var<T>>, ...
+template <class T>
+Innermost<T> innermost_value(const Var<T>& x) noexcept {
+  if constexpr (is_var<T>) {
+    return innermost_value(x.value());
+  } else {
+    return x.value();
+  }
+}
+
+}  // namespace detail
+
 }  // namespace tinygrad
+
+/// T's limits, for generic code that asks a Var<T> for them (Eigen's
+/// algorithms, std::numeric_limits<S>::epsilon() in a template): the
+/// constants are T's, and the values are constants (Var::is_constant), so
+/// asking records nothing.
+template <class T>
+class std::numeric_limits<tinygrad::Var<T>> : public std::numeric_limits<T> {
+  using Limits = std::numeric_limits<T>;
+  using V = tinygrad::Var<T>;
+
+ public:
+  static V min() noexcept(std::is_floating_point_v<T>) { return tinygrad::constant(Limits::min()); }
+  static V max() noexcept(std::is_floating_point_v<T>) { return tinygrad::constant(Limits::max()); }
+  static V lowest() noexcept(std::is_floating_point_v<T>) {
+    return tinygrad::constant(Limits::lowest());
+  }
+  static V epsilon() noexcept(std::is_floating_point_v<T>) {
+    return tinygrad::constant(Limits::epsilon());
+  }
+  static V round_error() noexcept(std::is_floating_point_v<T>) {
+    return tinygrad::constant(Limits::round_error());
+  }
+  static V infinity() noexcept(std::is_floating_point_v<T>) {
+    return tinygrad::constant(Limits::infinity());
+  }
+  static V quiet_NaN() noexcept(std::is_floating_point_v<T>) {
+    return tinygrad::constant(Limits::quiet_NaN());
+  }
+  static V signaling_NaN() noexcept(std::is_floating_point_v<T>) {
+    return tinygrad::constant(Limits::signaling_NaN());
+  }
+  static V denorm_min() noexcept(std::is_floating_point_v<T>) {
+    return tinygrad::constant(Limits::denorm_min());
+  }
+};
+
+#if defined(__cpp_lib_format)
+/// std::format("{:.3f}", x) formats x's innermost value as that number's
+/// formatter would, with the same format specification. Only where the
+/// standard library defines __cpp_lib_format.
+template <class T, class CharT>
+struct std::formatter<tinygrad::Var<T>, CharT>
+    : std::formatter<tinygrad::detail::Innermost<T>, CharT> {
+  template <class FormatContext>
+  auto format(const tinygrad::Var<T>& x, FormatContext& context) const {
+    return std::formatter<tinygrad::detail::Innermost<T>, CharT>::format(
+        tinygrad::detail::innermost_value(x), context);
+  }
+};
+#endif
