@@ -334,20 +334,24 @@ class Tape {
                                               detail::SourceLocation where,
                                               const Operands&... operands) {
     if constexpr (sizeof...(Operands) == 0) {
+      // A leaf tests the flags first: with no operands to keep alive for
+      // the out-of-line half, that costs nothing, and nothing is appended
+      // only to be dropped while recording nothing.
       if (flags_ != 0) [[unlikely]] {
-        return record_leaf_flagged(value, where);
+        return record_leaf_flagged(operation, value, where);
       }
       return detail::Stamp{generation_, recording_.template append<P>([this] { throw_full(); })};
+    } else {
+      const std::uint32_t entry =
+          recording_.template append<P>([this] { throw_full(); }, operands...);
+      if (flags_ != 0) [[unlikely]] {
+        const std::optional<long double> operand_values[] = {
+            std::optional<long double>(detail::widened(operands.value))..., std::nullopt};
+        return on_recorded(entry, operation, value, where,
+                           std::span(operand_values, sizeof...(Operands)));
+      }
+      return detail::Stamp{generation_, entry};
     }
-    const std::uint32_t entry =
-        recording_.template append<P>([this] { throw_full(); }, operands...);
-    if (flags_ != 0) [[unlikely]] {
-      const std::optional<long double> operand_values[] = {
-          std::optional<long double>(detail::widened(operands.value))..., std::nullopt};
-      return on_recorded(entry, operation, value, where,
-                         std::span(operand_values, sizeof...(Operands)));
-    }
-    return detail::Stamp{generation_, entry};
   }
 
   /// Appends one entry with up to `max_operands` operands written by `fill`
@@ -402,9 +406,9 @@ class Tape {
   }
 
   /// After a switch: fusion stays off while recording nothing (an operand's
-  /// entry must not change under a NoGradScope) and while annotating (each entry then has
-  /// a name and a line of its own). Anomaly detection leaves it as it is, so
-  /// that switching detection on changes no rounding.
+  /// entry must not change under a NoGradScope) and while annotating (each
+  /// entry then has a name and a line of its own). Anomaly detection leaves
+  /// it as it is, so that switching detection on changes no rounding.
   void refresh_fusion() noexcept {
     fusable_from_ = fuses_ && !annotating() && !records_nothing() ? entry_count() : never_fuse;
   }
@@ -447,14 +451,14 @@ class Tape {
                           operands);
   }
   /// record() of a leaf while a flag is set.
-  TINYGRAD_DETAIL_COLD detail::Stamp record_leaf_flagged(ColdValue value,
+  TINYGRAD_DETAIL_COLD detail::Stamp record_leaf_flagged(const char* operation, ColdValue value,
                                                          detail::SourceLocation where) {
     if (records_nothing()) {
       return detail::constant_stamp;
     }
     const std::uint32_t entry =
         recording_.template append<detail::Partials::stored>([this] { throw_full(); });
-    return on_recorded(entry, "leaf", value, where, {});
+    return on_recorded(entry, operation, value, where, {});
   }
 
   /// As on_recorded, for record_many.
@@ -724,13 +728,13 @@ class Tape {
 
   // What recording keeps beside the entries: one byte, so that the recording
   // path tests a single flag whatever is switched on.
-  enum Flag : std::uint8_t { keeps_annotations = 1, detects_anomalies = 2, records_nothing_ = 4 };
+  enum Flag : std::uint8_t { keeps_annotations = 1, detects_anomalies = 2, skips_recording = 4 };
   std::uint8_t flags_ = 0;
   [[nodiscard]] bool records_nothing() const noexcept {
-    return (flags_ & records_nothing_) != 0;
+    return (flags_ & skips_recording) != 0;
   }
   void record_nothing(bool on) noexcept {
-    set_flag(records_nothing_, on);
+    set_flag(skips_recording, on);
     refresh_fusion();
   }
 

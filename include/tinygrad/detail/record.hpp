@@ -48,7 +48,16 @@ struct Recorder {
     if (!tape.holds_now(x.stamp_)) [[unlikely]] {
       return Var<T>(value, unary_unusual<P>(where, operation, value, x.value_, x.stamp_, dx), true);
     }
-    return unary_checked<P>(tape, where, operation, value, x, dx, x_rvalue);
+    if constexpr (!is_var<T>) {
+      assert_unit_partial<P>(dx, true);
+      if (fuses(x_rvalue) && tape.fuse(x.stamp_, dx, nullptr, T(0))) {
+        return take_over(tape, *x_rvalue, value, operation, where, x.value_);
+      }
+    }
+    return Var<T>(value,
+                  tape.template record<stored_by<P>>(
+                      operation, value, where, OperandWithValue<T>{x.stamp_.index, dx, x.value_}),
+                  true);
   }
 
   /// Records `value`, computed from x and y, with partials dx and dy. With P
@@ -64,7 +73,32 @@ struct Recorder {
                                       y.stamp_, dy),
                     true);
     }
-    return binary_checked<P>(tape, where, operation, value, x, dx, y, dy, x_rvalue, y_rvalue);
+    if constexpr (!is_var<T>) {
+      assert_unit_partial<P>(dx, false);
+      assert_unit_partial<P>(dy, true);
+      if (fuses(x_rvalue) && tape.fuse(x.stamp_, dx, &y.stamp_.index, dy)) {
+        return take_over(tape, *x_rvalue, value, operation, where, x.value_, y.value_);
+      }
+      if (fuses(y_rvalue) && tape.fuse(y.stamp_, dy, &x.stamp_.index, dx)) {
+        return take_over(tape, *y_rvalue, value, operation, where, x.value_, y.value_);
+      }
+      // x * x: one operand with the summed partial (fusion's merging, so that
+      // a fused entry built on it keeps room for a second operand). Not for
+      // unit partials, whose sum is no longer a unit.
+      if constexpr (P == Partials::stored) {
+        if (x.stamp_.index == y.stamp_.index && tape.merges_operands()) {
+          return Var<T>(value,
+                        tape.record(operation, value, where,
+                                    OperandWithValue<T>{x.stamp_.index, dx + dy, x.value_}),
+                        true);
+        }
+      }
+    }
+    return Var<T>(value,
+                  tape.template record<stored_by<P>>(
+                      operation, value, where, OperandWithValue<T>{x.stamp_.index, dx, x.value_},
+                      OperandWithValue<T>{y.stamp_.index, dy, y.value_}),
+                  true);
   }
 
   /// The stamp of unary()'s result when x is not simply a Var of the current
@@ -97,66 +131,20 @@ struct Recorder {
       return constant_stamp;
     }
     if (x_constant) {
-      assert_unit_partial<P>(dy, true);
+      if constexpr (!is_var<T>) {
+        assert_unit_partial<P>(dy, true);
+      }
       return tape.template record<stored_by<P>>(operation, value, where, y);
     }
     if (y_constant) {
       // x - c: the partial left is +1, a unit.
       constexpr Partials left = P == Partials::unit_negated_last ? Partials::unit : P;
+      if constexpr (!is_var<T>) {
+        assert_unit_partial<left>(dx, true);
+      }
       return tape.template record<stored_by<left>>(operation, value, where, x);
     }
     return tape.template record<stored_by<P>>(operation, value, where, x, y);
-  }
-
-  /// unary() once x is known to be usable here and not a constant.
-  template <Partials P>
-  TINYGRAD_DETAIL_INLINE static Var<T> unary_checked(Tape<T>& tape, SourceLocation where,
-                                                     const char* operation, T value,
-                                                     const Var<T>& x, T dx, Var<T>* x_rvalue) {
-    if constexpr (!is_var<T>) {
-      assert_unit_partial<P>(dx, true);
-      if (fuses(x_rvalue) && tape.fuse(x.stamp_, dx, nullptr, T(0))) {
-        return take_over(tape, *x_rvalue, value, operation, where, x.value_);
-      }
-    }
-    return Var<T>(value,
-                  tape.template record<stored_by<P>>(
-                      operation, value, where, OperandWithValue<T>{x.stamp_.index, dx, x.value_}),
-                  true);
-  }
-
-  /// binary() once x and y are known to be usable here and not constants.
-  template <Partials P>
-  TINYGRAD_DETAIL_INLINE static Var<T> binary_checked(Tape<T>& tape, SourceLocation where,
-                                                      const char* operation, T value,
-                                                      const Var<T>& x, T dx, const Var<T>& y, T dy,
-                                                      Var<T>* x_rvalue, Var<T>* y_rvalue) {
-    if constexpr (!is_var<T>) {
-      assert_unit_partial<P>(dx, false);
-      assert_unit_partial<P>(dy, true);
-      if (fuses(x_rvalue) && tape.fuse(x.stamp_, dx, &y.stamp_.index, dy)) {
-        return take_over(tape, *x_rvalue, value, operation, where, x.value_, y.value_);
-      }
-      if (fuses(y_rvalue) && tape.fuse(y.stamp_, dy, &x.stamp_.index, dx)) {
-        return take_over(tape, *y_rvalue, value, operation, where, x.value_, y.value_);
-      }
-      // x * x: one operand with the summed partial (fusion's merging, so that
-      // a fused entry built on it keeps room for a second operand). Not for
-      // unit partials, whose sum is no longer a unit.
-      if constexpr (P == Partials::stored) {
-        if (x.stamp_.index == y.stamp_.index && tape.merges_operands()) {
-          return Var<T>(value,
-                        tape.record(operation, value, where,
-                                    OperandWithValue<T>{x.stamp_.index, dx + dy, x.value_}),
-                        true);
-        }
-      }
-    }
-    return Var<T>(value,
-                  tape.template record<stored_by<P>>(
-                      operation, value, where, OperandWithValue<T>{x.stamp_.index, dx, x.value_},
-                      OperandWithValue<T>{y.stamp_.index, dy, y.value_}),
-                  true);
   }
 
   /// What an entry of partials P stores on this tape: a nested tape stores

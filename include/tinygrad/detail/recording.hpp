@@ -22,8 +22,8 @@ struct TapeInternals;  // defined by tests only
 
 /// An array of trivially copyable elements whose size is kept by its owner,
 /// so that one check covers several arrays. The memory is raw: no element is
-/// constructed until it is written (a Var's default constructor records a
-/// leaf, so constructing them would not be harmless).
+/// constructed until it is written, so growing costs no constructor call per
+/// element (a nested tape's partials are Vars).
 ///
 /// It grows with std::realloc, which its element types allow
 /// (relocatable_by_realloc): for a large array glibc moves the pages (mremap)
