@@ -117,7 +117,7 @@ bool minimise_newton(std::vector<double> x, int max_steps, double tolerance) {
     for (std::size_t i = 0; i < g.size(); ++i) {
       negative_g[i] = -g[i];
     }
-    const bool newton = solve(tinygrad::hessian(rosenbrock, x), negative_g, direction) &&
+    const bool newton = solve(tinygrad::hessian(rosenbrock, x).values(), negative_g, direction) &&
                         std::inner_product(direction.begin(), direction.end(), g.begin(), 0.0) < 0;
     if (!newton) {
       direction = negative_g;

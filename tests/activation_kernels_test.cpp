@@ -417,12 +417,13 @@ TEST_CASE("activate<P> over spans: sizes, second order and misuse") {
       return sum;
     };
     const std::vector<double> at = {0.3, -1.2};
-    const std::vector<double> h = tinygrad::hessian(f, at);
-    REQUIRE(h.size() == 4);
-    CHECK(h[0] == doctest::Approx(tinygrad::Sigmoid::second_derivative(0.3)).epsilon(1e-14));
-    CHECK(h[3] == doctest::Approx(tinygrad::Sigmoid::second_derivative(-1.2)).epsilon(1e-14));
-    CHECK(h[1] == 0.0);
-    CHECK(h[2] == 0.0);
+    const tinygrad::Matrix<double> h = tinygrad::hessian(f, at);
+    REQUIRE(h.rows() == 2);
+    REQUIRE(h.cols() == 2);
+    CHECK(h(0, 0) == doctest::Approx(tinygrad::Sigmoid::second_derivative(0.3)).epsilon(1e-14));
+    CHECK(h(1, 1) == doctest::Approx(tinygrad::Sigmoid::second_derivative(-1.2)).epsilon(1e-14));
+    CHECK(h(0, 1) == 0.0);
+    CHECK(h(1, 0) == 0.0);
   }
 
 #ifndef TINYGRAD_NO_CHECKS  // the check itself, compiled out there

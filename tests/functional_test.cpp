@@ -152,13 +152,13 @@ TEST_CASE("vjp: v^T J in one sweep, equal to the Jacobian's rows weighted by v")
   };
   const std::vector<double> x{0.3, -1.2, 0.7};
   const std::vector<double> v{1.0, -2.0, 0.5, 3.0};
-  const std::vector<double> jacobian = tinygrad::jacobian(f, x);
+  const tinygrad::Matrix<double> jacobian = tinygrad::jacobian(f, x);
   const std::vector<double> product = tinygrad::vjp(f, x, v);
   REQUIRE(product.size() == 3);
   for (std::size_t j = 0; j < 3; ++j) {
     double expected = 0;
     for (std::size_t i = 0; i < 4; ++i) {
-      expected += v[i] * jacobian[i * 3 + j];
+      expected += v[i] * jacobian(i, j);
     }
     CHECK(product[j] == doctest::Approx(expected).epsilon(1e-14));
   }
@@ -170,7 +170,7 @@ TEST_CASE("vjp: v^T J in one sweep, equal to the Jacobian's rows weighted by v")
                        "tinygrad::vjp: v has 1 elements but f(x) has 4", std::invalid_argument);
 }
 
-TEST_CASE("jacobian: one recording, one row per output, row-major") {
+TEST_CASE("jacobian: one recording, one row per output, an m x n Matrix") {
   const auto f = [](auto x) {
     return std::vector<Var<double>>{x[0] * x[1], sin(x[0]) + x[2], exp(x[1] * x[2])};
   };
@@ -185,11 +185,27 @@ TEST_CASE("jacobian: one recording, one row per output, row-major") {
                                      0,
                                      x[2] * std::exp(x[1] * x[2]),
                                      x[1] * std::exp(x[1] * x[2])};  // d exp(x1 x2)
-  REQUIRE(jac.size() == 9);
+  REQUIRE(jac.rows() == 3);
+  REQUIRE(jac.cols() == 3);
   for (std::size_t i = 0; i < 9; ++i) {
     INFO("entry ", i);
-    check_close(jac[i], expected[i], 1e-15);
+    check_close(jac.values()[i], expected[i], 1e-15);  // row-major
   }
+  CHECK(jac(2, 1) == x[2] * std::exp(x[1] * x[2]));
+  CHECK(jac.row(1)[0] == std::cos(x[0]));
+  CHECK_THROWS_AS((void)jac.at(3, 0), std::out_of_range);
+  // m outputs and n inputs of different counts: the shape says which is which.
+  const auto wide = tinygrad::jacobian([](auto v) { return std::vector{v[0] + v[1] + v[2]}; }, x);
+  CHECK(wide.rows() == 1);
+  CHECK(wide.cols() == 3);
+  const auto tall = tinygrad::jacobian(
+      [](auto v) {
+        return std::vector{v[0], 2.0 * v[0], 3.0 * v[0]};
+      },
+      std::vector<double>{1.0});
+  CHECK(tall.rows() == 3);
+  CHECK(tall.cols() == 1);
+  CHECK(tall(2, 0) == 3.0);
 }
 
 namespace {
@@ -308,10 +324,11 @@ TEST_CASE("hessian of Rosenbrock matches its analytic Hessian") {
        {std::vector<double>{-1.2, 1.0}, std::vector<double>{0.5, 0.3, -0.7, 1.1, 2.0}}) {
     const auto h = tinygrad::hessian(rosenbrock, x);
     const auto expected = rosenbrock_hessian(x);
-    REQUIRE(h.size() == expected.size());
+    REQUIRE(h.rows() == x.size());
+    REQUIRE(h.cols() == x.size());
     for (std::size_t i = 0; i < h.size(); ++i) {
       INFO("entry ", i);
-      check_close(h[i], expected[i], 1e-13);
+      check_close(h.values()[i], expected[i], 1e-13);
     }
   }
 }
@@ -340,9 +357,9 @@ TEST_CASE(
     const auto expected = hessian_by_differences(f, x);
     for (std::size_t i = 0; i < h.size(); ++i) {
       INFO("entry ", i, " at (", x[0], ", ", x[1], ")");
-      check_close(h[i], expected[i], 1e-6);
+      check_close(h.values()[i], expected[i], 1e-6);
     }
-    CHECK(h[1] == doctest::Approx(h[2]).epsilon(1e-12));  // symmetric
+    CHECK(h(0, 1) == doctest::Approx(h(1, 0)).epsilon(1e-12));  // symmetric
   }
 }
 
@@ -353,10 +370,10 @@ TEST_CASE("hessian of pow at exponent 0: the partial's own derivative survives")
   // constant 0 for y = 0 and so lost f_xy.)
   const auto f = [](auto v) { return pow(v[0], v[1]); };
   const auto h = tinygrad::hessian(f, std::vector<double>{2.0, 0.0});
-  CHECK(h[0] == 0.0);
-  CHECK(h[1] == doctest::Approx(0.5).epsilon(1e-15));
-  CHECK(h[2] == doctest::Approx(0.5).epsilon(1e-15));
-  CHECK(h[3] == doctest::Approx(std::log(2.0) * std::log(2.0)).epsilon(1e-15));
+  CHECK(h(0, 0) == 0.0);
+  CHECK(h(0, 1) == doctest::Approx(0.5).epsilon(1e-15));
+  CHECK(h(1, 0) == doctest::Approx(0.5).epsilon(1e-15));
+  CHECK(h(1, 1) == doctest::Approx(std::log(2.0) * std::log(2.0)).epsilon(1e-15));
 }
 
 TEST_CASE("hvp equals the Hessian times v") {

@@ -129,14 +129,12 @@ Eigen::Matrix<T, Eigen::Dynamic, 1> to_eigen(const std::vector<T>& values) {
       values.data(), static_cast<Eigen::Index>(values.size()));
 }
 
-/// A row-major m x n array as an Eigen matrix.
+/// A tinygrad::Matrix (row-major) as an Eigen matrix.
 template <class T>
-Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic> from_row_major(const std::vector<T>& values,
-                                                                std::size_t rows,
-                                                                std::size_t columns) {
+Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic> to_eigen(const Matrix<T>& m) {
   using RowMajor = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-  return Eigen::Map<const RowMajor>(values.data(), static_cast<Eigen::Index>(rows),
-                                    static_cast<Eigen::Index>(columns));
+  return Eigen::Map<const RowMajor>(m.data(), static_cast<Eigen::Index>(m.rows()),
+                                    static_cast<Eigen::Index>(m.cols()));
 }
 
 }  // namespace detail
@@ -172,9 +170,7 @@ template <class F, detail::EigenVector D, class T = typename D::Scalar>
 Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic> jacobian(F&& f, const Eigen::MatrixBase<D>& x) {
   const auto point = detail::evaluated(x);
   auto g = detail::with_eigen_argument_and_outputs(f);
-  const std::vector<T> rows = jacobian(g, detail::as_span(point));
-  const auto n = static_cast<std::size_t>(point.size());
-  return detail::from_row_major(rows, n == 0 ? 0 : rows.size() / n, n);
+  return detail::to_eigen(jacobian(g, detail::as_span(point)));
 }
 
 /// The Hessian of f at x: an n x n matrix (f receives Var<Var<T>>s).
@@ -182,8 +178,7 @@ template <class F, detail::EigenVector D, class T = typename D::Scalar>
 Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic> hessian(F&& f, const Eigen::MatrixBase<D>& x) {
   const auto point = detail::evaluated(x);
   auto g = detail::with_eigen_argument(f);
-  const auto n = static_cast<std::size_t>(point.size());
-  return detail::from_row_major(hessian(g, detail::as_span(point)), n, n);
+  return detail::to_eigen(hessian(g, detail::as_span(point)));
 }
 
 /// The Hessian of f at x times v, without forming the Hessian.

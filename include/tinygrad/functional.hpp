@@ -33,6 +33,64 @@
 
 namespace tinygrad {
 
+/// A dense matrix of values, row-major: what jacobian and hessian return, so
+/// that the shape travels with the values. A contiguous range of its values
+/// (row 0 first), so the standard algorithms and the library's range
+/// functions take it as they take a std::vector.
+template <class T>
+class Matrix {
+ public:
+  Matrix() = default;
+  /// rows x cols zeros.
+  Matrix(std::size_t rows, std::size_t cols) : rows_(rows), cols_(cols), values_(rows * cols) {}
+
+  [[nodiscard]] std::size_t rows() const noexcept { return rows_; }
+  [[nodiscard]] std::size_t cols() const noexcept { return cols_; }
+  [[nodiscard]] std::size_t size() const noexcept { return values_.size(); }
+  [[nodiscard]] bool empty() const noexcept { return values_.empty(); }
+
+  /// The entry in row i, column j (unchecked, as std::vector's []).
+  [[nodiscard]] T& operator()(std::size_t i, std::size_t j) noexcept {
+    return values_[i * cols_ + j];
+  }
+  [[nodiscard]] const T& operator()(std::size_t i, std::size_t j) const noexcept {
+    return values_[i * cols_ + j];
+  }
+  /// The same, checked: std::out_of_range outside the matrix.
+  [[nodiscard]] const T& at(std::size_t i, std::size_t j) const {
+    if (i >= rows_ || j >= cols_) {
+      throw std::out_of_range("tinygrad::Matrix::at(" + std::to_string(i) + ", " +
+                              std::to_string(j) + ") of a " + std::to_string(rows_) + " x " +
+                              std::to_string(cols_) + " matrix");
+    }
+    return (*this)(i, j);
+  }
+
+  /// Row i, as a span of cols() values.
+  [[nodiscard]] std::span<T> row(std::size_t i) noexcept {
+    return {values_.data() + i * cols_, cols_};
+  }
+  [[nodiscard]] std::span<const T> row(std::size_t i) const noexcept {
+    return {values_.data() + i * cols_, cols_};
+  }
+
+  /// Every value, row-major.
+  [[nodiscard]] const std::vector<T>& values() const noexcept { return values_; }
+  [[nodiscard]] T* data() noexcept { return values_.data(); }
+  [[nodiscard]] const T* data() const noexcept { return values_.data(); }
+  [[nodiscard]] auto begin() noexcept { return values_.begin(); }
+  [[nodiscard]] auto end() noexcept { return values_.end(); }
+  [[nodiscard]] auto begin() const noexcept { return values_.begin(); }
+  [[nodiscard]] auto end() const noexcept { return values_.end(); }
+
+  friend bool operator==(const Matrix&, const Matrix&) = default;
+
+ private:
+  std::size_t rows_ = 0;
+  std::size_t cols_ = 0;
+  std::vector<T> values_;
+};
+
 namespace detail {
 
 /// The element type of the point a functional-API call differentiates at.
@@ -173,21 +231,21 @@ std::pair<T, std::vector<T>> value_and_gradient(F&& f, const X& x) {
   return {value, std::move(out)};
 }
 
-/// The Jacobian of f at x, where f returns a range of m Var<T>: m x n values,
-/// row-major (row i is the gradient of output i). One recording, one reverse
-/// sweep per output.
+/// The Jacobian of f at x, where f returns a range of m Var<T>: an m x n
+/// Matrix whose row i is the gradient of output i. One recording, one
+/// reverse sweep per output.
 template <class F, detail::Point X, class T = detail::PointElement<X>>
-std::vector<T> jacobian(F&& f, const X& x) {
+Matrix<T> jacobian(F&& f, const X& x) {
   using Outputs = std::invoke_result_t<F&, std::span<const Var<T>>>;
   static_assert(std::ranges::sized_range<Outputs> &&
                     std::is_same_v<std::ranges::range_value_t<Outputs>, Var<T>>,
                 "tinygrad::jacobian: f must take a std::span<const Var<T>> and return a sized "
                 "range of Var<T> (such as std::vector<Var<T>>)");
   const std::span<const T> point(x);
-  std::vector<T> result;
+  Matrix<T> result;
   detail::with_recording<T>(f, point, [&](std::span<const Var<T>> leaves, const Outputs& outputs) {
-    result.assign(std::ranges::size(outputs) * leaves.size(), T(0));
-    detail::gradient_rows(outputs, leaves, std::span<T>(result));
+    result = Matrix<T>(std::ranges::size(outputs), leaves.size());
+    detail::gradient_rows(outputs, leaves, std::span<T>(result.data(), result.size()));
   });
   return result;
 }
@@ -242,17 +300,17 @@ void with_gradient_recorded(F& f, std::span<const T> x, Use&& use) {
 
 }  // namespace detail
 
-/// The Hessian of f at x: n x n values, row-major. Reverse over reverse: one
+/// The Hessian of f at x: an n x n Matrix. Reverse over reverse: one
 /// recording on Var<Var<T>>, one outer sweep (recorded), then one inner sweep
 /// per row. Exact through every elementary function and built-in policy.
 template <class F, detail::Point X, class T = detail::PointElement<X>>
-std::vector<T> hessian(F&& f, const X& x) {
+Matrix<T> hessian(F&& f, const X& x) {
   const std::span<const T> point(x);
   const std::size_t n = point.size();
-  std::vector<T> result(n * n);
+  Matrix<T> result(n, n);
   detail::with_gradient_recorded<T>(
       f, point, [&](std::span<const Var<T>> leaves, std::span<const Var<T>> gradient) {
-        detail::gradient_rows(gradient, leaves, std::span<T>(result));
+        detail::gradient_rows(gradient, leaves, std::span<T>(result.data(), result.size()));
       });
   return result;
 }

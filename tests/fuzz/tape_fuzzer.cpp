@@ -529,7 +529,7 @@ void check_second_order(const Program& p, std::span<const double> tape_gradient,
     }
   }
   const std::size_t n = x.size();
-  const std::vector<double> h = tinygrad::hessian(f, x);
+  const std::vector<double> h = tinygrad::hessian(f, x).values();
   // Steep or sharply curved anywhere (any |gradient| or |Hessian entry| of
   // 10^3 or more), steps of 10^-5 leave the region where a central
   // difference is accurate to 10^-4: not judged. (Kinks between the points
