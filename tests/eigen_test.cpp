@@ -10,6 +10,7 @@
 
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <sstream>
 #include <string>
 #include <type_traits>
@@ -97,6 +98,19 @@ TEST_CASE("Eigen: matrices of Vars print as the values do") {
   CHECK(with_vars.str().find("-2") != std::string::npos);
 }
 
+TEST_CASE("Eigen: allFinite and hasNaN look at values") {
+  Tape<double> tape;
+  VectorX<Var<double>> v(3);
+  v << 1.0, 2.0, 3.0;
+  CHECK(v.allFinite());
+  CHECK_FALSE(v.hasNaN());
+  v(1) = std::numeric_limits<double>::infinity();
+  CHECK_FALSE(v.allFinite());
+  CHECK_FALSE(v.hasNaN());
+  v(2) = std::numeric_limits<double>::quiet_NaN();
+  CHECK(v.hasNaN());
+}
+
 TEST_CASE("Eigen: default-constructed elements record nothing") {
   Tape<double> tape;
   const MatrixX<Var<double>> m(50, 50);
@@ -168,6 +182,18 @@ TEST_CASE("Eigen: decompositions and solvers differentiate correctly") {
                  fixed.determinant();
         },
         point(), 1e-7);
+  }
+  SUBCASE("householderQr().solve and the eigenvalues of a symmetric matrix") {
+    check_against_finite_differences(
+        [&](const auto& x) {
+          using S = ScalarOf<decltype(x)>;
+          const MatrixX<S> k = k_of(x);
+          const Eigen::SelfAdjointEigenSolver<MatrixX<S>> eigen(k);
+          // Distinct eigenvalues here, so each is differentiable.
+          return k.householderQr().solve(b.cast<S>()).sum() + eigen.eigenvalues()(2) +
+                 eigen.eigenvalues()(0) * 0.5;
+        },
+        point(), 1e-6);
   }
   SUBCASE("norms") {
     check_against_finite_differences(

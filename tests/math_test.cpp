@@ -546,3 +546,22 @@ TEST_CASE("custom: one entry; constants left out, repeated operands summed; its 
   z.backward();
   CHECK(x.grad() == 4.0);
 }
+
+TEST_CASE("isnan, isinf and isfinite of a Var read its value and record nothing") {
+  Tape<double> tape;
+  const Var<double> finite = 1.5;
+  const Var<double> infinite = std::numeric_limits<double>::infinity();
+  const Var<double> nan = std::numeric_limits<double>::quiet_NaN();
+  const std::size_t entries = tape.size();
+  CHECK(isfinite(finite));
+  CHECK_FALSE(isinf(finite));
+  CHECK_FALSE(isnan(finite));
+  CHECK(isinf(infinite));
+  CHECK_FALSE(isfinite(infinite));
+  CHECK(isnan(nan));
+  CHECK_FALSE(isfinite(nan));
+  CHECK(tape.size() == entries);
+  Tape<Var<double>> outer;
+  const Var<Var<double>> nested = Var<double>(std::numeric_limits<double>::infinity());
+  CHECK(isinf(nested));
+}

@@ -364,6 +364,27 @@ Var<T> max(S c, const Var<T>& y, detail::SourceLocation where = detail::SourceLo
   return max(y, c, where);
 }
 
+// ---- Classification: values only, nothing recorded ----
+
+/// std::isnan, std::isinf and std::isfinite of the value (the innermost
+/// one of a Var<Var<T>>), for generic code and Eigen's allFinite() and
+/// hasNaN().
+template <class T>
+bool isnan(const Var<T>& x) noexcept {
+  using std::isnan;
+  return isnan(x.value());
+}
+template <class T>
+bool isinf(const Var<T>& x) noexcept {
+  using std::isinf;
+  return isinf(x.value());
+}
+template <class T>
+bool isfinite(const Var<T>& x) noexcept {
+  using std::isfinite;
+  return isfinite(x.value());
+}
+
 // ---- Fused reductions: one tape entry for a whole sum ----
 
 /// sum_i a_i b_i, recorded as ONE tape entry whose operands are the Vars of a
