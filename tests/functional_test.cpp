@@ -172,7 +172,7 @@ TEST_CASE("vjp: v^T J in one sweep, equal to the Jacobian's rows weighted by v")
 
 TEST_CASE("jacobian: one recording, one row per output, an m x n Matrix") {
   const auto f = [](auto x) {
-    return std::vector<Var<double>>{x[0] * x[1], sin(x[0]) + x[2], exp(x[1] * x[2])};
+    return std::vector{x[0] * x[1], sin(x[0]) + x[2], exp(x[1] * x[2])};
   };
   const std::vector<double> x{0.5, -1.0, 2.0};
   const auto jac = tinygrad::jacobian(f, x);
@@ -390,4 +390,221 @@ TEST_CASE("hvp equals the Hessian times v") {
   }
   CHECK_THROWS_WITH_AS(tinygrad::hvp(rosenbrock, x, std::vector<double>{1.0}),
                        "tinygrad::hvp: v has 1 elements but x has 5", std::invalid_argument);
+}
+
+// ---- Forward mode ----
+
+TEST_CASE("jvp: J v in one evaluation on Duals, equal to the Jacobian times v") {
+  const auto f = [](auto x) {
+    return std::vector{x[0] * x[1], sin(x[0]) + x[2], exp(x[1] * x[2]), x[2] / x[0]};
+  };
+  const std::vector<double> x{0.5, -1.0, 2.0};
+  const std::vector<double> v{1.0, 0.5, -2.0};
+  const std::vector<double> product = tinygrad::jvp(f, x, v);
+  const auto jac = tinygrad::jacobian(f, x, tinygrad::reverse_mode);
+  REQUIRE(product.size() == 4);
+  for (std::size_t i = 0; i < 4; ++i) {
+    double expected = 0;
+    for (std::size_t j = 0; j < 3; ++j) {
+      expected += jac(i, j) * v[j];
+    }
+    check_close(product[i], expected, 1e-15);
+  }
+  // By hand: row 0 of J v is x1 v0 + x0 v1.
+  CHECK(product[0] == -1.0 * 1.0 + 0.5 * 0.5);
+  // A scalar function: the directional derivative, a number.
+  const double along = tinygrad::jvp(rosenbrock, x, v);
+  const auto g = tinygrad::gradient(rosenbrock, x);
+  check_close(along, g[0] * v[0] + g[1] * v[1] + g[2] * v[2], 1e-14);
+  CHECK_THROWS_WITH_AS((void)tinygrad::jvp(f, x, std::vector<double>{1.0}),
+                       "tinygrad::jvp: v has 1 elements but x has 3", std::invalid_argument);
+}
+
+TEST_CASE("derivative: d/dx of a function of one variable") {
+  const auto f = [](auto t) { return t * t * exp(-t); };
+  for (const double t : {-1.0, 0.5, 3.0}) {
+    check_close(tinygrad::derivative(f, t), (2 * t - t * t) * std::exp(-t), 1e-15);
+    check_close(tinygrad::derivative(f, t), tinygrad_test::central_difference(f, t), 1e-8);
+  }
+  CHECK(tinygrad::derivative([](auto t) { return sigmoid(t); }, 0.0f) == 0.25f);
+}
+
+TEST_CASE("jacobian: by columns where f has fewer inputs than outputs, and either way on request") {
+  // Counts f's evaluations on Duals, to see which way jacobian went.
+  int forward_passes = 0;
+  const auto f = [&](auto x) {
+    using Number = typename decltype(x)::value_type;
+    if constexpr (tinygrad::detail::is_dual<Number>) {
+      ++forward_passes;
+    }
+    std::vector<Number> out;
+    for (std::size_t i = 0; i < 7; ++i) {  // 7 outputs
+      Number term = x[0] * static_cast<double>(i + 1);
+      for (std::size_t j = 1; j < x.size(); ++j) {
+        term = term + sin(x[j] * static_cast<double>(i));
+      }
+      out.push_back(term);
+    }
+    return out;
+  };
+  const std::vector<double> x{0.3, -0.8, 1.1, 0.6, 2.0, -1.4};  // 6 inputs: two passes, 4 + 2
+  const auto by_rows = tinygrad::jacobian(f, x, tinygrad::reverse_mode);
+  CHECK(forward_passes == 0);
+  const auto automatic = tinygrad::jacobian(f, x);
+  CHECK(forward_passes == 2);
+  const auto by_columns = tinygrad::jacobian(f, x, tinygrad::forward_mode);
+  CHECK(forward_passes == 4);
+  REQUIRE(automatic.rows() == 7);
+  REQUIRE(automatic.cols() == 6);
+  CHECK(by_columns == automatic);
+  for (std::size_t i = 0; i < 7; ++i) {
+    for (std::size_t j = 0; j < 6; ++j) {
+      INFO("(", i, ", ", j, ")");
+      const double by_hand = j == 0
+                                 ? static_cast<double>(i + 1)
+                                 : static_cast<double>(i) * std::cos(x[j] * static_cast<double>(i));
+      check_close(automatic(i, j), by_hand, 1e-15);
+      check_close(by_rows(i, j), by_hand, 1e-15);
+    }
+  }
+  // As many inputs as outputs, or more: by rows, no forward pass.
+  forward_passes = 0;
+  const auto square = tinygrad::jacobian(f, std::vector<double>(7, 0.5));
+  CHECK(forward_passes == 0);
+  CHECK(square.cols() == 7);
+  const auto wide = tinygrad::jacobian(f, std::vector<double>(9, 0.5));
+  CHECK(forward_passes == 0);
+  CHECK(wide.rows() == 7);
+  // f written for Vars only: by rows, always.
+  const auto vars_only = [](std::span<const Var<double>> v) {
+    return std::vector<Var<double>>{v[0], v[0] * v[0], v[0] * v[0] * v[0]};
+  };
+  CHECK(tinygrad::jacobian(vars_only, std::vector<double>{2.0})(2, 0) == 12.0);
+  // No inputs, by columns: f evaluated once for its outputs' count.
+  const auto none = tinygrad::jacobian(
+      [](auto v) {
+        using Number = typename decltype(v)::value_type;
+        return std::vector<Number>(3, v.empty() ? Number(1.0) : v[0]);
+      },
+      std::vector<double>{}, tinygrad::forward_mode);
+  CHECK(none.rows() == 3);
+  CHECK(none.cols() == 0);
+}
+
+// ---- Hessian sparsity ----
+
+namespace {
+
+/// Whether no two columns of one colour have a position in the same row.
+bool colouring_is_valid(const tinygrad::HessianSparsity& pattern) {
+  for (std::size_t i = 0; i < pattern.size(); ++i) {
+    std::vector<int> seen(pattern.colours(), 0);
+    for (const std::uint32_t j : pattern.row(i)) {
+      if (seen[pattern.colour_of(j)]++ != 0) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("hessian_sparsity: tridiagonal Rosenbrock needs 3 colours whatever n") {
+  for (const std::size_t n : {std::size_t{5}, std::size_t{200}}) {
+    INFO("n = ", n);
+    std::vector<double> x(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      x[i] = 0.5 + 0.3 * std::sin(static_cast<double>(i));
+    }
+    const tinygrad::HessianSparsity pattern = tinygrad::hessian_sparsity(rosenbrock, x);
+    CHECK(pattern.size() == n);
+    CHECK(pattern.nonzeros() == 3 * n - 2);
+    CHECK(pattern.colours() == 3);
+    CHECK(colouring_is_valid(pattern));
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto row = pattern.row(i);
+      CHECK(row.front() == (i == 0 ? 0 : i - 1));
+      CHECK(row.back() == std::min(i + 1, n - 1));
+    }
+    // The sparse Hessian is the dense one on the pattern, and zero elsewhere.
+    const auto sparse = tinygrad::sparse_hessian(rosenbrock, x, pattern);
+    CHECK(sparse.entries.size() == 3 * n - 2);
+    const auto expected = rosenbrock_hessian(x);
+    const auto dense = sparse.to_dense();
+    for (std::size_t k = 0; k < n * n; ++k) {
+      INFO("entry ", k);
+      check_close(dense.values()[k], expected[k], 1e-13);
+    }
+    CHECK(tinygrad::sparse_hessian(rosenbrock, x).to_dense() == dense);
+    CHECK(tinygrad::hessian(rosenbrock, x) == dense);
+  }
+}
+
+TEST_CASE("hessian_sparsity: what f's gradient reads, not what its value reads") {
+  const std::vector<double> x{0.3, -1.2, 0.8, 2.0};
+  // A scaled sum of squares: the running sum reads every input, its gradient
+  // only its own. Diagonal, one colour.
+  const auto squares = [](auto v) {
+    auto sum = v[0] * v[0];
+    for (std::size_t i = 1; i < v.size(); ++i) {
+      sum = sum + v[i] * v[i];
+    }
+    return 0.5 * sum;
+  };
+  const auto diagonal = tinygrad::hessian_sparsity(squares, x);
+  CHECK(diagonal.nonzeros() == 4);
+  CHECK(diagonal.colours() == 1);
+  const auto h = tinygrad::sparse_hessian(squares, x, diagonal);
+  for (const auto& e : h.entries) {
+    CHECK(e.row == e.col);
+    CHECK(e.value == 1.0);
+  }
+  // The square of a sum: every pair. Dense, one colour per column.
+  const auto square_of_sum = [](auto v) {
+    auto sum = v[0];
+    for (std::size_t i = 1; i < v.size(); ++i) {
+      sum = sum + v[i];
+    }
+    return sum * sum;
+  };
+  const auto dense = tinygrad::hessian_sparsity(square_of_sum, x);
+  CHECK(dense.nonzeros() == 16);
+  CHECK(dense.colours() == 4);
+  CHECK(tinygrad::hessian(square_of_sum, x)(1, 3) == 2.0);
+  // An input the function ignores: an empty row and column.
+  const auto ignores_last = [](auto v) { return v[0] * v[1] * v[2]; };
+  const auto pattern = tinygrad::hessian_sparsity(ignores_last, x);
+  CHECK(pattern.row(3).empty());
+  CHECK(pattern.nonzeros() == 6);  // the off-diagonal pairs of 0, 1, 2
+  CHECK(tinygrad::hessian(ignores_last, x)(0, 1) == x[2]);
+}
+
+TEST_CASE("HessianSparsity: symmetric, valid colouring, and bad input") {
+  // A pattern given by one triangle is made symmetric.
+  const tinygrad::HessianSparsity arrow({{0, 1, 2, 3, 4}, {1}, {2}, {3}, {4}});
+  CHECK(arrow.nonzeros() == 5 + 4 + 4);
+  CHECK(arrow.row(3).size() == 2);
+  CHECK(colouring_is_valid(arrow));
+  CHECK(arrow.colours() == 5);  // row 0 meets every column
+  // A pseudo-random pattern.
+  std::vector<std::vector<std::uint32_t>> rows(40);
+  unsigned state = 12345;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    for (int k = 0; k < 3; ++k) {
+      state = state * 1103515245u + 12345u;
+      rows[i].push_back((state >> 8) % 40);
+    }
+  }
+  const tinygrad::HessianSparsity random(rows);
+  CHECK(colouring_is_valid(random));
+  CHECK(random.colours() < 40);
+  CHECK(colouring_is_valid(tinygrad::HessianSparsity::dense(6)));
+  CHECK_THROWS_WITH_AS(tinygrad::HessianSparsity({{0}, {5}}),
+                       "tinygrad::HessianSparsity: row 1 names column 5 of a 2 x 2 pattern",
+                       std::invalid_argument);
+  const std::vector<double> x{1.0, 2.0, 3.0};
+  CHECK_THROWS_WITH_AS((void)tinygrad::sparse_hessian(rosenbrock, x, arrow),
+                       "tinygrad::hessian: the sparsity pattern has 5 elements but x has 3",
+                       std::invalid_argument);
 }

@@ -451,9 +451,9 @@ TEST_CASE_TEMPLATE("Var<float>: the activation policies on the tape, against dou
 namespace {
 
 // Bessel functions of the first kind for any tinygrad number: plain doubles
-// from the standard library, Vars through custom() with the textbook
-// derivatives J0' = -J1 and J1' = J0 - J1 / x, written on the level below so
-// that a nested tape differentiates them again.
+// from the standard library, Vars and Duals through custom() with the
+// textbook derivatives J0' = -J1 and J1' = J0 - J1 / x, written on the level
+// below so that a nested tape (or a Dual below it) differentiates them again.
 template <class S>
 S bessel_j1(const S& x);
 
@@ -462,7 +462,7 @@ S bessel_j0(const S& x) {
   if constexpr (std::is_floating_point_v<S>) {
     return std::cyl_bessel_j(0.0, x);
   } else {
-    return tinygrad::custom(bessel_j0(x.value()), {{x, -bessel_j1(x.value())}}, "j0");
+    return tinygrad::custom(bessel_j0(x.value()), x, -bessel_j1(x.value()), "j0");
   }
 }
 
@@ -472,7 +472,7 @@ S bessel_j1(const S& x) {
     return std::cyl_bessel_j(1.0, x);
   } else {
     const auto at = x.value();
-    return tinygrad::custom(bessel_j1(at), {{x, bessel_j0(at) - bessel_j1(at) / at}}, "j1");
+    return tinygrad::custom(bessel_j1(at), x, bessel_j0(at) - bessel_j1(at) / at, "j1");
   }
 }
 
@@ -483,7 +483,7 @@ S custom_hypot(const S& x, const S& y) {
     return std::hypot(x, y);
   } else {
     const auto r = custom_hypot(x.value(), y.value());
-    return tinygrad::custom(r, {{x, x.value() / r}, {y, y.value() / r}}, "my_hypot");
+    return tinygrad::custom(r, x, x.value() / r, y, y.value() / r, "my_hypot");
   }
 }
 

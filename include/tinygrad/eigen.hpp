@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
-// Eigen with Var<T> scalars: Eigen::Matrix<Var<double>, ...> in expressions,
+// Eigen with Var<T> (and Dual<T>) scalars: Eigen::Matrix<Var<double>, ...> in expressions,
 // products with plain matrices in either order, decompositions and printing;
 // and the functional API on Eigen vectors and matrices. Eigen is the user's
 // dependency, never tinygrad's: include this header only where Eigen is
 // available (3.4 is tested). See docs/eigen.md.
 
+#include <tinygrad/dual.hpp>
 #include <tinygrad/functional.hpp>
 #include <tinygrad/var.hpp>
 
@@ -63,6 +64,44 @@ struct ScalarBinaryOpTraits<tinygrad::Var<T>, S, BinaryOp> {
 template <class T, tinygrad::detail::Scalar S, class BinaryOp>
 struct ScalarBinaryOpTraits<S, tinygrad::Var<T>, BinaryOp> {
   using ReturnType = tinygrad::Var<T>;
+};
+
+/// Dual<T, N> as a scalar (forward mode: jacobian by columns, hessian and
+/// hvp on Var<Dual<T>>): T's limits as constants, and an operation costs
+/// about N + 1 of T's.
+template <class T, std::size_t N>
+struct NumTraits<tinygrad::Dual<T, N>> : NumTraits<T> {
+  using Real = tinygrad::Dual<T, N>;
+  using NonInteger = tinygrad::Dual<T, N>;
+  using Nested = tinygrad::Dual<T, N>;
+  using Literal = T;
+
+  enum {
+    IsComplex = 0,
+    IsInteger = 0,
+    IsSigned = 1,
+    RequireInitialization = 1,
+    ReadCost = static_cast<int>(N) + 1,
+    AddCost = static_cast<int>(N) + 1,
+    MulCost = 2 * static_cast<int>(N) + 1,
+  };
+
+  static Real epsilon() { return Real(NumTraits<T>::epsilon()); }
+  static Real dummy_precision() { return Real(NumTraits<T>::dummy_precision()); }
+  static Real highest() { return Real(NumTraits<T>::highest()); }
+  static Real lowest() { return Real(NumTraits<T>::lowest()); }
+  static Real infinity() { return Real(NumTraits<T>::infinity()); }
+  static Real quiet_NaN() { return Real(NumTraits<T>::quiet_NaN()); }
+};
+
+/// Dual<T, N> with a plain number, in either order, gives a Dual<T, N>.
+template <class T, std::size_t N, tinygrad::detail::Scalar S, class BinaryOp>
+struct ScalarBinaryOpTraits<tinygrad::Dual<T, N>, S, BinaryOp> {
+  using ReturnType = tinygrad::Dual<T, N>;
+};
+template <class T, std::size_t N, tinygrad::detail::Scalar S, class BinaryOp>
+struct ScalarBinaryOpTraits<S, tinygrad::Dual<T, N>, BinaryOp> {
+  using ReturnType = tinygrad::Dual<T, N>;
 };
 
 }  // namespace Eigen

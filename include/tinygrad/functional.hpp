@@ -11,13 +11,21 @@
 // `f` takes a std::span<const Var<T>> (write it as a generic lambda) and
 // returns a Var<T> (a range of Var<T> for jacobian). `x` is any contiguous
 // range of T: a std::vector<T>, a std::array, a std::span<const T>.
+//
+// Forward mode (jvp, derivative, and jacobian where f has fewer inputs than
+// outputs) calls f with Dual<T>s instead; second derivatives (hvp, hessian,
+// sparse_hessian) with Var<Dual<T>>s, forward over reverse, and, to find
+// the Hessian's sparsity, with Var<Var<T>>s. A generic lambda serves all.
 
+#include <tinygrad/dual.hpp>
+#include <tinygrad/sparsity.hpp>
 #include <tinygrad/var.hpp>
 
 #include <algorithm>
 #include <cmath>
 #include <concepts>
 #include <cstddef>
+#include <cstdint>
 #include <iomanip>
 #include <limits>
 #include <memory>
@@ -231,23 +239,132 @@ std::pair<T, std::vector<T>> value_and_gradient(F&& f, const X& x) {
   return {value, std::move(out)};
 }
 
-/// The Jacobian of f at x, where f returns a range of m Var<T>: an m x n
-/// Matrix whose row i is the gradient of output i. One recording, one
-/// reverse sweep per output.
+namespace detail {
+
+/// A range (of any kind) of E.
+template <class R, class E>
+concept RangeOf = std::ranges::input_range<R> && std::same_as<RangeElement<R>, E>;
+
+/// Directions per forward pass: the tangents of the Dual<T, N> that
+/// jacobian and hessian evaluate f with.
+inline constexpr std::size_t directions_per_pass = 4;
+
+/// Whether f can be evaluated on Dual<T, N>s, returning a sized range of
+/// them (jacobian then may use forward mode). Asking instantiates a generic
+/// lambda's body with Duals: it must compile for them.
+template <class F, class T, std::size_t N = directions_per_pass>
+concept ForwardJacobianFunction = std::invocable<F&, std::span<const Dual<T, N>>> &&
+    std::ranges::sized_range<std::invoke_result_t<F&, std::span<const Dual<T, N>>>> &&
+    std::same_as<RangeElement<std::invoke_result_t<F&, std::span<const Dual<T, N>>>>, Dual<T, N>>;
+
+/// The Jacobian of f at x (not empty) by forward mode: one evaluation of f
+/// on Dual<T, N>s per N columns, each seeded with N unit directions.
+template <class T, class F>
+Matrix<T> forward_jacobian(F& f, std::span<const T> x) {
+  constexpr std::size_t N = directions_per_pass;
+  using D = Dual<T, N>;
+  const std::size_t n = x.size();
+  Matrix<T> result;
+  std::vector<D> point(x.begin(), x.end());
+  for (std::size_t first = 0; first < n; first += N) {
+    const std::size_t width = std::min(N, n - first);
+    for (std::size_t k = 0; k < width; ++k) {
+      point[first + k].tangent(k) = T(1);
+    }
+    const auto outputs = f(std::span<const D>(point));
+    if (first == 0) {
+      result = Matrix<T>(std::ranges::size(outputs), n);
+    }
+    require_same_size("jacobian", "f(x) in this pass", std::ranges::size(outputs),
+                      "f(x) in the first", result.rows());
+    std::size_t i = 0;
+    for (const D& y : outputs) {
+      for (std::size_t k = 0; k < width; ++k) {
+        result(i, first + k) = y.tangent(k);
+      }
+      ++i;
+    }
+    for (std::size_t k = 0; k < width; ++k) {
+      point[first + k].tangent(k) = T(0);
+    }
+  }
+  return result;
+}
+
+}  // namespace detail
+
+/// How jacobian() forms a Jacobian: by rows, one reverse sweep per output
+/// (f is evaluated on Vars only), or by columns, one forward pass per four
+/// inputs (f is evaluated on Duals only).
+struct ReverseMode {};
+struct ForwardMode {};
+inline constexpr ReverseMode reverse_mode{};
+inline constexpr ForwardMode forward_mode{};
+
+/// The Jacobian of f at x by rows: f recorded once on Vars, then one
+/// reverse sweep per output. f returns a sized range of m Var<T>.
 template <class F, detail::Point X, class T = detail::PointElement<X>>
-Matrix<T> jacobian(F&& f, const X& x) {
+Matrix<T> jacobian(F&& f, const X& x, ReverseMode) {
   using Outputs = std::invoke_result_t<F&, std::span<const Var<T>>>;
   static_assert(std::ranges::sized_range<Outputs> &&
                     std::is_same_v<std::ranges::range_value_t<Outputs>, Var<T>>,
                 "tinygrad::jacobian: f must take a std::span<const Var<T>> and return a sized "
                 "range of Var<T> (such as std::vector<Var<T>>)");
-  const std::span<const T> point(x);
   Matrix<T> result;
-  detail::with_recording<T>(f, point, [&](std::span<const Var<T>> leaves, const Outputs& outputs) {
-    result = Matrix<T>(std::ranges::size(outputs), leaves.size());
-    detail::gradient_rows(outputs, leaves, std::span<T>(result.data(), result.size()));
-  });
+  detail::with_recording<T>(
+      f, std::span<const T>(x), [&](std::span<const Var<T>> leaves, const Outputs& outputs) {
+        result = Matrix<T>(std::ranges::size(outputs), leaves.size());
+        detail::gradient_rows(outputs, leaves, std::span<T>(result.data(), result.size()));
+      });
   return result;
+}
+
+/// The Jacobian of f at x by columns: f evaluated on Dual<T, 4>s, one pass
+/// per four inputs. f takes a std::span<const Dual<T, 4>> (a generic
+/// lambda) and returns a sized range of them.
+template <class F, detail::Point X, class T = detail::PointElement<X>>
+Matrix<T> jacobian(F&& f, const X& x, ForwardMode) {
+  constexpr std::size_t N = detail::directions_per_pass;
+  static_assert(detail::ForwardJacobianFunction<F, T>,
+                "tinygrad::jacobian(f, x, forward_mode): f must take a std::span<const Dual<T, "
+                "4>> and return a sized range of them: write it as a generic lambda");
+  const std::span<const T> point(x);
+  if (point.empty()) {  // no pass to learn m from: evaluate f once on nothing
+    return Matrix<T>(std::ranges::size(f(std::span<const Dual<T, N>>())), 0);
+  }
+  return detail::forward_jacobian<T>(f, point);
+}
+
+/// The Jacobian of f at x, where f returns a range of m Var<T>: an m x n
+/// Matrix whose row i is the gradient of output i. Records f once; then
+/// one reverse sweep per output (row) if m <= n, or, if f has fewer inputs
+/// than outputs, one forward pass per four inputs (columns) instead. f
+/// written as a generic lambda is then also evaluated on Duals: its body
+/// must compile for them (no Var<double> spelt out in it); pass
+/// reverse_mode to keep it to Vars.
+template <class F, detail::Point X, class T = detail::PointElement<X>>
+Matrix<T> jacobian(F&& f, const X& x) {
+  if constexpr (detail::ForwardJacobianFunction<F, T>) {
+    using Outputs = std::invoke_result_t<F&, std::span<const Var<T>>>;
+    const std::span<const T> point(x);
+    Matrix<T> result;
+    bool by_columns = false;
+    detail::with_recording<T>(
+        f, point, [&](std::span<const Var<T>> leaves, const Outputs& outputs) {
+          const std::size_t m = std::ranges::size(outputs);
+          by_columns = leaves.size() < m;
+          if (!by_columns) {
+            result = Matrix<T>(m, leaves.size());
+            detail::gradient_rows(outputs, leaves, std::span<T>(result.data(), result.size()));
+          }
+        });
+    if (by_columns) {  // (n >= 1 here, as m > n)
+      result = detail::forward_jacobian<T>(f, point);
+    }
+    return result;
+  } else {
+    return jacobian(f, x, reverse_mode);
+  }
 }
 
 /// v^T J, the gradient of sum_i v_i f_i at x, for f returning m Var<T> in a
@@ -272,7 +389,74 @@ std::vector<T> vjp(F&& f, const X& x, const V& v) {
   return result;
 }
 
+// ---- Forward mode ----
+
 namespace detail {
+
+/// The point x as Duals whose tangents are v (of x's size, or
+/// std::invalid_argument naming `function`).
+template <class T, class V>
+std::vector<Dual<T>> seeded(const char* function, std::span<const T> x, const V& v) {
+  const std::span<const T> direction(v);
+  require_same_size(function, "v", direction.size(), "x", x.size());
+  std::vector<Dual<T>> duals(x.size());
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    duals[i] = Dual<T>(x[i], direction[i]);
+  }
+  return duals;
+}
+
+}  // namespace detail
+
+/// df/dx at x, for f from one T to one T written generically (it is called
+/// with a Dual<T> and returns one): one evaluation on a Dual.
+template <class F, std::floating_point T>
+T derivative(F&& f, T x) {
+  static_assert(std::is_same_v<std::invoke_result_t<F&, Dual<T>>, Dual<T>>,
+                "tinygrad::derivative: f must take a Dual<T> and return a Dual<T>: write it "
+                "as a generic lambda, [](auto x) { ... }");
+  return f(Dual<T>(x, T(1))).tangent();
+}
+
+/// The Jacobian of f at x times v, J v, without forming J: one evaluation
+/// of f on Dual<T>s seeded with v (forward mode). f takes a
+/// std::span<const Dual<T>> (write it as a generic lambda) and returns a
+/// Dual<T>, whose directional derivative (a T) jvp then returns, or a range
+/// of Dual<T>, for which it returns a std::vector<T>.
+template <class F, detail::Point X, detail::Point V, class T = detail::PointElement<X>>
+auto jvp(F&& f, const X& x, const V& v) {
+  static_assert(std::is_same_v<detail::PointElement<V>, T>,
+                "tinygrad::jvp: x and v must have the same element type");
+  using Result = std::invoke_result_t<F&, std::span<const Dual<T>>>;
+  constexpr bool scalar = std::is_same_v<Result, Dual<T>>;
+  static_assert(scalar || detail::RangeOf<Result, Dual<T>>,
+                "tinygrad::jvp: f must take a std::span<const Dual<T>> and return a Dual<T> or a "
+                "range of Dual<T>: write it as a generic lambda, [](auto x) { ... }");
+  const std::vector<Dual<T>> seeded = detail::seeded("jvp", std::span<const T>(x), v);
+  const Result y = f(std::span<const Dual<T>>(seeded));
+  if constexpr (scalar) {
+    return y.tangent();
+  } else {
+    std::vector<T> out;
+    for (const Dual<T>& output : y) {
+      out.push_back(output.tangent());
+    }
+    return out;
+  }
+}
+
+// ---- Second derivatives ----
+
+namespace detail {
+
+template <class T, class F, class D>
+void require_forward_over_reverse_function() {
+  static_assert(std::is_same_v<std::invoke_result_t<F&, std::span<const Var<D>>>, Var<D>>,
+                "tinygrad::hessian, sparse_hessian and hvp: f must accept a "
+                "std::span<const Var<Dual<T>>> and return a Var<Dual<T>> (and, for the "
+                "sparsity of a Hessian, a std::span<const Var<Var<T>>> returning a "
+                "Var<Var<T>>): write it as a generic lambda, [](auto x) { ... }");
+}
 
 /// Records f at x twice nested: leaves on a Tape<T>, and Var<Var<T>> leaves
 /// over them on a Tape<Var<T>>; sweeps the outer tape, whose arithmetic
@@ -282,8 +466,9 @@ template <class T, class F, class Use>
 void with_gradient_recorded(F& f, std::span<const T> x, Use&& use) {
   static_assert(
       std::is_same_v<std::invoke_result_t<F&, std::span<const Var<Var<T>>>>, Var<Var<T>>>,
-      "tinygrad::hessian and hvp: f must accept a std::span<const Var<Var<T>>> and return a "
-      "Var<Var<T>>: write it as a generic lambda, [](auto x) { ... }");
+      "tinygrad::hessian_sparsity, sparse_hessian and hessian: f must accept a "
+      "std::span<const Var<Var<T>>> and return a Var<Var<T>>: write it as a generic lambda, "
+      "[](auto x) { ... }");
   Lease<T> inner;
   const std::span<const Var<T>> leaves = inner.record_leaves(x);
   std::vector<Var<T>> gradient(leaves.size());
@@ -298,47 +483,290 @@ void with_gradient_recorded(F& f, std::span<const T> x, Use&& use) {
   use(leaves, std::span<const Var<T>>(gradient));
 }
 
-}  // namespace detail
+/// Which inputs entries of a recording depend on, as sorted index sets in
+/// one pool. Only the entries that the wanted ones read, directly or not,
+/// get a set: a running sum of the primal (which depends on every input)
+/// costs nothing unless a wanted entry reads it. An entry with one operand,
+/// or with one operand that depends on anything, shares that operand's set,
+/// so a chain stores nothing new. Gives up (returns false) once the pool
+/// exceeds `budget` indices: the Hessian is then as good as dense.
+class DependencySets {
+ public:
+  struct Set {
+    std::size_t begin = 0;
+    std::size_t size = 0;
+  };
 
-/// The Hessian of f at x: an n x n Matrix. Reverse over reverse: one
-/// recording on Var<Var<T>>, one outer sweep (recorded), then one inner sweep
-/// per row. Exact through every elementary function and built-in policy.
-template <class F, detail::Point X, class T = detail::PointElement<X>>
-Matrix<T> hessian(F&& f, const X& x) {
-  const std::span<const T> point(x);
-  const std::size_t n = point.size();
-  Matrix<T> result(n, n);
-  detail::with_gradient_recorded<T>(
-      f, point, [&](std::span<const Var<T>> leaves, std::span<const Var<T>> gradient) {
-        detail::gradient_rows(gradient, leaves, std::span<T>(result.data(), result.size()));
+  /// Walks `tape`, where entries [first_leaf, first_leaf + n) are the inputs
+  /// 0 to n - 1, for the sets of the entries `wanted`.
+  template <class T>
+  bool build(const Tape<T>& tape, std::size_t first_leaf, std::size_t n,
+             std::span<const std::uint32_t> wanted, std::size_t budget) {
+    const std::size_t entries = tape.size();
+    // Every entry's operands, in one array.
+    operand_begin_.assign(1, 0);
+    operands_.clear();
+    tape.for_each_entry([&](const typename Tape<T>::EntryView& entry) {
+      operands_.insert(operands_.end(), entry.operand_index.begin(), entry.operand_index.end());
+      operand_begin_.push_back(operands_.size());
+    });
+    // The entries the wanted ones read, walking down.
+    std::vector<bool> needed(entries, false);
+    for (const std::uint32_t w : wanted) {
+      needed[w] = true;
+    }
+    for (std::size_t e = entries; e-- > 0;) {
+      if (needed[e]) {
+        for (std::size_t k = operand_begin_[e]; k < operand_begin_[e + 1]; ++k) {
+          needed[operands_[k]] = true;
+        }
+      }
+    }
+    // Their sets, walking up.
+    sets_.assign(entries, Set{});
+    pool_.clear();
+    for (std::size_t k = 0; k < n; ++k) {
+      sets_[first_leaf + k] = {pool_.size(), 1};
+      pool_.push_back(static_cast<std::uint32_t>(k));
+    }
+    for (std::size_t e = 0; e < entries; ++e) {
+      const std::size_t begin = operand_begin_[e];
+      const std::size_t end = operand_begin_[e + 1];
+      if (!needed[e] || begin == end) {
+        continue;
+      }
+      Set merged = sets_[operands_[begin]];
+      for (std::size_t k = begin + 1; k < end; ++k) {
+        merged = merge(merged, sets_[operands_[k]]);
+      }
+      sets_[e] = merged;
+      if (pool_.size() > budget) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  [[nodiscard]] std::span<const std::uint32_t> of(std::size_t entry) const noexcept {
+    const Set s = sets_[entry];
+    return {pool_.data() + s.begin, s.size};
+  }
+
+ private:
+  /// The union of two sets: one of them if it holds the other.
+  Set merge(Set a, Set b) {
+    if (b.size == 0 || (a.begin == b.begin && a.size == b.size)) {
+      return a;
+    }
+    if (a.size == 0) {
+      return b;
+    }
+    const std::size_t begin = pool_.size();
+    std::size_t i = a.begin;
+    std::size_t j = b.begin;
+    const std::size_t a_end = a.begin + a.size;
+    const std::size_t b_end = b.begin + b.size;
+    // pool_ grows (and may move) while the merge appends to it: indices only.
+    while (i < a_end && j < b_end) {
+      const std::uint32_t u = pool_[i];
+      const std::uint32_t w = pool_[j];
+      i += u <= w ? 1 : 0;
+      j += w <= u ? 1 : 0;
+      pool_.push_back(u <= w ? u : w);
+    }
+    for (; i < a_end; ++i) {
+      const std::uint32_t u = pool_[i];
+      pool_.push_back(u);
+    }
+    for (; j < b_end; ++j) {
+      const std::uint32_t w = pool_[j];
+      pool_.push_back(w);
+    }
+    const Set merged{begin, pool_.size() - begin};
+    if (merged.size == a.size) {  // b was within a: keep a, drop the copy
+      pool_.resize(begin);
+      return a;
+    }
+    if (merged.size == b.size) {
+      pool_.resize(begin);
+      return b;
+    }
+    return merged;
+  }
+
+  std::vector<std::size_t>
+      operand_begin_;  // entry e's operands: operands_[operand_begin_[e], [e + 1])
+  std::vector<std::uint32_t> operands_;
+  std::vector<Set> sets_;
+  std::vector<std::uint32_t> pool_;
+};
+
+/// The sparsity pattern of f's Hessian at x: row i holds the inputs that
+/// gradient component i depends on in the recording of the gradient
+/// (with_gradient_recorded), which is exact up to cancellation and, where
+/// f branches on values, valid where f takes the same branches. Dense when
+/// the dependencies outgrow 64 indices per entry on average.
+template <class T, class F>
+HessianSparsity detect_hessian_sparsity(F& f, std::span<const T> x) {
+  const std::size_t n = x.size();
+  std::vector<std::vector<std::uint32_t>> rows(n);
+  bool dense = false;
+  with_gradient_recorded<T>(
+      f, x, [&](std::span<const Var<T>> leaves, std::span<const Var<T>> gradient) {
+        if (n == 0) {
+          return;
+        }
+        const Tape<T>& tape = Tape<T>::current();
+        std::vector<std::uint32_t> wanted;
+        for (const Var<T>& g : gradient) {
+          if (!g.is_constant()) {
+            wanted.push_back(EntryOf<T>::index(g));
+          }
+        }
+        DependencySets depends;
+        if (!depends.build(tape, EntryOf<T>::index(leaves[0]), n, wanted, 64 * (tape.size() + n))) {
+          dense = true;
+          return;
+        }
+        for (std::size_t i = 0; i < n; ++i) {
+          if (!gradient[i].is_constant()) {
+            const auto columns = depends.of(EntryOf<T>::index(gradient[i]));
+            rows[i].assign(columns.begin(), columns.end());
+          }
+        }
       });
-  return result;
+  return dense ? HessianSparsity::dense(n) : HessianSparsity(rows);
 }
 
-/// The Hessian of f at x times v, without forming the Hessian: the gradient
-/// of (gradient . v), so one nested recording and two sweeps.
+/// Evaluates the Hessian of f at x on `pattern`'s positions, calling
+/// write(i, j, H(i, j)) for each: per pass, f recorded on Var<Dual<T, N>>s
+/// whose N tangents are the unit vectors of N colours summed, and one
+/// reverse sweep, whose gradient's tangents are H times those N vectors.
+template <class T, class F, class Write>
+void hessian_on_pattern(F& f, std::span<const T> x, const HessianSparsity& pattern, Write&& write) {
+  constexpr std::size_t N = directions_per_pass;
+  using D = Dual<T, N>;
+  require_forward_over_reverse_function<T, F, D>();
+  const std::size_t n = x.size();
+  require_same_size("hessian", "the sparsity pattern", pattern.size(), "x", n);
+  std::vector<D> point(n);
+  for (std::size_t first = 0; first < pattern.colours(); first += N) {
+    const auto lane = [&](std::size_t j) { return pattern.colour_of(j) - first; };
+    for (std::size_t j = 0; j < n; ++j) {
+      point[j] = D(x[j]);
+      if (lane(j) < N) {
+        point[j].tangent(lane(j)) = T(1);
+      }
+    }
+    Lease<D> lease;
+    const std::span<const Var<D>> leaves = lease.record_leaves(point);
+    f(leaves).backward();
+    for (std::size_t i = 0; i < n; ++i) {
+      const D g = leaves[i].grad();
+      for (const std::uint32_t j : pattern.row(i)) {
+        if (lane(j) < N) {
+          write(i, j, g.tangent(lane(j)));
+        }
+      }
+    }
+  }
+}
+
+}  // namespace detail
+
+/// The Hessian of f at x times v, without forming the Hessian: forward over
+/// reverse, f recorded once on Var<Dual<T>>s whose tangents are v, and one
+/// reverse sweep, whose gradient's tangents are H v.
 template <class F, detail::Point X, detail::Point V, class T = detail::PointElement<X>>
 std::vector<T> hvp(F&& f, const X& x, const V& v) {
   static_assert(std::is_same_v<detail::PointElement<V>, T>,
                 "tinygrad::hvp: x and v must have the same element type");
+  detail::require_forward_over_reverse_function<T, F, Dual<T>>();
+  const std::vector<Dual<T>> seeded = detail::seeded("hvp", std::span<const T>(x), v);
+  std::vector<T> result(seeded.size());
+  detail::Lease<Dual<T>> lease;
+  const std::span<const Var<Dual<T>>> leaves = lease.record_leaves(seeded);
+  f(leaves).backward();
+  for (std::size_t i = 0; i < leaves.size(); ++i) {
+    result[i] = leaves[i].grad().tangent();
+  }
+  return result;
+}
+
+/// The sparsity pattern of f's Hessian at x, and a colouring of its columns
+/// (sparsity.hpp), from one recording of f's gradient. Valid wherever f
+/// takes the branches it takes at x: keep it and pass it to
+/// sparse_hessian(f, x, pattern) to skip the detection at later points.
+template <class F, detail::Point X, class T = detail::PointElement<X>>
+HessianSparsity hessian_sparsity(F&& f, const X& x) {
+  return detail::detect_hessian_sparsity<T>(f, std::span<const T>(x));
+}
+
+/// One nonzero of a sparse matrix: row, column, value.
+template <class T>
+struct SparseEntry {
+  std::size_t row;
+  std::size_t col;
+  T value;
+};
+
+/// A Hessian in coordinate form: an entry for every position of its
+/// sparsity pattern (both triangles, row by row), as sparse solvers take it
+/// (Eigen's setFromTriplets; to_eigen in eigen.hpp).
+template <class T>
+struct SparseHessian {
+  std::size_t size = 0;  ///< n: the Hessian is n x n
+  std::vector<SparseEntry<T>> entries;
+
+  /// The same Hessian as a dense n x n Matrix.
+  [[nodiscard]] Matrix<T> to_dense() const {
+    Matrix<T> dense(size, size);
+    for (const SparseEntry<T>& e : entries) {
+      dense(e.row, e.col) = e.value;
+    }
+    return dense;
+  }
+};
+
+/// The Hessian of f at x on the positions of `pattern` (hessian_sparsity of
+/// f at a point where f takes the same branches as at x): one
+/// Hessian-vector product per colour of the pattern, four per pass.
+/// Throws std::invalid_argument if the pattern's order is not x's size.
+template <class F, detail::Point X, class T = detail::PointElement<X>>
+SparseHessian<T> sparse_hessian(F&& f, const X& x, const HessianSparsity& pattern) {
+  SparseHessian<T> result;
+  result.size = pattern.size();
+  result.entries.reserve(pattern.nonzeros());
+  detail::hessian_on_pattern<T>(f, std::span<const T>(x), pattern,
+                                [&](std::size_t i, std::size_t j, T value) {
+                                  result.entries.push_back({i, j, value});
+                                });
+  std::sort(result.entries.begin(), result.entries.end(),
+            [](const SparseEntry<T>& a, const SparseEntry<T>& b) {
+              return a.row != b.row ? a.row < b.row : a.col < b.col;
+            });
+  return result;
+}
+
+/// The Hessian of f at x in coordinate form: its sparsity detected at x,
+/// then one Hessian-vector product per colour.
+template <class F, detail::Point X, class T = detail::PointElement<X>>
+SparseHessian<T> sparse_hessian(F&& f, const X& x) {
+  return sparse_hessian(f, x, hessian_sparsity(f, x));
+}
+
+/// The Hessian of f at x: an n x n Matrix. Its sparsity is detected first
+/// (hessian_sparsity), then it takes one Hessian-vector product, forward
+/// over reverse, per colour of the pattern: 3 for a tridiagonal Hessian, n
+/// for a dense one. Exact through every elementary function and built-in
+/// policy.
+template <class F, detail::Point X, class T = detail::PointElement<X>>
+Matrix<T> hessian(F&& f, const X& x) {
   const std::span<const T> point(x);
-  const std::span<const T> direction(v);
-  detail::require_same_size("hvp", "v", direction.size(), "x", point.size());
-  std::vector<T> result(point.size());
-  detail::with_gradient_recorded<T>(
-      f, point, [&](std::span<const Var<T>> leaves, std::span<const Var<T>> gradient) {
-        if (gradient.empty()) {
-          return;
-        }
-        Var<T> gradient_dot_v = gradient[0] * direction[0];
-        for (std::size_t i = 1; i < gradient.size(); ++i) {
-          gradient_dot_v += gradient[i] * direction[i];
-        }
-        gradient_dot_v.backward();
-        for (std::size_t i = 0; i < leaves.size(); ++i) {
-          result[i] = leaves[i].grad();
-        }
-      });
+  const HessianSparsity pattern = detail::detect_hessian_sparsity<T>(f, point);
+  Matrix<T> result(point.size(), point.size());
+  detail::hessian_on_pattern<T>(
+      f, point, pattern, [&](std::size_t i, std::size_t j, T value) { result(i, j) = value; });
   return result;
 }
 

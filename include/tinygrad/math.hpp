@@ -5,19 +5,17 @@
 // local partial derivatives on plain T and records one tape entry. They live
 // in namespace tinygrad, so unqualified calls find them by ADL.
 //
-// Each body calls the elementary functions unqualified after a block-scope
-// `using std::...;`: on a Var<double> the value is a double and std:: serves;
-// on a Var<Var<double>> (second derivatives) it is a Var<double>, and
-// argument-dependent lookup finds these very functions, one level down.
-//
-// Conventions where the derivative does not exist follow PyTorch: abs'(0) = 0,
-// min and max split the gradient equally on ties, hypot'(0, 0) = 0, and pow's
-// derivative with respect to the exponent is 0 where the base is 0.
+// The formulas, and the conventions where a derivative does not exist
+// (PyTorch's), are in detail/derivatives.hpp, which forward mode (dual.hpp)
+// shares. On a Var<Var<double>> (second derivatives) the value is a
+// Var<double>, and the formulas call these very functions, one level down.
 
 #include <tinygrad/activation.hpp>
 #include <tinygrad/activation_kernels.hpp>
 #include <tinygrad/detail/config.hpp>
+#include <tinygrad/detail/derivatives.hpp>
 #include <tinygrad/detail/record.hpp>
+#include <tinygrad/dual.hpp>
 #include <tinygrad/var_type.hpp>
 
 #include <cmath>
@@ -35,80 +33,125 @@
 
 namespace tinygrad {
 
-// ---- Exponentials and logarithms ----
-
-template <class T>
-Var<T> exp(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
-  using std::exp;
-  const T v = exp(x.value());
-  return detail::record(where, "exp", v, x, v);
-}
-template <class T>
-Var<T> exp2(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
-  using std::exp2;
-  const T v = exp2(x.value());
-  return detail::record(where, "exp2", v, x, v * std::numbers::ln2_v<detail::Innermost<T>>);
-}
-template <class T>
-Var<T> expm1(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
-  using std::exp, std::expm1;
-  return detail::record(where, "expm1", expm1(x.value()), x, exp(x.value()));
-}
-template <class T>
-Var<T> log(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
-  using std::log;
-  return detail::record(where, "log", log(x.value()), x, T(1) / x.value());
-}
-template <class T>
-Var<T> log2(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
-  using std::log2;
-  return detail::record(where, "log2", log2(x.value()), x,
-                        T(1) / (x.value() * std::numbers::ln2_v<detail::Innermost<T>>));
-}
-template <class T>
-Var<T> log10(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
-  using std::log10;
-  return detail::record(where, "log10", log10(x.value()), x,
-                        T(1) / (x.value() * std::numbers::ln10_v<detail::Innermost<T>>));
-}
-template <class T>
-Var<T> log1p(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
-  using std::log1p;
-  return detail::record(where, "log1p", log1p(x.value()), x, T(1) / (T(1) + x.value()));
-}
-
-// ---- Powers and roots ----
-
-template <class T>
-Var<T> sqrt(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
-  using std::sqrt;
-  const T v = sqrt(x.value());
-  return detail::record(where, "sqrt", v, x, T(1) / (2 * v));
-}
-template <class T>
-Var<T> cbrt(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
-  using std::cbrt;
-  const T v = cbrt(x.value());
-  return detail::record(where, "cbrt", v, x, T(1) / (3 * v * v));
-}
+// ---- Exponentials, logarithms, roots, trigonometric, hyperbolic and error
+// functions: one argument, formulas in detail/derivatives.hpp ----
 
 namespace detail {
 
-// d(x^y)/dx = y x^(y-1); 0 at x = 0 and y = 0 (x^0 is constant), where the
-// formula would give 0 * inf. Only there: elsewhere at y = 0 the formula's 0
-// is needed as it is, because on a Var (second derivatives) its derivative in
-// y, x^(y-1), is not 0 and a constant 0 would lose it.
+/// Records f(x), whose value and derivative `f` has computed.
 template <class T>
-T pow_partial_base(T x, T y) {
-  using std::pow;
-  return y == T(0) && x == T(0) ? T(0) : y * pow(x, y - T(1));
+Var<T> record_unary(SourceLocation where, const char* operation, const ValueAndDerivative<T>& f,
+                    const Var<T>& x) {
+  return record(where, operation, f.value, x, f.derivative);
 }
-// d(x^y)/dy = x^y log x; 0 where x = 0 and y >= 0 (the limit from the right),
-// avoiding 0 * -inf.
+
+}  // namespace detail
+
 template <class T>
-T pow_partial_exponent(T x, T y, T x_to_y) {
-  using std::log;
-  return x == T(0) && y >= T(0) ? T(0) : x_to_y * log(x);
+Var<T> exp(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
+  return detail::record_unary(where, "exp", detail::derivatives::exp(x.value()), x);
+}
+template <class T>
+Var<T> exp2(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
+  return detail::record_unary(where, "exp2", detail::derivatives::exp2(x.value()), x);
+}
+template <class T>
+Var<T> expm1(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
+  return detail::record_unary(where, "expm1", detail::derivatives::expm1(x.value()), x);
+}
+template <class T>
+Var<T> log(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
+  return detail::record_unary(where, "log", detail::derivatives::log(x.value()), x);
+}
+template <class T>
+Var<T> log2(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
+  return detail::record_unary(where, "log2", detail::derivatives::log2(x.value()), x);
+}
+template <class T>
+Var<T> log10(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
+  return detail::record_unary(where, "log10", detail::derivatives::log10(x.value()), x);
+}
+template <class T>
+Var<T> log1p(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
+  return detail::record_unary(where, "log1p", detail::derivatives::log1p(x.value()), x);
+}
+template <class T>
+Var<T> sqrt(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
+  return detail::record_unary(where, "sqrt", detail::derivatives::sqrt(x.value()), x);
+}
+template <class T>
+Var<T> cbrt(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
+  return detail::record_unary(where, "cbrt", detail::derivatives::cbrt(x.value()), x);
+}
+template <class T>
+Var<T> sin(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
+  return detail::record_unary(where, "sin", detail::derivatives::sin(x.value()), x);
+}
+template <class T>
+Var<T> cos(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
+  return detail::record_unary(where, "cos", detail::derivatives::cos(x.value()), x);
+}
+template <class T>
+Var<T> tan(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
+  return detail::record_unary(where, "tan", detail::derivatives::tan(x.value()), x);
+}
+template <class T>
+Var<T> asin(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
+  return detail::record_unary(where, "asin", detail::derivatives::asin(x.value()), x);
+}
+template <class T>
+Var<T> acos(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
+  return detail::record_unary(where, "acos", detail::derivatives::acos(x.value()), x);
+}
+template <class T>
+Var<T> atan(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
+  return detail::record_unary(where, "atan", detail::derivatives::atan(x.value()), x);
+}
+template <class T>
+Var<T> sinh(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
+  return detail::record_unary(where, "sinh", detail::derivatives::sinh(x.value()), x);
+}
+template <class T>
+Var<T> cosh(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
+  return detail::record_unary(where, "cosh", detail::derivatives::cosh(x.value()), x);
+}
+template <class T>
+Var<T> asinh(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
+  return detail::record_unary(where, "asinh", detail::derivatives::asinh(x.value()), x);
+}
+template <class T>
+Var<T> acosh(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
+  return detail::record_unary(where, "acosh", detail::derivatives::acosh(x.value()), x);
+}
+template <class T>
+Var<T> atanh(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
+  return detail::record_unary(where, "atanh", detail::derivatives::atanh(x.value()), x);
+}
+template <class T>
+Var<T> erf(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
+  return detail::record_unary(where, "erf", detail::derivatives::erf(x.value()), x);
+}
+template <class T>
+Var<T> erfc(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
+  return detail::record_unary(where, "erfc", detail::derivatives::erfc(x.value()), x);
+}
+template <class T>
+Var<T> abs(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
+  return detail::record_unary(where, "abs", detail::derivatives::abs(x.value()), x);
+}
+
+// ---- Two arguments: pow, hypot, atan2, min, max ----
+//
+// With a plain number for one argument, only the other's partial is
+// computed: on a Var<Var<T>> each partial is a recording of its own.
+
+namespace detail {
+
+/// Records f(x, y), whose value and partials `f` has computed.
+template <class T>
+Var<T> record_binary(SourceLocation where, const char* operation,
+                     const derivatives::ValueAndPartials<T>& f, const Var<T>& x, const Var<T>& y) {
+  return record(where, operation, f.value, x, f.first, y, f.second);
 }
 
 }  // namespace detail
@@ -116,17 +159,15 @@ T pow_partial_exponent(T x, T y, T x_to_y) {
 template <class T>
 Var<T> pow(const Var<T>& x, const Var<T>& y,
            detail::SourceLocation where = detail::SourceLocation::current()) {
-  using std::pow;
-  const T v = pow(x.value(), y.value());
-  return detail::record(where, "pow", v, x, detail::pow_partial_base(x.value(), y.value()), y,
-                        detail::pow_partial_exponent(x.value(), y.value(), v));
+  return detail::record_binary(where, "pow", detail::derivatives::pow(x.value(), y.value()), x, y);
 }
 template <class T, detail::Scalar S>
 Var<T> pow(const Var<T>& x, S exponent,
            detail::SourceLocation where = detail::SourceLocation::current()) {
   using std::pow;
   const T y = static_cast<T>(exponent);
-  return detail::record(where, "pow", pow(x.value(), y), x, detail::pow_partial_base(x.value(), y));
+  return detail::record(where, "pow", pow(x.value(), y), x,
+                        detail::derivatives::pow_partial_base(x.value(), y));
 }
 template <class T, detail::Scalar S>
 Var<T> pow(S base, const Var<T>& y,
@@ -134,211 +175,61 @@ Var<T> pow(S base, const Var<T>& y,
   using std::pow;
   const T x = static_cast<T>(base);
   const T v = pow(x, y.value());
-  return detail::record(where, "pow", v, y, detail::pow_partial_exponent(x, y.value(), v));
+  return detail::record(where, "pow", v, y,
+                        detail::derivatives::pow_partial_exponent(x, y.value(), v));
 }
-
-namespace detail {
-
-// d hypot(x, y) = (x, y) / hypot(x, y), and 0 at the origin where it has no
-// derivative.
-template <class T>
-T hypot_partial(T own, T h) {
-  return h == T(0) ? T(0) : own / h;
-}
-
-}  // namespace detail
 
 template <class T>
 Var<T> hypot(const Var<T>& x, const Var<T>& y,
              detail::SourceLocation where = detail::SourceLocation::current()) {
-  using std::hypot;
-  const T h = hypot(x.value(), y.value());
-  return detail::record(where, "hypot", h, x, detail::hypot_partial(x.value(), h), y,
-                        detail::hypot_partial(y.value(), h));
+  return detail::record_binary(where, "hypot", detail::derivatives::hypot(x.value(), y.value()), x,
+                               y);
 }
 template <class T, detail::Scalar S>
 Var<T> hypot(const Var<T>& x, S c,
              detail::SourceLocation where = detail::SourceLocation::current()) {
   using std::hypot;
   const T h = hypot(x.value(), static_cast<T>(c));
-  return detail::record(where, "hypot", h, x, detail::hypot_partial(x.value(), h));
+  return detail::record(where, "hypot", h, x, detail::derivatives::hypot_partial(x.value(), h));
 }
 template <class T, detail::Scalar S>
 Var<T> hypot(S c, const Var<T>& y,
              detail::SourceLocation where = detail::SourceLocation::current()) {
   using std::hypot;
   const T h = hypot(static_cast<T>(c), y.value());
-  return detail::record(where, "hypot", h, y, detail::hypot_partial(y.value(), h));
+  return detail::record(where, "hypot", h, y, detail::derivatives::hypot_partial(y.value(), h));
 }
-
-// ---- Trigonometric functions ----
-
-template <class T>
-Var<T> sin(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
-  using std::cos, std::sin;
-  return detail::record(where, "sin", sin(x.value()), x, cos(x.value()));
-}
-template <class T>
-Var<T> cos(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
-  using std::cos, std::sin;
-  return detail::record(where, "cos", cos(x.value()), x, -sin(x.value()));
-}
-template <class T>
-Var<T> tan(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
-  using std::tan;
-  const T v = tan(x.value());
-  return detail::record(where, "tan", v, x, T(1) + v * v);
-}
-// 1 - x^2 is formed as (1 - x)(1 + x): exact factors, no cancellation near |x| = 1.
-template <class T>
-Var<T> asin(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
-  using std::asin, std::sqrt;
-  const T a = x.value();
-  return detail::record(where, "asin", asin(a), x, T(1) / sqrt((T(1) - a) * (T(1) + a)));
-}
-template <class T>
-Var<T> acos(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
-  using std::acos, std::sqrt;
-  const T a = x.value();
-  return detail::record(where, "acos", acos(a), x, T(-1) / sqrt((T(1) - a) * (T(1) + a)));
-}
-template <class T>
-Var<T> atan(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
-  using std::atan;
-  const T a = x.value();
-  return detail::record(where, "atan", atan(a), x, T(1) / (T(1) + a * a));
-}
-
-namespace detail {
-
-// atan2(y, x) has partials (x, -y) / (x^2 + y^2); dividing by hypot twice
-// avoids overflow of x^2 + y^2.
-template <class T>
-ValueAndDerivative<T> atan2_partials(T y, T x) {
-  using std::hypot;
-  const T h = hypot(x, y);
-  return {(x / h) / h, (-y / h) / h};  // {d/dy, d/dx}
-}
-
-}  // namespace detail
 
 template <class T>
 Var<T> atan2(const Var<T>& y, const Var<T>& x,
              detail::SourceLocation where = detail::SourceLocation::current()) {
-  using std::atan2;
-  const auto [d_y, d_x] = detail::atan2_partials(y.value(), x.value());
-  return detail::record(where, "atan2", atan2(y.value(), x.value()), y, d_y, x, d_x);
+  return detail::record_binary(where, "atan2", detail::derivatives::atan2(y.value(), x.value()), y,
+                               x);
 }
 template <class T, detail::Scalar S>
 Var<T> atan2(const Var<T>& y, S x,
              detail::SourceLocation where = detail::SourceLocation::current()) {
-  using std::atan2;
-  const T c = static_cast<T>(x);
-  return detail::record(where, "atan2", atan2(y.value(), c), y,
-                        detail::atan2_partials(y.value(), c).value);
+  const auto f = detail::derivatives::atan2(y.value(), static_cast<T>(x));
+  return detail::record(where, "atan2", f.value, y, f.first);
 }
 template <class T, detail::Scalar S>
 Var<T> atan2(S y, const Var<T>& x,
              detail::SourceLocation where = detail::SourceLocation::current()) {
-  using std::atan2;
-  const T c = static_cast<T>(y);
-  return detail::record(where, "atan2", atan2(c, x.value()), x,
-                        detail::atan2_partials(c, x.value()).derivative);
+  const auto f = detail::derivatives::atan2(static_cast<T>(y), x.value());
+  return detail::record(where, "atan2", f.value, x, f.second);
 }
-
-// ---- Hyperbolic functions (tanh is the Tanh activation, below) ----
-
-template <class T>
-Var<T> sinh(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
-  using std::cosh, std::sinh;
-  return detail::record(where, "sinh", sinh(x.value()), x, cosh(x.value()));
-}
-template <class T>
-Var<T> cosh(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
-  using std::cosh, std::sinh;
-  return detail::record(where, "cosh", cosh(x.value()), x, sinh(x.value()));
-}
-// 1 / sqrt(x^2 + 1) as 1 / hypot(x, 1): no overflow of x^2 for large |x|.
-template <class T>
-Var<T> asinh(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
-  using std::asinh, std::hypot;
-  return detail::record(where, "asinh", asinh(x.value()), x, T(1) / hypot(x.value(), T(1)));
-}
-template <class T>
-Var<T> acosh(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
-  using std::acosh, std::sqrt;
-  const T a = x.value();
-  return detail::record(where, "acosh", acosh(a), x, T(1) / (sqrt(a - T(1)) * sqrt(a + T(1))));
-}
-template <class T>
-Var<T> atanh(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
-  using std::atanh;
-  const T a = x.value();
-  return detail::record(where, "atanh", atanh(a), x, T(1) / ((T(1) - a) * (T(1) + a)));
-}
-
-// ---- Error functions ----
-
-template <class T>
-Var<T> erf(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
-  using std::erf, std::exp;
-  const T a = x.value();
-  constexpr auto two_over_sqrtpi = 2 * std::numbers::inv_sqrtpi_v<detail::Innermost<T>>;
-  return detail::record(where, "erf", erf(a), x, two_over_sqrtpi * exp(-a * a));
-}
-template <class T>
-Var<T> erfc(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
-  using std::erfc, std::exp;
-  const T a = x.value();
-  constexpr auto two_over_sqrtpi = 2 * std::numbers::inv_sqrtpi_v<detail::Innermost<T>>;
-  return detail::record(where, "erfc", erfc(a), x, -two_over_sqrtpi * exp(-a * a));
-}
-
-// ---- Absolute value, min and max ----
-
-template <class T>
-Var<T> abs(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
-  using std::abs;
-  const T a = x.value();
-  const T sign = a > T(0) ? T(1) : a < T(0) ? T(-1) : a == T(0) ? T(0) : a;  // NaN stays NaN
-  return detail::record(where, "abs", abs(a), x, sign);
-}
-
-namespace detail {
-
-// The share of the gradient that goes to the first argument of min(a, b):
-// all of it if a is smaller, half on a tie, none otherwise. NaN propagates.
-template <class T>
-T min_share_of_first(T a, T b) {
-  if (a < b) {
-    return T(1);
-  }
-  if (b < a) {
-    return T(0);
-  }
-  return a == b ? T(0.5) : a + b;  // NaN
-}
-
-template <class T>
-T nan_aware_min(T a, T b) {
-  return a < b ? a : b < a ? b : a == b ? a : a + b;  // NaN if either is NaN
-}
-
-}  // namespace detail
 
 /// The smaller of x and y (NaN if either is NaN).
 template <class T>
 Var<T> min(const Var<T>& x, const Var<T>& y,
            detail::SourceLocation where = detail::SourceLocation::current()) {
-  const T share = detail::min_share_of_first(x.value(), y.value());
-  return detail::record(where, "min", detail::nan_aware_min(x.value(), y.value()), x, share, y,
-                        T(1) - share);
+  return detail::record_binary(where, "min", detail::derivatives::min(x.value(), y.value()), x, y);
 }
 template <class T, detail::Scalar S>
 Var<T> min(const Var<T>& x, S c, detail::SourceLocation where = detail::SourceLocation::current()) {
   const T b = static_cast<T>(c);
-  return detail::record(where, "min", detail::nan_aware_min(x.value(), b), x,
-                        detail::min_share_of_first(x.value(), b));
+  return detail::record(where, "min", detail::derivatives::nan_aware_min(x.value(), b), x,
+                        detail::derivatives::min_share_of_first(x.value(), b));
 }
 template <class T, detail::Scalar S>
 Var<T> min(S c, const Var<T>& y, detail::SourceLocation where = detail::SourceLocation::current()) {
@@ -349,15 +240,13 @@ Var<T> min(S c, const Var<T>& y, detail::SourceLocation where = detail::SourceLo
 template <class T>
 Var<T> max(const Var<T>& x, const Var<T>& y,
            detail::SourceLocation where = detail::SourceLocation::current()) {
-  const T share = detail::min_share_of_first(y.value(), x.value());
-  return detail::record(where, "max", -detail::nan_aware_min(-x.value(), -y.value()), x, share, y,
-                        T(1) - share);
+  return detail::record_binary(where, "max", detail::derivatives::max(x.value(), y.value()), x, y);
 }
 template <class T, detail::Scalar S>
 Var<T> max(const Var<T>& x, S c, detail::SourceLocation where = detail::SourceLocation::current()) {
   const T b = static_cast<T>(c);
-  return detail::record(where, "max", -detail::nan_aware_min(-x.value(), -b), x,
-                        detail::min_share_of_first(b, x.value()));
+  return detail::record(where, "max", -detail::derivatives::nan_aware_min(-x.value(), -b), x,
+                        detail::derivatives::min_share_of_first(b, x.value()));
 }
 template <class T, detail::Scalar S>
 Var<T> max(S c, const Var<T>& y, detail::SourceLocation where = detail::SourceLocation::current()) {
@@ -460,10 +349,10 @@ struct Partial {
 /// an operand given twice gets the sum of its partials. `name` is what
 /// annotations and anomaly reports show.
 ///
-/// For second derivatives (T a Var, as hessian() records), give the partials
-/// as Vars computed from the operands' values, so that they are functions on
-/// the tape below: write the operation generically, as docs/tutorial.md
-/// shows, and the nested recording differentiates it again.
+/// For second derivatives (T a Var or a Dual, as hessian() records), give
+/// the partials as numbers of type T computed from the operands' values, so
+/// that they carry derivatives themselves: write the operation generically,
+/// with the forms below that take Duals too, as docs/tutorial.md shows.
 template <class T>
 Var<T> custom(T value, std::span<const Partial<std::type_identity_t<T>>> partials,
               const char* name = "custom",
@@ -481,6 +370,24 @@ Var<T> custom(T value, std::initializer_list<Partial<std::type_identity_t<T>>> p
               const char* name = "custom",
               detail::SourceLocation where = detail::SourceLocation::current()) {
   return custom(value, std::span<const Partial<T>>(partials.begin(), partials.size()), name, where);
+}
+
+/// custom() of one operand, in the form that also takes a Dual (dual.hpp):
+/// `custom(v, x, dx)`. Generic code written with it serves reverse mode,
+/// forward mode, and hessian() and hvp(), which evaluate on Var<Dual<T>>.
+template <class T>
+Var<T> custom(T value, const Var<T>& x, std::type_identity_t<T> dx, const char* name = "custom",
+              detail::SourceLocation where = detail::SourceLocation::current()) {
+  return custom(value, {{x, dx}}, name, where);
+}
+
+/// custom() of two operands, in the form that also takes Duals:
+/// `custom(v, x, dx, y, dy)`.
+template <class T>
+Var<T> custom(T value, const Var<T>& x, std::type_identity_t<T> dx, const Var<T>& y,
+              std::type_identity_t<T> dy, const char* name = "custom",
+              detail::SourceLocation where = detail::SourceLocation::current()) {
+  return custom(value, {{x, dx}, {y, dy}}, name, where);
 }
 
 // ---- Activations ----
@@ -508,8 +415,10 @@ Var<T> activate_operand(const Var<T>& x, SourceLocation where,
       "an activation policy needs static T value(T) and static T derivative(T).");
   static_assert(ActivationPolicy<P, R>,
                 "tinygrad::activate<P>: P::value(T) and P::derivative(T) must both return T.");
-  if constexpr (std::floating_point<T>) {
-    const auto [value, derivative] = value_and_derivative<P>(x.value());
+  if constexpr (std::floating_point<T> || is_dual<T>) {
+    // On a Var<Dual<R>> (forward over reverse) the value and the derivative
+    // are Duals: dual.hpp.
+    const auto [value, derivative] = activation_at<P>(x.value());
     return record(where, policy_name<P>(), value, x, derivative, rvalue);
   } else {
     static_assert(std::floating_point<typename T::value_type>,

@@ -43,6 +43,9 @@ class OperandWriter;
 template <class T>
 class CurrentTapeScope;
 
+template <class T>
+struct EntryOf;
+
 struct TapeInternals;  // defined by tests only
 
 /// Selects the Tape constructor that does not make the new tape current; a

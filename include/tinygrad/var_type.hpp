@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <compare>
+#include <cstdint>
 #include <limits>
 #include <version>
 #if defined(__cpp_lib_format)
@@ -241,6 +242,7 @@ class Var {
   friend Var<U> constant(U value) noexcept(std::is_floating_point_v<U>);
   friend struct detail::Recorder<T>;
   friend class detail::OperandWriter<T>;
+  friend struct detail::EntryOf<T>;
   Var(T value, const detail::Stamp& stamp, bool fresh) noexcept
       : value_(value), stamp_{stamp.generation, stamp.index, fresh} {}
 
@@ -327,6 +329,13 @@ std::ostream& operator<<(std::ostream& out, const Var<T>& x) {
 }
 
 namespace detail {
+
+/// The index of the tape entry a Var refers to, for code that reads the
+/// recording's structure (the Hessian's sparsity detection, functional.hpp).
+template <class T>
+struct EntryOf {
+  static std::uint32_t index(const Var<T>& x) noexcept { return x.stamp_.index; }
+};
 
 /// The plain number inside a Var, a Var<Var<T>>, ...
 template <class T>

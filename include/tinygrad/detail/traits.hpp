@@ -23,10 +23,15 @@ inline constexpr bool is_var = false;
 template <class U>
 inline constexpr bool is_var<Var<U>> = true;
 
-/// The value types a Var and a Tape accept: floating-point numbers, and Vars
-/// of them for second derivatives (each level recording on its own tape).
+/// Whether T is a Dual (dual.hpp specialises this).
 template <class T>
-concept Real = std::floating_point<T> || is_var<T>;
+inline constexpr bool is_dual = false;
+
+/// The value types a Var and a Tape accept: floating-point numbers, Vars of
+/// them for second derivatives (each level recording on its own tape), and
+/// Duals of them (forward over reverse: dual.hpp).
+template <class T>
+concept Real = std::floating_point<T> || is_var<T> || is_dual<T>;
 
 /// A plain number that may be mixed with a Var: any arithmetic type but bool.
 template <class S>
@@ -62,8 +67,9 @@ concept VarRange =
 template <class R>
 using VarRangeValue = typename RangeElement<R>::value_type;
 
-/// The floating-point type at the bottom of a nest of Vars: double for
-/// double, Var<double> and Var<Var<double>>.
+/// The floating-point type at the bottom of a nest of Vars (and Duals,
+/// which dual.hpp adds): double for double, Var<double> and
+/// Var<Var<double>>.
 template <class T>
 struct innermost {
   using type = T;
@@ -82,20 +88,22 @@ inline constexpr bool relocatable_by_realloc = std::is_trivially_copyable_v<E>;
 template <class U>
 inline constexpr bool relocatable_by_realloc<Var<U>> = true;
 
-/// Whether a T holds a finite number (for a Var, its innermost value).
+/// Whether a T holds a finite number (for a Var or a Dual, its innermost
+/// value).
 template <class T>
 bool is_finite(const T& x) noexcept {
-  if constexpr (is_var<T>) {
+  if constexpr (is_var<T> || is_dual<T>) {
     return is_finite(x.value());
   } else {
     return std::isfinite(x);
   }
 }
 
-/// A number as anomaly reports show it (for a Var, its innermost value).
+/// A number as anomaly reports show it (for a Var or a Dual, its innermost
+/// value).
 template <class T>
 long double widened(const T& x) noexcept {
-  if constexpr (is_var<T>) {
+  if constexpr (is_var<T> || is_dual<T>) {
     return widened(x.value());
   } else {
     return static_cast<long double>(x);

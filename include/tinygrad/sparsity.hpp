@@ -1,0 +1,134 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+// The sparsity pattern of a Hessian and a colouring of its columns: what
+// lets hessian() and sparse_hessian() (functional.hpp) form a Hessian from
+// one Hessian-vector product per colour instead of one per column. The
+// pattern of Rosenbrock's function is tridiagonal and needs 3 colours,
+// whatever its dimension.
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace tinygrad {
+
+/// A symmetric n x n sparsity pattern, the positions (i, j) where a Hessian
+/// may be nonzero, and a colouring of its columns in which no two columns of
+/// one colour have a nonzero in the same row. H times the sum of a colour's
+/// unit vectors then holds each of those columns' entries unmixed: row i of
+/// the product is H(i, j) for the one column j of that colour that row i
+/// has.
+class HessianSparsity {
+ public:
+  /// The empty pattern of a function of no variables.
+  HessianSparsity() = default;
+
+  /// The pattern whose row i has nonzeros at the columns rows[i] (in any
+  /// order; repeats count once), made symmetric: (j, i) wherever (i, j).
+  /// Throws std::invalid_argument for a column index >= rows.size().
+  explicit HessianSparsity(const std::vector<std::vector<std::uint32_t>>& rows) : n_(rows.size()) {
+    std::vector<std::vector<std::uint32_t>> symmetric(n_);
+    for (std::size_t i = 0; i < n_; ++i) {
+      for (const std::uint32_t j : rows[i]) {
+        if (j >= n_) {
+          throw std::invalid_argument("tinygrad::HessianSparsity: row " + std::to_string(i) +
+                                      " names column " + std::to_string(j) + " of a " +
+                                      std::to_string(n_) + " x " + std::to_string(n_) + " pattern");
+        }
+        symmetric[i].push_back(j);
+        symmetric[j].push_back(static_cast<std::uint32_t>(i));
+      }
+    }
+    row_begin_.reserve(n_ + 1);
+    for (std::vector<std::uint32_t>& row : symmetric) {
+      std::sort(row.begin(), row.end());
+      row.erase(std::unique(row.begin(), row.end()), row.end());
+      column_.insert(column_.end(), row.begin(), row.end());
+      row_begin_.push_back(column_.size());
+    }
+    colour_columns();
+  }
+
+  /// Every position: the pattern of a dense Hessian, one colour per column.
+  static HessianSparsity dense(std::size_t n) {
+    HessianSparsity pattern;
+    pattern.n_ = n;
+    pattern.row_begin_.reserve(n + 1);
+    pattern.column_.reserve(n * n);
+    for (std::size_t i = 0; i < n; ++i) {
+      for (std::size_t j = 0; j < n; ++j) {
+        pattern.column_.push_back(static_cast<std::uint32_t>(j));
+      }
+      pattern.row_begin_.push_back(pattern.column_.size());
+    }
+    pattern.colour_.resize(n);
+    for (std::size_t j = 0; j < n; ++j) {
+      pattern.colour_[j] = static_cast<std::uint32_t>(j);
+    }
+    pattern.colours_ = n;
+    return pattern;
+  }
+
+  /// n, the Hessian's order.
+  [[nodiscard]] std::size_t size() const noexcept { return n_; }
+  /// How many positions the pattern has (both triangles and the diagonal).
+  [[nodiscard]] std::size_t nonzeros() const noexcept { return column_.size(); }
+  /// The columns of row i's positions, ascending.
+  [[nodiscard]] std::span<const std::uint32_t> row(std::size_t i) const noexcept {
+    return {column_.data() + row_begin_[i], row_begin_[i + 1] - row_begin_[i]};
+  }
+  /// How many colours the columns have: the Hessian-vector products needed.
+  [[nodiscard]] std::size_t colours() const noexcept { return colours_; }
+  /// The colour of column j, below colours().
+  [[nodiscard]] std::uint32_t colour_of(std::size_t j) const noexcept { return colour_[j]; }
+
+  friend bool operator==(const HessianSparsity&, const HessianSparsity&) = default;
+
+ private:
+  /// Greedy, column by column: the smallest colour that no column sharing a
+  /// row with this one has yet. Columns j and k share a row where the
+  /// pattern has (i, j) and (i, k); the pattern is symmetric, so the rows
+  /// with a position in column j are row j's columns. O(sum of row
+  /// lengths squared); a full pattern takes its shortcut above.
+  void colour_columns() {
+    colour_.assign(n_, 0);
+    colours_ = 0;
+    if (nonzeros() == n_ * n_) {
+      *this = dense(n_);
+      return;
+    }
+    std::vector<std::size_t> taken_by(
+        n_, std::numeric_limits<std::size_t>::max());  // taken_by[c] == j: column j may not use
+                                                       // colour c
+    for (std::size_t j = 0; j < n_; ++j) {
+      for (const std::uint32_t i : row(j)) {
+        for (const std::uint32_t k : row(i)) {
+          if (k < j) {
+            taken_by[colour_[k]] = j;
+          }
+        }
+      }
+      std::uint32_t c = 0;
+      while (taken_by[c] == j) {
+        ++c;
+      }
+      colour_[j] = c;
+      colours_ = std::max<std::size_t>(colours_, c + 1);
+    }
+  }
+
+  std::size_t n_ = 0;
+  std::vector<std::size_t> row_begin_{
+      0};  // row i's columns: column_[row_begin_[i], row_begin_[i + 1])
+  std::vector<std::uint32_t> column_;
+  std::vector<std::uint32_t> colour_;
+  std::size_t colours_ = 0;
+};
+
+}  // namespace tinygrad
