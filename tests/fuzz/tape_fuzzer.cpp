@@ -10,8 +10,12 @@
 // every kink at each point of a difference, and finite differences with h
 // and h/2 agreeing): the gradient from backward() against central finite differences
 // of the double program; tinygrad::gradient (functional API) against that
-// gradient bit for bit; and the Hessian from tinygrad::hessian (nested tapes,
-// Var<Var<double>>) against central differences of tinygrad::gradient.
+// gradient bit for bit; the Hessian from tinygrad::hessian (forward over
+// reverse, with its sparsity from a nested recording) against central
+// differences of tinygrad::gradient; and forward mode: the program on
+// Dual<double, 4>s, every input its own direction, whose values must equal
+// the double values bit for bit (checked on every input) and whose tangents
+// the tape's gradient to rounding.
 //
 // Build and run (clang): cmake --preset fuzz && cmake --build --preset fuzz &&
 //   build/fuzz/tests/fuzz/tape_fuzzer -max_total_time=600 tests/fuzz/corpus
@@ -185,7 +189,12 @@ Program decode(const std::uint8_t* data, std::size_t size) {
   return p;
 }
 
-/// One operation on S = double or Var<double>, written once for both.
+/// Whether S is a forward-mode number.
+template <class S>
+constexpr bool is_dual = tinygrad::detail::is_dual<S>;
+
+/// One operation on S = double, Var<double> (or a nesting of it) or
+/// Dual<double, 4>, written once for all.
 template <class S>
 S apply(std::size_t op, const S& x, const S& y) {
   using std::abs, std::acos, std::acosh, std::asin, std::asinh, std::atan, std::atan2, std::atanh,
@@ -206,8 +215,10 @@ S apply(std::size_t op, const S& x, const S& y) {
   const auto policy_over_span = [](auto p, const S& a, const S& b) {
     using P = decltype(p);
     const std::array<S, 2> in = {a, b};
-    std::array<S, 2> out = in;  // copies record nothing; Var() would record leaves
-    if constexpr (std::is_same_v<S, double>) {
+    std::array<S, 2> out = in;   // copies record nothing; Var() would record leaves
+    if constexpr (is_dual<S>) {  // no array kernel for Duals: element by element
+      out = {tinygrad::activate<P>(a), tinygrad::activate<P>(b)};
+    } else if constexpr (std::is_same_v<S, double>) {
       tinygrad::forward<P>(std::span<const S>(in), std::span<S>(out),
                            tinygrad::InstructionSet::compiled);
     } else {
@@ -301,7 +312,7 @@ S apply(std::size_t op, const S& x, const S& y) {
         return max(x, y);
       }
     case 35:  // a wide entry with two terms: x*y + y*x
-      if constexpr (std::is_same_v<S, double>) {
+      if constexpr (std::is_same_v<S, double> || is_dual<S>) {
         return x * y + y * x;
       } else {
         const std::array<S, 2> left = {x, y};
@@ -309,7 +320,7 @@ S apply(std::size_t op, const S& x, const S& y) {
         return tinygrad::dot(left, right);
       }
     case 36:
-      if constexpr (std::is_same_v<S, double>) {
+      if constexpr (std::is_same_v<S, double> || is_dual<S>) {
         return x + y + x;
       } else {
         const std::array<S, 3> terms = {x, y, x};
@@ -572,6 +583,39 @@ void check_second_order(const Program& p, std::span<const double> tape_gradient,
   }
 }
 
+/// Forward mode against the tape: the program on Dual<double, 4>s, input k
+/// seeded with direction k. The value must equal the double program's bit
+/// for bit (the same formulas); where the program is smooth, tangent k must
+/// equal the tape's gradient k to rounding (the same partials, summed in
+/// another order).
+void check_forward_mode(const Program& p, double expected, std::span<const double> tape_gradient,
+                        bool smooth) {
+  using D = tinygrad::Dual<double, 4>;
+  std::vector<D> values;
+  for (std::size_t k = 0; k < p.inputs.size(); ++k) {
+    D input(p.inputs[k]);
+    input.tangent(k) = 1.0;
+    values.push_back(input);
+  }
+  for (const Instruction& i : p.instructions) {
+    values.push_back(apply<D>(i.operation, values[i.a], values[i.b]));
+  }
+  const D& output = values.back();
+  if (!same(output.value(), expected)) {
+    fail("Dual value differs from double value", p, output.value(), expected);
+  }
+  if (!smooth) {
+    return;
+  }
+  for (std::size_t k = 0; k < p.inputs.size(); ++k) {
+    const double forward = output.tangent(k);
+    const double reverse = tape_gradient[k];
+    if (!(std::abs(forward - reverse) <= 1e-8 * std::max(1.0, std::abs(reverse)))) {
+      fail("forward-mode derivative differs from the tape's gradient", p, forward, reverse);
+    }
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -608,6 +652,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     check_anomaly(p, values, entry_of, tape.anomaly());
   }
   check_detection_changes_nothing(p);
+  std::vector<double> tape_gradient;
+  for (std::size_t k = 0; k < p.inputs.size(); ++k) {
+    tape_gradient.push_back(values[k].grad());
+  }
+  check_forward_mode(p, expected, tape_gradient, smooth);
 
   if (!smooth) {
     return 0;
@@ -637,10 +686,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (!(std::abs(gradient - fine) <= 1e-4 * scale)) {
       fail("gradient differs from finite differences", p, gradient, fine);
     }
-  }
-  std::vector<double> tape_gradient;
-  for (std::size_t k = 0; k < p.inputs.size(); ++k) {
-    tape_gradient.push_back(values[k].grad());
   }
   check_second_order(p, tape_gradient, base_sides);
   return 0;
