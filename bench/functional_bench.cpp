@@ -60,8 +60,8 @@ void analytic_rosenbrock_hessian(const std::vector<double>& x, std::vector<doubl
 void BM_hessian_vs_analytic(benchmark::State& state) {
   const auto x = workloads::w3_point(100);
   std::vector<double> h(x.size() * x.size());
-  harness::compare(
-      state, 1, [&] { analytic_rosenbrock_hessian(x, h); },
+  harness::compare_to(
+      state, 1, Contender{"analytic", [&] { analytic_rosenbrock_hessian(x, h); }},
       Contender{"hessian", [&] { benchmark::DoNotOptimize(tinygrad::hessian(rosenbrock, x)); }});
 }
 BENCHMARK(BM_hessian_vs_analytic);
@@ -168,8 +168,9 @@ void BM_hvp_vs_gradient_rosenbrock(benchmark::State& state) {
   const std::vector<double> v(x.size(), 1.0);
   std::vector<double> out(x.size());
   HvpTapes tapes;
-  harness::compare(
-      state, 1, [&] { tinygrad::gradient(rosenbrock, x, std::span<double>(out)); },
+  harness::compare_to(
+      state, 1,
+      Contender{"gradient", [&] { tinygrad::gradient(rosenbrock, x, std::span<double>(out)); }},
       Contender{"hvp", [&] { benchmark::DoNotOptimize(tinygrad::hvp(rosenbrock, x, v)); }},
       Contender{
           "reverse_over_reverse",
@@ -190,8 +191,8 @@ void BM_hvp_vs_gradient_mlp(benchmark::State& state) {
   const Mlp mlp;
   const auto f = [&](auto q) { return mlp(q); };
   HvpTapes tapes;
-  harness::compare(
-      state, 1, [&] { tinygrad::gradient(f, p, std::span<double>(out)); },
+  harness::compare_to(
+      state, 1, Contender{"gradient", [&] { tinygrad::gradient(f, p, std::span<double>(out)); }},
       Contender{"hvp", [&] { benchmark::DoNotOptimize(tinygrad::hvp(f, p, v)); }},
       Contender{"reverse_over_reverse",
                 [&] { benchmark::DoNotOptimize(hvp_reverse_over_reverse(f, p, v, tapes)); }});
@@ -221,8 +222,8 @@ void analytic_rosenbrock_triplets(const std::vector<double>& x,
 void BM_sparse_hessian_vs_analytic(benchmark::State& state) {
   const auto x = workloads::w3_point(static_cast<std::size_t>(state.range(0)));
   tinygrad::SparseHessian<double> h;
-  const auto ns = harness::compare(
-      state, 1, [&] { analytic_rosenbrock_triplets(x, h); },
+  const auto ns = harness::compare_to(
+      state, 1, Contender{"analytic", [&] { analytic_rosenbrock_triplets(x, h); }},
       Contender{"sparse_hessian",
                 [&] { benchmark::DoNotOptimize(tinygrad::sparse_hessian(rosenbrock, x)); }});
   state.counters["sparse_hessian_ns_per_coordinate"] = ns[0] / static_cast<double>(x.size());

@@ -68,7 +68,10 @@ TABLES = [
         "name": "functional",
         "program": "functional_bench",
         "filter": "",
-        "columns": ["wrapper/by_hand", "wrapper/primal", "hvp/primal", "hessian/primal"],
+        "columns": ["wrapper/by_hand", "jvp/primal", "hvp/gradient",
+                    "reverse_over_forward/gradient", "reverse_over_reverse/gradient",
+                    "hessian/analytic", "sparse_hessian/analytic",
+                    "sparse_hessian_ns_per_coordinate"],
     },
     {
         "name": "training-step",

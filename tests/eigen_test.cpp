@@ -7,6 +7,7 @@
 
 #include <doctest/doctest.h>
 #include <Eigen/Dense>
+#include <Eigen/SparseCholesky>
 
 #include <cmath>
 #include <functional>
@@ -271,4 +272,34 @@ TEST_CASE("Eigen: the functional API's shapes and values") {
       CHECK(g(i) == 4.0 * x(i));
     }
   }
+}
+
+TEST_CASE("Eigen: a sparse Hessian as an Eigen sparse matrix, solved by a sparse solver") {
+  // A chain: f = sum (x_(i+1) - x_i^2)^2 + x_i^2, tridiagonal Hessian.
+  const auto f = [](auto x) {
+    auto sum = x[0] * x[0];
+    for (std::size_t i = 0; i + 1 < x.size(); ++i) {
+      const auto t = x[i + 1] - x[i] * x[i];
+      sum = sum + t * t + x[i + 1] * x[i + 1];
+    }
+    return sum;
+  };
+  const std::vector<double> x{0.3, -0.2, 0.5, 0.1, -0.4, 0.2};
+  const tinygrad::SparseHessian<double> h = tinygrad::sparse_hessian(f, x);
+  const Eigen::SparseMatrix<double> sparse = tinygrad::to_eigen(h);
+  CHECK(sparse.rows() == 6);
+  CHECK(sparse.nonZeros() == 3 * 6 - 2);
+  const tinygrad::Matrix<double> dense = tinygrad::hessian(f, x);
+  for (std::size_t i = 0; i < 6; ++i) {
+    for (std::size_t j = 0; j < 6; ++j) {
+      CHECK(sparse.coeff(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(j)) ==
+            dense(i, j));
+    }
+  }
+  // H d = b by a sparse Cholesky factorisation, checked by multiplying back.
+  const Eigen::SimplicialLDLT<Eigen::SparseMatrix<double>> solver(sparse);
+  REQUIRE(solver.info() == Eigen::Success);
+  const Eigen::VectorXd b = Eigen::VectorXd::LinSpaced(6, 1.0, 2.0);
+  const Eigen::VectorXd d = solver.solve(b);
+  CHECK((sparse * d - b).norm() < 1e-12);
 }

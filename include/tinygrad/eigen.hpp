@@ -12,6 +12,7 @@
 #include <tinygrad/var.hpp>
 
 #include <Eigen/Core>
+#include <Eigen/SparseCore>
 
 #include <cstddef>
 #include <span>
@@ -212,7 +213,8 @@ Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic> jacobian(F&& f, const Eigen::Ma
   return detail::to_eigen(jacobian(g, detail::as_span(point)));
 }
 
-/// The Hessian of f at x: an n x n matrix (f receives Var<Var<T>>s).
+/// The Hessian of f at x: an n x n matrix (f receives Var<Dual<T, 4>>s, and
+/// Var<Var<T>>s to find the sparsity, as functional.hpp's hessian).
 template <class F, detail::EigenVector D, class T = typename D::Scalar>
 Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic> hessian(F&& f, const Eigen::MatrixBase<D>& x) {
   const auto point = detail::evaluated(x);
@@ -229,6 +231,22 @@ Eigen::Matrix<T, Eigen::Dynamic, 1> hvp(F&& f, const Eigen::MatrixBase<D>& x,
   auto g = detail::with_eigen_argument(f);
   return detail::to_eigen(
       hvp(g, detail::as_span(detail::evaluated(x)), detail::as_span(detail::evaluated(v))));
+}
+
+/// A sparse Hessian (sparse_hessian) as an Eigen sparse matrix, both
+/// triangles, for Eigen's sparse solvers (SimplicialLDLT, ConjugateGradient).
+template <class T>
+Eigen::SparseMatrix<T> to_eigen(const SparseHessian<T>& h) {
+  std::vector<Eigen::Triplet<T>> triplets;
+  triplets.reserve(h.entries.size());
+  for (const SparseEntry<T>& e : h.entries) {
+    triplets.emplace_back(static_cast<Eigen::Index>(e.row), static_cast<Eigen::Index>(e.col),
+                          e.value);
+  }
+  Eigen::SparseMatrix<T> matrix(static_cast<Eigen::Index>(h.size),
+                                static_cast<Eigen::Index>(h.size));
+  matrix.setFromTriplets(triplets.begin(), triplets.end());
+  return matrix;
 }
 
 /// v^T J at x, for f returning an Eigen vector of m Vars and v of m values.

@@ -7,6 +7,7 @@
 #include <tinygrad/activation.hpp>
 #include <tinygrad/activation_kernels.hpp>
 #include <tinygrad/diagnostics.hpp>
+#include <tinygrad/dual.hpp>
 #include <tinygrad/error.hpp>
 #include <tinygrad/functional.hpp>
 #include <tinygrad/graphviz.hpp>
@@ -16,5 +17,6 @@
 #include <tinygrad/nn.hpp>
 #include <tinygrad/optim.hpp>
 #include <tinygrad/parallel.hpp>
+#include <tinygrad/sparsity.hpp>
 #include <tinygrad/tape.hpp>
 #include <tinygrad/var.hpp>

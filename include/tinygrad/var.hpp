@@ -9,10 +9,11 @@
 //   z.backward();                       // x.grad() == dz/dx, y.grad() == dz/dy
 //
 // One include is enough for all of it: Var and its arithmetic, the
-// elementary functions and activations on Vars, and the activations' array
-// kernels. docs/design.md maps the headers.
+// elementary functions and activations on Vars (and on Duals, forward mode),
+// and the activations' array kernels. docs/design.md maps the headers.
 
 #include <tinygrad/activation_kernels.hpp>  // forward/backward<Policy> over arrays
+#include <tinygrad/dual.hpp>                // Dual<T, N>: forward mode
 #include <tinygrad/math.hpp>                // exp, log, ..., activate<Policy>
 #include <tinygrad/tape.hpp>                // Tape<T>: the recording
 #include <tinygrad/var_type.hpp>            // Var<T>, + - * /, comparisons
