@@ -600,6 +600,14 @@ TEST_CASE("HessianSparsity: symmetric, valid colouring, and bad input") {
   CHECK(colouring_is_valid(random));
   CHECK(random.colours() < 40);
   CHECK(colouring_is_valid(tinygrad::HessianSparsity::dense(6)));
+  // Compressed rows give the same pattern as lists of columns.
+  const std::vector<std::size_t> begin{0, 5, 6, 7, 8, 9};
+  const std::vector<std::uint32_t> columns{0, 1, 2, 3, 4, 1, 2, 3, 4};
+  CHECK(tinygrad::HessianSparsity(begin, columns) == arrow);
+  CHECK_THROWS_WITH_AS(
+      tinygrad::HessianSparsity(std::vector<std::size_t>{0, 3}, columns),
+      "tinygrad::HessianSparsity: row_begin must rise from 0 to the number of columns",
+      std::invalid_argument);
   CHECK_THROWS_WITH_AS(tinygrad::HessianSparsity({{0}, {5}}),
                        "tinygrad::HessianSparsity: row 1 names column 5 of a 2 x 2 pattern",
                        std::invalid_argument);

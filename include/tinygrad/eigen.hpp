@@ -213,7 +213,7 @@ Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic> jacobian(F&& f, const Eigen::Ma
   return detail::to_eigen(jacobian(g, detail::as_span(point)));
 }
 
-/// The Hessian of f at x: an n x n matrix (f receives Var<Dual<T, 4>>s, and
+/// The Hessian of f at x: an n x n matrix (f receives Var<Dual<T>>s, and
 /// Var<Var<T>>s to find the sparsity, as functional.hpp's hessian).
 template <class F, detail::EigenVector D, class T = typename D::Scalar>
 Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic> hessian(F&& f, const Eigen::MatrixBase<D>& x) {

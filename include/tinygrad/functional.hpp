@@ -505,13 +505,15 @@ class DependencySets {
     const std::size_t entries = tape.size();
     // Every entry's operands, in one array.
     operand_begin_.assign(1, 0);
+    operand_begin_.reserve(entries + 1);
     operands_.clear();
     tape.for_each_entry([&](const typename Tape<T>::EntryView& entry) {
       operands_.insert(operands_.end(), entry.operand_index.begin(), entry.operand_index.end());
       operand_begin_.push_back(operands_.size());
     });
     // The entries the wanted ones read, walking down.
-    std::vector<bool> needed(entries, false);
+    std::vector<bool>& needed = needed_;
+    needed.assign(entries, false);
     for (const std::uint32_t w : wanted) {
       needed[w] = true;
     }
@@ -594,9 +596,12 @@ class DependencySets {
     return merged;
   }
 
-  std::vector<std::size_t>
-      operand_begin_;  // entry e's operands: operands_[operand_begin_[e], [e + 1])
+  // The arrays keep their capacity from call to call (one DependencySets per
+  // thread: detect_hessian_sparsity), so that a warm detection allocates
+  // little. Entry e's operands are operands_[operand_begin_[e], [e + 1]).
+  std::vector<std::size_t> operand_begin_;
   std::vector<std::uint32_t> operands_;
+  std::vector<bool> needed_;
   std::vector<Set> sets_;
   std::vector<std::uint32_t> pool_;
 };
@@ -609,7 +614,8 @@ class DependencySets {
 template <class T, class F>
 HessianSparsity detect_hessian_sparsity(F& f, std::span<const T> x) {
   const std::size_t n = x.size();
-  std::vector<std::vector<std::uint32_t>> rows(n);
+  std::vector<std::size_t> row_begin{0};
+  std::vector<std::uint32_t> columns;
   bool dense = false;
   with_gradient_recorded<T>(
       f, x, [&](std::span<const Var<T>> leaves, std::span<const Var<T>> gradient) {
@@ -623,28 +629,39 @@ HessianSparsity detect_hessian_sparsity(F& f, std::span<const T> x) {
             wanted.push_back(EntryOf<T>::index(g));
           }
         }
-        DependencySets depends;
+        thread_local DependencySets depends;  // build() calls no user code: no reentry
         if (!depends.build(tape, EntryOf<T>::index(leaves[0]), n, wanted, 64 * (tape.size() + n))) {
           dense = true;
           return;
         }
+        row_begin.reserve(n + 1);
         for (std::size_t i = 0; i < n; ++i) {
           if (!gradient[i].is_constant()) {
-            const auto columns = depends.of(EntryOf<T>::index(gradient[i]));
-            rows[i].assign(columns.begin(), columns.end());
+            const auto row = depends.of(EntryOf<T>::index(gradient[i]));
+            columns.insert(columns.end(), row.begin(), row.end());
           }
+          row_begin.push_back(columns.size());
         }
       });
-  return dense ? HessianSparsity::dense(n) : HessianSparsity(rows);
+  if (dense) {
+    return HessianSparsity::dense(n);
+  }
+  if (n == 0) {
+    return {};
+  }
+  return {row_begin, columns};
 }
 
 /// Evaluates the Hessian of f at x on `pattern`'s positions, calling
-/// write(i, j, H(i, j)) for each: per pass, f recorded on Var<Dual<T, N>>s
-/// whose N tangents are the unit vectors of N colours summed, and one
-/// reverse sweep, whose gradient's tangents are H times those N vectors.
+/// write(i, j, H(i, j)) for each: per colour, f recorded on Var<Dual<T>>s
+/// whose tangents are the sum of that colour's unit vectors, and one reverse
+/// sweep, whose gradient's tangents are H times that sum (an hvp). Several
+/// colours per pass, on Dual<T, N> with N > 1, cost as much per colour as
+/// one per pass in functional_bench, and waste lanes where the colours do
+/// not fill the last pass.
 template <class T, class F, class Write>
 void hessian_on_pattern(F& f, std::span<const T> x, const HessianSparsity& pattern, Write&& write) {
-  constexpr std::size_t N = directions_per_pass;
+  constexpr std::size_t N = 1;  // one colour per pass: see the comment above
   using D = Dual<T, N>;
   require_forward_over_reverse_function<T, F, D>();
   const std::size_t n = x.size();
@@ -730,7 +747,7 @@ struct SparseHessian {
 
 /// The Hessian of f at x on the positions of `pattern` (hessian_sparsity of
 /// f at a point where f takes the same branches as at x): one
-/// Hessian-vector product per colour of the pattern, four per pass.
+/// Hessian-vector product per colour of the pattern.
 /// Throws std::invalid_argument if the pattern's order is not x's size.
 template <class F, detail::Point X, class T = detail::PointElement<X>>
 SparseHessian<T> sparse_hessian(F&& f, const X& x, const HessianSparsity& pattern) {
@@ -763,7 +780,12 @@ SparseHessian<T> sparse_hessian(F&& f, const X& x) {
 template <class F, detail::Point X, class T = detail::PointElement<X>>
 Matrix<T> hessian(F&& f, const X& x) {
   const std::span<const T> point(x);
-  const HessianSparsity pattern = detail::detect_hessian_sparsity<T>(f, point);
+  // The detection costs about ten Hessian-vector products (functional_bench):
+  // for so few columns, one product per column is cheaper.
+  constexpr std::size_t detection_pays_from = 9;
+  const HessianSparsity pattern = point.size() < detection_pays_from
+                                      ? HessianSparsity::dense(point.size())
+                                      : detail::detect_hessian_sparsity<T>(f, point);
   Matrix<T> result(point.size(), point.size());
   detail::hessian_on_pattern<T>(
       f, point, pattern, [&](std::size_t i, std::size_t j, T value) { result(i, j) = value; });

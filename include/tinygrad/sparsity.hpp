@@ -32,24 +32,61 @@ class HessianSparsity {
   /// The pattern whose row i has nonzeros at the columns rows[i] (in any
   /// order; repeats count once), made symmetric: (j, i) wherever (i, j).
   /// Throws std::invalid_argument for a column index >= rows.size().
-  explicit HessianSparsity(const std::vector<std::vector<std::uint32_t>>& rows) : n_(rows.size()) {
-    std::vector<std::vector<std::uint32_t>> symmetric(n_);
+  explicit HessianSparsity(const std::vector<std::vector<std::uint32_t>>& rows) {
+    std::vector<std::size_t> begin{0};
+    std::vector<std::uint32_t> columns;
+    for (const std::vector<std::uint32_t>& row : rows) {
+      columns.insert(columns.end(), row.begin(), row.end());
+      begin.push_back(columns.size());
+    }
+    *this = HessianSparsity(begin, columns);
+  }
+
+  /// The same from compressed rows: row i's columns are
+  /// columns[row_begin[i], row_begin[i + 1]), for n = row_begin.size() - 1
+  /// rows. Throws std::invalid_argument for a column index >= n or
+  /// row_begin not ascending from 0 to columns.size().
+  HessianSparsity(std::span<const std::size_t> row_begin, std::span<const std::uint32_t> columns)
+      : n_(row_begin.empty() ? 0 : row_begin.size() - 1) {
+    if (row_begin.empty() || row_begin.front() != 0 || row_begin.back() != columns.size() ||
+        !std::is_sorted(row_begin.begin(), row_begin.end())) {
+      throw std::invalid_argument(
+          "tinygrad::HessianSparsity: row_begin must rise from 0 to the number of columns");
+    }
+    // Symmetric: each (i, j) also as (j, i). Count, place, then sort and
+    // drop repeats row by row.
+    std::vector<std::size_t> count(n_ + 1, 0);
     for (std::size_t i = 0; i < n_; ++i) {
-      for (const std::uint32_t j : rows[i]) {
+      for (std::size_t k = row_begin[i]; k < row_begin[i + 1]; ++k) {
+        const std::uint32_t j = columns[k];
         if (j >= n_) {
           throw std::invalid_argument("tinygrad::HessianSparsity: row " + std::to_string(i) +
                                       " names column " + std::to_string(j) + " of a " +
                                       std::to_string(n_) + " x " + std::to_string(n_) + " pattern");
         }
-        symmetric[i].push_back(j);
-        symmetric[j].push_back(static_cast<std::uint32_t>(i));
+        ++count[i + 1];
+        ++count[j + 1];
+      }
+    }
+    for (std::size_t i = 0; i < n_; ++i) {
+      count[i + 1] += count[i];
+    }
+    std::vector<std::uint32_t> both(count[n_]);
+    std::vector<std::size_t> next(count.begin(), count.end() - 1);
+    for (std::size_t i = 0; i < n_; ++i) {
+      for (std::size_t k = row_begin[i]; k < row_begin[i + 1]; ++k) {
+        const std::uint32_t j = columns[k];
+        both[next[i]++] = j;
+        both[next[j]++] = static_cast<std::uint32_t>(i);
       }
     }
     row_begin_.reserve(n_ + 1);
-    for (std::vector<std::uint32_t>& row : symmetric) {
-      std::sort(row.begin(), row.end());
-      row.erase(std::unique(row.begin(), row.end()), row.end());
-      column_.insert(column_.end(), row.begin(), row.end());
+    column_.reserve(both.size());
+    for (std::size_t i = 0; i < n_; ++i) {
+      const auto first = both.begin() + static_cast<std::ptrdiff_t>(count[i]);
+      const auto last = both.begin() + static_cast<std::ptrdiff_t>(count[i + 1]);
+      std::sort(first, last);
+      column_.insert(column_.end(), first, std::unique(first, last));
       row_begin_.push_back(column_.size());
     }
     colour_columns();
