@@ -246,7 +246,7 @@ template <class R, class E>
 concept RangeOf = std::ranges::input_range<R> && std::same_as<RangeElement<R>, E>;
 
 /// Directions per forward pass: the tangents of the Dual<T, N> that
-/// jacobian and hessian evaluate f with.
+/// jacobian evaluates f with when it goes by columns.
 inline constexpr std::size_t directions_per_pass = 4;
 
 /// Whether f can be evaluated on Dual<T, N>s, returning a sized range of
@@ -772,11 +772,11 @@ SparseHessian<T> sparse_hessian(F&& f, const X& x) {
   return sparse_hessian(f, x, hessian_sparsity(f, x));
 }
 
-/// The Hessian of f at x: an n x n Matrix. Its sparsity is detected first
-/// (hessian_sparsity), then it takes one Hessian-vector product, forward
-/// over reverse, per colour of the pattern: 3 for a tridiagonal Hessian, n
-/// for a dense one. Exact through every elementary function and built-in
-/// policy.
+/// The Hessian of f at x: an n x n Matrix. From 9 columns on its sparsity
+/// is detected first (hessian_sparsity); then it takes one Hessian-vector
+/// product, forward over reverse, per colour of the pattern: 3 for a
+/// tridiagonal Hessian, n for a dense one (and for fewer than 9 columns).
+/// Exact through every elementary function and built-in policy.
 template <class F, detail::Point X, class T = detail::PointElement<X>>
 Matrix<T> hessian(F&& f, const X& x) {
   const std::span<const T> point(x);
