@@ -333,9 +333,9 @@ class Tape {
   /// stamp. The other arguments are kept only while annotating or detecting
   /// anomalies.
   template <detail::Partials P = detail::Partials::stored, class... Operands>
-  TINYGRAD_DETAIL_INLINE detail::Stamp record(const char* operation, const T& value,
-                                              detail::SourceLocation where,
-                                              const Operands&... operands) {
+  TINYGRAD_DETAIL_HOT_INLINE detail::Stamp record(const char* operation, const T& value,
+                                                  detail::SourceLocation where,
+                                                  const Operands&... operands) {
     if constexpr (sizeof...(Operands) == 0) {
       // A leaf tests the flags first: with no operands to keep alive for
       // the out-of-line half, that costs nothing, and nothing is appended
@@ -390,8 +390,8 @@ class Tape {
   /// `scale`, plus `other` (null: none) with `other_partial`. Only when t is
   /// the last entry, of this epoch, and nothing pins it; returns whether it
   /// fused.
-  TINYGRAD_DETAIL_INLINE bool fuse(const detail::Stamp& t, const T& scale,
-                                   const std::uint32_t* other, const T& other_partial) {
+  TINYGRAD_DETAIL_HOT_INLINE bool fuse(const detail::Stamp& t, const T& scale,
+                                       const std::uint32_t* other, const T& other_partial) {
     return t.generation == generation_ && t.index + 1 == entry_count() &&
            t.index >= fusable_from_ &&
            recording_.fuse_into_last([this] { throw_full(); }, scale, other, other_partial);
@@ -420,9 +420,9 @@ class Tape {
   /// the operation is checked as if it had recorded an entry of its own, and
   /// the entry's annotation follows the fusion.
   template <class... Values>
-  TINYGRAD_DETAIL_INLINE void after_fusion(std::uint32_t entry, const char* operation,
-                                           ColdValue value, detail::SourceLocation where,
-                                           Values... operand_values) {
+  TINYGRAD_DETAIL_HOT_INLINE void after_fusion(std::uint32_t entry, const char* operation,
+                                               ColdValue value, detail::SourceLocation where,
+                                               Values... operand_values) {
     if (flags_ != 0) [[unlikely]] {
       const std::optional<long double> operands[] = {
           std::optional<long double>(detail::widened(operand_values))...};

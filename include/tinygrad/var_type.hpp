@@ -129,8 +129,8 @@ class Var {
   // reports (docs/design.md, "Anomaly detection"), at no cost when detection
   // is off. Argument-dependent lookup finds them as it would free templates.
 
-  TINYGRAD_DETAIL_INLINE friend Var operator+(Located x) { return x.argument; }
-  TINYGRAD_DETAIL_INLINE friend Var operator-(Located x) {
+  TINYGRAD_DETAIL_HOT_INLINE friend Var operator+(Located x) { return x.argument; }
+  TINYGRAD_DETAIL_HOT_INLINE friend Var operator-(Located x) {
     const Var& a = x.argument;
     return detail::record<detail::Partials::unit_negated_last>(x.where, "neg", -a.value_, a, T(-1),
                                                                x.rvalue);
@@ -138,69 +138,69 @@ class Var {
 
   // Each binary operator twice, for a second operand that is an lvalue and
   // one that is an rvalue (the first operand's Located records which it is).
-  TINYGRAD_DETAIL_INLINE friend Var operator+(Located x, const Var& y) {
+  TINYGRAD_DETAIL_HOT_INLINE friend Var operator+(Located x, const Var& y) {
     return add(x, y, nullptr);
   }
-  TINYGRAD_DETAIL_INLINE friend Var operator+(Located x, Var&& y) { return add(x, y, &y); }
+  TINYGRAD_DETAIL_HOT_INLINE friend Var operator+(Located x, Var&& y) { return add(x, y, &y); }
   template <detail::Scalar S>
-  TINYGRAD_DETAIL_INLINE friend Var operator+(Located x, S c) {
+  TINYGRAD_DETAIL_HOT_INLINE friend Var operator+(Located x, S c) {
     const Var& a = x.argument;
     return detail::record<detail::Partials::unit>(x.where, "+", a.value_ + static_cast<T>(c), a,
                                                   T(1), x.rvalue);
   }
   template <detail::Scalar S>
-  TINYGRAD_DETAIL_INLINE friend Var operator+(S c, Located y) {
+  TINYGRAD_DETAIL_HOT_INLINE friend Var operator+(S c, Located y) {
     const Var& b = y.argument;
     return detail::record<detail::Partials::unit>(y.where, "+", static_cast<T>(c) + b.value_, b,
                                                   T(1), y.rvalue);
   }
 
-  TINYGRAD_DETAIL_INLINE friend Var operator-(Located x, const Var& y) {
+  TINYGRAD_DETAIL_HOT_INLINE friend Var operator-(Located x, const Var& y) {
     return subtract(x, y, nullptr);
   }
-  TINYGRAD_DETAIL_INLINE friend Var operator-(Located x, Var&& y) { return subtract(x, y, &y); }
+  TINYGRAD_DETAIL_HOT_INLINE friend Var operator-(Located x, Var&& y) { return subtract(x, y, &y); }
   template <detail::Scalar S>
-  TINYGRAD_DETAIL_INLINE friend Var operator-(Located x, S c) {
+  TINYGRAD_DETAIL_HOT_INLINE friend Var operator-(Located x, S c) {
     const Var& a = x.argument;
     return detail::record<detail::Partials::unit>(x.where, "-", a.value_ - static_cast<T>(c), a,
                                                   T(1), x.rvalue);
   }
   template <detail::Scalar S>
-  TINYGRAD_DETAIL_INLINE friend Var operator-(S c, Located y) {
+  TINYGRAD_DETAIL_HOT_INLINE friend Var operator-(S c, Located y) {
     const Var& b = y.argument;
     return detail::record<detail::Partials::unit_negated_last>(
         y.where, "-", static_cast<T>(c) - b.value_, b, T(-1), y.rvalue);
   }
 
-  TINYGRAD_DETAIL_INLINE friend Var operator*(Located x, const Var& y) {
+  TINYGRAD_DETAIL_HOT_INLINE friend Var operator*(Located x, const Var& y) {
     return multiply(x, y, nullptr);
   }
-  TINYGRAD_DETAIL_INLINE friend Var operator*(Located x, Var&& y) { return multiply(x, y, &y); }
+  TINYGRAD_DETAIL_HOT_INLINE friend Var operator*(Located x, Var&& y) { return multiply(x, y, &y); }
   template <detail::Scalar S>
-  TINYGRAD_DETAIL_INLINE friend Var operator*(Located x, S c) {
+  TINYGRAD_DETAIL_HOT_INLINE friend Var operator*(Located x, S c) {
     const Var& a = x.argument;
     return detail::record(x.where, "*", a.value_ * static_cast<T>(c), a, static_cast<T>(c),
                           x.rvalue);
   }
   template <detail::Scalar S>
-  TINYGRAD_DETAIL_INLINE friend Var operator*(S c, Located y) {
+  TINYGRAD_DETAIL_HOT_INLINE friend Var operator*(S c, Located y) {
     const Var& b = y.argument;
     return detail::record(y.where, "*", static_cast<T>(c) * b.value_, b, static_cast<T>(c),
                           y.rvalue);
   }
 
-  TINYGRAD_DETAIL_INLINE friend Var operator/(Located x, const Var& y) {
+  TINYGRAD_DETAIL_HOT_INLINE friend Var operator/(Located x, const Var& y) {
     return divide(x, y, nullptr);
   }
-  TINYGRAD_DETAIL_INLINE friend Var operator/(Located x, Var&& y) { return divide(x, y, &y); }
+  TINYGRAD_DETAIL_HOT_INLINE friend Var operator/(Located x, Var&& y) { return divide(x, y, &y); }
   template <detail::Scalar S>
-  TINYGRAD_DETAIL_INLINE friend Var operator/(Located x, S c) {
+  TINYGRAD_DETAIL_HOT_INLINE friend Var operator/(Located x, S c) {
     const Var& a = x.argument;
     const T d = static_cast<T>(c);
     return detail::record(x.where, "/", a.value_ / d, a, T(1) / d, x.rvalue);
   }
   template <detail::Scalar S>
-  TINYGRAD_DETAIL_INLINE friend Var operator/(S c, Located y) {
+  TINYGRAD_DETAIL_HOT_INLINE friend Var operator/(S c, Located y) {
     const Var& b = y.argument;
     const T q = static_cast<T>(c) / b.value_;
     return detail::record(y.where, "/", q, b, -q / b.value_, y.rvalue);
@@ -248,24 +248,24 @@ class Var {
 
   // The binary operators, for either kind of second operand (y_rvalue is y
   // or null).
-  TINYGRAD_DETAIL_INLINE static Var add(Located x, const Var& y, Var* y_rvalue) {
+  TINYGRAD_DETAIL_HOT_INLINE static Var add(Located x, const Var& y, Var* y_rvalue) {
     const Var& a = x.argument;
     return detail::record<detail::Partials::unit>(x.where, "+", a.value_ + y.value_, a, T(1), y,
                                                   T(1), x.rvalue, y_rvalue);
   }
-  TINYGRAD_DETAIL_INLINE static Var subtract(Located x, const Var& y, Var* y_rvalue) {
+  TINYGRAD_DETAIL_HOT_INLINE static Var subtract(Located x, const Var& y, Var* y_rvalue) {
     const Var& a = x.argument;
     return detail::record<detail::Partials::unit_negated_last>(x.where, "-", a.value_ - y.value_, a,
                                                                T(1), y, T(-1), x.rvalue, y_rvalue);
   }
-  TINYGRAD_DETAIL_INLINE static Var multiply(Located x, const Var& y, Var* y_rvalue) {
+  TINYGRAD_DETAIL_HOT_INLINE static Var multiply(Located x, const Var& y, Var* y_rvalue) {
     const Var& a = x.argument;
     return detail::record(x.where, "*", a.value_ * y.value_, a, y.value_, y, a.value_, x.rvalue,
                           y_rvalue);
   }
   // d(x/y)/dy = -x/y^2, written as -(x/y)/y so that it reuses the quotient and
   // does not overflow where x/y itself does not.
-  TINYGRAD_DETAIL_INLINE static Var divide(Located x, const Var& y, Var* y_rvalue) {
+  TINYGRAD_DETAIL_HOT_INLINE static Var divide(Located x, const Var& y, Var* y_rvalue) {
     const Var& a = x.argument;
     const T q = a.value_ / y.value_;
     return detail::record(x.where, "/", q, a, T(1) / y.value_, y, -q / y.value_, x.rvalue,

@@ -5,16 +5,28 @@
 // The macros a user may define (TINYGRAD_NO_CHECKS, TINYGRAD_NO_DISPATCH)
 // are documented in docs/reference.md.
 
-// For functions that must be inlined into their callers: the hot paths of
-// recording and of the sweep (called out of line, the sweep's cursors and
-// carried adjoint live on the stack instead of in registers, and g++ leaves
-// an operation's recording, fusion included, as several calls), and every
-// function a vectorised kernel calls (a loop vectorises only if the whole
-// computation is in its body).
+// For the functions every vectorised kernel calls: a loop vectorises only
+// if the whole computation is in its body. They are small arithmetic, so
+// inlining them costs no compile time even in an unoptimised build, where it
+// still spares each element several calls.
 #if defined(__GNUC__) || defined(__clang__)
 #define TINYGRAD_DETAIL_INLINE __attribute__((always_inline))
 #else
 #define TINYGRAD_DETAIL_INLINE
+#endif
+
+// For the hot paths of recording and of the sweep: called out of line, the
+// sweep's cursors and carried adjoint live on the stack instead of in
+// registers, and g++ leaves an operation's recording, fusion included, as
+// several calls. Forced only where the compiler optimises: these paths nest
+// (an operation inlines the tape's append, the sweep inlines every entry
+// kind), so forced inlining in an unoptimised build makes every operation's
+// code many times larger and a sanitized test file take minutes to compile,
+// where speed is not the point.
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__OPTIMIZE__)
+#define TINYGRAD_DETAIL_HOT_INLINE __attribute__((always_inline))
+#else
+#define TINYGRAD_DETAIL_HOT_INLINE
 #endif
 
 // Keeps rarely taken paths (error reporting, anomaly detection) out of the

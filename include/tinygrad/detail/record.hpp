@@ -42,8 +42,8 @@ struct Recorder {
   /// given an operand's address, or building the result itself, it would
   /// make g++ keep every temporary Var in memory on the inline path too.
   template <Partials P>
-  TINYGRAD_DETAIL_INLINE static Var<T> unary(SourceLocation where, const char* operation, T value,
-                                             const Var<T>& x, T dx, Var<T>* x_rvalue) {
+  TINYGRAD_DETAIL_HOT_INLINE static Var<T> unary(SourceLocation where, const char* operation,
+                                                 T value, const Var<T>& x, T dx, Var<T>* x_rvalue) {
     Tape<T>& tape = Tape<T>::current();
     if (!tape.holds_now(x.stamp_)) [[unlikely]] {
       return Var<T>(value, unary_unusual<P>(where, operation, value, x.value_, x.stamp_, dx), true);
@@ -63,9 +63,9 @@ struct Recorder {
   /// Records `value`, computed from x and y, with partials dx and dy. With P
   /// unit (x + y) both are +1; with unit_negated_last (x - y), dy is -1.
   template <Partials P>
-  TINYGRAD_DETAIL_INLINE static Var<T> binary(SourceLocation where, const char* operation, T value,
-                                              const Var<T>& x, T dx, const Var<T>& y, T dy,
-                                              Var<T>* x_rvalue, Var<T>* y_rvalue) {
+  TINYGRAD_DETAIL_HOT_INLINE static Var<T> binary(SourceLocation where, const char* operation,
+                                                  T value, const Var<T>& x, T dx, const Var<T>& y,
+                                                  T dy, Var<T>* x_rvalue, Var<T>* y_rvalue) {
     Tape<T>& tape = Tape<T>::current();
     if (!tape.holds_now(x.stamp_) || !tape.holds_now(y.stamp_)) [[unlikely]] {
       return Var<T>(value,
@@ -174,9 +174,9 @@ struct Recorder {
   /// is invalid from now on. The operation's operand values are for anomaly
   /// detection, which checks a fused operation as it checks any other.
   template <class... Values>
-  TINYGRAD_DETAIL_INLINE static Var<T> take_over(Tape<T>& tape, Var<T>& operand, T value,
-                                                 const char* operation, SourceLocation where,
-                                                 Values... operand_values) {
+  TINYGRAD_DETAIL_HOT_INLINE static Var<T> take_over(Tape<T>& tape, Var<T>& operand, T value,
+                                                     const char* operation, SourceLocation where,
+                                                     Values... operand_values) {
     const Stamp stamp{operand.stamp_.generation, operand.stamp_.index, true};
     operand.stamp_.generation = consumed;
     operand.stamp_.fresh = false;
@@ -301,17 +301,18 @@ class OperandWriter {
 /// null, x was an rvalue: the operation may take over its entry (fusion).
 /// P: see Recorder::unary.
 template <Partials P = Partials::stored, class T>
-TINYGRAD_DETAIL_INLINE inline Var<T> record(SourceLocation where, const char* operation, T value,
-                                            const Var<T>& x, T dx, Var<T>* x_rvalue = nullptr) {
+TINYGRAD_DETAIL_HOT_INLINE inline Var<T> record(SourceLocation where, const char* operation,
+                                                T value, const Var<T>& x, T dx,
+                                                Var<T>* x_rvalue = nullptr) {
   return Recorder<T>::template unary<P>(where, operation, value, x, dx, x_rvalue);
 }
 
 /// Records `value`, computed from x and y, with partials dx and dy.
 template <Partials P = Partials::stored, class T>
-TINYGRAD_DETAIL_INLINE inline Var<T> record(SourceLocation where, const char* operation, T value,
-                                            const Var<T>& x, T dx, const Var<T>& y, T dy,
-                                            Var<T>* x_rvalue = nullptr,
-                                            Var<T>* y_rvalue = nullptr) {
+TINYGRAD_DETAIL_HOT_INLINE inline Var<T> record(SourceLocation where, const char* operation,
+                                                T value, const Var<T>& x, T dx, const Var<T>& y,
+                                                T dy, Var<T>* x_rvalue = nullptr,
+                                                Var<T>* y_rvalue = nullptr) {
   return Recorder<T>::template binary<P>(where, operation, value, x, dx, y, dy, x_rvalue, y_rvalue);
 }
 

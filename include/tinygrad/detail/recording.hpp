@@ -99,7 +99,7 @@ class Recording {
   /// returns its index. On failure (allocation, or a full tape: `full` is
   /// called, and must throw) nothing changes.
   template <Partials P, class Full, class... Operands>
-  TINYGRAD_DETAIL_INLINE std::uint32_t append(Full full, const Operands&... operands) {
+  TINYGRAD_DETAIL_HOT_INLINE std::uint32_t append(Full full, const Operands&... operands) {
     constexpr std::size_t count = sizeof...(Operands);
     static_assert(count <= 2, "wider entries go through append_many");
     if (entries_ + 1 > entry_capacity() || end_.operand + count > index_.capacity()) [[unlikely]] {
@@ -148,8 +148,8 @@ class Recording {
   /// changes nothing, when the result would need more than three operands or
   /// scale is 0. On failure to grow (see append) nothing changes either.
   template <class Full>
-  TINYGRAD_DETAIL_INLINE bool fuse_into_last(Full full, T scale, const std::uint32_t* other,
-                                             T other_partial) {
+  TINYGRAD_DETAIL_HOT_INLINE bool fuse_into_last(Full full, T scale, const std::uint32_t* other,
+                                                 T other_partial) {
     std::uint8_t& last_shape = shapes_.data()[entries_ - 1];
     const unsigned code = last_shape;
     const unsigned count = shape_steps.operands[code];  // 1, 2, 3; 0 a leaf, or wide
@@ -246,7 +246,7 @@ class Recording {
  private:
   [[nodiscard]] std::size_t entry_capacity() const noexcept { return shapes_.capacity(); }
 
-  TINYGRAD_DETAIL_INLINE std::uint32_t push_shape(unsigned code) noexcept {
+  TINYGRAD_DETAIL_HOT_INLINE std::uint32_t push_shape(unsigned code) noexcept {
     const std::size_t entry = entries_++;
     shapes_.data()[entry] = static_cast<std::uint8_t>(code);
     return static_cast<std::uint32_t>(entry);

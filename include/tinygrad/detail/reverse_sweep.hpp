@@ -53,7 +53,7 @@ void reverse_sweep(const RecordingView<T>& recording, T* adjoint, std::uint32_t 
   const std::uint32_t* wide_count = recording.wide_count + end.wide;
   // One entry: step back over its operands (even when it is skipped), then
   // pass its adjoint on.
-  const auto visit = [&](std::size_t i, unsigned code) TINYGRAD_DETAIL_INLINE {
+  const auto visit = [&](std::size_t i, unsigned code) TINYGRAD_DETAIL_HOT_INLINE {
     std::size_t n = shape_steps.operands[code];
     if (n == ShapeSteps::wide) [[unlikely]] {
       n = *--wide_count;
@@ -81,7 +81,7 @@ void reverse_sweep(const RecordingView<T>& recording, T* adjoint, std::uint32_t 
     on_final(i, a);
     const bool unit = (code & shape::unit) != 0;
     const bool negated = unit && (code & shape::negated_last) != 0;
-    const auto add_to = [&](std::size_t k, const T& share) TINYGRAD_DETAIL_INLINE {
+    const auto add_to = [&](std::size_t k, const T& share) TINYGRAD_DETAIL_HOT_INLINE {
       const std::uint32_t j = operand[k];
       if constexpr (carries) {
         if (j + 1 == i) {
