@@ -1,13 +1,28 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
-// Optimizers over a model's plain parameters and collected gradients (nn.hpp),
-// and clipping by norm. A model is anything with for_each_layer(f) whose
-// layers have parameters() and gradients() spans of equal size.
+// Optimizers over parameters and their gradients, and clipping by norm.
+//
+// An optimizer steps any number of parameter sources at once:
+// - a model: anything with for_each_layer(f) whose layers have parameters()
+//   and gradients() spans of equal size (nn::Sequential, nn::Dense);
+// - a ParameterBlock: one span of values and one of their gradients;
+// - a range of ParameterBlocks;
+// or a plain pair of spans, step(values, gradients). The blocks of one step,
+// in order, are the optimizer's parameters: its state (momentum, moments)
+// belongs to them, so every later step must pass blocks of the same sizes.
+// Everything is checked before any value changes.
+//
+// Optimizers read gradients and never reset them: a model's
+// collect_gradients() overwrites its gradients, and spans belong to the
+// caller (Tape::zero_grad() resets a tape's).
 
 #include <cmath>
+#include <concepts>
 #include <cstddef>
+#include <initializer_list>
 #include <limits>
+#include <ranges>
 #include <span>
 #include <sstream>
 #include <stdexcept>
@@ -17,35 +32,15 @@
 
 namespace tinygrad::nn {
 
-namespace detail {
-
-/// Calls f(k, parameters, gradients) for each layer k of the model.
-template <class Model, class F>
-void for_each_parameter_block(Model& model, F&& f) {
-  std::size_t k = 0;
-  model.for_each_layer([&](auto& layer) {
-    auto parameters = layer.parameters();
-    auto gradients = layer.gradients();
-    if (parameters.size() != gradients.size()) {
-      throw std::invalid_argument("nn optimizer: layer " + std::to_string(k) + " has " +
-                                  std::to_string(parameters.size()) + " parameters but " +
-                                  std::to_string(gradients.size()) + " gradients");
-    }
-    f(k++, parameters, gradients);
-  });
-}
-
-/// One state vector per layer, sized on first use.
+/// One block of parameters: their values and their gradients, in the same
+/// order and of the same length.
 template <class T>
-std::span<T> state_for(std::vector<std::vector<T>>& states, std::size_t layer, std::size_t size) {
-  if (states.size() <= layer) {
-    states.resize(layer + 1);
-  }
-  if (states[layer].size() != size) {
-    states[layer].assign(size, T(0));
-  }
-  return states[layer];
-}
+struct ParameterBlock {
+  std::span<T> values;
+  std::span<const T> gradients;
+};
+
+namespace detail {
 
 /// Throws std::invalid_argument unless low <= value < high (NaN fails), so
 /// that a hyperparameter that would quietly corrupt training is refused.
@@ -63,6 +58,206 @@ inline void require_in_range(const char* what, const char* name, long double val
 
 inline constexpr long double infinity = std::numeric_limits<long double>::infinity();
 
+template <class Model>
+concept Layered = requires(Model& model) {
+  model.for_each_layer([](auto&) {});
+};
+
+template <class Part, class T>
+concept BlockRange = std::ranges::input_range<Part> &&
+    std::convertible_to<std::ranges::range_reference_t<Part>, ParameterBlock<T>>;
+
+/// What an optimizer over T can step: a model, a block, or a range of blocks.
+template <class Part, class T>
+concept ParameterSource = Layered<std::remove_cvref_t<Part>> ||
+    std::convertible_to<Part, ParameterBlock<T>> || BlockRange<Part, T>;
+
+/// Appends the blocks of `part` to `blocks`, in order.
+template <class T, class Part>
+void append_blocks(std::vector<ParameterBlock<T>>& blocks, Part&& part) {
+  if constexpr (std::convertible_to<Part, ParameterBlock<T>>) {
+    blocks.push_back(static_cast<ParameterBlock<T>>(part));
+  } else if constexpr (Layered<std::remove_cvref_t<Part>>) {
+    part.for_each_layer([&](auto& layer) {
+      blocks.push_back(ParameterBlock<T>{layer.parameters(), layer.gradients()});
+    });
+  } else {
+    for (auto&& block : part) {
+      blocks.push_back(static_cast<ParameterBlock<T>>(block));
+    }
+  }
+}
+
+/// The blocks of one step, and the sizes the optimizer's state was made
+/// for. gather() collects and checks the blocks; it throws, naming the
+/// optimizer and the block, before anything changes.
+template <class T>
+class Blocks {
+ public:
+  template <class... Parts>
+  std::span<const ParameterBlock<T>> gather(const char* optimizer, Parts&&... parts) {
+    blocks_.clear();  // keeps its capacity: a warm step allocates nothing
+    (append_blocks<T>(blocks_, std::forward<Parts>(parts)), ...);
+    for (std::size_t k = 0; k < blocks_.size(); ++k) {
+      const ParameterBlock<T>& block = blocks_[k];
+      if (block.values.size() != block.gradients.size()) {
+        throw std::invalid_argument(std::string("nn::") + optimizer + ": block " +
+                                    std::to_string(k) + " has " +
+                                    std::to_string(block.values.size()) + " values but " +
+                                    std::to_string(block.gradients.size()) + " gradients");
+      }
+    }
+    if (sizes_.empty()) {
+      for (const ParameterBlock<T>& block : blocks_) {
+        sizes_.push_back(block.values.size());
+      }
+    } else {
+      check_same_parameters(optimizer);
+    }
+    return blocks_;
+  }
+
+  /// Sizes of the blocks the state belongs to (empty before the first step).
+  [[nodiscard]] std::span<const std::size_t> sizes() const noexcept { return sizes_; }
+
+ private:
+  void check_same_parameters(const char* optimizer) const {
+    const auto mismatch = [&](const std::string& what) {
+      throw std::invalid_argument(std::string("nn::") + optimizer + ": " + what +
+                                  "; an optimizer's state belongs to the parameters of its "
+                                  "first step (make another optimizer for others)");
+    };
+    if (blocks_.size() != sizes_.size()) {
+      mismatch("this step has " + std::to_string(blocks_.size()) +
+               " parameter blocks, the first had " + std::to_string(sizes_.size()));
+    }
+    for (std::size_t k = 0; k < blocks_.size(); ++k) {
+      if (blocks_[k].values.size() != sizes_[k]) {
+        mismatch("block " + std::to_string(k) + " has " + std::to_string(blocks_[k].values.size()) +
+                 " values, in the first step " + std::to_string(sizes_[k]));
+      }
+    }
+  }
+
+  std::vector<ParameterBlock<T>> blocks_;
+  std::vector<std::size_t> sizes_;
+};
+
+/// One state vector per block, as long as the block, zero at first.
+template <class T>
+class BlockState {
+ public:
+  std::span<T> operator()(std::span<const std::size_t> sizes, std::size_t block) {
+    if (offsets_.empty()) {
+      std::size_t total = 0;
+      for (const std::size_t size : sizes) {
+        offsets_.push_back(total);
+        total += size;
+      }
+      offsets_.push_back(total);
+      values_.assign(total, T(0));
+    }
+    return std::span<T>(values_).subspan(offsets_[block], offsets_[block + 1] - offsets_[block]);
+  }
+
+ private:
+  std::vector<std::size_t> offsets_;
+  std::vector<T> values_;
+};
+
+/// What every optimizer shares: its name, its learning rate, and the ways
+/// to pass it parameters. `Update` is the optimizer, whose update(blocks)
+/// changes the parameters (CRTP).
+template <class T, class Update>
+class Optimizer {
+ public:
+  /// Steps models, ParameterBlocks and ranges of them, all at once.
+  template <class... Parts>
+  requires(sizeof...(Parts) >= 1 &&
+           (ParameterSource<Parts, T> && ...)) void step(Parts&&... parts) {
+    static_cast<Update&>(*this).update(blocks_.gather(name_, std::forward<Parts>(parts)...));
+  }
+  /// Steps one plain block.
+  void step(std::span<T> values, std::span<const T> gradients) {
+    step(ParameterBlock<T>{values, gradients});
+  }
+  /// Steps several blocks: `adam.step({{w, dw}, {b, db}})`.
+  void step(std::initializer_list<ParameterBlock<T>> blocks) {
+    step(std::span<const ParameterBlock<T>>(blocks.begin(), blocks.size()));
+  }
+
+  [[nodiscard]] T learning_rate() const noexcept { return learning_rate_; }
+
+  /// For a schedule: `optimizer.set_learning_rate(schedule(step))`. A
+  /// rate that is negative, infinite or NaN is std::invalid_argument.
+  void set_learning_rate(T learning_rate) {
+    require_in_range(name_, "learning_rate", learning_rate, 0, infinity);
+    learning_rate_ = learning_rate;
+  }
+
+ protected:
+  Optimizer(const char* name, T learning_rate) : name_(name), learning_rate_(learning_rate) {
+    require_in_range(name_, "learning_rate", learning_rate, 0, infinity);
+  }
+
+  [[nodiscard]] std::span<const std::size_t> sizes() const noexcept { return blocks_.sizes(); }
+
+  const char* name_;
+  T learning_rate_;
+
+ private:
+  Blocks<T> blocks_;
+};
+
+/// Adam's update, with AdamW's decoupled weight decay when it is nonzero.
+template <class T>
+class AdaptiveMoments : public Optimizer<T, AdaptiveMoments<T>> {
+ protected:
+  AdaptiveMoments(const char* name, T learning_rate, T beta1, T beta2, T epsilon, T weight_decay)
+      : Optimizer<T, AdaptiveMoments>(name, learning_rate),
+        beta1_(beta1),
+        beta2_(beta2),
+        epsilon_(epsilon),
+        weight_decay_(weight_decay) {
+    require_in_range(name, "beta1", beta1, 0, 1);
+    require_in_range(name, "beta2", beta2, 0, 1);
+    require_in_range(name, "epsilon", epsilon, 0, infinity);
+    require_in_range(name, "weight_decay", weight_decay, 0, infinity);
+  }
+
+ private:
+  friend Optimizer<T, AdaptiveMoments>;
+  void update(std::span<const ParameterBlock<T>> blocks) {
+    ++steps_;
+    const T correction1 = T(1) - std::pow(beta1_, static_cast<T>(steps_));
+    const T correction2 = T(1) - std::pow(beta2_, static_cast<T>(steps_));
+    const T rate = this->learning_rate_;
+    const T shrink = T(1) - rate * weight_decay_;  // decoupled: not through the moments
+    for (std::size_t k = 0; k < blocks.size(); ++k) {
+      const std::span<T> p = blocks[k].values;
+      const std::span<const T> g = blocks[k].gradients;
+      const std::span<T> m = first_moment_(this->sizes(), k);
+      const std::span<T> v = second_moment_(this->sizes(), k);
+      for (std::size_t i = 0; i < p.size(); ++i) {
+        m[i] = beta1_ * m[i] + (T(1) - beta1_) * g[i];
+        v[i] = beta2_ * v[i] + (T(1) - beta2_) * g[i] * g[i];
+        if (weight_decay_ != T(0)) {
+          p[i] *= shrink;
+        }
+        p[i] -= rate * (m[i] / correction1) / (std::sqrt(v[i] / correction2) + epsilon_);
+      }
+    }
+  }
+
+  T beta1_;
+  T beta2_;
+  T epsilon_;
+  T weight_decay_;
+  long steps_ = 0;
+  BlockState<T> first_moment_;
+  BlockState<T> second_moment_;
+};
+
 }  // namespace detail
 
 /// Stochastic gradient descent with (heavy-ball) momentum:
@@ -70,73 +265,56 @@ inline constexpr long double infinity = std::numeric_limits<long double>::infini
 /// negative, infinite or NaN, or a momentum outside [0, 1), is
 /// std::invalid_argument.
 template <class T>
-class SGD {
+class SGD : public detail::Optimizer<T, SGD<T>> {
  public:
   explicit SGD(T learning_rate, T momentum = T(0))
-      : learning_rate_(learning_rate), momentum_(momentum) {
-    detail::require_in_range("SGD", "learning_rate", learning_rate, 0, detail::infinity);
+      : detail::Optimizer<T, SGD>("SGD", learning_rate), momentum_(momentum) {
     detail::require_in_range("SGD", "momentum", momentum, 0, 1);
   }
 
-  template <class Model>
-  void step(Model& model) {
-    detail::for_each_parameter_block(
-        model, [&](std::size_t k, std::span<T> p, std::span<const T> g) {
-          const std::span<T> velocity = detail::state_for(velocity_, k, p.size());
-          for (std::size_t i = 0; i < p.size(); ++i) {
-            velocity[i] = momentum_ * velocity[i] + g[i];
-            p[i] -= learning_rate_ * velocity[i];
-          }
-        });
+ private:
+  friend detail::Optimizer<T, SGD>;
+  void update(std::span<const ParameterBlock<T>> blocks) {
+    for (std::size_t k = 0; k < blocks.size(); ++k) {
+      const std::span<T> p = blocks[k].values;
+      const std::span<const T> g = blocks[k].gradients;
+      const std::span<T> velocity = velocity_(this->sizes(), k);
+      for (std::size_t i = 0; i < p.size(); ++i) {
+        velocity[i] = momentum_ * velocity[i] + g[i];
+        p[i] -= this->learning_rate_ * velocity[i];
+      }
+    }
   }
 
- private:
-  T learning_rate_;
   T momentum_;
-  std::vector<std::vector<T>> velocity_;
+  detail::BlockState<T> velocity_;
 };
 
-/// Adam (Kingma and Ba, 2015) with bias-corrected moment estimates. A
-/// learning rate or epsilon that is negative, infinite or NaN, or a beta
-/// outside [0, 1), is std::invalid_argument (beta = 1 would divide by a zero
-/// bias correction).
+/// Adam (Kingma and Ba, 2015) with bias-corrected moment estimates:
+/// m = beta1 m + (1 - beta1) g, v = beta2 v + (1 - beta2) g^2,
+/// p = p - learning_rate m^ / (sqrt(v^) + epsilon), m^ = m / (1 - beta1^t),
+/// v^ = v / (1 - beta2^t). A learning rate or epsilon that is negative,
+/// infinite or NaN, or a beta outside [0, 1), is std::invalid_argument
+/// (beta = 1 would divide by a zero bias correction). Steps what SGD steps.
 template <class T>
-class Adam {
+class Adam : public detail::AdaptiveMoments<T> {
  public:
   explicit Adam(T learning_rate = T(1e-3), T beta1 = T(0.9), T beta2 = T(0.999),
                 T epsilon = T(1e-8))
-      : learning_rate_(learning_rate), beta1_(beta1), beta2_(beta2), epsilon_(epsilon) {
-    detail::require_in_range("Adam", "learning_rate", learning_rate, 0, detail::infinity);
-    detail::require_in_range("Adam", "beta1", beta1, 0, 1);
-    detail::require_in_range("Adam", "beta2", beta2, 0, 1);
-    detail::require_in_range("Adam", "epsilon", epsilon, 0, detail::infinity);
-  }
+      : detail::AdaptiveMoments<T>("Adam", learning_rate, beta1, beta2, epsilon, T(0)) {}
+};
 
-  template <class Model>
-  void step(Model& model) {
-    ++steps_;
-    const T correction1 = T(1) - std::pow(beta1_, static_cast<T>(steps_));
-    const T correction2 = T(1) - std::pow(beta2_, static_cast<T>(steps_));
-    detail::for_each_parameter_block(model, [&](std::size_t k, std::span<T> p,
-                                                std::span<const T> g) {
-      const std::span<T> m = detail::state_for(first_moment_, k, p.size());
-      const std::span<T> v = detail::state_for(second_moment_, k, p.size());
-      for (std::size_t i = 0; i < p.size(); ++i) {
-        m[i] = beta1_ * m[i] + (T(1) - beta1_) * g[i];
-        v[i] = beta2_ * v[i] + (T(1) - beta2_) * g[i] * g[i];
-        p[i] -= learning_rate_ * (m[i] / correction1) / (std::sqrt(v[i] / correction2) + epsilon_);
-      }
-    });
-  }
-
- private:
-  T learning_rate_;
-  T beta1_;
-  T beta2_;
-  T epsilon_;
-  long steps_ = 0;
-  std::vector<std::vector<T>> first_moment_;
-  std::vector<std::vector<T>> second_moment_;
+/// Adam with decoupled weight decay (AdamW, Loshchilov and Hutter, 2019):
+/// before Adam's update, p = p (1 - learning_rate weight_decay), so the
+/// decay does not pass through the moment estimates as an L2 term in the
+/// loss would. A weight decay that is negative, infinite or NaN is
+/// std::invalid_argument, as are Adam's bad hyperparameters.
+template <class T>
+class AdamW : public detail::AdaptiveMoments<T> {
+ public:
+  explicit AdamW(T learning_rate = T(1e-3), T weight_decay = T(1e-2), T beta1 = T(0.9),
+                 T beta2 = T(0.999), T epsilon = T(1e-8))
+      : detail::AdaptiveMoments<T>("AdamW", learning_rate, beta1, beta2, epsilon, weight_decay) {}
 };
 
 /// Scales every gradient of the model by max_norm / norm when their joint
@@ -148,8 +326,8 @@ template <class Model>
 auto clip_grad_norm(Model& model, double max_norm) {
   detail::require_in_range("clip_grad_norm", "max_norm", max_norm, 0, detail::infinity, false);
   double squares = 0;
-  detail::for_each_parameter_block(model, [&](std::size_t, auto, auto g) {
-    for (const auto value : g) {
+  model.for_each_layer([&](auto& layer) {
+    for (const auto value : layer.gradients()) {
       squares += static_cast<double>(value) * static_cast<double>(value);
     }
   });

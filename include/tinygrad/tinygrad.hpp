@@ -17,6 +17,7 @@
 #include <tinygrad/nn.hpp>
 #include <tinygrad/optim.hpp>
 #include <tinygrad/parallel.hpp>
+#include <tinygrad/schedule.hpp>
 #include <tinygrad/sparsity.hpp>
 #include <tinygrad/tape.hpp>
 #include <tinygrad/var.hpp>
