@@ -17,8 +17,10 @@
 //     net.collect_gradients();
 //     optimizer.step(net);         // optim.hpp
 //   }
+//   std::vector<double> y = net.predict(samples);  // no tape: plain values, kernels
 
 #include <tinygrad/activation.hpp>
+#include <tinygrad/activation_kernels.hpp>
 #include <tinygrad/var.hpp>
 
 #include <cmath>
@@ -170,6 +172,42 @@ class Dense {
     }
   }
 
+  /// Inference without a tape: `inputs` holds one or more samples of fan_in
+  /// values each, one after another; `outputs` receives fan_out values per
+  /// sample. The activation runs as one kernel over the whole batch
+  /// (activation_kernels.hpp: within the kernels' stated accuracy of the
+  /// taped forward pass). Records nothing and needs no begin_step(); const,
+  /// so threads may predict with one layer at once. Sizes that are not a
+  /// whole number of samples are std::invalid_argument.
+  void predict(std::span<const T> inputs, std::span<T> outputs) const {
+    const std::size_t samples = samples_in(inputs.size());
+    if (outputs.size() != samples * fan_out_) {
+      throw std::invalid_argument(
+          "nn::Dense: predict's output has " + std::to_string(outputs.size()) + " values, " +
+          std::to_string(samples) + " samples need " + std::to_string(samples * fan_out_));
+    }
+    const T* biases = parameters_.data() + fan_out_ * fan_in_;
+    for (std::size_t sample = 0; sample < samples; ++sample) {
+      const T* in = inputs.data() + sample * fan_in_;
+      T* z = outputs.data() + sample * fan_out_;
+      for (std::size_t j = 0; j < fan_out_; ++j) {
+        const T* w = parameters_.data() + j * fan_in_;
+        T sum = biases[j];  // in the order of the taped pass: the same z
+        for (std::size_t i = 0; i < fan_in_; ++i) {
+          sum += w[i] * in[i];
+        }
+        z[j] = sum;
+      }
+    }
+    tinygrad::forward<Policy>(std::span<const T>(outputs), outputs);
+  }
+  /// predict(inputs, outputs) into a new vector.
+  [[nodiscard]] std::vector<T> predict(std::span<const T> inputs) const {
+    std::vector<T> outputs(samples_in(inputs.size()) * fan_out_);
+    predict(inputs, outputs);
+    return outputs;
+  }
+
   /// The pre-activations z_j of every forward pass since begin_step(),
   /// fan_out per pass (gradient-flow diagnostics read them).
   [[nodiscard]] std::span<const T> pre_activations() const noexcept { return pre_activations_; }
@@ -229,6 +267,16 @@ class Dense {
       pass_slopes_.push_back(slope);
     }
     return outputs_;
+  }
+
+  /// How many samples of fan_in values `size` values are.
+  [[nodiscard]] std::size_t samples_in(std::size_t size) const {
+    if (size % fan_in_ != 0) {
+      throw std::invalid_argument("nn::Dense: predict's input has " + std::to_string(size) +
+                                  " values, not a whole number of samples of fan_in " +
+                                  std::to_string(fan_in_));
+    }
+    return size / fan_in_;
   }
 
   void require_step_started(const char* what) const {
@@ -300,6 +348,20 @@ class Sequential {
   }
   std::span<const Var<value_type>> operator()(const std::vector<value_type>& input) {
     return forward<0>(std::span<const value_type>(input));
+  }
+
+  /// Inference without a tape, layer by layer (Dense::predict): one or more
+  /// samples of the first layer's fan_in values each, one after another;
+  /// returns the last layer's fan_out values per sample.
+  [[nodiscard]] std::vector<value_type> predict(std::span<const value_type> inputs) const {
+    std::vector<value_type> from(inputs.begin(), inputs.end());
+    std::vector<value_type> to;
+    for_each_layer([&](const auto& layer) {
+      to.resize(from.size() / layer.fan_in() * layer.fan_out());
+      layer.predict(from, to);
+      from.swap(to);
+    });
+    return from;
   }
 
  private:
