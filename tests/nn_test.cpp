@@ -2,9 +2,12 @@
 // nn::Dense and nn::Sequential: forward values and parameter gradients against
 // finite differences, the notebook network rebuilt from layers, the
 // initialisation statistics of each scheme, flat memory across steps, misuse,
-// and predict (inference without a tape) against the taped forward pass.
+// stale gradients refused by the optimizers, and predict (inference without
+// a tape) against the taped forward pass.
 
+#include <tinygrad/loss.hpp>
 #include <tinygrad/nn.hpp>
+#include <tinygrad/optim.hpp>
 
 #include "support/numeric.hpp"
 
@@ -14,6 +17,7 @@
 #include <cstddef>
 #include <limits>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 using tinygrad::Tape;
@@ -298,3 +302,71 @@ TEST_CASE("predict: no samples give no outputs; a partial sample or output is re
                        "nn::Dense: predict's output has 4 values, 1 samples need 5",
                        std::invalid_argument);
 }
+
+TEST_CASE("stale gradients: never collected, or already stepped on, is a logic_error") {
+  Net net(nn::Dense<double, tinygrad::Tanh>(2, 3, 1),
+          nn::Dense<double, tinygrad::Sigmoid>(3, 1, 2));
+  nn::Adam<double> adam(0.1);
+  Tape<double> tape;
+  const std::vector<double> x{0.5, -1.0};
+  const auto pass = [&] {
+    tape.clear();
+    net.begin_step();
+    nn::half_squared_error(net(x)[0], 1.0).backward();
+  };
+  const std::vector<double> before(net.layer<0>().parameters().begin(),
+                                   net.layer<0>().parameters().end());
+  const auto unchanged = [&] {
+    return std::equal(before.begin(), before.end(), net.layer<0>().parameters().begin());
+  };
+  pass();
+  CHECK_THROWS_WITH_AS(adam.step(net),
+                       "nn::Adam: block 0 is a layer that ran forward passes but never collected "
+                       "their gradients: call collect_gradients() after backward(), before step()",
+                       std::logic_error);
+  CHECK(unchanged());
+  net.collect_gradients();
+  adam.step(net);
+  CHECK_FALSE(unchanged());
+  const std::vector<double> after_one(net.layer<0>().parameters().begin(),
+                                      net.layer<0>().parameters().end());
+  CHECK_THROWS_WITH_AS(adam.step(net),
+                       "nn::Adam: block 0 is a layer whose gradients the last step already used: "
+                       "call collect_gradients() after the next backward(), before step()",
+                       std::logic_error);
+  CHECK(std::equal(after_one.begin(), after_one.end(), net.layer<0>().parameters().begin()));
+  pass();  // forgot collect_gradients() this time: the last step's gradients
+  CHECK_THROWS_AS(adam.step(net), std::logic_error);
+  net.collect_gradients();
+  CHECK_NOTHROW(adam.step(net));
+  // Plain spans carry no such record: stepping twice on them is the caller's choice.
+  std::vector<double> p{1.0};
+  const std::vector<double> g{1.0};
+  nn::SGD<double> sgd(0.5);
+  sgd.step(p, g);
+  sgd.step(p, g);
+  CHECK(p[0] == 0.0);
+}
+
+#ifndef TINYGRAD_NO_CHECKS  // the tape's check of dropped Vars, compiled out there
+TEST_CASE("a step whose tape was cleared after its first pass says what to call") {
+  Net net(nn::Dense<double, tinygrad::Tanh>(2, 3, 1),
+          nn::Dense<double, tinygrad::Sigmoid>(3, 1, 2));
+  Tape<double> tape;
+  const std::vector<double> x{0.5, -1.0};
+  net.begin_step();
+  (void)net(x);
+  tape.clear();  // drops the first pass's units; begin_step() should follow
+  nn::half_squared_error(net(x)[0], 1.0).backward();
+  try {
+    net.collect_gradients();
+    FAIL("collect_gradients() read units that the clear dropped");
+  } catch (const tinygrad::tape_error& error) {
+    const std::string message = error.what();
+    CHECK(message.find("nn::Dense: collect_gradients() cannot read this step's forward passes "
+                       "(each step: clear the tape, then begin_step(), then the passes)") == 0);
+    CHECK(message.find("clear() or rewind() has since dropped it") != std::string::npos);
+  }
+  CHECK(net.layer<0>().gradient_status().collections == 0);  // not counted as collected
+}
+#endif

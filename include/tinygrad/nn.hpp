@@ -21,6 +21,7 @@
 
 #include <tinygrad/activation.hpp>
 #include <tinygrad/activation_kernels.hpp>
+#include <tinygrad/error.hpp>
 #include <tinygrad/var.hpp>
 
 #include <cmath>
@@ -152,7 +153,15 @@ class Dense {
   void collect_gradients() {
     require_step_started("collect_gradients");
     unit_gradients_.resize(pass_outputs_.size());
-    read_gradients(std::span<const Var<T>>(pass_outputs_), std::span<T>(unit_gradients_));
+    try {
+      read_gradients(std::span<const Var<T>>(pass_outputs_), std::span<T>(unit_gradients_));
+    } catch (const tape_error& error) {
+      // Most often the tape was cleared after this step's first pass.
+      throw tape_error(std::string("nn::Dense: collect_gradients() cannot read this step's "
+                                   "forward passes (each step: clear the tape, then "
+                                   "begin_step(), then the passes): ") +
+                       error.what());
+    }
     std::fill(gradients_.begin(), gradients_.end(), T(0));
     T* bias_gradients = gradients_.data() + fan_out_ * fan_in_;
     const std::size_t passes = pass_outputs_.size() / fan_out_;
@@ -170,6 +179,7 @@ class Dense {
         bias_gradients[j] += dz;
       }
     }
+    ++collections_;
   }
 
   /// Inference without a tape: `inputs` holds one or more samples of fan_in
@@ -208,6 +218,17 @@ class Dense {
     return outputs;
   }
 
+  /// What optimizers check before they step on gradients() (optim.hpp):
+  /// whether the layer ran forward passes but never collected their
+  /// gradients, and how many times collect_gradients() has run.
+  struct GradientStatus {
+    bool never_collected;
+    std::uint64_t collections;
+  };
+  [[nodiscard]] GradientStatus gradient_status() const noexcept {
+    return {ran_forward_ && collections_ == 0, collections_};
+  }
+
   /// The pre-activations z_j of every forward pass since begin_step(),
   /// fan_out per pass (gradient-flow diagnostics read them).
   [[nodiscard]] std::span<const T> pre_activations() const noexcept { return pre_activations_; }
@@ -232,6 +253,7 @@ class Dense {
       throw std::invalid_argument("nn::Dense: input has " + std::to_string(input.size()) +
                                   " values but the layer's fan_in is " + std::to_string(fan_in_));
     }
+    ran_forward_ = true;
     constexpr bool input_is_var = std::is_same_v<Input, Var<T>>;
     const std::size_t input_start = pass_inputs_.size();
     for (const Input& x : input) {
@@ -298,6 +320,8 @@ class Dense {
   std::vector<T> pass_inputs_;        // input values, fan_in per pass
   std::vector<T> unit_gradients_;     // scratch for collect_gradients()
   std::vector<T> pre_activations_;
+  bool ran_forward_ = false;       // for gradient_status()
+  std::uint64_t collections_ = 0;  // collect_gradients() calls
 };
 
 /// Layers applied in order; each layer's output feeds the next. The layer

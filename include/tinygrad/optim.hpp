@@ -20,6 +20,7 @@
 #include <cmath>
 #include <concepts>
 #include <cstddef>
+#include <cstdint>
 #include <initializer_list>
 #include <limits>
 #include <ranges>
@@ -72,32 +73,33 @@ template <class Part, class T>
 concept ParameterSource = Layered<std::remove_cvref_t<Part>> ||
     std::convertible_to<Part, ParameterBlock<T>> || BlockRange<Part, T>;
 
-/// Appends the blocks of `part` to `blocks`, in order.
-template <class T, class Part>
-void append_blocks(std::vector<ParameterBlock<T>>& blocks, Part&& part) {
-  if constexpr (std::convertible_to<Part, ParameterBlock<T>>) {
-    blocks.push_back(static_cast<ParameterBlock<T>>(part));
-  } else if constexpr (Layered<std::remove_cvref_t<Part>>) {
-    part.for_each_layer([&](auto& layer) {
-      blocks.push_back(ParameterBlock<T>{layer.parameters(), layer.gradients()});
-    });
-  } else {
-    for (auto&& block : part) {
-      blocks.push_back(static_cast<ParameterBlock<T>>(block));
-    }
-  }
-}
+/// Where a block's gradients come from, for the checks against stale ones:
+/// a layer that reports gradient_status() (nn::Dense) gives how many times
+/// its gradients were collected, and whether it ran forward passes but
+/// never collected any. Blocks and spans report nothing.
+struct Provenance {
+  bool reported = false;
+  bool never_collected = false;
+  std::uint64_t collections = 0;
+};
 
-/// The blocks of one step, and the sizes the optimizer's state was made
-/// for. gather() collects and checks the blocks; it throws, naming the
-/// optimizer and the block, before anything changes.
+template <class Layer>
+concept ReportsGradientStatus = requires(const Layer& layer) {
+  { layer.gradient_status().never_collected } -> std::convertible_to<bool>;
+  { layer.gradient_status().collections } -> std::convertible_to<std::uint64_t>;
+};
+
+/// The blocks of one step, and what the optimizer's state was made for.
+/// gather() collects and checks the blocks; it throws, naming the optimizer
+/// and the block, before anything changes.
 template <class T>
 class Blocks {
  public:
   template <class... Parts>
   std::span<const ParameterBlock<T>> gather(const char* optimizer, Parts&&... parts) {
-    blocks_.clear();  // keeps its capacity: a warm step allocates nothing
-    (append_blocks<T>(blocks_, std::forward<Parts>(parts)), ...);
+    blocks_.clear();  // keep their capacity: a warm step allocates nothing
+    provenances_.clear();
+    (append(std::forward<Parts>(parts)), ...);
     for (std::size_t k = 0; k < blocks_.size(); ++k) {
       const ParameterBlock<T>& block = blocks_[k];
       if (block.values.size() != block.gradients.size()) {
@@ -107,13 +109,17 @@ class Blocks {
                                     std::to_string(block.gradients.size()) + " gradients");
       }
     }
-    if (sizes_.empty()) {
+    const bool first = sizes_.empty();
+    if (!first) {
+      check_same_parameters(optimizer);
+    }
+    check_fresh_gradients(optimizer, first);
+    if (first) {
       for (const ParameterBlock<T>& block : blocks_) {
         sizes_.push_back(block.values.size());
       }
-    } else {
-      check_same_parameters(optimizer);
     }
+    last_provenances_ = provenances_;
     return blocks_;
   }
 
@@ -121,6 +127,31 @@ class Blocks {
   [[nodiscard]] std::span<const std::size_t> sizes() const noexcept { return sizes_; }
 
  private:
+  /// Appends the blocks of `part`, in order.
+  template <class Part>
+  void append(Part&& part) {
+    if constexpr (std::convertible_to<Part, ParameterBlock<T>>) {
+      blocks_.push_back(static_cast<ParameterBlock<T>>(part));
+      provenances_.emplace_back();
+    } else if constexpr (Layered<std::remove_cvref_t<Part>>) {
+      part.for_each_layer([&](auto& layer) {
+        blocks_.push_back(ParameterBlock<T>{layer.parameters(), layer.gradients()});
+        Provenance provenance;
+        if constexpr (ReportsGradientStatus<std::remove_cvref_t<decltype(layer)>>) {
+          const auto status = layer.gradient_status();
+          provenance = {true, static_cast<bool>(status.never_collected),
+                        static_cast<std::uint64_t>(status.collections)};
+        }
+        provenances_.push_back(provenance);
+      });
+    } else {
+      for (auto&& block : part) {
+        blocks_.push_back(static_cast<ParameterBlock<T>>(block));
+        provenances_.emplace_back();
+      }
+    }
+  }
+
   void check_same_parameters(const char* optimizer) const {
     const auto mismatch = [&](const std::string& what) {
       throw std::invalid_argument(std::string("nn::") + optimizer + ": " + what +
@@ -139,7 +170,34 @@ class Blocks {
     }
   }
 
+  /// A layer's gradients are stale if it ran forward passes but never
+  /// collected them, or if this optimizer's last step already used them
+  /// (no collect_gradients() since): both are std::logic_error.
+  void check_fresh_gradients(const char* optimizer, bool first) const {
+    for (std::size_t k = 0; k < provenances_.size(); ++k) {
+      const Provenance& now = provenances_[k];
+      if (!now.reported) {
+        continue;
+      }
+      const std::string block = std::string("nn::") + optimizer + ": block " + std::to_string(k);
+      if (now.never_collected) {
+        throw std::logic_error(block +
+                               " is a layer that ran forward passes but never collected their "
+                               "gradients: call collect_gradients() after backward(), before "
+                               "step()");
+      }
+      if (!first && last_provenances_[k].reported &&
+          last_provenances_[k].collections == now.collections) {
+        throw std::logic_error(block +
+                               " is a layer whose gradients the last step already used: call "
+                               "collect_gradients() after the next backward(), before step()");
+      }
+    }
+  }
+
   std::vector<ParameterBlock<T>> blocks_;
+  std::vector<Provenance> provenances_;
+  std::vector<Provenance> last_provenances_;
   std::vector<std::size_t> sizes_;
 };
 
