@@ -174,6 +174,60 @@ TEST_CASE("initialisation: the scheme and gain of the policy, reproducible from 
   CHECK(a.weight(0, 0) != c.weight(0, 0));
 }
 
+TEST_CASE("a mini-batch in one call: the mean loss's gradients are the samples' summed") {
+  constexpr std::size_t samples = 4;
+  std::vector<double> batch;
+  for (std::size_t k = 0; k < samples * 3; ++k) {
+    batch.push_back(std::cos(0.9 * static_cast<double>(k)));
+  }
+  const std::vector<double> targets{0.2, 0.9, 0.5, 0.1};
+  Net net(nn::Dense<double, tinygrad::Tanh>(3, 5, 1),
+          nn::Dense<double, tinygrad::Sigmoid>(5, 1, 2));
+  net.layer<0>().bias(2) = 0.4;
+  Tape<double> tape;
+
+  // One call over the batch, the mean of the samples' squared errors.
+  net.begin_step();
+  const auto outputs = net(batch);
+  REQUIRE(outputs.size() == samples);
+  const std::vector<Var<double>> batch_outputs(outputs.begin(), outputs.end());
+  nn::mean_squared_error(batch_outputs, targets).backward();
+  net.collect_gradients();
+  std::vector<std::vector<double>> batch_gradients;
+  net.for_each_layer([&](auto& layer) {
+    batch_gradients.emplace_back(layer.gradients().begin(), layer.gradients().end());
+  });
+
+  // Each sample in a step of its own; its gradients, divided by the batch
+  // size, summed.
+  std::vector<std::vector<double>> summed;
+  net.for_each_layer([&](auto& layer) { summed.emplace_back(layer.gradients().size(), 0.0); });
+  for (std::size_t s = 0; s < samples; ++s) {
+    tape.clear();
+    net.begin_step();
+    const std::vector<double> input(batch.begin() + static_cast<std::ptrdiff_t>(3 * s),
+                                    batch.begin() + static_cast<std::ptrdiff_t>(3 * s + 3));
+    const Var<double> output = net(input)[0];
+    CHECK(output.value() == batch_outputs[s].value());  // the same arithmetic
+    const Var<double> error = output - targets[s];
+    (error * error).backward();
+    net.collect_gradients();
+    std::size_t k = 0;
+    net.for_each_layer([&](auto& layer) {
+      for (std::size_t i = 0; i < layer.gradients().size(); ++i) {
+        summed[k][i] += layer.gradients()[i] / samples;
+      }
+      ++k;
+    });
+  }
+  for (std::size_t k = 0; k < summed.size(); ++k) {
+    for (std::size_t i = 0; i < summed[k].size(); ++i) {
+      INFO("layer ", k, ", parameter ", i);
+      tinygrad_test::check_close(batch_gradients[k][i], summed[k][i], 1e-14);
+    }
+  }
+}
+
 TEST_CASE("training steps do not grow the tape: its size is the same after every step") {
   nn::Sequential net(nn::Dense<double, tinygrad::ReLU>(2, 8, 1),
                      nn::Dense<double, tinygrad::Identity>(8, 1, 2));
@@ -207,7 +261,8 @@ TEST_CASE("misuse of layers is a clear exception") {
                        "nn::Dense: a forward pass needs begin_step() first, in this step",
                        std::logic_error);
   layer.begin_step();
-  CHECK_THROWS_WITH_AS(layer(one), "nn::Dense: input has 1 values but the layer's fan_in is 2",
+  CHECK_THROWS_WITH_AS(layer(one),
+                       "nn::Dense: input has 1 values, not a whole number of samples of fan_in 2",
                        std::invalid_argument);
 }
 

@@ -140,9 +140,13 @@ class Dense {
     pre_activations_.clear();
   }
 
-  /// The forward pass on plain inputs (data: they get no gradient).
+  /// The forward pass on plain inputs (data: they get no gradient): one or
+  /// more samples of fan_in values each, one after another (a mini-batch);
+  /// returns fan_out outputs per sample, valid until the next pass. Each
+  /// sample is one pass of the step (collect_gradients() sums over them).
   std::span<const Var<T>> operator()(std::span<const T> input) { return forward(input); }
-  /// The forward pass on recorded inputs (another layer's outputs).
+  /// The forward pass on recorded inputs (another layer's outputs), one or
+  /// more samples as above.
   std::span<const Var<T>> operator()(std::span<const Var<T>> input) { return forward(input); }
 
   /// After backward(): computes every parameter's gradient into gradients(),
@@ -190,7 +194,7 @@ class Dense {
   /// so threads may predict with one layer at once. Sizes that are not a
   /// whole number of samples are std::invalid_argument.
   void predict(std::span<const T> inputs, std::span<T> outputs) const {
-    const std::size_t samples = samples_in(inputs.size());
+    const std::size_t samples = samples_in("predict's input", inputs.size());
     if (outputs.size() != samples * fan_out_) {
       throw std::invalid_argument(
           "nn::Dense: predict's output has " + std::to_string(outputs.size()) + " values, " +
@@ -213,7 +217,7 @@ class Dense {
   }
   /// predict(inputs, outputs) into a new vector.
   [[nodiscard]] std::vector<T> predict(std::span<const T> inputs) const {
-    std::vector<T> outputs(samples_in(inputs.size()) * fan_out_);
+    std::vector<T> outputs(samples_in("predict's input", inputs.size()) * fan_out_);
     predict(inputs, outputs);
     return outputs;
   }
@@ -249,10 +253,7 @@ class Dense {
   template <class Input>
   std::span<const Var<T>> forward(std::span<const Input> input) {
     require_step_started("a forward pass");
-    if (input.size() != fan_in_) {
-      throw std::invalid_argument("nn::Dense: input has " + std::to_string(input.size()) +
-                                  " values but the layer's fan_in is " + std::to_string(fan_in_));
-    }
+    const std::size_t samples = samples_in("input", input.size());
     ran_forward_ = true;
     constexpr bool input_is_var = std::is_same_v<Input, Var<T>>;
     const std::size_t input_start = pass_inputs_.size();
@@ -263,40 +264,43 @@ class Dense {
         pass_inputs_.push_back(x);
       }
     }
-    const T* in = pass_inputs_.data() + input_start;
     outputs_.clear();
-    for (std::size_t j = 0; j < fan_out_; ++j) {
-      const T* w = parameters_.data() + j * fan_in_;
-      T z = parameters_[fan_out_ * fan_in_ + j];
-      for (std::size_t i = 0; i < fan_in_; ++i) {
-        z += w[i] * in[i];
-      }
-      pre_activations_.push_back(z);
-      // Not a structured binding: clang 14 cannot capture those in the lambda.
-      const ValueAndDerivative<T> activation = tinygrad::detail::value_and_derivative<Policy>(z);
-      const T slope = activation.derivative;
-      const Var<T> out = tinygrad::detail::Recorder<T>::many(
-          tinygrad::detail::SourceLocation::current(), tinygrad::detail::policy_name<Policy>(),
-          activation.value, input_is_var ? fan_in_ : 0, [&](auto& operands) {
-            if constexpr (input_is_var) {
-              for (std::size_t i = 0; i < fan_in_; ++i) {
-                operands.add(input[i], slope * w[i]);
+    for (std::size_t sample = 0; sample < samples; ++sample) {
+      const T* in = pass_inputs_.data() + input_start + sample * fan_in_;
+      const Input* recorded = input.data() + sample * fan_in_;
+      for (std::size_t j = 0; j < fan_out_; ++j) {
+        const T* w = parameters_.data() + j * fan_in_;
+        T z = parameters_[fan_out_ * fan_in_ + j];
+        for (std::size_t i = 0; i < fan_in_; ++i) {
+          z += w[i] * in[i];
+        }
+        pre_activations_.push_back(z);
+        // Not a structured binding: clang 14 cannot capture those in the lambda.
+        const ValueAndDerivative<T> activation = tinygrad::detail::value_and_derivative<Policy>(z);
+        const T slope = activation.derivative;
+        const Var<T> out = tinygrad::detail::Recorder<T>::many(
+            tinygrad::detail::SourceLocation::current(), tinygrad::detail::policy_name<Policy>(),
+            activation.value, input_is_var ? fan_in_ : 0, [&](auto& operands) {
+              if constexpr (input_is_var) {
+                for (std::size_t i = 0; i < fan_in_; ++i) {
+                  operands.add(recorded[i], slope * w[i]);
+                }
               }
-            }
-          });
-      outputs_.push_back(out);
-      pass_outputs_.push_back(out);
-      pass_slopes_.push_back(slope);
+            });
+        outputs_.push_back(out);
+        pass_outputs_.push_back(out);
+        pass_slopes_.push_back(slope);
+      }
     }
     return outputs_;
   }
 
   /// How many samples of fan_in values `size` values are.
-  [[nodiscard]] std::size_t samples_in(std::size_t size) const {
+  [[nodiscard]] std::size_t samples_in(const char* what, std::size_t size) const {
     if (size % fan_in_ != 0) {
-      throw std::invalid_argument("nn::Dense: predict's input has " + std::to_string(size) +
-                                  " values, not a whole number of samples of fan_in " +
-                                  std::to_string(fan_in_));
+      throw std::invalid_argument(
+          std::string("nn::Dense: ") + what + " has " + std::to_string(size) +
+          " values, not a whole number of samples of fan_in " + std::to_string(fan_in_));
     }
     return size / fan_in_;
   }
@@ -365,7 +369,9 @@ class Sequential {
     for_each_layer([](auto& layer) { layer.collect_gradients(); });
   }
 
-  /// The forward pass: plain inputs (data) or recorded ones.
+  /// The forward pass: plain inputs (data) or recorded ones, one or more
+  /// samples of the first layer's fan_in values each (a mini-batch); returns
+  /// the last layer's fan_out outputs per sample.
   template <class Input>
   std::span<const Var<value_type>> operator()(std::span<const Input> input) {
     return forward<0>(input);
