@@ -16,6 +16,7 @@
 #include <cmath>
 #include <cstddef>
 #include <limits>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -356,6 +357,13 @@ TEST_CASE("predict: no samples give no outputs; a partial sample or output is re
   CHECK_THROWS_WITH_AS(net.layer<0>().predict(one_sample, too_small),
                        "nn::Dense: predict's output has 4 values, 1 samples need 5",
                        std::invalid_argument);
+  std::vector<double> shared{1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0};
+  nn::Dense<double, tinygrad::Tanh> square(2, 2, 3);
+  CHECK_THROWS_WITH_AS(square.predict(std::span<const double>(shared).first(4),
+                                      std::span<double>(shared).subspan(2, 4)),
+                       "nn::Dense: predict's output overlaps its input", std::invalid_argument);
+  CHECK_NOTHROW(square.predict(std::span<const double>(shared).first(4),
+                               std::span<double>(shared).subspan(4, 4)));  // adjacent: fine
 }
 
 TEST_CASE("stale gradients: never collected, or already stepped on, is a logic_error") {

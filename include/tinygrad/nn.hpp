@@ -27,6 +27,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <random>
 #include <span>
 #include <stdexcept>
@@ -192,7 +193,8 @@ class Dense {
   /// (activation_kernels.hpp: within the kernels' stated accuracy of the
   /// taped forward pass). Records nothing and needs no begin_step(); const,
   /// so threads may predict with one layer at once. Sizes that are not a
-  /// whole number of samples are std::invalid_argument.
+  /// whole number of samples, and outputs that overlap the inputs, are
+  /// std::invalid_argument.
   void predict(std::span<const T> inputs, std::span<T> outputs) const {
     const std::size_t samples = samples_in("predict's input", inputs.size());
     if (outputs.size() != samples * fan_out_) {
@@ -200,17 +202,14 @@ class Dense {
           "nn::Dense: predict's output has " + std::to_string(outputs.size()) + " values, " +
           std::to_string(samples) + " samples need " + std::to_string(samples * fan_out_));
     }
-    const T* biases = parameters_.data() + fan_out_ * fan_in_;
+    const std::less<const T*> before;
+    if (!inputs.empty() && before(outputs.data(), inputs.data() + inputs.size()) &&
+        before(inputs.data(), outputs.data() + outputs.size())) {
+      throw std::invalid_argument("nn::Dense: predict's output overlaps its input");
+    }
     for (std::size_t sample = 0; sample < samples; ++sample) {
-      const T* in = inputs.data() + sample * fan_in_;
-      T* z = outputs.data() + sample * fan_out_;
       for (std::size_t j = 0; j < fan_out_; ++j) {
-        const T* w = parameters_.data() + j * fan_in_;
-        T sum = biases[j];  // in the order of the taped pass: the same z
-        for (std::size_t i = 0; i < fan_in_; ++i) {
-          sum += w[i] * in[i];
-        }
-        z[j] = sum;
+        outputs[sample * fan_out_ + j] = pre_activation(j, inputs.data() + sample * fan_in_);
       }
     }
     tinygrad::forward<Policy>(std::span<const T>(outputs), outputs);
@@ -270,10 +269,7 @@ class Dense {
       const Input* recorded = input.data() + sample * fan_in_;
       for (std::size_t j = 0; j < fan_out_; ++j) {
         const T* w = parameters_.data() + j * fan_in_;
-        T z = parameters_[fan_out_ * fan_in_ + j];
-        for (std::size_t i = 0; i < fan_in_; ++i) {
-          z += w[i] * in[i];
-        }
+        const T z = pre_activation(j, in);
         pre_activations_.push_back(z);
         // Not a structured binding: clang 14 cannot capture those in the lambda.
         const ValueAndDerivative<T> activation = tinygrad::detail::value_and_derivative<Policy>(z);
@@ -293,6 +289,17 @@ class Dense {
       }
     }
     return outputs_;
+  }
+
+  /// z_j = b_j + sum_i w_ji in_i, summed in this one order by the taped
+  /// pass and by predict alike.
+  [[nodiscard]] T pre_activation(std::size_t j, const T* in) const noexcept {
+    const T* w = parameters_.data() + j * fan_in_;
+    T z = parameters_[fan_out_ * fan_in_ + j];
+    for (std::size_t i = 0; i < fan_in_; ++i) {
+      z += w[i] * in[i];
+    }
+    return z;
   }
 
   /// How many samples of fan_in values `size` values are.
