@@ -17,6 +17,7 @@
 // collect_gradients() overwrites its gradients, and spans belong to the
 // caller (Tape::zero_grad() resets a tape's).
 
+#include <array>
 #include <cmath>
 #include <concepts>
 #include <cstddef>
@@ -29,6 +30,7 @@
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace tinygrad::nn {
@@ -39,6 +41,20 @@ template <class T>
 struct ParameterBlock {
   std::span<T> values;
   std::span<const T> gradients;
+};
+
+/// What an optimizer has learnt, apart from its hyperparameters: for saving
+/// it with a model (model_file.hpp) and restoring it to continue training.
+/// `vectors` are the optimizer's per-parameter state (SGD: the velocity;
+/// Adam and AdamW: the first, then the second moment estimates), each as
+/// long as all its blocks together, block after block. Before the first
+/// step, steps is 0, block_sizes is empty and so is each vector.
+template <class T>
+struct OptimizerState {
+  std::string optimizer;  // "SGD", "Adam", "AdamW"
+  std::uint64_t steps = 0;
+  std::vector<std::size_t> block_sizes;
+  std::vector<std::vector<T>> vectors;
 };
 
 namespace detail {
@@ -126,6 +142,13 @@ class Blocks {
   /// Sizes of the blocks the state belongs to (empty before the first step).
   [[nodiscard]] std::span<const std::size_t> sizes() const noexcept { return sizes_; }
 
+  /// For a restored state: the next step must pass blocks of these sizes,
+  /// and has no last step whose gradients it could repeat.
+  void restore(std::vector<std::size_t> sizes) noexcept {
+    sizes_ = std::move(sizes);
+    last_provenances_.clear();
+  }
+
  private:
   /// Appends the blocks of `part`, in order.
   template <class Part>
@@ -186,7 +209,7 @@ class Blocks {
                                "gradients: call collect_gradients() after backward(), before "
                                "step()");
       }
-      if (!first && last_provenances_[k].reported &&
+      if (!first && k < last_provenances_.size() && last_provenances_[k].reported &&
           last_provenances_[k].collections == now.collections) {
         throw std::logic_error(block +
                                " is a layer whose gradients the last step already used: call "
@@ -218,6 +241,25 @@ class BlockState {
     return std::span<T>(values_).subspan(offsets_[block], offsets_[block + 1] - offsets_[block]);
   }
 
+  /// Every block's state, block after block (empty before the first step).
+  [[nodiscard]] const std::vector<T>& values() const noexcept { return values_; }
+
+  /// Replaces the state; `values` is as long as `sizes` together (checked
+  /// by the caller), or empty for the state before the first step.
+  void restore(std::span<const std::size_t> sizes, std::vector<T> values) {
+    offsets_.clear();
+    values_ = std::move(values);
+    if (values_.empty()) {
+      return;  // made afresh, zero, by the next step
+    }
+    std::size_t total = 0;
+    for (const std::size_t size : sizes) {
+      offsets_.push_back(total);
+      total += size;
+    }
+    offsets_.push_back(total);
+  }
+
  private:
   std::vector<std::size_t> offsets_;
   std::vector<T> values_;
@@ -233,7 +275,10 @@ class Optimizer {
   template <class... Parts>
   requires(sizeof...(Parts) >= 1 &&
            (ParameterSource<Parts, T> && ...)) void step(Parts&&... parts) {
-    static_cast<Update&>(*this).update(blocks_.gather(name_, std::forward<Parts>(parts)...));
+    const std::span<const ParameterBlock<T>> blocks =
+        blocks_.gather(name_, std::forward<Parts>(parts)...);
+    ++steps_;
+    static_cast<Update&>(*this).update(blocks);
   }
   /// Steps one plain block.
   void step(std::span<T> values, std::span<const T> gradients) {
@@ -245,6 +290,54 @@ class Optimizer {
   }
 
   [[nodiscard]] T learning_rate() const noexcept { return learning_rate_; }
+
+  /// How many steps the optimizer has taken (a restored state's included).
+  [[nodiscard]] std::uint64_t steps() const noexcept { return steps_; }
+
+  /// The optimizer's state (see OptimizerState).
+  [[nodiscard]] OptimizerState<T> state() const {
+    OptimizerState<T> state{name_, steps_, {sizes().begin(), sizes().end()}, {}};
+    for (const BlockState<T>* vector : Update::state_vectors(static_cast<const Update&>(*this))) {
+      state.vectors.push_back(vector->values());
+    }
+    return state;
+  }
+
+  /// Continues from a saved state: the next step must pass blocks of the
+  /// state's sizes. A state of another optimizer, or whose vectors are not
+  /// as many as this optimizer keeps or not as long as its blocks together,
+  /// is std::invalid_argument, and the optimizer is left as it was.
+  /// Hyperparameters are not state: the optimizer keeps its own.
+  void restore(const OptimizerState<T>& state) {
+    const auto vectors = Update::state_vectors(static_cast<Update&>(*this));
+    const std::string who = std::string("nn::") + name_ + ": restore: ";
+    if (state.optimizer != name_) {
+      throw std::invalid_argument(who + "the state is " + state.optimizer + "'s");
+    }
+    if (state.vectors.size() != vectors.size()) {
+      throw std::invalid_argument(who + "the state has " + std::to_string(state.vectors.size()) +
+                                  " vectors, " + name_ + " keeps " +
+                                  std::to_string(vectors.size()));
+    }
+    std::size_t total = 0;
+    for (const std::size_t size : state.block_sizes) {
+      total += size;
+    }
+    for (std::size_t k = 0; k < vectors.size(); ++k) {
+      if (!state.vectors[k].empty() && state.vectors[k].size() != total) {
+        throw std::invalid_argument(who + "state vector " + std::to_string(k) + " has " +
+                                    std::to_string(state.vectors[k].size()) +
+                                    " values, its blocks together " + std::to_string(total));
+      }
+    }
+    std::vector<std::size_t> sizes = state.block_sizes;
+    std::vector<std::vector<T>> values = state.vectors;
+    for (std::size_t k = 0; k < vectors.size(); ++k) {
+      vectors[k]->restore(sizes, std::move(values[k]));
+    }
+    blocks_.restore(std::move(sizes));
+    steps_ = state.steps;
+  }
 
   /// For a schedule: `optimizer.set_learning_rate(schedule(step))`. A
   /// rate that is negative, infinite or NaN is std::invalid_argument.
@@ -262,6 +355,7 @@ class Optimizer {
 
   const char* name_;
   T learning_rate_;
+  std::uint64_t steps_ = 0;
 
  private:
   Blocks<T> blocks_;
@@ -285,10 +379,14 @@ class AdaptiveMoments : public Optimizer<T, AdaptiveMoments<T>> {
 
  private:
   friend Optimizer<T, AdaptiveMoments>;
+  template <class Self>
+  static auto state_vectors(Self& self) {
+    return std::array{&self.first_moment_, &self.second_moment_};
+  }
+
   void update(std::span<const ParameterBlock<T>> blocks) {
-    ++steps_;
-    const T correction1 = T(1) - std::pow(beta1_, static_cast<T>(steps_));
-    const T correction2 = T(1) - std::pow(beta2_, static_cast<T>(steps_));
+    const T correction1 = T(1) - std::pow(beta1_, static_cast<T>(this->steps_));
+    const T correction2 = T(1) - std::pow(beta2_, static_cast<T>(this->steps_));
     const T rate = this->learning_rate_;
     const T shrink = T(1) - rate * weight_decay_;  // decoupled: not through the moments
     for (std::size_t k = 0; k < blocks.size(); ++k) {
@@ -311,7 +409,6 @@ class AdaptiveMoments : public Optimizer<T, AdaptiveMoments<T>> {
   T beta2_;
   T epsilon_;
   T weight_decay_;
-  long steps_ = 0;
   BlockState<T> first_moment_;
   BlockState<T> second_moment_;
 };
@@ -332,6 +429,11 @@ class SGD : public detail::Optimizer<T, SGD<T>> {
 
  private:
   friend detail::Optimizer<T, SGD>;
+  template <class Self>
+  static auto state_vectors(Self& self) {
+    return std::array{&self.velocity_};
+  }
+
   void update(std::span<const ParameterBlock<T>> blocks) {
     for (std::size_t k = 0; k < blocks.size(); ++k) {
       const std::span<T> p = blocks[k].values;

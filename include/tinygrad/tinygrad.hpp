@@ -14,6 +14,7 @@
 #include <tinygrad/instruction_set.hpp>
 #include <tinygrad/loss.hpp>
 #include <tinygrad/math.hpp>
+#include <tinygrad/model_file.hpp>
 #include <tinygrad/nn.hpp>
 #include <tinygrad/optim.hpp>
 #include <tinygrad/parallel.hpp>
