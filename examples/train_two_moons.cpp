@@ -129,8 +129,9 @@ int main(int argc, char** argv) {
   for (const Run& run : runs) {
     curves.push_back(run.curve);
   }
-  examples::write_line_chart(path, "Two moons: training loss by hidden activation", "step",
-                             "mean binary cross-entropy", curves, true);
+  examples::write_line_chart(path, "Two moons: training loss by hidden activation",
+                             "step (one Adam update on all 120 points)",
+                             "mean binary cross-entropy (nats)", curves, true);
   std::printf("Wrote %s\n", path.c_str());
   return any_reached ? 0 : 1;
 }

@@ -103,8 +103,9 @@ int main(int argc, char** argv) {
   for (const Run& run : runs) {
     curves.push_back(run.curve);
   }
-  examples::write_line_chart(path, "XOR: training loss by hidden activation", "step",
-                             "mean binary cross-entropy", curves, true);
+  examples::write_line_chart(path, "XOR: training loss by hidden activation",
+                             "step (one Adam update on all four points)",
+                             "mean binary cross-entropy (nats)", curves, true);
   std::printf("Wrote %s\n", path.c_str());
   return any_perfect ? 0 : 1;
 }

@@ -100,9 +100,9 @@ int main(int argc, char** argv) {
       chain_series<tinygrad::ReLU>("ReLU", depth, chain_csv),
       chain_series<tinygrad::LeakyReLU>("LeakyReLU", depth, chain_csv),
       chain_series<tinygrad::GELU>("GELU", depth, chain_csv)};
-  examples::write_line_chart(directory + "/chain_gradients.svg",
-                             "|dL/dw| per layer, the notebook's chain at depth 30", "layer",
-                             "|dL/dw|", series, true);
+  examples::write_line_chart(
+      directory + "/chain_gradients.svg", "|dL/dw| per layer, the notebook's chain at depth 30",
+      "layer (1 = next to the input)", "|dL/dw| (loss per unit weight)", series, true);
 
   // The chain at every depth from 1 to 30: how w1's gradient compares with
   // the last layer's as the network deepens.
