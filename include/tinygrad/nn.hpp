@@ -24,6 +24,7 @@
 #include <tinygrad/error.hpp>
 #include <tinygrad/var.hpp>
 
+#include <array>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -207,11 +208,7 @@ class Dense {
         before(inputs.data(), outputs.data() + outputs.size())) {
       throw std::invalid_argument("nn::Dense: predict's output overlaps its input");
     }
-    for (std::size_t sample = 0; sample < samples; ++sample) {
-      for (std::size_t j = 0; j < fan_out_; ++j) {
-        outputs[sample * fan_out_ + j] = pre_activation(j, inputs.data() + sample * fan_in_);
-      }
-    }
+    pre_activations(inputs.data(), samples, outputs.data());
     tinygrad::forward<Policy>(std::span<const T>(outputs), outputs);
   }
   /// predict(inputs, outputs) into a new vector.
@@ -264,13 +261,14 @@ class Dense {
       }
     }
     outputs_.clear();
+    const std::size_t z_start = pre_activations_.size();
+    pre_activations_.resize(z_start + samples * fan_out_);
+    pre_activations(pass_inputs_.data() + input_start, samples, pre_activations_.data() + z_start);
     for (std::size_t sample = 0; sample < samples; ++sample) {
-      const T* in = pass_inputs_.data() + input_start + sample * fan_in_;
       const Input* recorded = input.data() + sample * fan_in_;
       for (std::size_t j = 0; j < fan_out_; ++j) {
         const T* w = parameters_.data() + j * fan_in_;
-        const T z = pre_activation(j, in);
-        pre_activations_.push_back(z);
+        const T z = pre_activations_[z_start + sample * fan_out_ + j];
         // Not a structured binding: clang 14 cannot capture those in the lambda.
         const ValueAndDerivative<T> activation = tinygrad::detail::value_and_derivative<Policy>(z);
         const T slope = activation.derivative;
@@ -291,15 +289,45 @@ class Dense {
     return outputs_;
   }
 
-  /// z_j = b_j + sum_i w_ji in_i, summed in this one order by the taped
-  /// pass and by predict alike.
-  [[nodiscard]] T pre_activation(std::size_t j, const T* in) const noexcept {
-    const T* w = parameters_.data() + j * fan_in_;
-    T z = parameters_[fan_out_ * fan_in_ + j];
-    for (std::size_t i = 0; i < fan_in_; ++i) {
-      z += w[i] * in[i];
+  /// z_j = b_j + sum_i w_ji in_i of every sample, fan_out per sample into
+  /// `z`: the taped pass and predict alike. Each z_j is summed in this one
+  /// order (b_j, then i = 0, 1, ...), one sample or a batch: a batch runs
+  /// `lanes` samples side by side, so that their sums are independent chains
+  /// of additions the processor overlaps (and the compiler may put in vector
+  /// lanes) instead of one chain waiting on each addition, with the same
+  /// operations, and so the same bits, for each sample.
+  void pre_activations(const T* in, std::size_t samples, T* z) const noexcept {
+    constexpr std::size_t lanes = 8;
+    const T* bias = parameters_.data() + fan_out_ * fan_in_;
+    std::size_t first = 0;
+    for (; first + lanes <= samples; first += lanes) {
+      const T* block = in + first * fan_in_;
+      for (std::size_t j = 0; j < fan_out_; ++j) {
+        const T* w = parameters_.data() + j * fan_in_;
+        std::array<T, lanes> sums{};
+        sums.fill(bias[j]);
+        for (std::size_t i = 0; i < fan_in_; ++i) {
+          const T weight = w[i];
+          for (std::size_t lane = 0; lane < lanes; ++lane) {
+            sums[lane] += weight * block[lane * fan_in_ + i];
+          }
+        }
+        for (std::size_t lane = 0; lane < lanes; ++lane) {
+          z[(first + lane) * fan_out_ + j] = sums[lane];
+        }
+      }
     }
-    return z;
+    for (; first < samples; ++first) {
+      const T* sample = in + first * fan_in_;
+      for (std::size_t j = 0; j < fan_out_; ++j) {
+        const T* w = parameters_.data() + j * fan_in_;
+        T sum = bias[j];
+        for (std::size_t i = 0; i < fan_in_; ++i) {
+          sum += w[i] * sample[i];
+        }
+        z[first * fan_out_ + j] = sum;
+      }
+    }
   }
 
   /// How many samples of fan_in values `size` values are.
