@@ -80,6 +80,12 @@ TABLES = [
         "columns": ["library/hand", "library/primal"],
     },
     {
+        "name": "torch-training",
+        "program": "torch_train_bench",
+        "filter": "",
+        "columns": ["tinygrad_us", "torch_us", "tinygrad/torch"],
+    },
+    {
         "name": "activation-baseline",
         "program": "activation_bench",
         "filter": "^(forward|backward)/.*/65536$",

@@ -433,3 +433,92 @@ TEST_CASE("a step whose tape was cleared after its first pass says what to call"
   CHECK(net.layer<0>().gradient_status().collections == 0);  // not counted as collected
 }
 #endif
+
+TEST_CASE("on plain inputs only the last layer records; the gradients are the recorded path's") {
+  const auto make = [] {
+    return nn::Sequential(nn::Dense<double, tinygrad::Tanh>(3, 5, 21),
+                          nn::Dense<double, tinygrad::ReLU>(5, 4, 22),
+                          nn::Dense<double, tinygrad::Sigmoid>(4, 2, 23));
+  };
+  // Ten samples: a block of 8 summed side by side, and 2 one by one.
+  std::vector<double> batch;
+  for (std::size_t k = 0; k < 30; ++k) {
+    batch.push_back(std::sin(1.3 * static_cast<double>(k)));
+  }
+  const auto gradients_of = [](auto& net) {
+    std::vector<double> all;
+    net.for_each_layer([&](const auto& layer) {
+      all.insert(all.end(), layer.gradients().begin(), layer.gradients().end());
+    });
+    return all;
+  };
+
+  auto plain = make();
+  Tape<double> tape;
+  plain.begin_step();
+  const std::size_t before = tape.size();
+  const auto plain_out = plain(batch);
+  CHECK(tape.size() - before == 10 * 2);  // the last layer's units, nothing below
+  Var<double> plain_loss = 0.0;
+  for (const Var<double>& y : plain_out) {
+    plain_loss += y * y;
+  }
+  plain_loss.backward();
+  plain.collect_gradients();
+
+  // The same network fed with Vars records every layer's units on the tape.
+  auto recorded = make();
+  tape.clear();
+  recorded.begin_step();
+  const std::vector<Var<double>> inputs(batch.begin(), batch.end());
+  const auto recorded_out = recorded(std::span<const Var<double>>(inputs));
+  Var<double> recorded_loss = 0.0;
+  for (const Var<double>& y : recorded_out) {
+    recorded_loss += y * y;
+  }
+  recorded_loss.backward();
+  recorded.collect_gradients();
+
+  tinygrad_test::check_close(plain_loss.value(), recorded_loss.value(), 1e-15);
+  const std::vector<double> a = gradients_of(plain);
+  const std::vector<double> b = gradients_of(recorded);
+  REQUIRE(a.size() == b.size());
+  double largest = 0;
+  for (const double g : b) {
+    largest = std::max(largest, std::abs(g));
+  }
+  for (std::size_t k = 0; k < a.size(); ++k) {
+    INFO("parameter ", k);
+    CHECK(std::abs(a[k] - b[k]) <= 1e-14 * largest);
+  }
+}
+
+TEST_CASE("plain and recorded passes in one step, or a layer collected on its own, are refused") {
+  Net net(nn::Dense<double, tinygrad::Tanh>(2, 3, 1),
+          nn::Dense<double, tinygrad::Sigmoid>(3, 1, 2));
+  Tape<double> tape;
+  const std::vector<double> x{0.5, -1.0};
+  const std::vector<Var<double>> recorded_x(x.begin(), x.end());
+  net.begin_step();
+  (void)net(x);
+  CHECK_THROWS_WITH_AS(
+      (void)net(std::span<const Var<double>>(recorded_x)),
+      "nn::Sequential: one step's forward passes take plain inputs or Vars, not both",
+      std::logic_error);
+  nn::half_squared_error(net(x)[0], 1.0).backward();
+  CHECK_THROWS_WITH_AS(net.layer<0>().collect_gradients(),
+                       "nn::Dense: this step's passes ran inside a Sequential on plain inputs, "
+                       "which carries the gradient down through its layers: call the "
+                       "Sequential's collect_gradients()",
+                       std::logic_error);
+  // The last layer run once more on its own: the layers' passes disagree.
+  (void)net.layer<1>()(std::vector<double>{0.1, 0.2, 0.3});
+  CHECK_THROWS_AS(net.collect_gradients(), std::logic_error);
+  // A new step may take the other kind of input.
+  tape.clear();
+  net.begin_step();
+  const std::vector<Var<double>> new_x(x.begin(), x.end());
+  nn::half_squared_error(net(std::span<const Var<double>>(new_x))[0], 1.0).backward();
+  net.collect_gradients();
+  CHECK(net.layer<0>().gradient_status().collections == 1);
+}

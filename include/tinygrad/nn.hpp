@@ -2,9 +2,11 @@
 #pragma once
 
 // Neural-network layers whose activation is a policy template parameter, and
-// a way to stack them. Parameters are plain T and never go on the tape: each
-// unit of a forward pass is one tape entry, and after backward()
-// collect_gradients() turns the units' gradients into the parameters':
+// a way to stack them. Parameters are plain T and never go on the tape: a
+// layer's unit is one tape entry, and after backward() collect_gradients()
+// turns the units' gradients into the parameters'. A Sequential on plain
+// inputs records its last layer's units only and carries the gradient down
+// through the layers below itself, as matrix-vector products:
 //
 //   nn::Sequential net(nn::Dense<double, Tanh>(2, 8, 1), nn::Dense<double, Identity>(8, 1, 2));
 //   Tape<double> tape;
@@ -66,6 +68,9 @@ constexpr double gain_of() {
     return 1.0;
   }
 }
+
+template <class Layer>
+inline constexpr bool is_dense = false;
 
 }  // namespace detail
 
@@ -136,6 +141,7 @@ class Dense {
   /// passes. (The parameters themselves never go on the tape: see forward.)
   void begin_step() {
     step_started_ = true;
+    plain_step_ = false;
     pass_outputs_.clear();
     pass_slopes_.clear();
     pass_inputs_.clear();
@@ -157,35 +163,13 @@ class Dense {
   /// with dL/dz_j = dL/dout_j Policy'(z_j) (the same outer product a
   /// hand-written backward pass computes).
   void collect_gradients() {
-    require_step_started("collect_gradients");
-    unit_gradients_.resize(pass_outputs_.size());
-    try {
-      read_gradients(std::span<const Var<T>>(pass_outputs_), std::span<T>(unit_gradients_));
-    } catch (const tape_error& error) {
-      // Most often the tape was cleared after this step's first pass.
-      throw tape_error(std::string("nn::Dense: collect_gradients() cannot read this step's "
-                                   "forward passes (each step: clear the tape, then "
-                                   "begin_step(), then the passes): ") +
-                       error.what());
+    if (plain_step_) {
+      throw std::logic_error(
+          "nn::Dense: this step's passes ran inside a Sequential on plain inputs, which "
+          "carries the gradient down through its layers: call the Sequential's "
+          "collect_gradients()");
     }
-    std::fill(gradients_.begin(), gradients_.end(), T(0));
-    T* bias_gradients = gradients_.data() + fan_out_ * fan_in_;
-    const std::size_t passes = pass_outputs_.size() / fan_out_;
-    for (std::size_t pass = 0; pass < passes; ++pass) {
-      const T* input = pass_inputs_.data() + pass * fan_in_;
-      for (std::size_t j = 0; j < fan_out_; ++j) {
-        const T dz = unit_gradients_[pass * fan_out_ + j] * pass_slopes_[pass * fan_out_ + j];
-        if (dz == T(0)) {
-          continue;  // nothing to add (a NaN is not 0, and propagates)
-        }
-        T* row = gradients_.data() + j * fan_in_;
-        for (std::size_t i = 0; i < fan_in_; ++i) {
-          row[i] += dz * input[i];
-        }
-        bias_gradients[j] += dz;
-      }
-    }
-    ++collections_;
+    collect_recorded(std::span<T>());
   }
 
   /// Inference without a tape: `inputs` holds one or more samples of fan_in
@@ -289,6 +273,124 @@ class Dense {
     return outputs_;
   }
 
+  // ---- For Sequential on plain inputs: its layers below the last run
+  // without recording, and collect_gradients() carries the gradient down
+  // through them (the layer above hands each one its outputs' gradients).
+  template <class... Layers>
+  friend class Sequential;
+
+  /// The forward pass on data without recording: what operator() computes,
+  /// as plain values (valid until the next pass). The pass is kept for
+  /// collect_from_above() as a recorded one is for collect_gradients().
+  std::span<const T> forward_values(std::span<const T> input) {
+    require_step_started("a forward pass");
+    const std::size_t samples = samples_in("input", input.size());
+    ran_forward_ = true;
+    plain_step_ = true;
+    const std::size_t input_start = pass_inputs_.size();
+    pass_inputs_.insert(pass_inputs_.end(), input.begin(), input.end());
+    const std::size_t units = samples * fan_out_;
+    const std::size_t z_start = pre_activations_.size();
+    pre_activations_.resize(z_start + units);
+    pre_activations(pass_inputs_.data() + input_start, samples, pre_activations_.data() + z_start);
+    // The activations and their slopes by the array kernels (within their
+    // stated accuracy of Policy::value and Policy::derivative).
+    const std::span<const T> z = std::span<const T>(pre_activations_).subspan(z_start, units);
+    values_.resize(units);
+    tinygrad::forward<Policy>(z, std::span<T>(values_));
+    ones_.resize(units, T(1));
+    const std::size_t slopes_start = pass_slopes_.size();
+    pass_slopes_.resize(slopes_start + units);
+    tinygrad::backward<Policy>(z, std::span<const T>(values_), std::span<const T>(ones_),
+                               std::span<T>(pass_slopes_).subspan(slopes_start, units));
+    return values_;
+  }
+
+  /// collect_gradients() from the tape, and with `input_gradients` not
+  /// empty, also dL/din of every pass into it (fan_in per pass).
+  void collect_recorded(std::span<T> input_gradients) {
+    require_step_started("collect_gradients");
+    unit_gradients_.resize(pass_outputs_.size());
+    try {
+      read_gradients(std::span<const Var<T>>(pass_outputs_), std::span<T>(unit_gradients_));
+    } catch (const tape_error& error) {
+      // Most often the tape was cleared after this step's first pass.
+      throw tape_error(std::string("nn::Dense: collect_gradients() cannot read this step's "
+                                   "forward passes (each step: clear the tape, then "
+                                   "begin_step(), then the passes): ") +
+                       error.what());
+    }
+    accumulate(unit_gradients_, input_gradients);
+  }
+
+  /// collect_gradients() for passes run by forward_values(): the gradients
+  /// of the outputs come from the layer above.
+  void collect_from_above(std::span<const T> output_gradients, std::span<T> input_gradients) {
+    require_step_started("collect_gradients");
+    if (output_gradients.size() != pass_slopes_.size() ||
+        (!input_gradients.empty() && input_gradients.size() != pass_inputs_.size())) {
+      throw std::logic_error(
+          "nn::Sequential: its layers ran different numbers of passes this step (a layer "
+          "called on its own between begin_step() and collect_gradients()?)");
+    }
+    accumulate(output_gradients, input_gradients);
+  }
+
+  /// From dL/dout of every pass (fan_out each, in pass order): the
+  /// parameters' gradients, and dL/din_i = sum_j dL/dz_j w_ji into
+  /// `input_gradients` unless it is empty. Each sum runs over passes, or
+  /// over j, in increasing order whatever the blocking below, which keeps
+  /// the rows and inputs it works on in cache.
+  void accumulate(std::span<const T> output_gradients, std::span<T> input_gradients) {
+    const std::size_t passes = pass_slopes_.size() / fan_out_;
+    unit_slopes_.resize(pass_slopes_.size());
+    for (std::size_t k = 0; k < pass_slopes_.size(); ++k) {
+      unit_slopes_[k] = output_gradients[k] * pass_slopes_[k];  // dL/dz
+    }
+    const T* dz = unit_slopes_.data();
+    std::fill(gradients_.begin(), gradients_.end(), T(0));
+    T* bias_gradients = gradients_.data() + fan_out_ * fan_in_;
+    constexpr std::size_t pass_block = 64;
+    for (std::size_t first = 0; first < passes; first += pass_block) {
+      const std::size_t last = std::min(passes, first + pass_block);
+      for (std::size_t j = 0; j < fan_out_; ++j) {
+        T* row = gradients_.data() + j * fan_in_;
+        for (std::size_t pass = first; pass < last; ++pass) {
+          const T g = dz[pass * fan_out_ + j];
+          if (g == T(0)) {
+            continue;  // nothing to add (a NaN is not 0, and propagates)
+          }
+          const T* input = pass_inputs_.data() + pass * fan_in_;
+          for (std::size_t i = 0; i < fan_in_; ++i) {
+            row[i] += g * input[i];
+          }
+          bias_gradients[j] += g;
+        }
+      }
+    }
+    if (!input_gradients.empty()) {
+      std::fill(input_gradients.begin(), input_gradients.end(), T(0));
+      constexpr std::size_t input_block = 8;
+      for (std::size_t first = 0; first < passes; first += input_block) {
+        const std::size_t last = std::min(passes, first + input_block);
+        for (std::size_t j = 0; j < fan_out_; ++j) {
+          const T* w = parameters_.data() + j * fan_in_;
+          for (std::size_t pass = first; pass < last; ++pass) {
+            const T g = dz[pass * fan_out_ + j];
+            if (g == T(0)) {
+              continue;
+            }
+            T* to = input_gradients.data() + pass * fan_in_;
+            for (std::size_t i = 0; i < fan_in_; ++i) {
+              to[i] += g * w[i];
+            }
+          }
+        }
+      }
+    }
+    ++collections_;
+  }
+
   /// z_j = b_j + sum_i w_ji in_i of every sample, fan_out per sample into
   /// `z`: the taped pass and predict alike. Each z_j is summed in this one
   /// order (b_j, then i = 0, 1, ...), one sample or a batch: a batch runs
@@ -357,11 +459,20 @@ class Dense {
   std::vector<Var<T>> pass_outputs_;  // fan_out per pass
   std::vector<T> pass_slopes_;        // Policy'(z_j), fan_out per pass
   std::vector<T> pass_inputs_;        // input values, fan_in per pass
-  std::vector<T> unit_gradients_;     // scratch for collect_gradients()
+  std::vector<T> unit_gradients_;     // scratch for collect_gradients(): dL/dout
+  std::vector<T> unit_slopes_;        // and dL/dz
+  std::vector<T> values_;             // forward_values()'s outputs
+  std::vector<T> ones_;               // dy = 1, for the slopes' kernel
   std::vector<T> pre_activations_;
+  bool plain_step_ = false;        // this step's passes ran by forward_values()
   bool ran_forward_ = false;       // for gradient_status()
   std::uint64_t collections_ = 0;  // collect_gradients() calls
 };
+
+namespace detail {
+template <class T, class Policy>
+inline constexpr bool is_dense<Dense<T, Policy>> = true;
+}  // namespace detail
 
 /// Layers applied in order; each layer's output feeds the next. The layer
 /// types, and so their activation policies, are template arguments.
@@ -399,20 +510,47 @@ class Sequential {
 
   void begin_step() {
     for_each_layer([](auto& layer) { layer.begin_step(); });
+    step_inputs_ = StepInputs::none;
   }
+
+  /// After backward(): every layer's parameter gradients (Dense::
+  /// collect_gradients). After passes on plain inputs, the last layer reads
+  /// its units' gradients from the tape and each layer hands the gradients
+  /// of its inputs to the layer beneath: dL/din_i = sum_j dL/dz_j w_ji.
   void collect_gradients() {
-    for_each_layer([](auto& layer) { layer.collect_gradients(); });
+    if (step_inputs_ == StepInputs::plain) {
+      collect_down<sizeof...(Layers) - 1>();
+    } else {
+      for_each_layer([](auto& layer) { layer.collect_gradients(); });
+    }
   }
 
   /// The forward pass: plain inputs (data) or recorded ones, one or more
   /// samples of the first layer's fan_in values each (a mini-batch); returns
-  /// the last layer's fan_out outputs per sample.
+  /// the last layer's fan_out outputs per sample. On plain inputs only the
+  /// last layer records its units (entries without operands): the layers
+  /// below compute plain values, and collect_gradients() carries the
+  /// gradient down through them. The passes of one step take plain inputs
+  /// or Vars, not both (std::logic_error).
   template <class Input>
   std::span<const Var<value_type>> operator()(std::span<const Input> input) {
-    return forward<0>(input);
+    constexpr bool plain = runs_plain && std::is_same_v<Input, value_type>;
+    if constexpr (runs_plain) {
+      const StepInputs inputs = plain ? StepInputs::plain : StepInputs::recorded;
+      if (step_inputs_ != StepInputs::none && step_inputs_ != inputs) {
+        throw std::logic_error(
+            "nn::Sequential: one step's forward passes take plain inputs or Vars, not both");
+      }
+      step_inputs_ = inputs;
+    }
+    if constexpr (plain) {
+      return forward_plain<0>(input);
+    } else {
+      return forward<0>(input);
+    }
   }
   std::span<const Var<value_type>> operator()(const std::vector<value_type>& input) {
-    return forward<0>(std::span<const value_type>(input));
+    return (*this)(std::span<const value_type>(input));
   }
 
   /// Inference without a tape, layer by layer (Dense::predict): one or more
@@ -430,6 +568,38 @@ class Sequential {
   }
 
  private:
+  /// Whether every layer can run without recording (nn::Dense can).
+  static constexpr bool runs_plain = (detail::is_dense<Layers> && ...);
+  enum class StepInputs { none, plain, recorded };
+
+  template <std::size_t I>
+  std::span<const Var<value_type>> forward_plain(std::span<const value_type> input) {
+    if constexpr (I + 1 < sizeof...(Layers)) {
+      return forward_plain<I + 1>(std::get<I>(layers_).forward_values(input));
+    } else {
+      return std::get<I>(layers_)(input);
+    }
+  }
+
+  /// Layer I's gradients, its inputs' into scratch_[I % 2] for layer I - 1.
+  template <std::size_t I>
+  void collect_down() {
+    auto& layer = std::get<I>(layers_);
+    std::span<value_type> input_gradients;
+    if constexpr (I > 0) {
+      scratch_[I % 2].resize(layer.pass_inputs_.size());
+      input_gradients = scratch_[I % 2];
+    }
+    if constexpr (I + 1 == sizeof...(Layers)) {
+      layer.collect_recorded(input_gradients);
+    } else {
+      layer.collect_from_above(scratch_[(I + 1) % 2], input_gradients);
+    }
+    if constexpr (I > 0) {
+      collect_down<I - 1>();
+    }
+  }
+
   template <std::size_t I, class Input>
   std::span<const Var<value_type>> forward(std::span<const Input> input) {
     const std::span<const Var<value_type>> output = std::get<I>(layers_)(input);
@@ -459,6 +629,8 @@ class Sequential {
   }
 
   std::tuple<Layers...> layers_;
+  StepInputs step_inputs_ = StepInputs::none;
+  std::array<std::vector<value_type>, 2> scratch_;  // dL/din, handed down between layers
 };
 
 }  // namespace tinygrad::nn
