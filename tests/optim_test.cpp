@@ -8,14 +8,39 @@
 
 #include <doctest/doctest.h>
 #include <array>
+#include <atomic>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
+#include <cstdlib>
 #include <limits>
+#include <new>
 #include <span>
 #include <stdexcept>
 #include <vector>
 
 namespace nn = tinygrad::nn;
+
+// Every allocation of this program is counted, so that a test can show that
+// an optimizer's warm step allocates nothing.
+namespace {
+std::atomic<std::size_t> allocations{0};
+}  // namespace
+
+// Out of line, or g++ pairs the inlined free() with operator new and warns.
+[[gnu::noinline]] void* operator new(std::size_t size) {
+  allocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* memory = std::malloc(size == 0 ? 1 : size)) {  // NOLINT(*-no-malloc, *-owning-memory)
+    return memory;
+  }
+  throw std::bad_alloc();
+}
+[[gnu::noinline]] void operator delete(void* memory) noexcept {
+  std::free(memory);  // NOLINT(*-no-malloc, *-owning-memory)
+}
+[[gnu::noinline]] void operator delete(void* memory, std::size_t) noexcept {
+  std::free(memory);  // NOLINT(*-no-malloc, *-owning-memory)
+}
 
 namespace {
 
@@ -319,7 +344,7 @@ TEST_CASE("schedules with bad parameters are std::invalid_argument") {
   CHECK_THROWS_WITH_AS((void)nn::StepDecay<double>(0.1, 0, 0.5), "nn::StepDecay: every is 0",
                        std::invalid_argument);
   CHECK_THROWS_WITH_AS((void)nn::ExponentialDecay<double>(-1.0, 0.5),
-                       "nn::ExponentialDecay: initial = -1 is not a finite number >= 0",
+                       "nn::ExponentialDecay: initial = -1 is outside [0, inf)",
                        std::invalid_argument);
   CHECK_THROWS_AS((void)nn::ExponentialDecay<double>(1.0, std::numeric_limits<double>::infinity()),
                   std::invalid_argument);
@@ -373,4 +398,53 @@ TEST_CASE("hyperparameters that would corrupt training are std::invalid_argument
                        std::invalid_argument);
   CHECK_THROWS_AS(nn::clip_grad_norm(q, nan), std::invalid_argument);
   CHECK(q.g[0] == 3.0);  // untouched
+}
+
+namespace {
+
+// A layer that reports a fresh collection before every step, as nn::Dense
+// does after collect_gradients().
+struct ReportingLayer {
+  std::vector<double> p = std::vector<double>(40, 1.0);
+  std::vector<double> g = std::vector<double>(40, 0.5);
+  std::uint64_t collections = 0;
+  std::span<double> parameters() { return p; }
+  std::span<double> gradients() { return g; }
+  struct Status {
+    bool never_collected;
+    std::uint64_t collections;
+  };
+  [[nodiscard]] Status gradient_status() const { return {false, collections}; }
+};
+struct ReportingModel {
+  std::array<ReportingLayer, 3> layers;
+  template <class F>
+  void for_each_layer(F&& f) {
+    for (ReportingLayer& layer : layers) {
+      f(layer);
+    }
+  }
+};
+}  // namespace
+
+TEST_CASE("a warm step allocates nothing, with models that report their gradients' status") {
+  ReportingModel model;
+  nn::Adam<double> adam(0.01);
+  nn::SGD<double> sgd(0.01, 0.9);
+  std::vector<double> extra(7, 2.0);
+  const std::vector<double> extra_gradients(7, 0.25);
+  const auto step = [&] {
+    for (ReportingLayer& layer : model.layers) {
+      ++layer.collections;
+    }
+    adam.step(model, nn::ParameterBlock<double>{extra, extra_gradients});
+    sgd.step(model);
+  };
+  step();  // the first step makes the state
+  step();
+  const std::size_t before = allocations.load();
+  for (int k = 0; k < 10; ++k) {
+    step();
+  }
+  CHECK(allocations.load() - before == 0);
 }

@@ -17,16 +17,16 @@
 // collect_gradients() overwrites its gradients, and spans belong to the
 // caller (Tape::zero_grad() resets a tape's).
 
+#include <tinygrad/detail/hyperparameters.hpp>
+
 #include <array>
 #include <cmath>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
-#include <limits>
 #include <ranges>
 #include <span>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -58,22 +58,6 @@ struct OptimizerState {
 };
 
 namespace detail {
-
-/// Throws std::invalid_argument unless low <= value < high (NaN fails), so
-/// that a hyperparameter that would quietly corrupt training is refused.
-/// `high_open` false makes the upper bound inclusive.
-inline void require_in_range(const char* what, const char* name, long double value, long double low,
-                             long double high, bool high_open = true) {
-  const bool ok = value >= low && (high_open ? value < high : value <= high);
-  if (!ok) {
-    std::ostringstream message;
-    message << "nn::" << what << ": " << name << " = " << value << " is outside [" << low << ", "
-            << high << (high_open ? ")" : "]");
-    throw std::invalid_argument(message.str());
-  }
-}
-
-inline constexpr long double infinity = std::numeric_limits<long double>::infinity();
 
 template <class Model>
 concept Layered = requires(Model& model) {
@@ -202,16 +186,19 @@ class Blocks {
       if (!now.reported) {
         continue;
       }
-      const std::string block = std::string("nn::") + optimizer + ": block " + std::to_string(k);
+      // Built only to throw: a warm step allocates nothing.
+      const auto block = [&] {
+        return std::string("nn::") + optimizer + ": block " + std::to_string(k);
+      };
       if (now.never_collected) {
-        throw std::logic_error(block +
+        throw std::logic_error(block() +
                                " is a layer that ran forward passes but never collected their "
                                "gradients: call collect_gradients() after backward(), before "
                                "step()");
       }
       if (!first && k < last_provenances_.size() && last_provenances_[k].reported &&
           last_provenances_[k].collections == now.collections) {
-        throw std::logic_error(block +
+        throw std::logic_error(block() +
                                " is a layer whose gradients the last step already used: call "
                                "collect_gradients() after the next backward(), before step()");
       }

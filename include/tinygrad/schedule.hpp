@@ -14,11 +14,11 @@
 // warm_up composes with any callable from a step to a rate. Bad parameters
 // are std::invalid_argument, thrown by the constructor.
 
+#include <tinygrad/detail/hyperparameters.hpp>
+
 #include <cmath>
 #include <cstddef>
-#include <limits>
 #include <numbers>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -29,12 +29,7 @@ namespace detail {
 
 /// Throws std::invalid_argument unless `value` is finite and at least 0.
 inline void require_rate(const char* schedule, const char* name, long double value) {
-  if (!(value >= 0 && value < std::numeric_limits<long double>::infinity())) {
-    std::ostringstream message;
-    message << "nn::" << schedule << ": " << name << " = " << value
-            << " is not a finite number >= 0";
-    throw std::invalid_argument(message.str());
-  }
+  require_in_range(schedule, name, value, 0, infinity);
 }
 
 inline void require_steps(const char* schedule, const char* name, std::size_t value) {

@@ -7,7 +7,7 @@
 
 // For the functions every vectorised kernel calls: a loop vectorises only
 // if the whole computation is in its body. They are small arithmetic, so
-// inlining them costs no compile time even in an unoptimised build, where it
+// inlining them costs little compile time even in an unoptimised build, where it
 // still spares each element several calls.
 #if defined(__GNUC__) || defined(__clang__)
 #define TINYGRAD_DETAIL_INLINE __attribute__((always_inline))
