@@ -161,7 +161,9 @@ class Dense {
   /// from each unit's gradient in every forward pass of the step:
   /// dL/dw_ji = sum over passes of dL/dz_j in_i, dL/db_j = sum of dL/dz_j,
   /// with dL/dz_j = dL/dout_j Policy'(z_j) (the same outer product a
-  /// hand-written backward pass computes).
+  /// hand-written backward pass computes). After a step whose passes a
+  /// Sequential ran on plain inputs, the Sequential collects (this is
+  /// std::logic_error).
   void collect_gradients() {
     if (plain_step_) {
       throw std::logic_error(
