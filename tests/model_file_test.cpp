@@ -364,3 +364,12 @@ TEST_CASE("saving to and loading from a path") {
                        nn::model_file_error);
   std::filesystem::remove_all(directory);
 }
+
+TEST_CASE("a stream that cannot be written is model_file_error") {
+  std::ostringstream broken;
+  broken.setstate(std::ios::badbit);
+  CHECK_THROWS_WITH_AS(nn::save_model(broken, make_net<double>(1)),
+                       "nn::save_model: writing the model failed", nn::model_file_error);
+  nn::Adam<double> adam(0.01);
+  CHECK_THROWS_AS(nn::save_model(broken, make_net<double>(1), adam), nn::model_file_error);
+}

@@ -454,6 +454,13 @@ void load_model_file(const std::filesystem::path& path, Sequential<Layers...>& n
   load_model_from<T>(in, net, optimizer, where);
 }
 
+inline void write_model_stream(std::ostream& out, const std::string& bytes) {
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  if (!out) {
+    throw model_file_error("nn::save_model: writing the model failed");
+  }
+}
+
 }  // namespace detail
 
 /// Writes the network's architecture and parameters to `out` in the model
@@ -461,12 +468,8 @@ void load_model_file(const std::filesystem::path& path, Sequential<Layers...>& n
 template <class... Layers>
 void save_model(std::ostream& out, const Sequential<Layers...>& net) {
   using T = typename Sequential<Layers...>::value_type;
-  const std::string bytes =
-      detail::model_file_bytes<T>(net, static_cast<const detail::NoOptimizer*>(nullptr));
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  if (!out) {
-    throw model_file_error("nn::save_model: writing the model failed");
-  }
+  detail::write_model_stream(
+      out, detail::model_file_bytes<T>(net, static_cast<const detail::NoOptimizer*>(nullptr)));
 }
 
 /// The same, with the state of an optimizer that steps this network (and
@@ -476,11 +479,7 @@ template <class... Layers, class Optimizer>
 requires detail::SavableOptimizer<Optimizer, typename Sequential<Layers...>::value_type>
 void save_model(std::ostream& out, const Sequential<Layers...>& net, const Optimizer& optimizer) {
   using T = typename Sequential<Layers...>::value_type;
-  const std::string bytes = detail::model_file_bytes<T>(net, &optimizer);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  if (!out) {
-    throw model_file_error("nn::save_model: writing the model failed");
-  }
+  detail::write_model_stream(out, detail::model_file_bytes<T>(net, &optimizer));
 }
 
 /// save_model into the file at `path`, replacing it only once the whole
