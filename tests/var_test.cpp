@@ -15,10 +15,6 @@
 #include <stdexcept>
 #include <type_traits>
 #include <vector>
-#include <version>
-#if defined(__cpp_lib_format)
-#include <format>
-#endif
 
 using tinygrad::Tape;
 using tinygrad::Var;
@@ -300,12 +296,3 @@ TEST_CASE("std::numeric_limits<Var<T>>: T's limits, as constants") {
   static_assert(Nested::digits == 24);
   CHECK(Nested::max().value().value() == std::numeric_limits<float>::max());
 }
-
-#if defined(__cpp_lib_format)
-TEST_CASE("std::format of a Var formats its value") {
-  Tape<double> tape;
-  const Var<double> x = 2.0 / 3.0;
-  CHECK(std::format("{:.3f}", x) == "0.667");
-  CHECK(std::format("{}", x) == std::format("{}", 2.0 / 3.0));
-}
-#endif
