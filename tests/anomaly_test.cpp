@@ -386,6 +386,64 @@ TEST_CASE("operations fused into one entry are checked and reported one by one")
   CHECK(a.fused_before[0].name == "*");
 }
 
+TEST_CASE("an accumulation s += t merged into s's entry is checked and reported") {
+  Tape<double> tape;
+  tape.detect_anomalies(true);
+  const Var<double> big = 1e308;
+  const Var<double> one = 1.0;
+  std::uint32_t first_line = 0;
+  std::uint32_t sum_line = 0;
+  // clang-format off
+  first_line = __LINE__; Var<double> s = big * one;
+  s += one * 2.0;  // merged: s's entry takes one * 2.0's operand
+  CHECK(tape.size() == 3);
+  const Anomaly a = anomaly_thrown_by([&] { sum_line = __LINE__; s += big * one; });
+  // clang-format on
+  CHECK(a.phase == Anomaly::Phase::recording);
+  CHECK(a.operation == "+");
+  CHECK(a.line == sum_line);
+  CHECK(a.entry == 2);  // s's entry, which the sum merged into
+  CHECK(a.operand_values ==
+        std::vector<std::optional<long double>>{wide(1e308 + 2.0), wide(1e308)});
+  // Before it, in the order they ran: s's product, the first term, the
+  // first sum, the second term.
+  REQUIRE(a.fused_before.size() == 4);
+  CHECK(a.fused_before[0].name == "*");
+  CHECK(a.fused_before[0].line == first_line);
+  CHECK(a.fused_before[1].name == "*");
+  CHECK(a.fused_before[1].line == first_line + 1);
+  CHECK(a.fused_before[2].name == "+");
+  CHECK(a.fused_before[2].line == first_line + 1);
+  CHECK(a.fused_before[3].name == "*");
+  CHECK(a.fused_before[3].line == sum_line);
+  CHECK(tape.size() == 3);
+}
+
+TEST_CASE("anomaly detection does not change how accumulations record") {
+  const auto operands_per_entry = [](bool detect) {
+    Tape<double> tape;
+    tape.detect_anomalies(detect);
+    std::vector<Var<double>> w;
+    tinygrad::record_leaves(std::vector<double>{0.5, 1.5, 2.5, 3.5, 4.5}, w);
+    Var<double> s = w[0] * w[1];
+    for (std::size_t i = 0; i < 5; ++i) {
+      s += w[i] * 2.0;
+      s -= tinygrad::sigmoid(w[i] * w[(i + 1) % 5]);
+    }
+    s.backward();
+    std::vector<std::size_t> counts;
+    tape.for_each_entry([&](const auto& e) { counts.push_back(e.operand_index.size()); });
+    std::vector<double> grads(w.size());
+    tinygrad::read_gradients(w, grads);
+    return std::pair(counts, grads);
+  };
+  const auto off = operands_per_entry(false);
+  const auto on = operands_per_entry(true);
+  CHECK(on.first == off.first);
+  CHECK(on.second == off.second);
+  CHECK(off.first.size() == 6);  // five leaves and one entry
+}
+
 TEST_CASE("switching detection off while the last entry may still fuse forgets its name") {
   Tape<double> tape;
   tape.detect_anomalies(true);

@@ -842,6 +842,160 @@ TEST_CASE("fusion: the gradients of fused entries equal those of separate entrie
   }
 }
 
+TEST_CASE("fusion: t + std::move(t) reads t twice, not its own entry") {
+  // Fusing t's entry into itself would make the entry its own operand, and
+  // the sweep would lose the share sent there.
+  Tape<double> tape;
+  Var<double> a = 3.0, b = 2.0;
+  Var<double> t = a * b;
+  const Var<double> r = t + std::move(t);  // 2ab
+  r.backward();
+  CHECK(r.value() == 12.0);
+  CHECK(a.grad() == 4.0);  // 2b
+  CHECK(b.grad() == 6.0);  // 2a
+}
+
+// ---- Accumulating into one entry (docs/design.md)
+
+namespace {
+
+/// The operand count of every entry after the leaves, in order.
+std::vector<std::size_t> operand_counts(const Tape<double>& tape, std::size_t leaves) {
+  std::vector<std::size_t> counts;
+  tape.for_each_entry([&](const auto& e) {
+    if (e.index >= leaves) {
+      counts.push_back(e.operand_index.size());
+    }
+  });
+  return counts;
+}
+
+}  // namespace
+
+TEST_CASE("accumulation: s += w[i] * x[i] records one entry for the whole sum") {
+  Tape<double> tape;
+  std::vector<Var<double>> w;
+  tinygrad::record_leaves(std::vector<double>{0.25, 0.5, 0.75, 1.0, 1.25, 1.5}, w);
+  Var<double> b = 0.5;
+  Var<double> s = b;  // a copy of a leaf: the first += fuses into w[0] * 1's entry
+  for (int i = 0; i < 6; ++i) {
+    s += w[static_cast<std::size_t>(i)] * static_cast<double>(i + 1);
+  }
+  CHECK(operand_counts(tape, 7) == std::vector<std::size_t>{7});  // w[0..5] and b
+  s.backward();
+  for (std::size_t i = 0; i < 6; ++i) {
+    CHECK(w[i].grad() == static_cast<double>(i + 1));
+  }
+  CHECK(b.grad() == 1.0);
+  CHECK(s.value() == 0.5 + 0.25 * (1 + 4 + 9 + 16 + 25 + 36));
+}
+
+TEST_CASE("accumulation: the gradients equal those of s = s + t, by formula and differences") {
+  using V = const Var<double>&;
+  const std::vector<double> at{0.7, -1.3, 2.1};
+  // Every kind of right-hand side: stored and unit entries, one to three
+  // operands, += and -=, a term that repeats an operand of an earlier term.
+  const auto accumulated = [](V a, V b, V c) {
+    Var<double> s = a * b;
+    s += b * c;
+    s -= a * 3.0;
+    s += a + c;
+    s -= b - c;
+    s += tinygrad::sigmoid(a * c + b);
+    s -= a * a;
+    return s;
+  };
+  const auto plain = [](V a, V b, V c) {
+    Var<double> s = a * b;
+    s = s + b * c;
+    s = s - a * 3.0;
+    s = s + (a + c);
+    s = s - (b - c);
+    s = s + tinygrad::sigmoid(a * c + b);
+    s = s - a * a;
+    return s;
+  };
+  const auto merged = gradients_of(accumulated, true, at);
+  const auto unmerged = gradients_of(plain, true, at);
+  const auto separate = gradients_of(plain, false, at);
+  const double a = at[0], b = at[1], c = at[2];
+  const double sig = 1 / (1 + std::exp(-(a * c + b))), slope = sig * (1 - sig);
+  const std::vector<double> expected{b - 3 + 1 + slope * c - 2 * a, a + c - 1 + slope,
+                                     b + 1 + 1 + slope * a};
+  for (std::size_t i = 0; i < at.size(); ++i) {
+    CAPTURE(i);
+    CHECK(merged[i] == unmerged[i]);
+    tinygrad_test::check_close(merged[i], separate[i], 4e-16);
+    tinygrad_test::check_close(merged[i], expected[i], 1e-14);
+    const auto along = [&](double h) {
+      std::vector<double> p = at;
+      p[i] = h;
+      Tape<double> scratch;
+      return accumulated(Var<double>(p[0]), Var<double>(p[1]), Var<double>(p[2])).value();
+    };
+    tinygrad_test::check_close(merged[i], tinygrad_test::central_difference(along, at[i]), 1e-8);
+  }
+  // Merged: the seven statements are one entry, whose operands are the
+  // terms' (a, b; b, c; a; a, c; b, c; a, c, b; a).
+  Tape<double> tape;
+  const Var<double> x = a, y = b, z = c;
+  const Var<double> s = accumulated(x, y, z);
+  CHECK(operand_counts(tape, 3) == std::vector<std::size_t>{13});
+  CHECK(s.value() == plain(x, y, z).value());
+}
+
+TEST_CASE("accumulation: s += s * w keeps s's entry below its own") {
+  // t's operand is s's entry: merging would make the entry its own operand.
+  Tape<double> tape;
+  Var<double> w = 3.0, x = 2.0;
+  Var<double> s = w * x;  // fresh
+  s += s * w;             // s (1 + w) = w x (1 + w)
+  s.backward();
+  CHECK(s.value() == 24.0);
+  CHECK(w.grad() == x * (1 + 2 * 3.0));  // d(x w + x w^2)/dw = x (1 + 2w)
+  CHECK(x.grad() == 3.0 * 4.0);          // w (1 + w)
+}
+
+TEST_CASE(
+    "accumulation never merges into an entry that another Var, a Position or a gradient "
+    "refers to") {
+  Tape<double> tape;
+  Var<double> a = 1.5, b = -2.0;
+  SUBCASE("a copy of s keeps its value and gradient") {
+    Var<double> s = a * b;
+    const Var<double> before = s;  // s is no longer the only Var of its entry
+    s += a * a;
+    CHECK(before.value() == -3.0);
+    before.backward();
+    CHECK(a.grad() == -2.0);
+    CHECK(b.grad() == 1.5);
+  }
+  SUBCASE("a Position taken after s's entry") {
+    Var<double> s = a * b;
+    const auto mark = tape.position();
+    s += a * 4.0;
+    CHECK(operand_counts(tape, 2) == std::vector<std::size_t>{2, 2});  // s's entry as it was
+    tape.rewind(mark);
+    CHECK(operand_counts(tape, 2) == std::vector<std::size_t>{2});
+  }
+  SUBCASE("a gradient computed for s's entry") {
+    Var<double> s = a * b;
+    s.backward();
+    s += a * 4.0;
+    CHECK(operand_counts(tape, 2) == std::vector<std::size_t>{2, 2});
+    CHECK(a.grad() == -2.0);
+  }
+  SUBCASE("a term that is not the last entry") {
+    Var<double> s = a * b;
+    Var<double> t = a * 2.0;
+    const Var<double> unrelated = b * 3.0;
+    s += std::move(t);  // t's entry is not last: recorded as s + t
+    s.backward();
+    CHECK(a.grad() == -2.0 + 2.0);
+    CHECK(unrelated.value() == -6.0);
+  }
+}
+
 TEST_CASE("fusion: a zero chain factor does not turn an infinite partial into NaN") {
   Tape<double> tape;
   Var<double> x = 0.0;

@@ -397,6 +397,18 @@ class Tape {
            recording_.fuse_into_last([this] { throw_full(); }, scale, other, other_partial);
   }
 
+  /// Merges the entry of `t`, a temporary and the last entry, into the entry
+  /// of `s`, the one before it, for `s += t` (scale 1) or `s -= t` (-1):
+  /// s's entry takes t's operands (Recording::merge_last_into_previous). The
+  /// Recorder checks that s and t are each the only Var of their entry; this
+  /// checks that both are of this epoch, adjacent at the end and unpinned.
+  TINYGRAD_DETAIL_HOT_INLINE bool merge(const detail::Stamp& s, const detail::Stamp& t,
+                                        const T& scale) {
+    return s.generation == generation_ && t.generation == generation_ &&
+           t.index + 1 == entry_count() && s.index + 1 == t.index && s.index >= fusable_from_ &&
+           recording_.merge_last_into_previous([this] { throw_full(); }, scale);
+  }
+
   /// Whether `x * x` may record one operand: not while each operation must
   /// keep its own operands (annotating, fusion off).
   [[nodiscard]] bool merges_operands() const noexcept { return fusable_from_ != never_fuse; }
@@ -430,6 +442,20 @@ class Tape {
     }
   }
 
+  /// Called after merge(): while detecting, the accumulation is checked as
+  /// if it had recorded an entry of its own, and s's annotation takes over
+  /// t's, whose entry is gone.
+  TINYGRAD_DETAIL_HOT_INLINE void after_merge(std::uint32_t entry, const char* operation,
+                                              ColdValue value, detail::SourceLocation where,
+                                              ColdValue s_value, ColdValue t_value) {
+    if (flags_ != 0) [[unlikely]] {
+      const std::optional<long double> operands[] = {
+          std::optional<long double>(detail::widened(s_value)),
+          std::optional<long double>(detail::widened(t_value))};
+      on_merged(entry, operation, value, where, operands);
+    }
+  }
+
   // --- The cold side of recording: annotations and anomaly checks ---
   //
   // Out of line, so that the hot path only tests the flag byte and calls.
@@ -452,6 +478,11 @@ class Tape {
                                      detail::SourceLocation where, OperandValues operands) {
     annotations_.on_fused(recording_.view(), detecting_anomalies(), entry, operation, value, where,
                           operands);
+  }
+  TINYGRAD_DETAIL_COLD void on_merged(std::uint32_t entry, const char* operation, ColdValue value,
+                                      detail::SourceLocation where, OperandValues operands) {
+    annotations_.on_merged(recording_.view(), detecting_anomalies(), entry, operation, value, where,
+                           operands);
   }
   /// record() of a leaf while a flag is set.
   TINYGRAD_DETAIL_COLD detail::Stamp record_leaf_flagged(const char* operation, ColdValue value,
@@ -478,12 +509,15 @@ class Tape {
   }
 
   /// When detection goes off: an annotation of an entry that fusion may
-  /// still rewrite would go stale (after_fusion no longer runs), so it goes.
-  /// Pinning the entry instead would change the rounding of what follows.
+  /// still rewrite would go stale (after_fusion no longer runs), so it goes:
+  /// the last entry's (fusion) and the one before it (s += t merges the last
+  /// into it). Pinning them instead would change what follows.
   void forget_rewritable_annotation() noexcept {
-    const std::size_t last = recording_.entries();
-    if (last > 0 && fusable_from_ != never_fuse && last - 1 >= fusable_from_) {
-      annotations_.forget_last(last - 1);
+    const std::size_t size = recording_.entries();
+    for (std::size_t back = 1; back <= 2 && back <= size; ++back) {
+      if (fusable_from_ != never_fuse && size - back >= fusable_from_) {
+        annotations_.forget_last(size - back);
+      }
     }
   }
 

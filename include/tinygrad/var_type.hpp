@@ -208,33 +208,49 @@ class Var {
 
   // Compound assignment rebinds this Var to a new entry: `t += u` means
   // `t = t + u`, so copies of the old value are unaffected.
-  friend Var& operator+=(LocatedTarget x, const Var& y) {
-    return x.argument = Located(x.argument, x.where) + y;
+  // An rvalue right-hand side may be consumed as by the binary operators;
+  // `s += t` and `s -= t` may also merge t's entry into s's (a loop
+  // `s += w[i] * x[i]` then records one entry for the whole sum: design.md,
+  // "Accumulating into one entry").
+  TINYGRAD_DETAIL_HOT_INLINE friend Var& operator+=(LocatedTarget x, const Var& y) {
+    return x.argument.rebind(Located(x.argument, x.where) + y);
   }
-  friend Var& operator-=(LocatedTarget x, const Var& y) {
-    return x.argument = Located(x.argument, x.where) - y;
+  TINYGRAD_DETAIL_HOT_INLINE friend Var& operator+=(LocatedTarget x, Var&& y) {
+    return detail::accumulate<detail::Partials::unit>(x.where, "+", x.argument, y);
   }
-  friend Var& operator*=(LocatedTarget x, const Var& y) {
-    return x.argument = Located(x.argument, x.where) * y;
+  TINYGRAD_DETAIL_HOT_INLINE friend Var& operator-=(LocatedTarget x, const Var& y) {
+    return x.argument.rebind(Located(x.argument, x.where) - y);
   }
-  friend Var& operator/=(LocatedTarget x, const Var& y) {
-    return x.argument = Located(x.argument, x.where) / y;
+  TINYGRAD_DETAIL_HOT_INLINE friend Var& operator-=(LocatedTarget x, Var&& y) {
+    return detail::accumulate<detail::Partials::unit_negated_last>(x.where, "-", x.argument, y);
+  }
+  TINYGRAD_DETAIL_HOT_INLINE friend Var& operator*=(LocatedTarget x, const Var& y) {
+    return x.argument.rebind(Located(x.argument, x.where) * y);
+  }
+  TINYGRAD_DETAIL_HOT_INLINE friend Var& operator*=(LocatedTarget x, Var&& y) {
+    return x.argument.rebind(multiply(Located(x.argument, x.where), y, &y));
+  }
+  TINYGRAD_DETAIL_HOT_INLINE friend Var& operator/=(LocatedTarget x, const Var& y) {
+    return x.argument.rebind(Located(x.argument, x.where) / y);
+  }
+  TINYGRAD_DETAIL_HOT_INLINE friend Var& operator/=(LocatedTarget x, Var&& y) {
+    return x.argument.rebind(divide(Located(x.argument, x.where), y, &y));
   }
   template <detail::Scalar S>
-  friend Var& operator+=(LocatedTarget x, S c) {
-    return x.argument = Located(x.argument, x.where) + c;
+  TINYGRAD_DETAIL_HOT_INLINE friend Var& operator+=(LocatedTarget x, S c) {
+    return x.argument.rebind(Located(x.argument, x.where) + c);
   }
   template <detail::Scalar S>
-  friend Var& operator-=(LocatedTarget x, S c) {
-    return x.argument = Located(x.argument, x.where) - c;
+  TINYGRAD_DETAIL_HOT_INLINE friend Var& operator-=(LocatedTarget x, S c) {
+    return x.argument.rebind(Located(x.argument, x.where) - c);
   }
   template <detail::Scalar S>
-  friend Var& operator*=(LocatedTarget x, S c) {
-    return x.argument = Located(x.argument, x.where) * c;
+  TINYGRAD_DETAIL_HOT_INLINE friend Var& operator*=(LocatedTarget x, S c) {
+    return x.argument.rebind(Located(x.argument, x.where) * c);
   }
   template <detail::Scalar S>
-  friend Var& operator/=(LocatedTarget x, S c) {
-    return x.argument = Located(x.argument, x.where) / c;
+  TINYGRAD_DETAIL_HOT_INLINE friend Var& operator/=(LocatedTarget x, S c) {
+    return x.argument.rebind(Located(x.argument, x.where) / c);
   }
 
  private:
@@ -270,6 +286,18 @@ class Var {
     const T q = a.value_ / y.value_;
     return detail::record(x.where, "/", q, a, T(1) / y.value_, y, -q / y.value_, x.rvalue,
                           y_rvalue);
+  }
+
+  /// Compound assignment: this Var takes over `result`, an operation's
+  /// result that dies here, and is fresh as it was (the only Var of its
+  /// entry), which a copy assignment would clear. Field by field, as in the
+  /// copy constructor.
+  TINYGRAD_DETAIL_HOT_INLINE Var& rebind(const Var& result) noexcept {
+    value_ = result.value_;
+    stamp_.generation = result.stamp_.generation;
+    stamp_.index = result.stamp_.index;
+    stamp_.fresh = result.stamp_.fresh;
+    return *this;
   }
 
   /// Called on the source of a copy: it no longer is the only Var of its entry.

@@ -79,6 +79,29 @@ class Annotations {
     check(recording, checking, entry, value, operands);
   }
 
+  /// After the entry after `entry` merged into it (s += t): s's note
+  /// records the accumulation, with t's operations among those before it,
+  /// and t's note, of an entry that no longer exists, goes.
+  void on_merged(const RecordingView<T>& recording, bool checking, std::uint32_t entry,
+                 const char* operation, ColdValue value, SourceLocation where,
+                 OperandValues operands) {
+    if (notes_.size() <= std::size_t{entry} + 1) {
+      notes_.resize(std::size_t{entry} + 2);  // recorded while not detecting
+    }
+    Annotation& note = notes_[entry];
+    Annotation& merged = notes_[std::size_t{entry} + 1];
+    note.fused_before.push_back({note.operation != nullptr ? note.operation : "?", note.where});
+    note.fused_before.insert(note.fused_before.end(), merged.fused_before.begin(),
+                             merged.fused_before.end());
+    note.fused_before.push_back(
+        {merged.operation != nullptr ? merged.operation : "?", merged.where});
+    notes_.resize(std::size_t{entry} + 1);
+    note.operation = operation;
+    note.value = value;
+    note.where = where;
+    check(recording, checking, entry, value, operands);
+  }
+
   /// on_recorded for a wide entry: its operand values come from the
   /// annotations of its operands.
   void on_recorded_many(const RecordingView<T>& recording, bool checking, std::uint32_t entry,
@@ -90,7 +113,8 @@ class Annotations {
     on_recorded(recording, checking, entry, operation, value, where, operands);
   }
 
-  /// Drops the annotation of entry `entry` if it has one and is the last.
+  /// Drops the annotation of entry `entry` if it has one and it is the
+  /// last annotation kept.
   void forget_last(std::size_t entry) noexcept {
     if (notes_.size() == entry + 1) {
       notes_.pop_back();

@@ -101,6 +101,43 @@ struct Recorder {
                   true);
   }
 
+  /// `s += t` (P unit) or `s -= t` (P unit_negated_last) for an rvalue t:
+  /// rebinds s to its result. When s and t are each the only Var of their
+  /// entry, and t's entry comes right after s's at the end of the tape (a
+  /// loop `s += w[i] * x[i]`), s's entry takes t's operands and t's entry
+  /// goes (docs/design.md, "Accumulating into one entry"); otherwise it
+  /// records as `s = s + t` does, fusing into t's entry where it can. Either
+  /// way the result is fresh: s is its only Var.
+  template <Partials P>
+  TINYGRAD_DETAIL_HOT_INLINE static Var<T>& accumulate(SourceLocation where, const char* operation,
+                                                       Var<T>& s, Var<T>& t) {
+    constexpr bool subtracting = P == Partials::unit_negated_last;
+    const T value = subtracting ? s.value_ - t.value_ : s.value_ + t.value_;
+    if constexpr (!is_var<T>) {
+      Tape<T>& tape = Tape<T>::current();
+      // Adjacency first: where it fails (a sum of terms that record more
+      // than one entry each), it fails at once.
+      if (s.stamp_.index + 1 == t.stamp_.index && s.stamp_.fresh && t.stamp_.fresh &&
+          tape.merge(s.stamp_, t.stamp_, subtracting ? T(-1) : T(1))) {
+        const T s_value = s.value_;
+        s.value_ = value;
+        t.stamp_.generation = consumed;
+        t.stamp_.fresh = false;
+        tape.after_merge(s.stamp_.index, operation, value, where, s_value, t.value_);
+        return s;
+      }
+    }
+    const Var<T> result =
+        binary<P>(where, operation, value, s, T(1), t, subtracting ? T(-1) : T(1), nullptr, &t);
+    // Field by field (see Var's copy constructor); fresh as the result is,
+    // which dies here.
+    s.value_ = result.value_;
+    s.stamp_.generation = result.stamp_.generation;
+    s.stamp_.index = result.stamp_.index;
+    s.stamp_.fresh = result.stamp_.fresh;
+    return s;
+  }
+
   /// The stamp of unary()'s result when x is not simply a Var of the current
   /// epoch: a constant's for a constant; for a Var of an earlier epoch that
   /// the tape still holds, the entry's; misuse throws tape_error.
@@ -314,6 +351,13 @@ TINYGRAD_DETAIL_HOT_INLINE inline Var<T> record(SourceLocation where, const char
                                                 T dy, Var<T>* x_rvalue = nullptr,
                                                 Var<T>* y_rvalue = nullptr) {
   return Recorder<T>::template binary<P>(where, operation, value, x, dx, y, dy, x_rvalue, y_rvalue);
+}
+
+/// `s += t` (P unit) or `s -= t` (P unit_negated_last) for an rvalue t.
+template <Partials P, class T>
+TINYGRAD_DETAIL_HOT_INLINE inline Var<T>& accumulate(SourceLocation where, const char* operation,
+                                                     Var<T>& s, Var<T>& t) {
+  return Recorder<T>::template accumulate<P>(where, operation, s, t);
 }
 
 }  // namespace tinygrad::detail

@@ -145,8 +145,9 @@ class Recording {
   /// "Fusing an operation into its operand's entry"): t's partials times
   /// `scale` = dr/dt, then `other` (if not null) with `other_partial`, added
   /// to the partial of an equal operand or appended. Returns false, and
-  /// changes nothing, when the result would need more than three operands or
-  /// scale is 0. On failure to grow (see append) nothing changes either.
+  /// changes nothing, when the result would need more than three operands,
+  /// scale is 0, or `other` is t's entry itself. On failure to grow (see append) nothing changes
+  /// either.
   template <class Full>
   TINYGRAD_DETAIL_HOT_INLINE bool fuse_into_last(Full full, T scale, const std::uint32_t* other,
                                                  T other_partial) {
@@ -163,6 +164,10 @@ class Recording {
     const std::uint32_t* index = index_.data() + end_.operand;  // one past t's operands
     unsigned merged_into = 0;  // k: onto operand index[-k]; 0: appended
     if (other != nullptr) {
+      // `t + std::move(t)`: t's entry cannot be its own operand.
+      if (*other + 1 == entries_) {
+        return false;
+      }
       for (unsigned k = 1; k <= count; ++k) {
         if (index[-static_cast<std::ptrdiff_t>(k)] == *other) {
           merged_into = k;
@@ -178,22 +183,7 @@ class Recording {
         }
       }
     }
-    // t's partials times scale; a unit entry's ±1 written out as ±scale.
-    T* partial = partial_.data() + end_.partial;  // one past t's partials, once stored
-    if ((code & shape::unit) != 0) {
-      for (unsigned k = 0; k < count; ++k) {
-        partial[k] = scale;
-      }
-      if ((code & shape::negated_last) != 0) {
-        partial[count - 1] = -scale;
-      }
-      end_.partial += count;
-      partial += count;
-    } else {
-      for (unsigned k = 1; k <= count; ++k) {
-        partial[-static_cast<std::ptrdiff_t>(k)] *= scale;
-      }
-    }
+    T* partial = scale_last_partials(code, count, scale);
     unsigned result = count;
     if (merged_into != 0) {
       partial[-static_cast<std::ptrdiff_t>(merged_into)] += other_partial;
@@ -204,6 +194,75 @@ class Recording {
       ++result;
     }
     last_shape = static_cast<std::uint8_t>(shape::stored(result));
+    return true;
+  }
+
+  /// Merges the last entry, the result t of an operation with one to three
+  /// operands, into the entry before it, s's, for `s += t` (scale 1) or
+  /// `s -= t` (scale -1) (docs/design.md, "Accumulating into one entry"):
+  /// t's operands, their partials times `scale`, become s's last operands,
+  /// and t's entry goes. Returns false, and changes nothing, when s's entry
+  /// is a leaf or has unit partials, t's is a leaf or wide, or one of t's
+  /// operands is s's entry itself (`s += s * w`: s's entry cannot be its own
+  /// operand). On failure to grow (see append) nothing changes either.
+  template <class Full>
+  TINYGRAD_DETAIL_HOT_INLINE bool merge_last_into_previous(Full full, T scale) {
+    // A loop's steady state, spelled out: s's entry is wide already (stored
+    // partials), t's has one or two stored operands.
+    const std::size_t s = entries_ - 2;
+    const auto t_code = static_cast<unsigned>(shapes_.data()[s + 1]);
+    if (static_cast<unsigned>(shapes_.data()[s]) == shape::wide &&
+        (t_code == shape::stored(1) || t_code == shape::stored(2))) {
+      const std::uint32_t* t_operand = index_.data() + end_.operand - t_code;
+      if (t_operand[0] == s || t_operand[t_code - 1] == s) {
+        return false;
+      }
+      if (scale != T(1)) {
+        T* partial = partial_.data() + end_.partial;
+        for (unsigned k = 1; k <= t_code; ++k) {
+          partial[-static_cast<std::ptrdiff_t>(k)] *= scale;
+        }
+      }
+      wide_count_.data()[end_.wide - 1] += t_code;
+      --entries_;
+      return true;
+    }
+    return merge_last_into_previous_generally(full, scale);
+  }
+
+  /// merge_last_into_previous, every case.
+  template <class Full>
+  bool merge_last_into_previous_generally(Full full, T scale) {
+    const std::size_t s = entries_ - 2;
+    const auto last_code = static_cast<unsigned>(shapes_.data()[s + 1]);
+    const auto s_code = static_cast<unsigned>(shapes_.data()[s]);
+    const unsigned t_count = shape_steps.operands[last_code];  // 1, 2, 3; 0 a leaf, or wide
+    unsigned s_count = shape_steps.operands[s_code];
+    if (t_count == 0 || t_count > 3 || s_count == 0 || (s_code & shape::unit) != 0) {
+      return false;
+    }
+    const std::uint32_t* t_operand = index_.data() + end_.operand - t_count;
+    for (unsigned k = 0; k < t_count; ++k) {
+      if (t_operand[k] == s) {
+        return false;
+      }
+    }
+    const bool s_wide = s_count == ShapeSteps::wide;
+    if (s_wide) {
+      s_count = wide_count_.data()[end_.wide - 1];
+    }
+    const std::size_t merged = std::size_t{s_count} + t_count;
+    if (!s_wide && merged > 3) {
+      if (end_.wide == wide_count_.capacity()) [[unlikely]] {
+        grow(0, 0, 1, full);
+      }
+      wide_count_.data()[end_.wide++] = static_cast<std::uint32_t>(merged);
+    } else if (s_wide) {
+      wide_count_.data()[end_.wide - 1] = static_cast<std::uint32_t>(merged);
+    }
+    scale_last_partials(last_code, t_count, scale);  // after s's
+    shapes_.data()[s] = static_cast<std::uint8_t>(shape_code(merged, Partials::stored));
+    --entries_;
     return true;
   }
 
@@ -245,6 +304,28 @@ class Recording {
 
  private:
   [[nodiscard]] std::size_t entry_capacity() const noexcept { return shapes_.capacity(); }
+
+  /// The last entry's partials (shape `code`, `count` operands) times
+  /// `scale`; a unit entry's ±1 are written out as ±scale, and stored from
+  /// then on. Returns one past them.
+  TINYGRAD_DETAIL_HOT_INLINE T* scale_last_partials(unsigned code, unsigned count,
+                                                    T scale) noexcept {
+    T* partial = partial_.data() + end_.partial;
+    if ((code & shape::unit) != 0) {
+      for (unsigned k = 0; k < count; ++k) {
+        partial[k] = scale;
+      }
+      if ((code & shape::negated_last) != 0) {
+        partial[count - 1] = -scale;
+      }
+      end_.partial += count;
+      return partial + count;
+    }
+    for (unsigned k = 1; k <= count; ++k) {
+      partial[-static_cast<std::ptrdiff_t>(k)] *= scale;
+    }
+    return partial;
+  }
 
   TINYGRAD_DETAIL_HOT_INLINE std::uint32_t push_shape(unsigned code) noexcept {
     const std::size_t entry = entries_++;
