@@ -842,7 +842,7 @@ TEST_CASE("fusion: the gradients of fused entries equal those of separate entrie
   }
 }
 
-TEST_CASE("fusion: t + std::move(t) reads t twice, not its own entry") {
+TEST_CASE("fusion: t + std::move(t) and std::move(t) * t read t twice, not its own entry") {
   // Fusing t's entry into itself would make the entry its own operand, and
   // the sweep would lose the share sent there.
   Tape<double> tape;
@@ -853,6 +853,14 @@ TEST_CASE("fusion: t + std::move(t) reads t twice, not its own entry") {
   CHECK(r.value() == 12.0);
   CHECK(a.grad() == 4.0);  // 2b
   CHECK(b.grad() == 6.0);  // 2a
+
+  Tape<double> second;
+  Var<double> c = 3.0, d = 2.0;
+  Var<double> u = c * d;
+  const Var<double> square = std::move(u) * u;  // (cd)^2, the rvalue first
+  square.backward();
+  CHECK(c.grad() == 2 * 3.0 * 2.0 * 2.0);  // 2 c d^2
+  CHECK(d.grad() == 2 * 3.0 * 3.0 * 2.0);  // 2 c^2 d
 }
 
 // ---- Accumulating into one entry (docs/design.md)

@@ -76,17 +76,20 @@ struct Recorder {
     if constexpr (!is_var<T>) {
       assert_unit_partial<P>(dx, false);
       assert_unit_partial<P>(dy, true);
-      if (fuses(x_rvalue) && tape.fuse(x.stamp_, dx, &y.stamp_.index, dy)) {
-        return take_over(tape, *x_rvalue, value, operation, where, x.value_, y.value_);
-      }
-      if (fuses(y_rvalue) && tape.fuse(y.stamp_, dy, &x.stamp_.index, dx)) {
-        return take_over(tape, *y_rvalue, value, operation, where, x.value_, y.value_);
-      }
-      // x * x: one operand with the summed partial (fusion's merging, so that
-      // a fused entry built on it keeps room for a second operand). Not for
-      // unit partials, whose sum is no longer a unit.
-      if constexpr (P == Partials::stored) {
-        if (x.stamp_.index == y.stamp_.index && tape.merges_operands()) {
+      // Fusion needs two entries: fused, `t + std::move(t)` would make t's
+      // entry its own operand, and the sweep would lose the share sent there.
+      if (x.stamp_.index != y.stamp_.index) [[likely]] {
+        if (fuses(x_rvalue) && tape.fuse(x.stamp_, dx, &y.stamp_.index, dy)) {
+          return take_over(tape, *x_rvalue, value, operation, where, x.value_, y.value_);
+        }
+        if (fuses(y_rvalue) && tape.fuse(y.stamp_, dy, &x.stamp_.index, dx)) {
+          return take_over(tape, *y_rvalue, value, operation, where, x.value_, y.value_);
+        }
+      } else if constexpr (P == Partials::stored) {
+        // x * x: one operand with the summed partial (fusion's merging, so
+        // that a fused entry built on it keeps room for a second operand).
+        // Not for unit partials, whose sum is no longer a unit.
+        if (tape.merges_operands()) {
           return Var<T>(value,
                         tape.record(operation, value, where,
                                     OperandWithValue<T>{x.stamp_.index, dx + dy, x.value_}),

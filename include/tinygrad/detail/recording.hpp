@@ -102,7 +102,9 @@ class Recording {
   TINYGRAD_DETAIL_HOT_INLINE std::uint32_t append(Full full, const Operands&... operands) {
     constexpr std::size_t count = sizeof...(Operands);
     static_assert(count <= 2, "wider entries go through append_many");
-    if (entries_ + 1 > entry_capacity() || end_.operand + count > index_.capacity()) [[unlikely]] {
+    // A leaf needs no room for operands: one test fewer per leaf.
+    if (entries_ + 1 > entry_capacity() || (count != 0 && end_.operand + count > index_.capacity()))
+        [[unlikely]] {
       grow(1, count, 0, full);
     }
     [[maybe_unused]] std::uint32_t* index = index_.data() + end_.operand;
@@ -145,9 +147,9 @@ class Recording {
   /// "Fusing an operation into its operand's entry"): t's partials times
   /// `scale` = dr/dt, then `other` (if not null) with `other_partial`, added
   /// to the partial of an equal operand or appended. Returns false, and
-  /// changes nothing, when the result would need more than three operands,
-  /// scale is 0, or `other` is t's entry itself. On failure to grow (see append) nothing changes
-  /// either.
+  /// changes nothing, when the result would need more than three operands or
+  /// scale is 0. `other` is never t's own entry (Recorder::binary sees to it). On failure to grow
+  /// (see append) nothing changes either.
   template <class Full>
   TINYGRAD_DETAIL_HOT_INLINE bool fuse_into_last(Full full, T scale, const std::uint32_t* other,
                                                  T other_partial) {
@@ -164,10 +166,6 @@ class Recording {
     const std::uint32_t* index = index_.data() + end_.operand;  // one past t's operands
     unsigned merged_into = 0;  // k: onto operand index[-k]; 0: appended
     if (other != nullptr) {
-      // `t + std::move(t)`: t's entry cannot be its own operand.
-      if (*other + 1 == entries_) {
-        return false;
-      }
       for (unsigned k = 1; k <= count; ++k) {
         if (index[-static_cast<std::ptrdiff_t>(k)] == *other) {
           merged_into = k;
