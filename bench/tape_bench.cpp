@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Gradient cost on the tape as a ratio to the plain-double primal of the same
 // templated code, for the workloads of workloads.hpp; the hand-written
-// adjoints of W1 and W2 show the practical floor. Counters: `tinygrad/primal`,
+// adjoints of W1 and W2 show the practical floor (BM_W2Compound: W2 with its
+// sums written `z += term`). Counters: `tinygrad/primal`,
 // `hand/primal`, `ns_per_op`, `bytes_per_op` (tape bytes per elementary
 // operation), `ops`. BM_W3Parts: W3's recording alone against its gradient.
 // BM_AnomalyDetection: the cost of Tape::detect_anomalies.
@@ -40,14 +41,15 @@ void BM_W1(benchmark::State& state) {
 }
 BENCHMARK(BM_W1)->Arg(3)->Arg(100)->Arg(10000);
 
-void BM_W2(benchmark::State& state) {
+template <workloads::Sums sums>
+void w2_gradient(benchmark::State& state) {
   const auto parameters = workloads::w2_initial_parameters();
   const auto x = workloads::w2_input();
   std::vector<double> h1(workloads::w2_hidden), h2(workloads::w2_hidden);
   std::vector<Var<double>> vh1(workloads::w2_hidden), vh2(workloads::w2_hidden);
 
   auto loss = [&](std::span<const Var<double>> p) {
-    return workloads::w2_loss<Var<double>>(p, x, vh1, vh2, TinygradSigmoid{});
+    return workloads::w2_loss<Var<double>, sums>(p, x, vh1, vh2, TinygradSigmoid{});
   };
   TinygradGradient tinygrad(parameters, loss);
   workloads::W2HandAdjoint hand;
@@ -55,12 +57,22 @@ void BM_W2(benchmark::State& state) {
       state, harness::batch_for(10'000),
       [&] {
         benchmark::DoNotOptimize(
-            workloads::w2_loss<double>(parameters, x, h1, h2, TinygradSigmoid{}));
+            workloads::w2_loss<double, sums>(parameters, x, h1, h2, TinygradSigmoid{}));
       },
       Contender{"tinygrad", [&] { tinygrad(); }}, Contender{"hand", [&] { hand(parameters, x); }});
   tinygrad.report(state, ns[0]);
 }
+
+void BM_W2(benchmark::State& state) {
+  w2_gradient<workloads::Sums::plus>(state);
+}
 BENCHMARK(BM_W2);
+
+// W2 with its sums written `z += p * x`: each dot product one entry.
+void BM_W2Compound(benchmark::State& state) {
+  w2_gradient<workloads::Sums::compound>(state);
+}
+BENCHMARK(BM_W2Compound);
 
 void BM_W3(benchmark::State& state) {
   const auto x = workloads::w3_point(10'000);

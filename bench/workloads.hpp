@@ -79,9 +79,14 @@ inline std::vector<double> w2_input() {
   return x;
 }
 
+/// How W2's dot products add up their terms: `z = z + term`, or `z += term`
+/// (which a tape may record as one entry per sum: design.md, "Accumulating
+/// into one entry").
+enum class Sums { plus, compound };
+
 /// Parameter layout: W1 (64 x 16), b1, W2 (64 x 64), b2, w3 (64), b3.
 /// `h1` and `h2` are the caller's scratch (64 each), reused across calls.
-template <class S, class Sigmoid>
+template <class S, Sums sums = Sums::plus, class Sigmoid>
 S w2_loss(std::span<const S> p, std::span<const double> x, std::span<S> h1, std::span<S> h2,
           Sigmoid sigmoid) {
   std::size_t k = 0;
@@ -89,7 +94,11 @@ S w2_loss(std::span<const S> p, std::span<const double> x, std::span<S> h1, std:
   for (std::size_t j = 0; j < w2_hidden; ++j) {
     S z = p[b1 + j];
     for (std::size_t i = 0; i < w2_inputs; ++i) {
-      z = z + p[k++] * x[i];
+      if constexpr (sums == Sums::compound) {
+        z += p[k++] * x[i];
+      } else {
+        z = z + p[k++] * x[i];
+      }
     }
     h1[j] = sigmoid(z);
   }
@@ -98,14 +107,22 @@ S w2_loss(std::span<const S> p, std::span<const double> x, std::span<S> h1, std:
   for (std::size_t j = 0; j < w2_hidden; ++j) {
     S z = p[b2 + j];
     for (std::size_t i = 0; i < w2_hidden; ++i) {
-      z = z + p[k++] * h1[i];
+      if constexpr (sums == Sums::compound) {
+        z += p[k++] * h1[i];
+      } else {
+        z = z + p[k++] * h1[i];
+      }
     }
     h2[j] = sigmoid(z);
   }
   k = b2 + w2_hidden;
   S out = p[k + w2_hidden];
   for (std::size_t i = 0; i < w2_hidden; ++i) {
-    out = out + p[k + i] * h2[i];
+    if constexpr (sums == Sums::compound) {
+      out += p[k + i] * h2[i];
+    } else {
+      out = out + p[k + i] * h2[i];
+    }
   }
   const S error = out - 0.5;
   return 0.5 * error * error;
