@@ -745,6 +745,26 @@ std::vector<double> gradients_of(F f, bool fuse, const std::vector<double>& at) 
   return grads;
 }
 
+/// Checks `got`, the gradients of f(a, b, c) at `at`, against `separate`
+/// (the same recorded with fusion off), a hand-derived formula and central
+/// differences.
+template <class F>
+void check_three_ways(F f, const std::vector<double>& at, const std::vector<double>& got,
+                      const std::vector<double>& separate, const std::vector<double>& expected) {
+  for (std::size_t i = 0; i < at.size(); ++i) {
+    CAPTURE(i);
+    tinygrad_test::check_close(got[i], separate[i], 4e-16);
+    tinygrad_test::check_close(got[i], expected[i], 1e-14);
+    const auto along = [&](double h) {
+      std::vector<double> p = at;
+      p[i] = h;
+      Tape<double> scratch;
+      return f(Var<double>(p[0]), Var<double>(p[1]), Var<double>(p[2])).value();
+    };
+    tinygrad_test::check_close(got[i], tinygrad_test::central_difference(along, at[i]), 1e-8);
+  }
+}
+
 }  // namespace
 
 TEST_CASE("fusion: x[1] - x[0] * x[0] is one entry with the chain rule's partials") {
@@ -775,21 +795,8 @@ TEST_CASE("fusion: the gradients of fused entries equal those of separate entrie
   // Each lambda builds temporaries of every kind and consumes them every way:
   // stored and unit entries, scaled, negated, merged with an equal operand.
   const auto check = [&](auto f, auto formula) {
-    const auto fused = gradients_of(f, true, at);
-    const auto separate = gradients_of(f, false, at);
-    const auto expected = formula(at[0], at[1], at[2]);
-    for (std::size_t i = 0; i < at.size(); ++i) {
-      CAPTURE(i);
-      tinygrad_test::check_close(fused[i], separate[i], 4e-16);
-      tinygrad_test::check_close(fused[i], expected[i], 1e-14);
-      const auto along = [&](double h) {
-        std::vector<double> p = at;
-        p[i] = h;
-        Tape<double> scratch;
-        return f(Var<double>(p[0]), Var<double>(p[1]), Var<double>(p[2])).value();
-      };
-      tinygrad_test::check_close(fused[i], tinygrad_test::central_difference(along, at[i]), 1e-8);
-    }
+    check_three_ways(f, at, gradients_of(f, true, at), gradients_of(f, false, at),
+                     formula(at[0], at[1], at[2]));
   };
   SUBCASE("Rosenbrock's term") {
     check([](V a, V b, V) { return 100.0 * (b - a * a) * (b - a * a) + (1.0 - a) * (1.0 - a); },
@@ -857,7 +864,9 @@ TEST_CASE("fusion: t + std::move(t) and std::move(t) * t read t twice, not its o
   Tape<double> second;
   Var<double> c = 3.0, d = 2.0;
   Var<double> u = c * d;
-  const Var<double> square = std::move(u) * u;  // (cd)^2, the rvalue first
+  // (cd)^2, the rvalue first: std::move only casts, u is read twice.
+  // NOLINTNEXTLINE(bugprone-use-after-move)
+  const Var<double> square = std::move(u) * u;
   square.backward();
   CHECK(c.grad() == 2 * 3.0 * 2.0 * 2.0);  // 2 c d^2
   CHECK(d.grad() == 2 * 3.0 * 3.0 * 2.0);  // 2 c^2 d
@@ -930,19 +939,8 @@ TEST_CASE("accumulation: the gradients equal those of s = s + t, by formula and 
   const double sig = 1 / (1 + std::exp(-(a * c + b))), slope = sig * (1 - sig);
   const std::vector<double> expected{b - 3 + 1 + slope * c - 2 * a, a + c - 1 + slope,
                                      b + 1 + 1 + slope * a};
-  for (std::size_t i = 0; i < at.size(); ++i) {
-    CAPTURE(i);
-    CHECK(merged[i] == unmerged[i]);
-    tinygrad_test::check_close(merged[i], separate[i], 4e-16);
-    tinygrad_test::check_close(merged[i], expected[i], 1e-14);
-    const auto along = [&](double h) {
-      std::vector<double> p = at;
-      p[i] = h;
-      Tape<double> scratch;
-      return accumulated(Var<double>(p[0]), Var<double>(p[1]), Var<double>(p[2])).value();
-    };
-    tinygrad_test::check_close(merged[i], tinygrad_test::central_difference(along, at[i]), 1e-8);
-  }
+  CHECK(merged == unmerged);  // bit for bit
+  check_three_ways(accumulated, at, merged, separate, expected);
   // Merged: the seven statements are one entry, whose operands are the
   // terms' (a, b; b, c; a; a, c; b, c; a, c, b; a).
   Tape<double> tape;
