@@ -130,15 +130,8 @@ struct Recorder {
         return s;
       }
     }
-    const Var<T> result =
-        binary<P>(where, operation, value, s, T(1), t, subtracting ? T(-1) : T(1), nullptr, &t);
-    // Field by field (see Var's copy constructor); fresh as the result is,
-    // which dies here.
-    s.value_ = result.value_;
-    s.stamp_.generation = result.stamp_.generation;
-    s.stamp_.index = result.stamp_.index;
-    s.stamp_.fresh = result.stamp_.fresh;
-    return s;
+    return s.rebind(
+        binary<P>(where, operation, value, s, T(1), t, subtracting ? T(-1) : T(1), nullptr, &t));
   }
 
   /// The stamp of unary()'s result when x is not simply a Var of the current
