@@ -429,6 +429,25 @@ TEST_CASE("jvp: J v in one evaluation on Duals, equal to the Jacobian times v") 
                        "tinygrad::jvp: v has 1 elements but x has 3", std::invalid_argument);
 }
 
+TEST_CASE("jvp and hvp: f may itself call jvp and hvp on the same value type") {
+  // The inner calls seed their own point while the outer one is still being
+  // read: each must get its own buffer.
+  const auto square_sum = [](auto y) { return y[0] * y[0] + y[1] * y[1]; };
+  const std::vector<double> y{3.0, 4.0};
+  const std::vector<double> w{1.0, 0.0};
+  const auto outer = [&](auto x) {
+    const double inner = tinygrad::jvp(square_sum, y, w);         // 2 y0 = 6
+    const double curvature = tinygrad::hvp(square_sum, y, w)[0];  // 2
+    return x[0] * x[1] * inner + curvature * x[1];
+  };
+  const std::vector<double> x{0.5, -1.5};
+  const std::vector<double> v{2.0, 1.0};
+  // d/dt of 6 x0 x1 + 2 x1 along v: 6 (x1 v0 + x0 v1) + 2 v1.
+  CHECK(tinygrad::jvp(outer, x, v) == 6.0 * (-1.5 * 2.0 + 0.5 * 1.0) + 2.0 * 1.0);
+  // H of 6 x0 x1 is [[0, 6], [6, 0]]: H v = (6 v1, 6 v0).
+  CHECK(tinygrad::hvp(outer, x, v) == std::vector<double>{6.0, 12.0});
+}
+
 TEST_CASE("derivative: d/dx of a function of one variable") {
   const auto f = [](auto t) { return t * t * exp(-t); };
   for (const double t : {-1.0, 0.5, 3.0}) {
@@ -520,7 +539,9 @@ bool colouring_is_valid(const tinygrad::HessianSparsity& pattern) {
 }  // namespace
 
 TEST_CASE("hessian_sparsity: tridiagonal Rosenbrock needs 3 colours whatever n") {
-  for (const std::size_t n : {std::size_t{5}, std::size_t{200}}) {
+  // Bit sets of one, two and four words, and sorted index sets beyond 256.
+  for (const std::size_t n :
+       {std::size_t{5}, std::size_t{100}, std::size_t{200}, std::size_t{300}}) {
     INFO("n = ", n);
     std::vector<double> x(n);
     for (std::size_t i = 0; i < n; ++i) {

@@ -22,6 +22,8 @@
 #include <tinygrad/var.hpp>
 
 #include <algorithm>
+#include <array>
+#include <bit>
 #include <cmath>
 #include <concepts>
 #include <cstddef>
@@ -394,17 +396,50 @@ std::vector<T> vjp(F&& f, const X& x, const V& v) {
 namespace detail {
 
 /// The point x as Duals whose tangents are v (of x's size, or
-/// std::invalid_argument naming `function`).
-template <class T, class V>
-std::vector<Dual<T>> seeded(const char* function, std::span<const T> x, const V& v) {
-  const std::span<const T> direction(v);
-  require_same_size(function, "v", direction.size(), "x", x.size());
-  std::vector<Dual<T>> duals(x.size());
-  for (std::size_t i = 0; i < x.size(); ++i) {
-    duals[i] = Dual<T>(x[i], direction[i]);
+/// std::invalid_argument naming `function`), written into a per-thread
+/// buffer that keeps its capacity from call to call, so that a warm jvp or
+/// hvp allocates nothing for it; a fresh buffer where f itself calls jvp or
+/// hvp on the same T while this one is taken.
+template <class T>
+class SeededPoint {
+ public:
+  template <class V>
+  SeededPoint(const char* function, std::span<const T> x, const V& v) {
+    const std::span<const T> direction(v);
+    require_same_size(function, "v", direction.size(), "x", x.size());
+    Buffer& shared = shared_buffer();
+    if (shared.in_use) {
+      fresh_ = std::make_unique<Buffer>();
+      buffer_ = fresh_.get();
+    } else {
+      buffer_ = &shared;
+    }
+    buffer_->in_use = true;
+    std::vector<Dual<T>>& duals = buffer_->duals;
+    duals.resize(x.size());
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      duals[i] = Dual<T>(x[i], direction[i]);
+    }
   }
-  return duals;
-}
+  ~SeededPoint() { buffer_->in_use = false; }
+  SeededPoint(const SeededPoint&) = delete;
+  SeededPoint& operator=(const SeededPoint&) = delete;
+
+  [[nodiscard]] std::span<const Dual<T>> duals() const noexcept { return buffer_->duals; }
+
+ private:
+  struct Buffer {
+    std::vector<Dual<T>> duals;
+    bool in_use = false;
+  };
+  static Buffer& shared_buffer() {
+    thread_local Buffer buffer;
+    return buffer;
+  }
+
+  std::unique_ptr<Buffer> fresh_;
+  Buffer* buffer_ = nullptr;
+};
 
 }  // namespace detail
 
@@ -432,8 +467,8 @@ auto jvp(F&& f, const X& x, const V& v) {
   static_assert(scalar || detail::RangeOf<Result, Dual<T>>,
                 "tinygrad::jvp: f must take a std::span<const Dual<T>> and return a Dual<T> or a "
                 "range of Dual<T>: write it as a generic lambda, [](auto x) { ... }");
-  const std::vector<Dual<T>> seeded = detail::seeded("jvp", std::span<const T>(x), v);
-  const Result y = f(std::span<const Dual<T>>(seeded));
+  const detail::SeededPoint<T> seeded("jvp", std::span<const T>(x), v);
+  const Result y = f(seeded.duals());
   if constexpr (scalar) {
     return y.tangent();
   } else {
@@ -452,10 +487,9 @@ namespace detail {
 template <class T, class F, class D>
 void require_forward_over_reverse_function() {
   static_assert(std::is_same_v<std::invoke_result_t<F&, std::span<const Var<D>>>, Var<D>>,
-                "tinygrad::hessian, sparse_hessian and hvp: f must accept a "
-                "std::span<const Var<Dual<T>>> and return a Var<Dual<T>> (and, for the "
-                "sparsity of a Hessian, a std::span<const Var<Var<T>>> returning a "
-                "Var<Var<T>>): write it as a generic lambda, [](auto x) { ... }");
+                "tinygrad::hvp and sparse_hessian on a given pattern: f must accept a "
+                "std::span<const Var<Dual<T>>> and return a Var<Dual<T>>: write it as a "
+                "generic lambda, [](auto x) { ... }");
 }
 
 /// Records f at x twice nested: leaves on a Tape<T>, and Var<Var<T>> leaves
@@ -483,6 +517,16 @@ void with_gradient_recorded(F& f, std::span<const T> x, Use&& use) {
   use(leaves, std::span<const Var<T>>(gradient));
 }
 
+/// Read access to a finished recording, for the passes over the recorded
+/// gradient below (a Tape shows its entries only through for_each_entry,
+/// which builds a view of each and costs several times as much).
+struct RecordingReader {
+  template <class T>
+  static RecordingView<T> view(const Tape<T>& tape) noexcept {
+    return tape.recording_.view();
+  }
+};
+
 /// Which inputs entries of a recording depend on, as sorted index sets in
 /// one pool. Only the entries that the wanted ones read, directly or not,
 /// get a set: a running sum of the primal (which depends on every input)
@@ -503,24 +547,26 @@ class DependencySets {
   bool build(const Tape<T>& tape, std::size_t first_leaf, std::size_t n,
              std::span<const std::uint32_t> wanted, std::size_t budget) {
     const std::size_t entries = tape.size();
-    // Every entry's operands, in one array.
-    operand_begin_.assign(1, 0);
-    operand_begin_.reserve(entries + 1);
-    operands_.clear();
-    tape.for_each_entry([&](const typename Tape<T>::EntryView& entry) {
-      operands_.insert(operands_.end(), entry.operand_index.begin(), entry.operand_index.end());
-      operand_begin_.push_back(operands_.size());
-    });
+    // Where each entry's operands begin in the recording's operand array,
+    // read in place: one forward walk over the shapes.
+    const RecordingView<T> view = RecordingReader::view(tape);
+    const std::uint32_t* const operands = view.operand_index;
+    operand_begin_.resize(entries + 1);
+    Cursor at;
+    for (std::size_t e = 0; e < entries; ++e) {
+      operand_begin_[e] = at.operand;
+      view.template step<Direction::forward>(at, view.shape_of(e));
+    }
+    operand_begin_[entries] = at.operand;
     // The entries the wanted ones read, walking down.
-    std::vector<bool>& needed = needed_;
-    needed.assign(entries, false);
+    needed_.assign(entries, 0);
     for (const std::uint32_t w : wanted) {
-      needed[w] = true;
+      needed_[w] = 1;
     }
     for (std::size_t e = entries; e-- > 0;) {
-      if (needed[e]) {
+      if (needed_[e] != 0) {
         for (std::size_t k = operand_begin_[e]; k < operand_begin_[e + 1]; ++k) {
-          needed[operands_[k]] = true;
+          needed_[operands[k]] = 1;
         }
       }
     }
@@ -534,12 +580,12 @@ class DependencySets {
     for (std::size_t e = 0; e < entries; ++e) {
       const std::size_t begin = operand_begin_[e];
       const std::size_t end = operand_begin_[e + 1];
-      if (!needed[e] || begin == end) {
+      if (needed_[e] == 0 || begin == end) {
         continue;
       }
-      Set merged = sets_[operands_[begin]];
+      Set merged = sets_[operands[begin]];
       for (std::size_t k = begin + 1; k < end; ++k) {
-        merged = merge(merged, sets_[operands_[k]]);
+        merged = merge(merged, sets_[operands[k]]);
       }
       sets_[e] = merged;
       if (pool_.size() > budget) {
@@ -598,58 +644,213 @@ class DependencySets {
 
   // The arrays keep their capacity from call to call (one DependencySets per
   // thread: detect_hessian_sparsity), so that a warm detection allocates
-  // little. Entry e's operands are operands_[operand_begin_[e], [e + 1]).
+  // little. Entry e's operands are the recording's operand indices
+  // [operand_begin_[e], operand_begin_[e + 1]).
   std::vector<std::size_t> operand_begin_;
-  std::vector<std::uint32_t> operands_;
-  std::vector<bool> needed_;
+  std::vector<std::uint8_t> needed_;  // bytes: std::vector<bool>'s bit access costs more
   std::vector<Set> sets_;
   std::vector<std::uint32_t> pool_;
 };
 
-/// The sparsity pattern of f's Hessian at x: row i holds the inputs that
-/// gradient component i depends on in the recording of the gradient
-/// (with_gradient_recorded), which is exact up to cancellation and, where
-/// f branches on values, valid where f takes the same branches. Dense when
-/// the dependencies outgrow 64 indices per entry on average.
-template <class T, class F>
-HessianSparsity detect_hessian_sparsity(F& f, std::span<const T> x) {
-  const std::size_t n = x.size();
+/// The inputs each entry of a recording depends on as bit sets of `words`
+/// 64-bit words, for at most 64 * words inputs: one pass upwards, each
+/// entry the union of its operands'. Below a few hundred inputs this costs
+/// less than DependencySets, whose sorted sets pay per element and per merge;
+/// row i of the pattern is the set of gradient component i's entry.
+template <std::size_t words, class T>
+HessianSparsity pattern_from_bit_sets(const RecordingView<T>& view, std::size_t first_leaf,
+                                      std::span<const Var<T>> gradient) {
+  using Bits = std::array<std::uint64_t, words>;
+  const std::size_t n = gradient.size();
+  thread_local std::vector<Bits> storage;  // no user code runs meanwhile
+  storage.resize(view.entries);
+  const std::span<Bits> sets(storage);
+  Cursor at;
+  for (std::size_t e = 0; e < view.entries; ++e) {
+    const Cursor begin = at;
+    const std::size_t count = view.template step<Direction::forward>(at, view.shape_of(e));
+    Bits set{};
+    if (count == 0) {
+      if (e - first_leaf < n) {  // input e - first_leaf
+        set[(e - first_leaf) / 64] = std::uint64_t{1} << ((e - first_leaf) % 64);
+      }
+    }
+    for (std::size_t k = 0; k < count; ++k) {
+      const Bits& operand = sets[view.operand_index[begin.operand + k]];
+      for (std::size_t w = 0; w < words; ++w) {
+        set[w] |= operand[w];
+      }
+    }
+    sets[e] = set;
+  }
   std::vector<std::size_t> row_begin{0};
   std::vector<std::uint32_t> columns;
-  bool dense = false;
-  with_gradient_recorded<T>(
-      f, x, [&](std::span<const Var<T>> leaves, std::span<const Var<T>> gradient) {
-        if (n == 0) {
-          return;
+  row_begin.reserve(n + 1);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!gradient[i].is_constant()) {
+      const Bits& set = sets[EntryOf<T>::index(gradient[i])];
+      for (std::size_t w = 0; w < words; ++w) {
+        for (std::uint64_t bits = set[w]; bits != 0; bits &= bits - 1) {
+          columns.push_back(static_cast<std::uint32_t>(64 * w) +
+                            static_cast<std::uint32_t>(std::countr_zero(bits)));
         }
-        const Tape<T>& tape = Tape<T>::current();
-        std::vector<std::uint32_t> wanted;
-        for (const Var<T>& g : gradient) {
-          if (!g.is_constant()) {
-            wanted.push_back(EntryOf<T>::index(g));
-          }
-        }
-        thread_local DependencySets depends;  // build() calls no user code: no reentry
-        if (!depends.build(tape, EntryOf<T>::index(leaves[0]), n, wanted, 64 * (tape.size() + n))) {
-          dense = true;
-          return;
-        }
-        row_begin.reserve(n + 1);
-        for (std::size_t i = 0; i < n; ++i) {
-          if (!gradient[i].is_constant()) {
-            const auto row = depends.of(EntryOf<T>::index(gradient[i]));
-            columns.insert(columns.end(), row.begin(), row.end());
-          }
-          row_begin.push_back(columns.size());
-        }
-      });
-  if (dense) {
-    return HessianSparsity::dense(n);
+      }
+    }
+    row_begin.push_back(columns.size());
   }
+  return {row_begin, columns};
+}
+
+/// The sparsity pattern of a Hessian whose gradient is recorded on the
+/// current tape (with_gradient_recorded): row i holds the inputs that
+/// gradient component i depends on in that recording, which is exact up to
+/// cancellation and, where f branches on values, valid where f takes the
+/// same branches. Up to 256 inputs from bit sets; beyond, from
+/// DependencySets, and dense when the dependencies outgrow 64 indices per
+/// entry on average.
+template <class T>
+HessianSparsity pattern_of_recorded_gradient(std::span<const Var<T>> leaves,
+                                             std::span<const Var<T>> gradient) {
+  const std::size_t n = leaves.size();
   if (n == 0) {
     return {};
   }
+  const Tape<T>& tape = Tape<T>::current();
+  const std::size_t first_leaf = EntryOf<T>::index(leaves[0]);
+  if (n <= 64) {
+    return pattern_from_bit_sets<1>(RecordingReader::view(tape), first_leaf, gradient);
+  }
+  if (n <= 128) {
+    return pattern_from_bit_sets<2>(RecordingReader::view(tape), first_leaf, gradient);
+  }
+  if (n <= 256) {
+    return pattern_from_bit_sets<4>(RecordingReader::view(tape), first_leaf, gradient);
+  }
+  std::vector<std::uint32_t> wanted;
+  for (const Var<T>& g : gradient) {
+    if (!g.is_constant()) {
+      wanted.push_back(EntryOf<T>::index(g));
+    }
+  }
+  thread_local DependencySets depends;  // build() calls no user code: no reentry
+  if (!depends.build(tape, first_leaf, n, wanted, 64 * (tape.size() + n))) {
+    return HessianSparsity::dense(n);
+  }
+  std::vector<std::size_t> row_begin{0};
+  std::vector<std::uint32_t> columns;
+  row_begin.reserve(n + 1);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!gradient[i].is_constant()) {
+      const auto row = depends.of(EntryOf<T>::index(gradient[i]));
+      columns.insert(columns.end(), row.begin(), row.end());
+    }
+    row_begin.push_back(columns.size());
+  }
   return {row_begin, columns};
+}
+
+/// The sparsity pattern of f's Hessian at x (pattern_of_recorded_gradient).
+template <class T, class F>
+HessianSparsity detect_hessian_sparsity(F& f, std::span<const T> x) {
+  HessianSparsity pattern;
+  with_gradient_recorded<T>(f, x,
+                            [&](std::span<const Var<T>> leaves, std::span<const Var<T>> gradient) {
+                              pattern = pattern_of_recorded_gradient(leaves, gradient);
+                            });
+  return pattern;
+}
+
+/// Directional derivatives of every entry of a recording along `lanes`
+/// directions at once: entry e's tangent is the sum over its operands k of
+/// partial_k times operand k's tangent, entry by entry upwards (an entry's
+/// operands lie below it). An entry without operands gets seed(e): the
+/// seeds of the inputs, zero for other leaves.
+template <std::size_t lanes, class T, class Seed>
+void sweep_tangents_forward(const RecordingView<T>& view, std::span<std::array<T, lanes>> tangent,
+                            Seed&& seed) {
+  Cursor at;
+  for (std::size_t e = 0; e < view.entries; ++e) {
+    const unsigned code = view.shape_of(e);
+    const Cursor begin = at;
+    const std::size_t count = view.template step<Direction::forward>(at, code);
+    if (count == 0) {
+      tangent[e] = seed(e);
+      continue;
+    }
+    const std::uint32_t* const operand = view.operand_index + begin.operand;
+    std::array<T, lanes> sum{};
+    if ((code & shape::unit) != 0) {
+      const std::size_t added = (code & shape::negated_last) != 0 ? count - 1 : count;
+      for (std::size_t k = 0; k < added; ++k) {
+        for (std::size_t l = 0; l < lanes; ++l) {
+          sum[l] += tangent[operand[k]][l];
+        }
+      }
+      for (std::size_t k = added; k < count; ++k) {
+        for (std::size_t l = 0; l < lanes; ++l) {
+          sum[l] -= tangent[operand[k]][l];
+        }
+      }
+    } else {
+      const T* const partial = view.operand_partial + begin.partial;
+      for (std::size_t k = 0; k < count; ++k) {
+        for (std::size_t l = 0; l < lanes; ++l) {
+          sum[l] += partial[k] * tangent[operand[k]][l];
+        }
+      }
+    }
+    tangent[e] = sum;
+  }
+}
+
+/// The Hessian of f at x from one recording of its gradient
+/// (with_gradient_recorded): the sparsity pattern read from that recording
+/// (pattern_of_recorded_gradient, or the dense one when `detect` is false),
+/// and then H as the Jacobian of the recorded gradient, column by colour:
+/// forward sweeps over the same recording whose inputs are seeded with the
+/// sum of a colour's unit vectors, four colours a sweep. Calls
+/// write(i, j, H(i, j)) for each position of the pattern and returns it.
+template <class T, class F, class Write>
+HessianSparsity hessian_of_recorded_gradient(F& f, std::span<const T> x, bool detect,
+                                             Write&& write) {
+  constexpr std::size_t lanes = 4;
+  const std::size_t n = x.size();
+  HessianSparsity pattern;
+  with_gradient_recorded<T>(
+      f, x, [&](std::span<const Var<T>> leaves, std::span<const Var<T>> gradient) {
+        pattern =
+            detect ? pattern_of_recorded_gradient(leaves, gradient) : HessianSparsity::dense(n);
+        if (n == 0) {
+          return;
+        }
+        const RecordingView<T> view = RecordingReader::view(Tape<T>::current());
+        thread_local std::vector<std::array<T, lanes>> tangents;  // no user code runs meanwhile
+        tangents.resize(view.entries);
+        const std::span<std::array<T, lanes>> tangent(tangents);
+        const std::size_t first_leaf = EntryOf<T>::index(leaves[0]);
+        for (std::size_t first = 0; first < pattern.colours(); first += lanes) {
+          const auto lane = [&](std::size_t j) { return pattern.colour_of(j) - first; };
+          sweep_tangents_forward<lanes>(view, tangent, [&](std::size_t e) {
+            std::array<T, lanes> seed{};
+            if (e - first_leaf < n && lane(e - first_leaf) < lanes) {
+              seed[lane(e - first_leaf)] = T(1);  // input e - first_leaf, seeded with its colour
+            }
+            return seed;
+          });
+          for (std::size_t i = 0; i < n; ++i) {
+            // A constant component of the gradient has a zero row (its positions
+            // come from the pattern's symmetry only).
+            const std::array<T, lanes>* row =
+                gradient[i].is_constant() ? nullptr : &tangent[EntryOf<T>::index(gradient[i])];
+            for (const std::uint32_t j : pattern.row(i)) {
+              if (lane(j) < lanes) {
+                write(i, j, row != nullptr ? (*row)[lane(j)] : T(0));
+              }
+            }
+          }
+        }
+      });
+  return pattern;
 }
 
 /// Evaluates the Hessian of f at x on `pattern`'s positions, calling
@@ -699,10 +900,10 @@ std::vector<T> hvp(F&& f, const X& x, const V& v) {
   static_assert(std::is_same_v<detail::PointElement<V>, T>,
                 "tinygrad::hvp: x and v must have the same element type");
   detail::require_forward_over_reverse_function<T, F, Dual<T>>();
-  const std::vector<Dual<T>> seeded = detail::seeded("hvp", std::span<const T>(x), v);
-  std::vector<T> result(seeded.size());
+  const detail::SeededPoint<T> seeded("hvp", std::span<const T>(x), v);
+  std::vector<T> result(seeded.duals().size());
   detail::Lease<Dual<T>> lease;
-  const std::span<const Var<Dual<T>>> leaves = lease.record_leaves(seeded);
+  const std::span<const Var<Dual<T>>> leaves = lease.record_leaves(seeded.duals());
   f(leaves).backward();
   for (std::size_t i = 0; i < leaves.size(); ++i) {
     result[i] = leaves[i].grad().tangent();
@@ -765,30 +966,40 @@ SparseHessian<T> sparse_hessian(F&& f, const X& x, const HessianSparsity& patter
   return result;
 }
 
-/// The Hessian of f at x in coordinate form: its sparsity detected at x,
-/// then one Hessian-vector product per colour.
+/// The Hessian of f at x in coordinate form: f's gradient recorded once,
+/// its sparsity detected in that recording, and the entries formed from it
+/// by forward sweeps, four colours a sweep.
 template <class F, detail::Point X, class T = detail::PointElement<X>>
 SparseHessian<T> sparse_hessian(F&& f, const X& x) {
-  return sparse_hessian(f, x, hessian_sparsity(f, x));
+  SparseHessian<T> result;
+  const HessianSparsity pattern = detail::hessian_of_recorded_gradient<T>(
+      f, std::span<const T>(x), true, [&](std::size_t i, std::size_t j, T value) {
+        result.entries.push_back({i, j, value});
+      });
+  result.size = pattern.size();
+  std::sort(result.entries.begin(), result.entries.end(),
+            [](const SparseEntry<T>& a, const SparseEntry<T>& b) {
+              return a.row != b.row ? a.row < b.row : a.col < b.col;
+            });
+  return result;
 }
 
-/// The Hessian of f at x: an n x n Matrix. From 9 columns on its sparsity
-/// is detected first (hessian_sparsity); then it takes one Hessian-vector
-/// product, forward over reverse, per colour of the pattern: 3 for a
-/// tridiagonal Hessian, n for a dense one (and for fewer than 9 columns).
+/// The Hessian of f at x: an n x n Matrix. f's gradient is recorded once
+/// (on Var<Var<T>>, the outer sweep recording on the inner tape); from 9
+/// columns on the Hessian's sparsity is detected in that recording; then
+/// H is the Jacobian of the recorded gradient, formed by forward sweeps over
+/// it, one tangent per colour of the pattern: 3 for a tridiagonal Hessian,
+/// n for a dense one (and for fewer than 9 columns), four a sweep.
 /// Exact through every elementary function and built-in policy.
 template <class F, detail::Point X, class T = detail::PointElement<X>>
 Matrix<T> hessian(F&& f, const X& x) {
   const std::span<const T> point(x);
-  // The detection costs about ten Hessian-vector products (functional_bench):
-  // for so few columns, one product per column is cheaper.
+  // For so few columns the detection costs more than the sweeps it saves.
   constexpr std::size_t detection_pays_from = 9;
-  const HessianSparsity pattern = point.size() < detection_pays_from
-                                      ? HessianSparsity::dense(point.size())
-                                      : detail::detect_hessian_sparsity<T>(f, point);
   Matrix<T> result(point.size(), point.size());
-  detail::hessian_on_pattern<T>(
-      f, point, pattern, [&](std::size_t i, std::size_t j, T value) { result(i, j) = value; });
+  detail::hessian_of_recorded_gradient<T>(
+      f, point, point.size() >= detection_pays_from,
+      [&](std::size_t i, std::size_t j, T value) { result(i, j) = value; });
   return result;
 }
 

@@ -46,6 +46,8 @@ class CurrentTapeScope;
 template <class T>
 struct EntryOf;
 
+struct RecordingReader;
+
 struct TapeInternals;  // defined by tests only
 
 /// Selects the Tape constructor that does not make the new tape current; a
@@ -291,7 +293,8 @@ class Tape {
   friend class detail::OperandWriter<T>;
   friend class detail::CurrentTapeScope<T>;
   friend class NoGradScope<T>;
-  friend struct detail::TapeInternals;  // tests reach the epoch counter through it
+  friend struct detail::RecordingReader;  // the Hessian's passes over a finished recording
+  friend struct detail::TapeInternals;    // tests reach the epoch counter through it
 
   using Annotation = typename detail::Annotations<T>::Annotation;
   using ColdValue = typename detail::Annotations<T>::ColdValue;
