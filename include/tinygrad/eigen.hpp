@@ -67,9 +67,9 @@ struct ScalarBinaryOpTraits<S, tinygrad::Var<T>, BinaryOp> {
   using ReturnType = tinygrad::Var<T>;
 };
 
-/// Dual<T, N> as a scalar (forward mode: jacobian by columns; hvp and
-/// sparse_hessian on a given pattern, on Var<Dual<T>>): T's limits as
-/// constants, and an operation costs about N + 1 of T's.
+/// Dual<T, N> as a scalar (forward mode: jacobian by columns; hvp, and the
+/// Hessians formed from hvps, on Var<Dual<T>>): T's limits as constants,
+/// and an operation costs about N + 1 of T's.
 template <class T, std::size_t N>
 struct NumTraits<tinygrad::Dual<T, N>> : NumTraits<T> {
   using Real = tinygrad::Dual<T, N>;
@@ -213,8 +213,8 @@ Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic> jacobian(F&& f, const Eigen::Ma
   return detail::to_eigen(jacobian(g, detail::as_span(point)));
 }
 
-/// The Hessian of f at x: an n x n matrix (f receives Var<Var<T>>s: its
-/// gradient recorded nested, as functional.hpp's hessian).
+/// The Hessian of f at x: an n x n matrix (f receives Var<Var<T>>s, and
+/// below 9 columns Var<Dual<T>>s, as functional.hpp's hessian).
 template <class F, detail::EigenVector D, class T = typename D::Scalar>
 Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic> hessian(F&& f, const Eigen::MatrixBase<D>& x) {
   const auto point = detail::evaluated(x);

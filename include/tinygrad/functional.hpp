@@ -487,7 +487,8 @@ namespace detail {
 template <class T, class F, class D>
 void require_forward_over_reverse_function() {
   static_assert(std::is_same_v<std::invoke_result_t<F&, std::span<const Var<D>>>, Var<D>>,
-                "tinygrad::hvp and sparse_hessian on a given pattern: f must accept a "
+                "tinygrad::hvp, hessian (below 9 columns) and sparse_hessian on a given "
+                "pattern: f must accept a "
                 "std::span<const Var<Dual<T>>> and return a Var<Dual<T>>: write it as a "
                 "generic lambda, [](auto x) { ... }");
 }
@@ -805,21 +806,19 @@ void sweep_tangents_forward(const RecordingView<T>& view, std::span<std::array<T
 
 /// The Hessian of f at x from one recording of its gradient
 /// (with_gradient_recorded): the sparsity pattern read from that recording
-/// (pattern_of_recorded_gradient, or the dense one when `detect` is false),
-/// and then H as the Jacobian of the recorded gradient, column by colour:
-/// forward sweeps over the same recording whose inputs are seeded with the
-/// sum of a colour's unit vectors, four colours a sweep. Calls
-/// write(i, j, H(i, j)) for each position of the pattern and returns it.
+/// (pattern_of_recorded_gradient), and then H as the Jacobian of the
+/// recorded gradient, column by colour: forward sweeps over the same
+/// recording whose inputs are seeded with the sum of a colour's unit
+/// vectors, four colours a sweep. Calls write(i, j, H(i, j)) for each
+/// position of the pattern and returns it.
 template <class T, class F, class Write>
-HessianSparsity hessian_of_recorded_gradient(F& f, std::span<const T> x, bool detect,
-                                             Write&& write) {
+HessianSparsity hessian_of_recorded_gradient(F& f, std::span<const T> x, Write&& write) {
   constexpr std::size_t lanes = 4;
   const std::size_t n = x.size();
   HessianSparsity pattern;
   with_gradient_recorded<T>(
       f, x, [&](std::span<const Var<T>> leaves, std::span<const Var<T>> gradient) {
-        pattern =
-            detect ? pattern_of_recorded_gradient(leaves, gradient) : HessianSparsity::dense(n);
+        pattern = pattern_of_recorded_gradient(leaves, gradient);
         if (n == 0) {
           return;
         }
@@ -973,7 +972,7 @@ template <class F, detail::Point X, class T = detail::PointElement<X>>
 SparseHessian<T> sparse_hessian(F&& f, const X& x) {
   SparseHessian<T> result;
   const HessianSparsity pattern = detail::hessian_of_recorded_gradient<T>(
-      f, std::span<const T>(x), true, [&](std::size_t i, std::size_t j, T value) {
+      f, std::span<const T>(x), [&](std::size_t i, std::size_t j, T value) {
         result.entries.push_back({i, j, value});
       });
   result.size = pattern.size();
@@ -984,22 +983,27 @@ SparseHessian<T> sparse_hessian(F&& f, const X& x) {
   return result;
 }
 
-/// The Hessian of f at x: an n x n Matrix. f's gradient is recorded once
-/// (on Var<Var<T>>, the outer sweep recording on the inner tape); from 9
-/// columns on the Hessian's sparsity is detected in that recording; then
-/// H is the Jacobian of the recorded gradient, formed by forward sweeps over
-/// it, one tangent per colour of the pattern: 3 for a tridiagonal Hessian,
-/// n for a dense one (and for fewer than 9 columns), four a sweep.
-/// Exact through every elementary function and built-in policy.
+/// The Hessian of f at x: an n x n Matrix. From 9 columns on, f's gradient
+/// is recorded once (on Var<Var<T>>, the outer sweep recording on the inner
+/// tape), the Hessian's sparsity is detected in that recording, and H is
+/// the Jacobian of the recorded gradient, formed by forward sweeps over it,
+/// one tangent per colour of the pattern (3 for a tridiagonal Hessian, n
+/// for a dense one), four a sweep. Below 9 columns, one Hessian-vector
+/// product (forward over reverse) per column. Exact through every
+/// elementary function and built-in policy.
 template <class F, detail::Point X, class T = detail::PointElement<X>>
 Matrix<T> hessian(F&& f, const X& x) {
   const std::span<const T> point(x);
-  // For so few columns the detection costs more than the sweeps it saves.
-  constexpr std::size_t detection_pays_from = 9;
   Matrix<T> result(point.size(), point.size());
-  detail::hessian_of_recorded_gradient<T>(
-      f, point, point.size() >= detection_pays_from,
-      [&](std::size_t i, std::size_t j, T value) { result(i, j) = value; });
+  const auto write = [&](std::size_t i, std::size_t j, T value) { result(i, j) = value; };
+  // For so few columns the nested recording of the gradient costs more than
+  // one hvp per column.
+  constexpr std::size_t nesting_pays_from = 9;
+  if (point.size() < nesting_pays_from) {
+    detail::hessian_on_pattern<T>(f, point, HessianSparsity::dense(point.size()), write);
+  } else {
+    detail::hessian_of_recorded_gradient<T>(f, point, write);
+  }
   return result;
 }
 
