@@ -653,6 +653,23 @@ class DependencySets {
   std::vector<std::uint32_t> pool_;
 };
 
+/// The pattern whose row i holds the columns append_row(entry, columns)
+/// appends for the entry of gradient component i: empty where that
+/// component is a constant.
+template <class T, class AppendRow>
+HessianSparsity pattern_of_rows(std::span<const Var<T>> gradient, AppendRow&& append_row) {
+  std::vector<std::size_t> row_begin{0};
+  std::vector<std::uint32_t> columns;
+  row_begin.reserve(gradient.size() + 1);
+  for (const Var<T>& g : gradient) {
+    if (!g.is_constant()) {
+      append_row(EntryOf<T>::index(g), columns);
+    }
+    row_begin.push_back(columns.size());
+  }
+  return {row_begin, columns};
+}
+
 /// The inputs each entry of a recording depends on as bit sets of `words`
 /// 64-bit words, for at most 64 * words inputs: one pass upwards, each
 /// entry the union of its operands'. Below a few hundred inputs this costs
@@ -684,22 +701,14 @@ HessianSparsity pattern_from_bit_sets(const RecordingView<T>& view, std::size_t 
     }
     sets[e] = set;
   }
-  std::vector<std::size_t> row_begin{0};
-  std::vector<std::uint32_t> columns;
-  row_begin.reserve(n + 1);
-  for (std::size_t i = 0; i < n; ++i) {
-    if (!gradient[i].is_constant()) {
-      const Bits& set = sets[EntryOf<T>::index(gradient[i])];
-      for (std::size_t w = 0; w < words; ++w) {
-        for (std::uint64_t bits = set[w]; bits != 0; bits &= bits - 1) {
-          columns.push_back(static_cast<std::uint32_t>(64 * w) +
-                            static_cast<std::uint32_t>(std::countr_zero(bits)));
-        }
+  return pattern_of_rows(gradient, [&](std::size_t entry, std::vector<std::uint32_t>& columns) {
+    for (std::size_t w = 0; w < words; ++w) {
+      for (std::uint64_t bits = sets[entry][w]; bits != 0; bits &= bits - 1) {
+        columns.push_back(static_cast<std::uint32_t>(64 * w) +
+                          static_cast<std::uint32_t>(std::countr_zero(bits)));
       }
     }
-    row_begin.push_back(columns.size());
-  }
-  return {row_begin, columns};
+  });
 }
 
 /// The sparsity pattern of a Hessian whose gradient is recorded on the
@@ -737,17 +746,10 @@ HessianSparsity pattern_of_recorded_gradient(std::span<const Var<T>> leaves,
   if (!depends.build(tape, first_leaf, n, wanted, 64 * (tape.size() + n))) {
     return HessianSparsity::dense(n);
   }
-  std::vector<std::size_t> row_begin{0};
-  std::vector<std::uint32_t> columns;
-  row_begin.reserve(n + 1);
-  for (std::size_t i = 0; i < n; ++i) {
-    if (!gradient[i].is_constant()) {
-      const auto row = depends.of(EntryOf<T>::index(gradient[i]));
-      columns.insert(columns.end(), row.begin(), row.end());
-    }
-    row_begin.push_back(columns.size());
-  }
-  return {row_begin, columns};
+  return pattern_of_rows(gradient, [&](std::size_t entry, std::vector<std::uint32_t>& columns) {
+    const auto row = depends.of(entry);
+    columns.insert(columns.end(), row.begin(), row.end());
+  });
 }
 
 /// The sparsity pattern of f's Hessian at x (pattern_of_recorded_gradient).
@@ -945,6 +947,18 @@ struct SparseHessian {
   }
 };
 
+namespace detail {
+
+/// Entries in row order, and in column order within a row.
+template <class T>
+void sort_by_position(std::vector<SparseEntry<T>>& entries) {
+  std::sort(entries.begin(), entries.end(), [](const SparseEntry<T>& a, const SparseEntry<T>& b) {
+    return a.row != b.row ? a.row < b.row : a.col < b.col;
+  });
+}
+
+}  // namespace detail
+
 /// The Hessian of f at x on the positions of `pattern` (hessian_sparsity of
 /// f at a point where f takes the same branches as at x): one
 /// Hessian-vector product per colour of the pattern.
@@ -958,10 +972,7 @@ SparseHessian<T> sparse_hessian(F&& f, const X& x, const HessianSparsity& patter
                                 [&](std::size_t i, std::size_t j, T value) {
                                   result.entries.push_back({i, j, value});
                                 });
-  std::sort(result.entries.begin(), result.entries.end(),
-            [](const SparseEntry<T>& a, const SparseEntry<T>& b) {
-              return a.row != b.row ? a.row < b.row : a.col < b.col;
-            });
+  detail::sort_by_position(result.entries);
   return result;
 }
 
@@ -976,10 +987,7 @@ SparseHessian<T> sparse_hessian(F&& f, const X& x) {
         result.entries.push_back({i, j, value});
       });
   result.size = pattern.size();
-  std::sort(result.entries.begin(), result.entries.end(),
-            [](const SparseEntry<T>& a, const SparseEntry<T>& b) {
-              return a.row != b.row ? a.row < b.row : a.col < b.col;
-            });
+  detail::sort_by_position(result.entries);
   return result;
 }
 
