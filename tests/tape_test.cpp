@@ -130,6 +130,58 @@ TEST_CASE("an entry that does not reach the output does not poison gradients wit
   CHECK(unused.grad() == 0.0);
 }
 
+TEST_CASE("runs of leaves of every length, anywhere on the tape, get their gradients") {
+  // y <- 2 y + sum_k (k + 1) p_k, block after block, each block's p_k a run
+  // of leaves recorded together, with one more leaf after them that the
+  // sum leaves out. Below them all, x and a run that nothing uses.
+  // dy/dx = 2^blocks, dy/dp_k = (k + 1) 2^(blocks after p_k's), 0 unused.
+  struct Block {
+    std::vector<Var<double>> summed;
+    Var<double> left_out;
+  };
+  for (std::size_t longest = 0; longest < 20; ++longest) {
+    CAPTURE(longest);
+    Tape<double> tape;
+    const auto leaf_run = [](std::size_t length) {
+      Block block;
+      for (std::size_t k = 0; k < length; ++k) {
+        block.summed.emplace_back(0.25 * static_cast<double>(k));
+      }
+      block.left_out = Var<double>(-1.0);
+      return block;
+    };
+    const Block unused = leaf_run(longest);
+    Var<double> x = 1.5;
+    Var<double> y = x;
+    std::vector<Block> blocks;
+    for (std::size_t length = 0; length <= longest; ++length) {
+      blocks.push_back(leaf_run(length));
+      Var<double> sum = 2.0 * y;
+      for (std::size_t k = 0; k < length; ++k) {
+        sum = sum + static_cast<double>(k + 1) * blocks.back().summed[k];
+      }
+      y = sum;
+    }
+    for (const int sweep : {1, 2}) {  // the second backward() accumulates
+      CAPTURE(sweep);
+      y.backward();
+      const double times = sweep;
+      CHECK(x.grad() == times * std::ldexp(1.0, static_cast<int>(blocks.size())));
+      for (const Var<double>& p : unused.summed) {
+        CHECK(p.grad() == 0.0);
+      }
+      CHECK(unused.left_out.grad() == 0.0);
+      for (std::size_t b = 0; b < blocks.size(); ++b) {
+        const double later = std::ldexp(1.0, static_cast<int>(blocks.size() - 1 - b));
+        for (std::size_t k = 0; k < blocks[b].summed.size(); ++k) {
+          CHECK(blocks[b].summed[k].grad() == times * static_cast<double>(k + 1) * later);
+        }
+        CHECK(blocks[b].left_out.grad() == 0.0);
+      }
+    }
+  }
+}
+
 TEST_CASE("a NaN adjoint propagates rather than vanishing") {
   Tape<double> tape;
   Var<double> x = 0.0;

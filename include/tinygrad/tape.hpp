@@ -697,7 +697,7 @@ class Tape {
     T* adjoint = sweep_adjoints_.data();
     bool found = false;  // only the first anomaly is reported; the rest follow from it
     detail::reverse_sweep(
-        view, adjoint, out, [](std::size_t, const T&) noexcept {},
+        view, adjoint, out, detail::NothingOnFinal{},
         [&](std::size_t i, std::size_t k, std::uint32_t j, const T* partial, bool negated) {
           const T& written = adjoint[j];
           if (found || detail::is_finite(written)) [[likely]] {

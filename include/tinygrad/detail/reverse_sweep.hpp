@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 #include <utility>
 
@@ -17,6 +18,31 @@ namespace tinygrad::detail {
 struct NothingAfterWrite {
   void operator()(std::size_t, std::size_t, std::uint32_t, const void*, bool) const noexcept {}
 };
+
+/// The on_final of a sweep that looks at no adjoint as it becomes final. Its
+/// type tells the sweep that it may step over a run of leaves at once.
+struct NothingOnFinal {
+  template <class A>
+  void operator()(std::size_t, const A&) const noexcept {}
+};
+
+/// The lowest entry of the run of leaves (shape 0) that ends at entry
+/// `leaf`, eight shape bytes at a time: the parameters at the bottom of a
+/// tape are such a run, often half its entries. Out of line: inlined, it
+/// takes registers that the sweep's loop then spills, on every entry.
+TINYGRAD_DETAIL_COLD inline std::size_t first_of_leaf_run(const std::uint8_t* shapes,
+                                                          std::size_t leaf) noexcept {
+  std::size_t first = leaf;
+  std::uint64_t eight = 0;
+  while (first >= sizeof eight &&
+         (std::memcpy(&eight, shapes + first - sizeof eight, sizeof eight), eight == 0)) {
+    first -= sizeof eight;
+  }
+  while (first > 0 && shapes[first - 1] == 0) {
+    --first;
+  }
+  return first;
+}
 
 /// Propagates `adjoint` from entry `out` down to entry 0, in place. Entries
 /// with a zero adjoint are skipped: they do not influence the output, and
@@ -110,9 +136,12 @@ void reverse_sweep(const RecordingView<T>& recording, T* adjoint, std::uint32_t 
   for (std::size_t i = std::size_t{out} + 1; i-- > 0;) {
     const unsigned code = recording.shape_of(i);
     switch (code) {
-      case 0:  // a leaf: it passes nothing on (and when nothing is told of
-               // its adjoint either, the compiler drops this case's work)
-        passes_on(i, adjoint[i]);
+      case 0:  // a leaf: it passes nothing on
+        if constexpr (std::is_same_v<OnFinal, NothingOnFinal>) {
+          i = first_of_leaf_run(recording.shapes, i);  // the loop goes on below the run
+        } else {
+          passes_on(i, adjoint[i]);
+        }
         break;
       case shape::stored(1):
         stored(i, std::make_index_sequence<1>{});
@@ -148,8 +177,7 @@ void reverse_sweep(const RecordingView<T>& recording, T* adjoint, std::uint32_t 
 template <class T>
 void reverse_sweep(const RecordingView<T>& recording, T* adjoint,
                    std::uint32_t out) noexcept(std::is_floating_point_v<T>) {
-  reverse_sweep(
-      recording, adjoint, out, [](std::size_t, const T&) noexcept {}, NothingAfterWrite{});
+  reverse_sweep(recording, adjoint, out, NothingOnFinal{}, NothingAfterWrite{});
 }
 
 /// The sweep on a scratch array whose final adjoints are added to `grads`:
