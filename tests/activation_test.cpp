@@ -4,6 +4,7 @@
 // accuracy over the whole finite range, limits, NaN, kinks, and recording as
 // one tape entry through activate<P>.
 
+#include <tinygrad/dual.hpp>
 #include <tinygrad/nn.hpp>
 #include <tinygrad/var.hpp>
 
@@ -11,6 +12,7 @@
 #include "support/square_policy.hpp"
 
 #include <doctest/doctest.h>
+#include <bit>
 #include <cmath>
 #include <limits>
 #include <numbers>
@@ -245,6 +247,64 @@ TEST_CASE_TEMPLATE("activate<P> records one entry whose gradient is P::derivativ
     CHECK(y.value() == P::value(at));
     CHECK(x.grad() == P::derivative(at));
   }
+}
+
+namespace {
+
+/// Whether a and b are the same number to the bit (so -0 differs from +0),
+/// or both NaN: which NaN an operation passes on may differ from one
+/// compilation of a formula to another.
+template <class T>
+bool same_bits(T a, T b) {
+  return (std::isnan(a) && std::isnan(b)) ||
+         std::bit_cast<tinygrad::detail::UnsignedBits<T>>(a) ==
+             std::bit_cast<tinygrad::detail::UnsignedBits<T>>(b);
+}
+
+/// The sweep's points, and those where a choice between two results could
+/// go either way: both zeros, the infinities, NaN, subnormal and huge values.
+template <class T>
+std::vector<T> points_with_edges() {
+  using limits = std::numeric_limits<T>;
+  std::vector<T> points = sweep_points<T>();
+  for (const T x : {T(0), T(-0.0), limits::infinity(), -limits::infinity(), limits::quiet_NaN(),
+                    limits::denorm_min(), -limits::denorm_min(), limits::min(), -limits::min(),
+                    limits::max(), -limits::max()}) {
+    points.push_back(x);
+  }
+  return points;
+}
+
+template <class T, class P>
+void check_one_at_a_time_against_the_loops_formula() {
+  for (const T x : points_with_edges<T>()) {
+    CAPTURE(x);
+    const auto of_one = tinygrad::detail::value_and_derivative_of_one<P>(x);
+    const auto of_many = tinygrad::detail::value_and_derivative<P>(x);
+    CHECK(same_bits(of_one.value, of_many.value));
+    CHECK(same_bits(of_one.derivative, of_many.derivative));
+    CHECK(same_bits(of_one.value, P::value(x)));
+    // The tape and a Dual compute it one number at a time. (The gradient is
+    // a sum, 0 + partial, which turns a partial of -0 into +0.)
+    Tape<T> tape;
+    Var<T> v = x;
+    const Var<T> y = tinygrad::activate<P>(v);
+    y.backward();
+    CHECK(same_bits(y.value(), of_many.value));
+    CHECK(same_bits(v.grad() + T(0), of_many.derivative + T(0)));
+    const auto d = tinygrad::activate<P>(tinygrad::Dual<T>(x, T(1)));
+    CHECK(same_bits(d.value(), of_many.value));
+    CHECK(same_bits(d.tangent(), of_many.derivative));
+  }
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("one number at a time, an activation gives the bits of the loops' formula", R,
+                   TINYGRAD_ALL_POLICY_REFERENCES) {
+  using P = typename R::Policy;
+  check_one_at_a_time_against_the_loops_formula<double, P>();
+  check_one_at_a_time_against_the_loops_formula<float, P>();
 }
 
 TEST_CASE_TEMPLATE("finite everywhere finite, the right limits at infinity, NaN stays NaN", R,

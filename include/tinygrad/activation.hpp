@@ -79,7 +79,15 @@ struct LogisticPair {
   T of_minus_x;
 };
 
-template <std::floating_point T>
+/// How many numbers a formula is written for, where the choice between two
+/// results is all that differs: `many`, in a loop that vectorises (blend's
+/// masks), or `one` at a time, as an activation on the tape or on a Dual
+/// computes it (`?:`, which the compilers turn into fewer instructions for
+/// one number than the masks, but do not all vectorise). The same bits
+/// either way.
+enum class Lanes { many, one };
+
+template <Lanes lanes = Lanes::many, std::floating_point T>
 TINYGRAD_DETAIL_INLINE inline LogisticPair<T> logistic_pair(T x) noexcept {
   if constexpr (VectorReal<T>) {
     // sigmoid(-|x|) <= 1/2 carries the precision; 1 minus it is >= 1/2 and
@@ -87,7 +95,11 @@ TINYGRAD_DETAIL_INLINE inline LogisticPair<T> logistic_pair(T x) noexcept {
     const T small = logistic_of_minus_magnitude_split(x).value();
     const T large = T(1) - small;
     const bool nonnegative = x >= T(0);
-    return {blend(nonnegative, large, small), blend(nonnegative, small, large)};
+    if constexpr (lanes == Lanes::one) {
+      return nonnegative ? LogisticPair<T>{large, small} : LogisticPair<T>{small, large};
+    } else {
+      return {blend(nonnegative, large, small), blend(nonnegative, small, large)};
+    }
   } else {
     const T e = std::exp(-std::abs(x));
     const T large = T(1) / (T(1) + e);  // sigmoid(|x|)
@@ -97,6 +109,13 @@ TINYGRAD_DETAIL_INLINE inline LogisticPair<T> logistic_pair(T x) noexcept {
     }
     return {small, large};  // also taken by NaN, where both are NaN
   }
+}
+
+/// Sigmoid's value and derivative from its pair: s(x) and s(x) s(-x),
+/// which is accurate in both tails, unlike s (1 - s).
+template <std::floating_point T>
+TINYGRAD_DETAIL_INLINE inline ValueAndDerivative<T> sigmoid_from(LogisticPair<T> s) noexcept {
+  return {s.of_x, s.of_x * s.of_minus_x};
 }
 
 /// The derivative of a piecewise-linear function: `slope_above` for x > 0,
@@ -188,8 +207,7 @@ struct Sigmoid {
   }
   template <std::floating_point T>
   TINYGRAD_DETAIL_INLINE inline static ValueAndDerivative<T> value_and_derivative(T x) noexcept {
-    const auto s = detail::logistic_pair(x);  // s.of_x is value(x), bit for bit
-    return {s.of_x, s.of_x * s.of_minus_x};
+    return detail::sigmoid_from(detail::logistic_pair(x));  // value(x), bit for bit
   }
   /// For the backward kernel: s' = y (1 - y), no exponential. Less accurate
   /// than derivative(x) where y rounds to 1 (see tinygrad::backward).
@@ -204,6 +222,24 @@ struct Sigmoid {
     return s.of_x * s.of_minus_x * (s.of_minus_x - s.of_x);
   }
 };
+
+namespace detail {
+
+/// value_and_derivative<P> for one number at a time, as an activation on the
+/// tape or on a Dual computes it: the same bits. value_and_derivative<P>
+/// serves the loops over many numbers (math.hpp's activate over a range),
+/// which vectorise it; here Sigmoid's pair is put in order by `?:`
+/// (Lanes::one), which for one number costs fewer instructions.
+template <class P, std::floating_point T>
+TINYGRAD_DETAIL_INLINE inline ValueAndDerivative<T> value_and_derivative_of_one(T x) noexcept {
+  if constexpr (std::same_as<P, Sigmoid>) {
+    return sigmoid_from(logistic_pair<Lanes::one>(x));
+  } else {
+    return value_and_derivative<P>(x);
+  }
+}
+
+}  // namespace detail
 
 /// The hyperbolic tangent.
 struct Tanh {

@@ -477,7 +477,7 @@ namespace detail {
 template <class P, class T>
 ValueAndDerivative<T> activation_at(const T& x) {
   if constexpr (std::floating_point<T>) {
-    return value_and_derivative<P>(x);
+    return value_and_derivative_of_one<P>(x);
   } else {
     static_assert(is_dual<T> && std::floating_point<typename T::value_type>,
                   "tinygrad::activate<P>: Duals nested more than two deep (third derivatives) "
@@ -490,7 +490,7 @@ ValueAndDerivative<T> activation_at(const T& x) {
         "tinygrad::activate<P> on a Dual<Dual<T>> or Var<Dual<T>>: the policy P has no static "
         "member function T second_derivative(T), which second derivatives through it need.");
     const R v = x.value();
-    return {chain(value_and_derivative<P>(v), x),
+    return {chain(value_and_derivative_of_one<P>(v), x),
             chain(ValueAndDerivative<R>{P::derivative(v), P::second_derivative(v)}, x)};
   }
 }

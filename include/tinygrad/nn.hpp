@@ -256,7 +256,8 @@ class Dense {
         const T* w = parameters_.data() + j * fan_in_;
         const T z = pre_activations_[z_start + sample * fan_out_ + j];
         // Not a structured binding: clang 14 cannot capture those in the lambda.
-        const ValueAndDerivative<T> activation = tinygrad::detail::value_and_derivative<Policy>(z);
+        const ValueAndDerivative<T> activation =
+            tinygrad::detail::value_and_derivative_of_one<Policy>(z);
         const T slope = activation.derivative;
         const Var<T> out = tinygrad::detail::Recorder<T>::many(
             tinygrad::detail::SourceLocation::current(), tinygrad::detail::policy_name<Policy>(),
