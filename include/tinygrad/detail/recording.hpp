@@ -153,46 +153,34 @@ class Recording {
   template <class Full>
   TINYGRAD_DETAIL_HOT_INLINE bool fuse_into_last(Full full, T scale, const std::uint32_t* other,
                                                  T other_partial) {
-    std::uint8_t& last_shape = shapes_.data()[entries_ - 1];
-    const unsigned code = last_shape;
-    const unsigned count = shape_steps.operands[code];  // 1, 2, 3; 0 a leaf, or wide
     // scale 0: unfused, t's adjoint would be 0 and the sweep would skip t
     // (design.md, "The reverse sweep"); fused, an infinite partial of t
     // times 0 would be NaN.
-    if (count == 0 || count > 3 || scale == T(0)) {
+    if (scale == T(0)) {
       return false;
     }
-    // Where `other` goes: onto an equal operand (merged), or after the last.
-    const std::uint32_t* index = index_.data() + end_.operand;  // one past t's operands
-    unsigned merged_into = 0;  // k: onto operand index[-k]; 0: appended
-    if (other != nullptr) {
-      for (unsigned k = 1; k <= count; ++k) {
-        if (index[-static_cast<std::ptrdiff_t>(k)] == *other) {
-          merged_into = k;
-          break;
-        }
-      }
-      if (merged_into == 0) {
-        if (count == 3) {
-          return false;
-        }
-        if (end_.operand == index_.capacity()) [[unlikely]] {
-          grow(0, 1, 0, full);
-        }
-      }
+    // One case per shape, as in the reverse sweep: each knows its operand
+    // count and partials, so that the few operands are spelled out.
+    switch (static_cast<unsigned>(shapes_.data()[entries_ - 1])) {
+      case shape::stored(1):
+        return fuse_into_last_shaped<1, Partials::stored>(full, scale, other, other_partial);
+      case shape::stored(2):
+        return fuse_into_last_shaped<2, Partials::stored>(full, scale, other, other_partial);
+      case shape::stored(3):
+        return fuse_into_last_shaped<3, Partials::stored>(full, scale, other, other_partial);
+      case shape::unit | 1:
+        return fuse_into_last_shaped<1, Partials::unit>(full, scale, other, other_partial);
+      case shape::unit | 2:
+        return fuse_into_last_shaped<2, Partials::unit>(full, scale, other, other_partial);
+      case shape::unit | shape::negated_last | 1:
+        return fuse_into_last_shaped<1, Partials::unit_negated_last>(full, scale, other,
+                                                                     other_partial);
+      case shape::unit | shape::negated_last | 2:
+        return fuse_into_last_shaped<2, Partials::unit_negated_last>(full, scale, other,
+                                                                     other_partial);
+      default:  // a leaf, or wide
+        return false;
     }
-    T* partial = scale_last_partials(code, count, scale);
-    unsigned result = count;
-    if (merged_into != 0) {
-      partial[-static_cast<std::ptrdiff_t>(merged_into)] += other_partial;
-    } else if (other != nullptr) {
-      index_.data()[end_.operand++] = *other;
-      *partial = other_partial;
-      ++end_.partial;
-      ++result;
-    }
-    last_shape = static_cast<std::uint8_t>(shape::stored(result));
-    return true;
   }
 
   /// Merges the last entry, the result t of an operation with one to three
@@ -302,6 +290,58 @@ class Recording {
 
  private:
   [[nodiscard]] std::size_t entry_capacity() const noexcept { return shapes_.capacity(); }
+
+  /// fuse_into_last for a last entry of `count` operands with partials P.
+  template <unsigned count, Partials P, class Full>
+  TINYGRAD_DETAIL_HOT_INLINE bool fuse_into_last_shaped(Full full, T scale,
+                                                        const std::uint32_t* other,
+                                                        T other_partial) {
+    // Where `other` goes: onto an equal operand (merged), or after the last.
+    const std::uint32_t* index = index_.data() + end_.operand;  // one past t's operands
+    unsigned merged_into = 0;  // k: onto operand index[-k]; 0: appended
+    if (other != nullptr) {
+      for (unsigned k = 1; k <= count; ++k) {
+        if (index[-static_cast<std::ptrdiff_t>(k)] == *other) {
+          merged_into = k;
+          break;
+        }
+      }
+      if (merged_into == 0) {
+        if constexpr (count == 3) {
+          return false;
+        } else if (end_.operand == index_.capacity()) [[unlikely]] {
+          grow(0, 1, 0, full);
+        }
+      }
+    }
+    // t's partials times scale; unit ones are written out, stored from now on.
+    T* partial = partial_.data() + end_.partial;
+    if constexpr (P == Partials::stored) {
+      for (unsigned k = 1; k <= count; ++k) {
+        partial[-static_cast<std::ptrdiff_t>(k)] *= scale;
+      }
+    } else {
+      for (unsigned k = 0; k < count; ++k) {
+        partial[k] = scale;
+      }
+      if constexpr (P == Partials::unit_negated_last) {
+        partial[count - 1] = -scale;
+      }
+      end_.partial += count;
+      partial += count;
+    }
+    unsigned result = count;
+    if (merged_into != 0) {
+      partial[-static_cast<std::ptrdiff_t>(merged_into)] += other_partial;
+    } else if (other != nullptr) {
+      index_.data()[end_.operand++] = *other;
+      *partial = other_partial;
+      ++end_.partial;
+      ++result;
+    }
+    shapes_.data()[entries_ - 1] = static_cast<std::uint8_t>(shape::stored(result));
+    return true;
+  }
 
   /// The last entry's partials (shape `code`, `count` operands) times
   /// `scale`; a unit entry's ±1 are written out as ±scale, and stored from
