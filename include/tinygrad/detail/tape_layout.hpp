@@ -50,8 +50,10 @@ constexpr unsigned shape_code(std::size_t operands, Partials partials) noexcept 
 }
 
 /// How far an entry of each shape moves the cursors back (a wide one:
-/// `wide`: its count is in the wide-count array). A table: the reverse
-/// sweep's lookups cost fewer instructions than decoding the bits.
+/// `wide`: its count is in the wide-count array). A table, which costs
+/// fewer instructions than decoding the bits: every walk over the entries
+/// (RecordingView::step) reads it, and so do the reverse sweep, for the
+/// shapes its cases do not spell out, and the recording's general paths.
 struct ShapeSteps {
   static constexpr std::uint8_t wide = 0xFF;
   std::uint8_t operands[16];
