@@ -182,6 +182,21 @@ TEST_CASE("runs of leaves of every length, anywhere on the tape, get their gradi
   }
 }
 
+TEST_CASE("a sum whose terms were all constants has a gradient that accumulates") {
+  // Its entry has unit partials and no operands: the sweep passes nothing
+  // on from it, but a second backward() still adds its adjoint.
+  const std::vector<Var<double>> constants{tinygrad::constant(1.0), tinygrad::constant(2.0)};
+  const std::vector<Var<double>> no_terms;
+  for (const std::vector<Var<double>>* terms : {&constants, &no_terms}) {
+    Tape<double> tape;
+    const Var<double> s = tinygrad::sum(*terms);
+    s.backward();
+    CHECK(s.grad() == 1.0);
+    s.backward();
+    CHECK(s.grad() == 2.0);
+  }
+}
+
 TEST_CASE("a NaN adjoint propagates rather than vanishing") {
   Tape<double> tape;
   Var<double> x = 0.0;

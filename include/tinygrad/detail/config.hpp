@@ -18,11 +18,10 @@
 // For the hot paths of recording and of the sweep: called out of line, the
 // sweep's cursors live on the stack instead of in registers, and g++ leaves
 // an operation's recording, fusion included, as several calls. Forced only
-// where the compiler optimises: these paths nest
-// (an operation inlines the tape's append, the sweep inlines every entry
-// kind), so forced inlining in an unoptimised build makes every operation's
-// code many times larger and a sanitized test file take minutes to compile,
-// where speed is not the point.
+// where the compiler optimises: these paths nest (an operation inlines the
+// tape's append, the sweep inlines every entry kind), so forced inlining in
+// an unoptimised build makes every operation's code many times larger and a
+// sanitized test file take minutes to compile, where speed is not the point.
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__OPTIMIZE__)
 #define TINYGRAD_DETAIL_HOT_INLINE __attribute__((always_inline))
 #else

@@ -314,22 +314,7 @@ class Recording {
         }
       }
     }
-    // t's partials times scale; unit ones are written out, stored from now on.
-    T* partial = partial_.data() + end_.partial;
-    if constexpr (P == Partials::stored) {
-      for (unsigned k = 1; k <= count; ++k) {
-        partial[-static_cast<std::ptrdiff_t>(k)] *= scale;
-      }
-    } else {
-      for (unsigned k = 0; k < count; ++k) {
-        partial[k] = scale;
-      }
-      if constexpr (P == Partials::unit_negated_last) {
-        partial[count - 1] = -scale;
-      }
-      end_.partial += count;
-      partial += count;
-    }
+    T* partial = scale_last_partials(shape_code(count, P), count, scale);
     unsigned result = count;
     if (merged_into != 0) {
       partial[-static_cast<std::ptrdiff_t>(merged_into)] += other_partial;

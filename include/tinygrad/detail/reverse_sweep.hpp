@@ -117,7 +117,7 @@ void reverse_sweep(const RecordingView<T>& recording, T* adjoint, std::uint32_t 
     operand -= n;
     partial -= is_unit ? 0 : n;
     const T a = adjoint[i];
-    if (n == 0 || !passes_on(i, a)) {
+    if (!passes_on(i, a) || n == 0) {  // on_final first: a sum of constants has no operands
       return;
     }
     if (!is_unit) {
