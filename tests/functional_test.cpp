@@ -4,6 +4,7 @@
 
 #include <tinygrad/functional.hpp>
 
+#include "support/count_allocations.hpp"
 #include "support/numeric.hpp"
 #include "support/square_policy.hpp"
 
@@ -17,30 +18,6 @@
 #include <sstream>
 #include <stdexcept>
 #include <vector>
-
-// Counts allocations so that a test can prove a warm gradient() makes none.
-namespace {
-std::atomic<long> allocations{0};
-}  // namespace
-
-// The replacements pair malloc with free, correctly; g++ cannot see that
-// through the inlined allocator and warns.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
-void* operator new(std::size_t size) {
-  allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(size == 0 ? 1 : size)) {
-    return p;
-  }
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::size_t) noexcept {
-  std::free(p);
-}
 
 using tinygrad::Var;
 using tinygrad_test::check_close;
@@ -106,11 +83,11 @@ TEST_CASE("gradient into a span allocates nothing once warm") {
   const std::vector<double> x{0.5, 0.3, -0.7, 1.1, 2.0};
   std::vector<double> out(x.size());
   tinygrad::gradient(rosenbrock, x, std::span<double>(out));  // warms the tape
-  const long before = allocations.load();
+  const long before = tinygrad_test::allocations.load();
   for (int i = 0; i < 10; ++i) {
     tinygrad::gradient(rosenbrock, x, std::span<double>(out));
   }
-  CHECK(allocations.load() == before);
+  CHECK(tinygrad_test::allocations.load() == before);
   check_close(out[2], rosenbrock_gradient(x)[2], 1e-14);
 }
 

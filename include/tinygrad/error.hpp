@@ -40,6 +40,23 @@ class numeric_error : public std::runtime_error {
   std::shared_ptr<const Anomaly> anomaly_;
 };
 
+/// Thrown when a Traced (trace.hpp) is used outside the call that
+/// tinygrad::trace makes to trace a function, or in another thread's or
+/// another trace's call, and when a trace would outgrow its 2^31 slots.
+/// A logic_error: each case is a bug in the calling program.
+class trace_error : public std::logic_error {
+ public:
+  using std::logic_error::logic_error;
+};
+
+/// Thrown by a Trace set to BranchChange::report where a comparison made
+/// while tracing comes out the other way at the point of a replay: the
+/// trace's branch does not apply there. what() says which comparison.
+class branch_changed : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 namespace detail {
 
 /// Throws std::invalid_argument unless two ranges have the same size: "<function>:

@@ -21,4 +21,5 @@
 #include <tinygrad/schedule.hpp>
 #include <tinygrad/sparsity.hpp>
 #include <tinygrad/tape.hpp>
+#include <tinygrad/trace.hpp>
 #include <tinygrad/var.hpp>

@@ -1,0 +1,1073 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+// Tracing: a function is run once on Traced<T> numbers, which keep the
+// operations themselves (which function, which operands, which constants);
+// the resulting Trace<T> then evaluates that recording at new points, value
+// and gradient, without recording anything again. Comparisons made while
+// tracing are kept as guards: a replay where one would come out the other
+// way traces again there, or reports it. See docs/tracing.md for use and
+// docs/design.md, "Traces", for the layout.
+
+#include <tinygrad/activation.hpp>
+#include <tinygrad/detail/derivatives.hpp>
+#include <tinygrad/detail/traits.hpp>
+#include <tinygrad/error.hpp>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace tinygrad {
+
+template <std::floating_point T>
+class Traced;
+template <std::floating_point T>
+class Trace;
+
+/// What a replay does at a point where a comparison made while tracing
+/// (a guard) comes out the other way.
+enum class BranchChange : std::uint8_t {
+  retrace,  ///< trace the function again at that point, keep the new trace, answer from it
+  report,   ///< throw branch_changed, and keep the trace as it is
+};
+
+namespace detail {
+/// Whether X is a Traced.
+template <class X>
+inline constexpr bool is_traced = false;
+template <class T>
+inline constexpr bool is_traced<Traced<T>> = true;
+}  // namespace detail
+
+namespace detail::tracing {
+
+/// A function of derivatives.hpp or an activation policy, as a trace calls
+/// it: from its arguments' values (the traced ones first, then the
+/// constants), its value and a partial for each traced argument.
+template <class T>
+using Function = void (*)(const T* arguments, T& value, T* partial);
+
+/// What an instruction does. Arithmetic is spelled out, so that a replay
+/// runs it inline; the functions and policies are calls through a Function.
+/// The suffix says where a constant operand is: `x op c` or `c op x` (the
+/// traced operand always comes first among the operands).
+enum class Op : std::uint8_t {
+  add,                 // x + y
+  add_constant,        // x + c, c + x (the same bits either way)
+  subtract,            // x - y
+  subtract_constant,   // x - c
+  constant_subtract,   // c - x
+  negate,              // -x
+  multiply,            // x * y
+  multiply_constant,   // x * c, c * x
+  divide,              // x / y
+  divide_constant,     // x / c
+  constant_divide,     // c / x
+  call_unary,          // f(x)
+  call_binary,         // f(x, y)
+  call_with_constant,  // f(x, c) or f(c, x): the Function knows which
+};
+
+/// How many partials an instruction keeps in the workspace.
+constexpr std::size_t partials_kept(Op op) noexcept {
+  switch (op) {
+    case Op::divide:
+    case Op::call_binary:
+      return 2;
+    case Op::divide_constant:
+    case Op::constant_divide:
+    case Op::call_unary:
+    case Op::call_with_constant:
+      return 1;
+    default:
+      return 0;
+  }
+}
+constexpr bool calls(Op op) noexcept {
+  return op >= Op::call_unary;
+}
+
+/// The cursors of a pass over a program: the next instruction's operand
+/// slots, its kept partials and its Function. forward_step moves them past
+/// the instruction; reverse_step moves them back before it.
+template <class T, class Partial>
+struct Cursors {
+  const std::uint32_t* operand;
+  Partial* partial;  // T for the forward pass, which writes them; const T back
+  const Function<T>* callee;
+};
+
+/// Evaluates one instruction: its value into `result` and the partials it
+/// keeps, from values[operand[k]]; then steps past it. The formulas are
+/// var_type.hpp's, written the same way, so that a replay gives a
+/// recording's bits; a partial that is an operand's value (x * y) or +-1
+/// (sums) is not kept: the sweep reads or knows it, as the tape's does.
+/// One switch, each case stepping by its own counts: a second switch on
+/// the counts, or a table, costs as much as the arithmetic.
+template <class T>
+TINYGRAD_DETAIL_INLINE inline void forward_step(Op op, const T* values, Cursors<T, T>& at,
+                                                T& result) {
+  const std::uint32_t* const operand = at.operand;
+  const T a = values[operand[0]];
+  switch (op) {
+    case Op::add:
+    case Op::add_constant:
+      result = a + values[operand[1]];
+      at.operand += 2;
+      return;
+    case Op::subtract:
+    case Op::subtract_constant:
+      result = a - values[operand[1]];
+      at.operand += 2;
+      return;
+    case Op::constant_subtract:
+      result = values[operand[1]] - a;
+      at.operand += 2;
+      return;
+    case Op::negate:
+      result = -a;
+      at.operand += 1;
+      return;
+    case Op::multiply:
+    case Op::multiply_constant:
+      result = a * values[operand[1]];
+      at.operand += 2;
+      return;
+    case Op::divide: {
+      // d(x/y)/dy = -(x/y)/y, as var_type.hpp's divide.
+      const T b = values[operand[1]];
+      const T q = a / b;
+      result = q;
+      at.partial[0] = T(1) / b;
+      at.partial[1] = -q / b;
+      at.operand += 2;
+      at.partial += 2;
+      return;
+    }
+    case Op::divide_constant: {
+      const T d = values[operand[1]];
+      result = a / d;
+      at.partial[0] = T(1) / d;
+      at.operand += 2;
+      at.partial += 1;
+      return;
+    }
+    case Op::constant_divide: {
+      const T q = values[operand[1]] / a;
+      result = q;
+      at.partial[0] = -q / a;
+      at.operand += 2;
+      at.partial += 1;
+      return;
+    }
+    case Op::call_unary: {
+      const T argument[1] = {a};  // not &a, which would keep `a` in memory for every case
+      (*at.callee++)(argument, result, at.partial);
+      at.operand += 1;
+      at.partial += 1;
+      return;
+    }
+    case Op::call_binary:
+    case Op::call_with_constant: {
+      const T arguments[2] = {a, values[operand[1]]};
+      (*at.callee++)(arguments, result, at.partial);
+      at.operand += 2;
+      at.partial += op == Op::call_binary ? 2 : 1;
+      return;
+    }
+  }
+}
+
+/// The reverse step of one instruction whose result's adjoint is `a`: steps
+/// back before it, and unless `a` is zero (0 times an infinite partial
+/// would be NaN) adds each traced operand its partial times `a`, in operand
+/// order. Each product is formed in a statement of its own, so that no
+/// compiler contracts it with the sum into one rounding where the tape's
+/// sweep has two.
+template <class T>
+TINYGRAD_DETAIL_INLINE inline void reverse_step(Op op, const T* values, Cursors<T, const T>& at,
+                                                T a, T* adjoint) {
+  const auto add = [&](std::size_t k, T share) { adjoint[at.operand[k]] += share; };
+  const bool passes = a != T(0);
+  switch (op) {
+    case Op::add:
+      at.operand -= 2;
+      if (passes) {
+        add(0, a);
+        add(1, a);
+      }
+      return;
+    case Op::subtract:
+      at.operand -= 2;
+      if (passes) {
+        add(0, a);
+        add(1, -a);
+      }
+      return;
+    case Op::add_constant:
+    case Op::subtract_constant:
+      at.operand -= 2;
+      if (passes) {
+        add(0, a);
+      }
+      return;
+    case Op::constant_subtract:
+      at.operand -= 2;
+      if (passes) {
+        add(0, -a);
+      }
+      return;
+    case Op::negate:
+      at.operand -= 1;
+      if (passes) {
+        add(0, -a);
+      }
+      return;
+    case Op::multiply:
+      at.operand -= 2;
+      if (passes) {
+        const T first = values[at.operand[1]] * a;
+        add(0, first);
+        const T second = values[at.operand[0]] * a;
+        add(1, second);
+      }
+      return;
+    case Op::multiply_constant:
+      at.operand -= 2;
+      if (passes) {
+        const T share = values[at.operand[1]] * a;
+        add(0, share);
+      }
+      return;
+    case Op::divide:
+    case Op::call_binary:
+      at.operand -= 2;
+      at.partial -= 2;
+      if (passes) {
+        const T first = at.partial[0] * a;
+        add(0, first);
+        const T second = at.partial[1] * a;
+        add(1, second);
+      }
+      return;
+    case Op::divide_constant:
+    case Op::constant_divide:
+    case Op::call_with_constant:
+    case Op::call_unary:
+      at.operand -= op == Op::call_unary ? 1 : 2;
+      at.partial -= 1;
+      if (passes) {
+        const T share = at.partial[0] * a;
+        add(0, share);
+      }
+      return;
+  }
+}
+
+/// A comparison made while tracing and its outcome then.
+enum class Predicate : std::uint8_t {
+  less,
+  less_equal,
+  greater,
+  greater_equal,
+  equal,
+  not_equal,
+  is_nan,
+  is_inf,
+  is_finite,
+};
+
+struct Guard {
+  std::uint32_t left;
+  std::uint32_t right;  // left again for the one-operand predicates
+  Predicate predicate;
+  bool outcome;
+};
+
+template <class T>
+bool holds(Predicate p, T a, T b) noexcept {
+  using std::isfinite, std::isinf, std::isnan;
+  switch (p) {
+    case Predicate::less:
+      return a < b;
+    case Predicate::less_equal:
+      return a <= b;
+    case Predicate::greater:
+      return a > b;
+    case Predicate::greater_equal:
+      return a >= b;
+    case Predicate::equal:
+      return a == b;
+    case Predicate::not_equal:
+      return a != b;
+    case Predicate::is_nan:
+      return isnan(a);
+    case Predicate::is_inf:
+      return isinf(a);
+    case Predicate::is_finite:
+      return isfinite(a);
+  }
+  return false;
+}
+
+inline const char* spelling(Predicate p) noexcept {
+  constexpr const char* names[] = {"<", "<=", ">", ">=", "==", "!=", "isnan", "isinf", "isfinite"};
+  return names[static_cast<std::size_t>(p)];
+}
+
+/// Everything a replay needs, fixed once traced. Slots: the inputs
+/// [0, inputs), the data [inputs, inputs + data), the constants, then one
+/// per instruction, in order (first_result on). Instruction i is ops[i];
+/// its operands' slots follow the previous instruction's in `operands`,
+/// and a call's Function follows the previous call's in `callees`.
+template <class T>
+struct Program {
+  std::uint32_t inputs = 0;
+  std::uint32_t data = 0;
+  std::vector<T> constants;  // the values of slots [inputs + data, first_result)
+  std::uint32_t first_result = 0;
+  std::vector<Op> ops;
+  std::vector<std::uint32_t> operands;
+  std::vector<Function<T>> callees;
+  std::size_t partials = 0;  // kept per evaluation, in all
+  std::vector<Guard> guards;
+  std::uint32_t output = 0;
+  bool output_is_constant = false;  // f returned a number that depends on nothing
+  T output_constant = 0;
+
+  [[nodiscard]] std::size_t slots() const noexcept {
+    return std::size_t{first_result} + ops.size();
+  }
+};
+
+/// A Traced's slot while tracing: inputs, data and results are numbered as
+/// in the Program; a constant is the index among the constants with this
+/// bit set, and gets its slot when the trace is done (the number of
+/// results is known only then).
+inline constexpr std::uint32_t constant_bit = std::uint32_t{1} << 31;
+
+/// The generation of a Traced that belongs to no trace: a constant.
+inline constexpr std::uint32_t no_trace = 0;
+
+/// The trace being built on this thread, if any (trace() sets it, and puts
+/// back the one before: traces may nest).
+template <class T>
+struct Builder;
+template <class T>
+inline thread_local Builder<T>* current_builder = nullptr;
+
+/// Each trace gets its own generation, so that a Traced of another (or of
+/// one that is done) is refused.
+inline std::uint32_t next_generation() noexcept {
+  thread_local std::uint32_t last = no_trace;
+  if (++last == no_trace) {
+    ++last;
+  }
+  return last;
+}
+
+/// One operand while tracing: its value now and its slot.
+template <class T>
+struct Operand {
+  T value;
+  std::uint32_t slot;
+};
+
+template <class T>
+struct Builder {
+  std::uint32_t generation = next_generation();
+  Program<T> program;
+
+  std::uint32_t constant(T value) {
+    program.constants.push_back(value);
+    return constant_bit | static_cast<std::uint32_t>(program.constants.size() - 1);
+  }
+
+  /// Appends an instruction over `operands` (the traced ones first) and
+  /// returns its value now, computed as a replay will compute it.
+  template <std::size_t count>
+  T append(Op op, Function<T> callee, const std::array<Operand<T>, count>& operands) {
+    if (program.first_result + program.ops.size() + program.constants.size() >= constant_bit - 1) {
+      throw trace_error("tinygrad::trace: the trace is full (2^31 slots)");
+    }
+    static_assert(count == 1 || count == 2);
+    std::array<T, 2> values{};  // two, whatever the count: evaluate's cases read up to two
+    const std::array<std::uint32_t, 2> local{0, 1};
+    for (std::size_t k = 0; k < count; ++k) {
+      values[k] = operands[k].value;
+    }
+    std::array<T, 2> partial{};
+    Cursors<T, T> at{local.data(), partial.data(), &callee};
+    T value{};
+    forward_step(op, values.data(), at, value);
+    for (std::size_t k = 0; k < count; ++k) {
+      program.operands.push_back(operands[k].slot);
+    }
+    program.ops.push_back(op);
+    if (calls(op)) {
+      program.callees.push_back(callee);
+    }
+    program.partials += partials_kept(op);
+    return value;
+  }
+
+  [[nodiscard]] std::uint32_t last_result() const noexcept {
+    return program.first_result + static_cast<std::uint32_t>(program.ops.size()) - 1;
+  }
+
+  /// The finished program: constants' slots numbered, the output set.
+  Program<T> finish(std::uint32_t output_slot) && {
+    const std::uint32_t first_constant = program.inputs + program.data;
+    const auto renumber = [&](std::uint32_t& slot) {
+      if ((slot & constant_bit) != 0) {
+        slot = first_constant + (slot & ~constant_bit);
+      } else if (slot >= first_constant) {
+        slot += static_cast<std::uint32_t>(program.constants.size());  // a result
+      }
+    };
+    for (std::uint32_t& slot : program.operands) {
+      renumber(slot);
+    }
+    for (Guard& g : program.guards) {
+      renumber(g.left);
+      renumber(g.right);
+    }
+    renumber(output_slot);
+    program.output = output_slot;
+    program.first_result = first_constant + static_cast<std::uint32_t>(program.constants.size());
+    return std::move(program);
+  }
+};
+
+// ---- The functions and policies a trace calls: derivatives.hpp's, and
+// math.hpp's way of taking a constant argument, so that a replay gives a
+// recording's bits.
+
+/// A one-argument function of derivatives.hpp.
+template <class T, ValueAndDerivative<T> (*f)(const T&)>
+void unary(const T* x, T& value, T* p) {
+  const ValueAndDerivative<T> r = f(x[0]);
+  value = r.value;
+  p[0] = r.derivative;
+}
+
+/// A two-argument function of derivatives.hpp, both arguments traced.
+template <class T, derivatives::ValueAndPartials<T> (*f)(const T&, const T&)>
+void binary(const T* x, T& value, T* p) {
+  const derivatives::ValueAndPartials<T> r = f(x[0], x[1]);
+  value = r.value;
+  p[0] = r.first;
+  p[1] = r.second;
+}
+
+// With one constant argument: x[0] is the traced one, x[1] the constant.
+template <class T>
+void pow_constant_exponent(const T* x, T& value, T* p) {  // pow(x, c)
+  using std::pow;
+  value = pow(x[0], x[1]);
+  p[0] = derivatives::pow_partial_base(x[0], x[1]);
+}
+template <class T>
+void pow_constant_base(const T* x, T& value, T* p) {  // pow(c, y)
+  using std::pow;
+  const T r = pow(x[1], x[0]);
+  value = r;
+  p[0] = derivatives::pow_partial_exponent(x[1], x[0], r);
+}
+template <class T>
+void hypot_constant(const T* x, T& value, T* p) {  // hypot(x, c)
+  using std::hypot;
+  const T h = hypot(x[0], x[1]);
+  value = h;
+  p[0] = derivatives::hypot_partial(x[0], h);
+}
+template <class T>
+void constant_hypot(const T* x, T& value, T* p) {  // hypot(c, y)
+  using std::hypot;
+  const T h = hypot(x[1], x[0]);
+  value = h;
+  p[0] = derivatives::hypot_partial(x[0], h);
+}
+template <class T>
+void atan2_constant_x(const T* x, T& value, T* p) {  // atan2(y, c)
+  const auto f = derivatives::atan2(x[0], x[1]);
+  value = f.value;
+  p[0] = f.first;
+}
+template <class T>
+void atan2_constant_y(const T* x, T& value, T* p) {  // atan2(c, x)
+  const auto f = derivatives::atan2(x[1], x[0]);
+  value = f.value;
+  p[0] = f.second;
+}
+template <class T>
+void min_constant(const T* x, T& value, T* p) {  // min(x, c); math.hpp's min(c, y) is min(y, c)
+  value = derivatives::nan_aware_min(x[0], x[1]);
+  p[0] = derivatives::min_share_of_first(x[0], x[1]);
+}
+template <class T>
+void max_constant(const T* x, T& value, T* p) {  // max(x, c); likewise
+  value = -derivatives::nan_aware_min(-x[0], -x[1]);
+  p[0] = derivatives::min_share_of_first(x[1], x[0]);
+}
+
+template <class P, class T>
+void activation(const T* x, T& value, T* p) {
+  const ValueAndDerivative<T> r = value_and_derivative_of_one<P>(x[0]);
+  value = r.value;
+  p[0] = r.derivative;
+}
+
+/// What a replay writes into: the values, the kept partials and the
+/// adjoints of one evaluation. Sized for one program at a time.
+template <class T>
+struct Workspace {
+  const Program<T>* sized_for = nullptr;
+  std::vector<T> values;
+  std::vector<T> partials;
+  std::vector<T> adjoints;
+
+  void prepare(const Program<T>& program) {
+    if (sized_for == &program) {
+      return;
+    }
+    values.assign(program.slots(), T(0));
+    std::copy(program.constants.begin(), program.constants.end(),
+              values.begin() + program.inputs + program.data);
+    partials.assign(program.partials, T(0));
+    adjoints.assign(program.slots(), T(0));
+    sized_for = &program;
+  }
+};
+
+/// Evaluates every instruction in order; returns the first guard that does
+/// not hold (null if all do).
+template <class T>
+const Guard* forward(const Program<T>& program, Workspace<T>& ws) {
+  T* const values = ws.values.data();
+  Cursors<T, T> at{program.operands.data(), ws.partials.data(), program.callees.data()};
+  T* result = values + program.first_result;
+  for (const Op op : program.ops) {
+    forward_step(op, values, at, *result++);
+  }
+  for (const Guard& g : program.guards) {
+    if (holds(g.predicate, values[g.left], values[g.right]) != g.outcome) {
+      return &g;
+    }
+  }
+  return nullptr;
+}
+
+/// The reverse sweep over a forward()'s values and partials, as the tape's:
+/// from the last instruction down to the first.
+template <class T>
+void reverse(const Program<T>& program, Workspace<T>& ws, T seed) {
+  const T* const values = ws.values.data();
+  T* const adjoint = ws.adjoints.data();
+  std::fill(ws.adjoints.begin(), ws.adjoints.end(), T(0));
+  adjoint[program.output] = seed;
+  Cursors<T, const T> at{program.operands.data() + program.operands.size(),
+                         ws.partials.data() + ws.partials.size(), nullptr};
+  const T* result_adjoint = adjoint + program.slots();
+  for (std::size_t i = program.ops.size(); i-- > 0;) {
+    reverse_step(program.ops[i], values, at, *--result_adjoint, adjoint);
+  }
+}
+
+}  // namespace detail::tracing
+
+/// A number inside a function being traced (tinygrad::trace): it has the
+/// value of this evaluation, and every operation on it is kept in the
+/// trace. Arithmetic, the elementary functions, min and max and the
+/// activations work on it as on a Var; comparisons (and isnan, isinf,
+/// isfinite) are kept as guards. Converting from a plain number gives a
+/// constant. value() reads the value of this evaluation: what is computed
+/// from it outside these operations is a constant to the trace.
+template <std::floating_point T>
+class Traced {
+ public:
+  using value_type = T;
+
+  /// A constant.
+  Traced(T value = T(0)) noexcept : value_(value) {}  // NOLINT(google-explicit-constructor)
+  template <detail::Scalar S>
+  Traced(S value) noexcept
+      : value_(static_cast<T>(value)) {}  // NOLINT(google-explicit-constructor)
+
+  [[nodiscard]] T value() const noexcept { return value_; }
+  /// Whether this is a constant: no operation of the trace produced it.
+  [[nodiscard]] bool is_constant() const noexcept {
+    return generation_ == detail::tracing::no_trace;
+  }
+
+  // ---- Arithmetic ----
+
+  friend Traced operator+(const Traced& x) { return x; }
+  friend Traced operator-(const Traced& x) {
+    using detail::tracing::Op;
+    if (x.is_constant()) {
+      return Traced(-x.value_);
+    }
+    return x.record<1>(Op::negate, nullptr, {{{x.value_, x.slot_}}});
+  }
+
+  friend Traced operator+(const Traced& x, const Traced& y) {
+    using detail::tracing::Op;
+    return arithmetic(Op::add, Op::add_constant, Op::add_constant, x, y);
+  }
+  friend Traced operator-(const Traced& x, const Traced& y) {
+    using detail::tracing::Op;
+    return arithmetic(Op::subtract, Op::subtract_constant, Op::constant_subtract, x, y);
+  }
+  friend Traced operator*(const Traced& x, const Traced& y) {
+    using detail::tracing::Op;
+    return arithmetic(Op::multiply, Op::multiply_constant, Op::multiply_constant, x, y);
+  }
+  friend Traced operator/(const Traced& x, const Traced& y) {
+    using detail::tracing::Op;
+    return arithmetic(Op::divide, Op::divide_constant, Op::constant_divide, x, y);
+  }
+  // A plain number converts to a constant Traced, so these serve `x * 2.0`
+  // and `1 - x` too.
+  Traced& operator+=(const Traced& y) { return *this = *this + y; }
+  Traced& operator-=(const Traced& y) { return *this = *this - y; }
+  Traced& operator*=(const Traced& y) { return *this = *this * y; }
+  Traced& operator/=(const Traced& y) { return *this = *this / y; }
+
+  // ---- Comparisons: each is kept as a guard of the trace ----
+
+  friend bool operator<(const Traced& x, const Traced& y) {
+    return compare(detail::tracing::Predicate::less, x, y);
+  }
+  friend bool operator<=(const Traced& x, const Traced& y) {
+    return compare(detail::tracing::Predicate::less_equal, x, y);
+  }
+  friend bool operator>(const Traced& x, const Traced& y) {
+    return compare(detail::tracing::Predicate::greater, x, y);
+  }
+  friend bool operator>=(const Traced& x, const Traced& y) {
+    return compare(detail::tracing::Predicate::greater_equal, x, y);
+  }
+  friend bool operator==(const Traced& x, const Traced& y) {
+    return compare(detail::tracing::Predicate::equal, x, y);
+  }
+  friend bool operator!=(const Traced& x, const Traced& y) {
+    return compare(detail::tracing::Predicate::not_equal, x, y);
+  }
+  friend bool isnan(const Traced& x) { return compare(detail::tracing::Predicate::is_nan, x, x); }
+  friend bool isinf(const Traced& x) { return compare(detail::tracing::Predicate::is_inf, x, x); }
+  friend bool isfinite(const Traced& x) {
+    return compare(detail::tracing::Predicate::is_finite, x, x);
+  }
+
+  // ---- For the elementary functions below ----
+
+  /// f(x), a Function of one argument.
+  static Traced call(detail::tracing::Function<T> f, const Traced& x) {
+    if (x.is_constant()) {
+      T value{};
+      T partial{};
+      f(&x.value_, value, &partial);
+      return Traced(value);
+    }
+    return x.record<1>(detail::tracing::Op::call_unary, f, {{{x.value_, x.slot_}}});
+  }
+
+  /// f(x, y): `both` where both are traced, `first_traced` (x traced, y a
+  /// constant) or `second_traced` (y traced, x a constant) where one is;
+  /// the latter two take the traced argument first.
+  static Traced call(detail::tracing::Function<T> both, detail::tracing::Function<T> first_traced,
+                     detail::tracing::Function<T> second_traced, const Traced& x, const Traced& y) {
+    using detail::tracing::Op;
+    if (x.is_constant() && y.is_constant()) {
+      const T arguments[2] = {x.value_, y.value_};
+      T value{};
+      T partial[2] = {};
+      both(arguments, value, partial);
+      return Traced(value);
+    }
+    if (y.is_constant()) {
+      return x.record<2>(Op::call_with_constant, first_traced,
+                         {{{x.value_, x.slot_}, {y.value_, x.constant_slot(y.value_)}}});
+    }
+    if (x.is_constant()) {
+      return y.record<2>(Op::call_with_constant, second_traced,
+                         {{{y.value_, y.slot_}, {x.value_, y.constant_slot(x.value_)}}});
+    }
+    y.builder("an operation");
+    return x.record<2>(Op::call_binary, both, {{{x.value_, x.slot_}, {y.value_, y.slot_}}});
+  }
+
+ private:
+  template <std::floating_point>
+  friend class Trace;
+
+  Traced(T value, std::uint32_t slot, std::uint32_t generation) noexcept
+      : value_(value), slot_(slot), generation_(generation) {}
+
+  /// Appends an instruction to this Traced's trace; its result.
+  template <std::size_t count>
+  Traced record(detail::tracing::Op op, detail::tracing::Function<T> callee,
+                const std::array<detail::tracing::Operand<T>, count>& operands) const {
+    detail::tracing::Builder<T>& b = builder("an operation");
+    const T value = b.append(op, callee, operands);
+    return Traced(value, b.last_result(), b.generation);
+  }
+
+  [[nodiscard]] std::uint32_t constant_slot(T value) const {
+    return builder("an operation").constant(value);
+  }
+
+  /// x op y: `both` where both are traced, `x_traced` (x op c) or
+  /// `y_traced` (c op y, the traced operand first) where one is; on two
+  /// constants, the operation on plain T.
+  static Traced arithmetic(detail::tracing::Op both, detail::tracing::Op x_traced,
+                           detail::tracing::Op y_traced, const Traced& x, const Traced& y) {
+    if (x.is_constant() && y.is_constant()) {
+      const T values[2] = {x.value_, y.value_};
+      const std::uint32_t local[2] = {0, 1};
+      T partial[2] = {};
+      detail::tracing::Cursors<T, T> at{local, partial, nullptr};
+      T value{};
+      detail::tracing::forward_step<T>(both, values, at, value);
+      return Traced(value);
+    }
+    if (y.is_constant()) {
+      return x.record<2>(x_traced, nullptr,
+                         {{{x.value_, x.slot_}, {y.value_, x.constant_slot(y.value_)}}});
+    }
+    if (x.is_constant()) {
+      return y.record<2>(y_traced, nullptr,
+                         {{{y.value_, y.slot_}, {x.value_, y.constant_slot(x.value_)}}});
+    }
+    y.builder("an operation");
+    return x.record<2>(both, nullptr, {{{x.value_, x.slot_}, {y.value_, y.slot_}}});
+  }
+
+  /// The trace this Traced belongs to: the one being built on this thread,
+  /// or trace_error.
+  detail::tracing::Builder<T>& builder(const char* what) const {
+    detail::tracing::Builder<T>* b = detail::tracing::current_builder<T>;
+    if (b == nullptr || b->generation != generation_) [[unlikely]] {
+      throw trace_error(std::string("tinygrad::Traced: ") + what +
+                        " on a Traced whose trace is done or is not this thread's current one; "
+                        "a Traced lives only inside the call that tinygrad::trace makes");
+    }
+    return *b;
+  }
+
+  static bool compare(detail::tracing::Predicate p, const Traced& x, const Traced& y) {
+    const bool outcome = detail::tracing::holds(p, x.value_, y.value_);
+    if (x.is_constant() && y.is_constant()) {
+      return outcome;
+    }
+    detail::tracing::Builder<T>& b = (x.is_constant() ? y : x).builder("a comparison");
+    const auto slot_of = [&](const Traced& v) {
+      if (v.is_constant()) {
+        return b.constant(v.value_);
+      }
+      v.builder("a comparison");
+      return v.slot_;
+    };
+    b.program.guards.push_back({slot_of(x), slot_of(y), p, outcome});
+    return outcome;
+  }
+
+  T value_;
+  std::uint32_t slot_ = 0;
+  std::uint32_t generation_ = detail::tracing::no_trace;
+};
+
+// ---- Elementary functions and activations of Traced (ADL finds them) ----
+
+#define TINYGRAD_DETAIL_TRACED_UNARY(name)                                               \
+  template <std::floating_point T>                                                       \
+  Traced<T> name(const Traced<T>& x) {                                                   \
+    return Traced<T>::call(detail::tracing::unary<T, &detail::derivatives::name<T>>, x); \
+  }
+TINYGRAD_DETAIL_TRACED_UNARY(exp)
+TINYGRAD_DETAIL_TRACED_UNARY(exp2)
+TINYGRAD_DETAIL_TRACED_UNARY(expm1)
+TINYGRAD_DETAIL_TRACED_UNARY(log)
+TINYGRAD_DETAIL_TRACED_UNARY(log2)
+TINYGRAD_DETAIL_TRACED_UNARY(log10)
+TINYGRAD_DETAIL_TRACED_UNARY(log1p)
+TINYGRAD_DETAIL_TRACED_UNARY(sqrt)
+TINYGRAD_DETAIL_TRACED_UNARY(cbrt)
+TINYGRAD_DETAIL_TRACED_UNARY(sin)
+TINYGRAD_DETAIL_TRACED_UNARY(cos)
+TINYGRAD_DETAIL_TRACED_UNARY(tan)
+TINYGRAD_DETAIL_TRACED_UNARY(asin)
+TINYGRAD_DETAIL_TRACED_UNARY(acos)
+TINYGRAD_DETAIL_TRACED_UNARY(atan)
+TINYGRAD_DETAIL_TRACED_UNARY(sinh)
+TINYGRAD_DETAIL_TRACED_UNARY(cosh)
+TINYGRAD_DETAIL_TRACED_UNARY(asinh)
+TINYGRAD_DETAIL_TRACED_UNARY(acosh)
+TINYGRAD_DETAIL_TRACED_UNARY(atanh)
+TINYGRAD_DETAIL_TRACED_UNARY(erf)
+TINYGRAD_DETAIL_TRACED_UNARY(erfc)
+TINYGRAD_DETAIL_TRACED_UNARY(abs)
+#undef TINYGRAD_DETAIL_TRACED_UNARY
+
+template <std::floating_point T>
+Traced<T> pow(const Traced<T>& x, const Traced<T>& y) {
+  return Traced<T>::call(detail::tracing::binary<T, &detail::derivatives::pow<T>>,
+                         detail::tracing::pow_constant_exponent<T>,
+                         detail::tracing::pow_constant_base<T>, x, y);
+}
+template <std::floating_point T>
+Traced<T> hypot(const Traced<T>& x, const Traced<T>& y) {
+  return Traced<T>::call(detail::tracing::binary<T, &detail::derivatives::hypot<T>>,
+                         detail::tracing::hypot_constant<T>, detail::tracing::constant_hypot<T>, x,
+                         y);
+}
+template <std::floating_point T>
+Traced<T> atan2(const Traced<T>& y, const Traced<T>& x) {
+  return Traced<T>::call(detail::tracing::binary<T, &detail::derivatives::atan2<T>>,
+                         detail::tracing::atan2_constant_x<T>, detail::tracing::atan2_constant_y<T>,
+                         y, x);
+}
+/// The smaller of x and y (NaN if either is NaN); a tie splits the gradient.
+template <std::floating_point T>
+Traced<T> min(const Traced<T>& x, const Traced<T>& y) {
+  // With one constant, math.hpp's min(c, y) is min(y, c): the traced one first.
+  return Traced<T>::call(detail::tracing::binary<T, &detail::derivatives::min<T>>,
+                         detail::tracing::min_constant<T>, detail::tracing::min_constant<T>, x, y);
+}
+/// The larger of x and y (NaN if either is NaN); a tie splits the gradient.
+template <std::floating_point T>
+Traced<T> max(const Traced<T>& x, const Traced<T>& y) {
+  return Traced<T>::call(detail::tracing::binary<T, &detail::derivatives::max<T>>,
+                         detail::tracing::max_constant<T>, detail::tracing::max_constant<T>, x, y);
+}
+// With a plain number for one argument (the function templates above would
+// not deduce T from it).
+#define TINYGRAD_DETAIL_TRACED_BINARY_SCALAR(name)   \
+  template <std::floating_point T, detail::Scalar S> \
+  Traced<T> name(const Traced<T>& x, S c) {          \
+    return name(x, Traced<T>(c));                    \
+  }                                                  \
+  template <std::floating_point T, detail::Scalar S> \
+  Traced<T> name(S c, const Traced<T>& y) {          \
+    return name(Traced<T>(c), y);                    \
+  }
+TINYGRAD_DETAIL_TRACED_BINARY_SCALAR(pow)
+TINYGRAD_DETAIL_TRACED_BINARY_SCALAR(hypot)
+TINYGRAD_DETAIL_TRACED_BINARY_SCALAR(atan2)
+TINYGRAD_DETAIL_TRACED_BINARY_SCALAR(min)
+TINYGRAD_DETAIL_TRACED_BINARY_SCALAR(max)
+#undef TINYGRAD_DETAIL_TRACED_BINARY_SCALAR
+
+/// Applies the activation policy P (activation.hpp) to x: P's value and
+/// derivative, with the bits activate<P> gives on a Var.
+template <class P, std::floating_point T>
+Traced<T> activate(const Traced<T>& x) {
+  static_assert(ActivationPolicy<P, T>,
+                "tinygrad::activate<P>: P must be an activation policy with static T value(T) "
+                "and static T derivative(T).");
+  return Traced<T>::call(detail::tracing::activation<P, T>, x);
+}
+template <class X>
+requires detail::is_traced<X> X sigmoid(const X& x) {
+  return activate<Sigmoid>(x);
+}
+template <class X>
+requires detail::is_traced<X> X tanh(const X& x) {
+  return activate<Tanh>(x);
+}
+template <class X>
+requires detail::is_traced<X> X relu(const X& x) {
+  return activate<ReLU>(x);
+}
+
+/// A function of n inputs (and, optionally, of data), traced once at a
+/// point: value(), gradient() and value_and_gradient() evaluate that trace
+/// at new points without recording again (docs/tracing.md).
+///
+/// Copies share the trace, which nothing changes, and have their own
+/// workspace: give each thread a copy. A copy that re-traces (a guard came
+/// out the other way) keeps the new trace for itself.
+template <std::floating_point T>
+class Trace {
+ public:
+  /// The traced function, as trace() calls it: inputs, then data.
+  using Function = std::function<Traced<T>(std::span<const Traced<T>>, std::span<const Traced<T>>)>;
+
+  Trace(Function f, std::span<const T> x, std::span<const T> data,
+        BranchChange on_change = BranchChange::retrace)
+      : function_(std::move(f)), on_change_(on_change) {
+    program_ = build(x, data);
+  }
+
+  /// The number of inputs, and of data values, that a replay takes.
+  [[nodiscard]] std::size_t inputs() const noexcept { return program_->inputs; }
+  [[nodiscard]] std::size_t data_size() const noexcept { return program_->data; }
+  /// The operations kept, and the comparisons kept as guards.
+  [[nodiscard]] std::size_t operations() const noexcept { return program_->ops.size(); }
+  [[nodiscard]] std::size_t guards() const noexcept { return program_->guards.size(); }
+  /// How many times a replay traced the function again (BranchChange::retrace).
+  [[nodiscard]] std::size_t retraces() const noexcept { return retraces_; }
+
+  /// Bytes of the trace (shared by copies) and of this copy's workspace.
+  [[nodiscard]] std::size_t trace_bytes() const noexcept {
+    const detail::tracing::Program<T>& p = *program_;
+    return p.ops.size() * sizeof(detail::tracing::Op) + p.operands.size() * sizeof(std::uint32_t) +
+           p.callees.size() * sizeof(detail::tracing::Function<T>) +
+           p.constants.size() * sizeof(T) + p.guards.size() * sizeof(detail::tracing::Guard);
+  }
+  [[nodiscard]] std::size_t workspace_bytes() const noexcept {
+    const detail::tracing::Program<T>& p = *program_;
+    return (2 * p.slots() + p.partials) * sizeof(T);
+  }
+
+  void on_branch_change(BranchChange what) noexcept { on_change_ = what; }
+
+  /// f at x (and data).
+  T value(std::span<const T> x, std::span<const T> data = {}) {
+    evaluate(x, data);
+    return output_value();
+  }
+
+  /// f's gradient at x into `gradient` (x's size); returns f(x). Data get
+  /// no gradient.
+  T value_and_gradient(std::span<const T> x, std::span<T> gradient, std::span<const T> data = {}) {
+    detail::require_same_size("Trace::gradient", "gradient", gradient.size(), "x", x.size());
+    evaluate(x, data);
+    const detail::tracing::Program<T>& p = *program_;
+    if (p.output_is_constant) {
+      std::fill(gradient.begin(), gradient.end(), T(0));
+      return p.output_constant;
+    }
+    detail::tracing::reverse(p, workspace_, T(1));
+    std::copy_n(workspace_.adjoints.begin(), gradient.size(), gradient.begin());
+    return output_value();
+  }
+  void gradient(std::span<const T> x, std::span<T> gradient, std::span<const T> data = {}) {
+    value_and_gradient(x, gradient, data);
+  }
+
+ private:
+  std::shared_ptr<const detail::tracing::Program<T>> build(std::span<const T> x,
+                                                           std::span<const T> data) {
+    if (x.size() + data.size() >= detail::tracing::constant_bit) {
+      throw trace_error("tinygrad::trace: more inputs than a trace has slots (2^31)");
+    }
+    detail::tracing::Builder<T> builder;
+    builder.program.inputs = static_cast<std::uint32_t>(x.size());
+    builder.program.data = static_cast<std::uint32_t>(data.size());
+    builder.program.first_result = static_cast<std::uint32_t>(x.size() + data.size());
+    std::vector<Traced<T>> leaves;
+    leaves.reserve(x.size() + data.size());
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      leaves.push_back(Traced<T>(x[i], static_cast<std::uint32_t>(i), builder.generation));
+    }
+    for (std::size_t i = 0; i < data.size(); ++i) {
+      leaves.push_back(
+          Traced<T>(data[i], static_cast<std::uint32_t>(x.size() + i), builder.generation));
+    }
+    detail::tracing::Builder<T>* const outer = detail::tracing::current_builder<T>;
+    detail::tracing::current_builder<T> = &builder;
+    struct Restore {
+      detail::tracing::Builder<T>* outer;
+      ~Restore() { detail::tracing::current_builder<T> = outer; }
+    } restore{outer};
+    const std::span<const Traced<T>> all(leaves);
+    const Traced<T> y = function_(all.first(x.size()), all.subspan(x.size()));
+    const bool constant = y.is_constant();
+    if (!constant) {
+      y.builder("the traced function's result");
+    }
+    auto program = std::make_shared<detail::tracing::Program<T>>(
+        std::move(builder).finish(constant ? 0 : y.slot_));
+    program->output_is_constant = constant;
+    program->output_constant = y.value_;
+    return program;
+  }
+
+  void evaluate(std::span<const T> x, std::span<const T> data) {
+    detail::require_same_size("Trace", "x", x.size(), "the traced point", program_->inputs);
+    detail::require_same_size("Trace", "data", data.size(), "the traced data", program_->data);
+    workspace_.prepare(*program_);
+    std::copy(x.begin(), x.end(), workspace_.values.begin());
+    std::copy(data.begin(), data.end(), workspace_.values.begin() + program_->inputs);
+    const detail::tracing::Guard* broken = detail::tracing::forward(*program_, workspace_);
+    if (broken == nullptr) [[likely]] {
+      return;
+    }
+    if (on_change_ == BranchChange::report) {
+      throw branch_changed(describe(*broken));
+    }
+    program_ = build(x, data);
+    ++retraces_;
+    workspace_.sized_for = nullptr;
+    workspace_.prepare(*program_);
+    std::copy(x.begin(), x.end(), workspace_.values.begin());
+    std::copy(data.begin(), data.end(), workspace_.values.begin() + program_->inputs);
+    detail::tracing::forward(*program_, workspace_);  // traced here: every guard holds
+  }
+
+  [[nodiscard]] T output_value() const {
+    const detail::tracing::Program<T>& p = *program_;
+    return p.output_is_constant ? p.output_constant : workspace_.values[p.output];
+  }
+
+  [[nodiscard]] std::string describe(const detail::tracing::Guard& g) const {
+    const std::size_t index = static_cast<std::size_t>(&g - program_->guards.data());
+    return "tinygrad::Trace: comparison " + std::to_string(index + 1) + " of the trace (" +
+           detail::tracing::spelling(g.predicate) + ", " + (g.outcome ? "true" : "false") +
+           " when traced) comes out " + (g.outcome ? "false" : "true") +
+           " at this point, so the traced branch does not apply here; trace the function "
+           "again at this point (BranchChange::retrace does it on its own)";
+  }
+
+  Function function_;
+  std::shared_ptr<const detail::tracing::Program<T>> program_;
+  detail::tracing::Workspace<T> workspace_;
+  BranchChange on_change_;
+  std::size_t retraces_ = 0;
+};
+
+/// Traces f at x: f is called once with std::span<const Traced<T>> of x's
+/// values and must return a Traced<T>. The Trace evaluates that recording at
+/// new points (docs/tracing.md). `x` is any contiguous range of floating
+/// point numbers.
+template <class F, class X, class T = detail::RangeElement<X>>
+requires detail::ContiguousRangeOf<X, T> && std::floating_point<T> &&
+    std::invocable<F&, std::span<const Traced<T>>>
+        Trace<T> trace(F f, const X& x, BranchChange on_change = BranchChange::retrace) {
+  return Trace<T>(
+      [f = std::move(f)](std::span<const Traced<T>> inputs, std::span<const Traced<T>>) mutable {
+        return Traced<T>(f(inputs));
+      },
+      std::span<const T>(x), {}, on_change);
+}
+
+/// Traces f(x, data) at x and data: data are inputs that a replay may change
+/// and that get no gradient.
+template <class F, class X, class D, class T = detail::RangeElement<X>>
+requires detail::ContiguousRangeOf<X, T> && detail::ContiguousRangeOf<D, T> &&
+    std::floating_point<T> &&
+    std::invocable<F&, std::span<const Traced<T>>, std::span<const Traced<T>>>
+        Trace<T> trace(F f, const X& x, const D& data,
+                       BranchChange on_change = BranchChange::retrace) {
+  return Trace<T>(
+      [f = std::move(f)](std::span<const Traced<T>> inputs,
+                         std::span<const Traced<T>> values) mutable {
+        return Traced<T>(f(inputs, values));
+      },
+      std::span<const T>(x), std::span<const T>(data), on_change);
+}
+
+}  // namespace tinygrad

@@ -1,0 +1,455 @@
+// SPDX-License-Identifier: MIT
+// Traces: a replay at a new point gives the bits of a fresh recording there
+// (fusion off, so that the tape keeps one entry per operation as the trace
+// does) for every operation and policy; gradients against hand-derived
+// formulas, finite differences and the notebook's numbers; guards that flip;
+// data inputs; copies on threads; no allocation once warm; misuse.
+
+#include <tinygrad/trace.hpp>
+#include <tinygrad/var.hpp>
+
+#include "support/count_allocations.hpp"
+#include "support/numeric.hpp"
+#include "support/square_policy.hpp"
+
+#include <doctest/doctest.h>
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+using tinygrad::Tape;
+using tinygrad::Trace;
+using tinygrad::Traced;
+using tinygrad::Var;
+using tinygrad_test::check_close;
+
+namespace {
+
+/// The bits of x, with every NaN one: the sign and payload of a NaN are not
+/// an operation's result to compare (a compiler may order the operands of
+/// 0 * NaN either way).
+std::uint64_t bits(double x) {
+  return std::isnan(x) ? 1 : std::bit_cast<std::uint64_t>(x);
+}
+
+/// f's value and gradient at x from a fresh recording, one entry per
+/// operation (fusion off).
+template <class F>
+double recorded(F& f, const std::vector<double>& x, std::vector<double>& gradient) {
+  Tape<double> tape;
+  tape.fuse_operations(false);
+  std::vector<Var<double>> leaves;
+  tinygrad::record_leaves(x, leaves);
+  const Var<double> y = f(std::span<const Var<double>>(leaves));
+  y.backward();
+  gradient.assign(x.size(), 0.0);
+  tinygrad::read_gradients(leaves, gradient);
+  return y.value();
+}
+
+/// Traces f at `traced_at`, replays it at every point of `points`, and
+/// checks value and gradient there bit for bit against a fresh recording.
+template <class F>
+void check_replays_match_recordings(F f, const std::vector<double>& traced_at,
+                                    const std::vector<std::vector<double>>& points) {
+  Trace<double> t = tinygrad::trace(f, traced_at);
+  for (const std::vector<double>& x : points) {
+    std::vector<double> expected;
+    const double expected_value = recorded(f, x, expected);
+    std::vector<double> g(x.size(), -1.0);
+    const double value = t.value_and_gradient(x, g);
+    INFO("at x[0] = ", x[0], ": replay ", value, ", recording ", expected_value);
+    CHECK(bits(value) == bits(expected_value));
+    CHECK(bits(t.value(x)) == bits(expected_value));
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      INFO("d/dx", i, ": replay ", g[i], ", recording ", expected[i]);
+      CHECK(bits(g[i]) == bits(expected[i]));
+    }
+  }
+}
+
+// Each one-argument function on a point of its domain, traced at one point
+// and replayed at three others, one operation on an input and one on a
+// result (so that the chain through both is compared).
+#define TRACE_UNARY(name, a, b, c, d)                  \
+  SUBCASE(#name) {                                     \
+    check_replays_match_recordings(                    \
+        [](auto x) {                                   \
+          using tinygrad::name;                        \
+          return name(x[0]) * x[1] + name(x[1] * 0.5); \
+        },                                             \
+        {a, b}, {{b, c}, {c, d}, {d, a}});             \
+  }
+
+TEST_CASE("a replay gives a fresh recording's value and gradient, bit for bit: functions") {
+  TRACE_UNARY(exp, 0.3, -1.2, 2.5, 0.0)
+  TRACE_UNARY(exp2, 0.3, -1.2, 2.5, 0.0)
+  TRACE_UNARY(expm1, 0.3, -1.2, 2.5, 1e-9)
+  TRACE_UNARY(log, 0.3, 1.2, 2.5, 7.0)
+  TRACE_UNARY(log2, 0.3, 1.2, 2.5, 7.0)
+  TRACE_UNARY(log10, 0.3, 1.2, 2.5, 7.0)
+  TRACE_UNARY(log1p, 0.3, -0.2, 2.5, 1e-9)
+  TRACE_UNARY(sqrt, 0.3, 1.2, 2.5, 7.0)
+  TRACE_UNARY(cbrt, 0.3, -1.2, 2.5, -7.0)
+  TRACE_UNARY(sin, 0.3, -1.2, 2.5, 0.0)
+  TRACE_UNARY(cos, 0.3, -1.2, 2.5, 0.0)
+  TRACE_UNARY(tan, 0.3, -1.2, 1.5, 0.0)
+  TRACE_UNARY(asin, 0.3, -0.2, 0.9, -0.99)
+  TRACE_UNARY(acos, 0.3, -0.2, 0.9, -0.99)
+  TRACE_UNARY(atan, 0.3, -1.2, 2.5, 0.0)
+  TRACE_UNARY(sinh, 0.3, -1.2, 2.5, 0.0)
+  TRACE_UNARY(cosh, 0.3, -1.2, 2.5, 0.0)
+  TRACE_UNARY(asinh, 0.3, -1.2, 2.5, 0.0)
+  TRACE_UNARY(acosh, 3.3, 2.2, 2.5, 7.0)
+  TRACE_UNARY(atanh, 0.3, -0.2, 0.9, -0.99)
+  TRACE_UNARY(erf, 0.3, -1.2, 2.5, 0.0)
+  TRACE_UNARY(erfc, 0.3, -1.2, 2.5, 0.0)
+  TRACE_UNARY(abs, 0.3, -1.2, 2.5, 0.0)
+  TRACE_UNARY(sigmoid, 0.3, -1.2, 2.5, -40.0)
+  TRACE_UNARY(tanh, 0.3, -1.2, 2.5, 0.0)
+  TRACE_UNARY(relu, 0.3, -1.2, 2.5, 0.0)
+}
+#undef TRACE_UNARY
+
+template <class P>
+void check_policy() {
+  check_replays_match_recordings(
+      [](auto x) { return tinygrad::activate<P>(x[0] * x[1]) + tinygrad::activate<P>(x[1]); },
+      {0.3, 1.5}, {{-1.2, 0.4}, {2.5, -3.0}, {0.0, 0.0}, {-30.0, 2.0}});
+}
+
+TEST_CASE("a replay gives a fresh recording's bits: every built-in policy and a user's") {
+  check_policy<tinygrad::Sigmoid>();
+  check_policy<tinygrad::Tanh>();
+  check_policy<tinygrad::ReLU>();
+  check_policy<tinygrad::LeakyReLU>();
+  check_policy<tinygrad::Softplus>();
+  check_policy<tinygrad::SiLU>();
+  check_policy<tinygrad::GELU>();
+  check_policy<tinygrad::ELU>();
+  check_policy<tinygrad_test::Square>();
+}
+
+// Each two-argument operation with both arguments traced, with a constant
+// first, with a constant second, and with the same Traced twice: each alone,
+// so that a partial one rounding off shows in the gradient, and together.
+#define TRACE_BINARY(name, expression, c)                                                         \
+  SUBCASE(name) {                                                                                 \
+    const std::vector<std::vector<double>> points{{1.7, 0.6}, {0.4, 2.2}, {2.0, 2.0},             \
+                                                  {0.0, 1.5}, {0.3, 0.7}, {1.1, 0.35}};           \
+    const std::vector<double> traced_at{0.9, 1.3};                                                \
+    const auto f = [](const auto& a, const auto& b) { return expression; };                       \
+    check_replays_match_recordings([&](auto x) { return f(x[0], x[1]); }, traced_at, points);     \
+    check_replays_match_recordings([&](auto x) { return f(x[0], c) * x[1]; }, traced_at, points); \
+    check_replays_match_recordings([&](auto x) { return f(c, x[1]) * x[0]; }, traced_at, points); \
+    check_replays_match_recordings([&](auto x) { return f(x[0], x[0]) + x[1]; }, traced_at,       \
+                                   points);                                                       \
+    check_replays_match_recordings(                                                               \
+        [&](auto x) {                                                                             \
+          return f(x[0], x[1]) + f(x[0], c) * x[1] + f(c, x[1]) * x[0] + f(x[0], x[0]);           \
+        },                                                                                        \
+        traced_at, points);                                                                       \
+  }
+
+TEST_CASE("a replay gives a fresh recording's bits: operators and two-argument functions") {
+  TRACE_BINARY("+", a + b, 2.5)
+  TRACE_BINARY("-", a - b, 2.5)
+  TRACE_BINARY("*", a * b, 2.5)
+  TRACE_BINARY("/", a / b, 2.5)
+  TRACE_BINARY("pow", pow(a, b), 2.5)
+  TRACE_BINARY("hypot", hypot(a, b), 2.5)
+  TRACE_BINARY("atan2", atan2(a, b), 2.5)
+  TRACE_BINARY("min", min(a, b), 2.0)
+  TRACE_BINARY("max", max(a, b), 2.0)
+  SUBCASE("negation, unary plus and compound assignment") {
+    check_replays_match_recordings(
+        [](auto x) {
+          auto s = -x[0];
+          s += +x[1];
+          s -= 2.0;
+          s *= x[0];
+          s /= x[1];
+          s += 1.5;
+          return s;
+        },
+        {0.9, 1.3}, {{1.7, 0.6}, {-0.4, 2.2}});
+  }
+}
+#undef TRACE_BINARY
+
+// Rosenbrock in n dimensions and its gradient, by hand.
+const auto rosenbrock = [](auto x) {
+  auto sum = 0.0 * x[0];
+  for (std::size_t i = 0; i + 1 < x.size(); ++i) {
+    const auto t = x[i + 1] - x[i] * x[i];
+    const auto u = 1.0 - x[i];
+    sum += 100.0 * (t * t) + u * u;
+  }
+  return sum;
+};
+
+std::vector<double> rosenbrock_gradient(const std::vector<double>& x) {
+  std::vector<double> g(x.size(), 0.0);
+  for (std::size_t i = 0; i + 1 < x.size(); ++i) {
+    const double t = x[i + 1] - x[i] * x[i];
+    g[i] += -400.0 * x[i] * t - 2.0 * (1.0 - x[i]);
+    g[i + 1] += 200.0 * t;
+  }
+  return g;
+}
+
+TEST_CASE("a replayed gradient matches the hand-derived one and finite differences") {
+  std::vector<double> x0(12);
+  std::vector<double> x1(12);
+  for (std::size_t i = 0; i < x0.size(); ++i) {
+    x0[i] = 0.5 + 0.3 * std::sin(static_cast<double>(i));
+    x1[i] = -1.0 + 0.2 * static_cast<double>(i);
+  }
+  Trace<double> t = tinygrad::trace(rosenbrock, x0);
+  std::vector<double> g(x1.size());
+  t.gradient(x1, g);
+  const std::vector<double> by_hand = rosenbrock_gradient(x1);
+  for (std::size_t i = 0; i < x1.size(); ++i) {
+    check_close(g[i], by_hand[i], 1e-13);
+    const double numeric = tinygrad_test::central_difference(
+        [&](double xi) {
+          std::vector<double> y = x1;
+          y[i] = xi;
+          return t.value(y);
+        },
+        x1[i]);
+    check_close(g[i], numeric, 1e-8);
+  }
+  // A function with every kind of operand, by hand.
+  Trace<double> h = tinygrad::trace(
+      [](auto x) {
+        using tinygrad::sin;
+        return x[0] * x[1] + sin(x[0]) / x[1];
+      },
+      std::vector<double>{0.1, 0.2});
+  std::vector<double> gh(2);
+  const double a = 1.3;
+  const double b = -0.7;
+  check_close(h.value_and_gradient(std::vector<double>{a, b}, gh), a * b + std::sin(a) / b, 1e-15);
+  check_close(gh[0], b + std::cos(a) / b, 1e-15);
+  check_close(gh[1], a - std::sin(a) / (b * b), 1e-15);
+}
+
+TEST_CASE("the notebook's network, traced at one point and replayed at the notebook's") {
+  // Weights w1..w3 and biases b1..b3 are the inputs; x = 1, y = 1.
+  const auto network = [](auto activation) {
+    return [activation](auto p) {
+      auto a = activation(p[0] * 1.0 + p[3]);
+      a = activation(p[1] * a + p[4]);
+      a = activation(p[2] * a + p[5]);
+      const auto error = 1.0 - a;
+      return 0.5 * error * error;
+    };
+  };
+  const auto sigmoid = [](auto z) { return tinygrad::activate<tinygrad::Sigmoid>(z); };
+  const auto relu = [](auto z) { return tinygrad::activate<tinygrad::ReLU>(z); };
+  const std::vector<double> elsewhere{0.9, -0.3, 0.2, 0.1, 0.4, -0.2};
+  const std::vector<double> notebook{0.5, 0.5, 0.5, 0.0, 0.0, 0.0};
+  std::vector<double> g(6);
+  Trace<double> s = tinygrad::trace(network(sigmoid), elsewhere);
+  s.gradient(notebook, g);
+  // The notebook's printed numbers, to its 6 decimals.
+  CHECK(g[2] == doctest::Approx(-0.060540).epsilon(1e-4));
+  CHECK(g[1] == doctest::Approx(-0.007967).epsilon(1e-3));
+  CHECK(g[0] == doctest::Approx(-0.001504).epsilon(1e-3));
+  Trace<double> r = tinygrad::trace(network(relu), elsewhere);
+  r.gradient(notebook, g);
+  for (std::size_t i = 0; i < 3; ++i) {
+    CHECK(g[i] == doctest::Approx(-0.218750).epsilon(1e-12));
+  }
+  CHECK(r.retraces() == 0);  // ReLU's kink is an operation, not a branch
+}
+
+const auto branchy = [](auto x) {
+  if (x[0] > 0.0) {
+    return x[0] * x[0];
+  }
+  return -x[0];
+};
+
+TEST_CASE("a comparison is a guard: where it flips, the trace retraces or reports") {
+  std::vector<double> g(1);
+  SUBCASE("retrace, the default") {
+    Trace<double> t = tinygrad::trace(branchy, std::vector<double>{1.0});
+    CHECK(t.guards() == 1);
+    CHECK(t.value_and_gradient(std::vector<double>{2.0}, g) == 4.0);
+    CHECK(g[0] == 4.0);
+    CHECK(t.retraces() == 0);
+    CHECK(t.value_and_gradient(std::vector<double>{-3.0}, g) == 3.0);
+    CHECK(g[0] == -1.0);
+    CHECK(t.retraces() == 1);
+    CHECK(t.value_and_gradient(std::vector<double>{-1.0}, g) == 1.0);  // the new trace holds
+    CHECK(t.retraces() == 1);
+    CHECK(t.value(std::vector<double>{0.5}) == 0.25);
+    CHECK(t.retraces() == 2);
+  }
+  SUBCASE("report") {
+    Trace<double> t =
+        tinygrad::trace(branchy, std::vector<double>{1.0}, tinygrad::BranchChange::report);
+    CHECK_THROWS_WITH_AS(t.gradient(std::vector<double>{-3.0}, g),
+                         doctest::Contains("comparison 1 of the trace (>, true when traced)"),
+                         tinygrad::branch_changed);
+    CHECK(t.value_and_gradient(std::vector<double>{3.0}, g) == 9.0);  // still the old trace
+    CHECK(g[0] == 6.0);
+    t.on_branch_change(tinygrad::BranchChange::retrace);
+    CHECK(t.value(std::vector<double>{-3.0}) == 3.0);
+  }
+  SUBCASE("comparisons of two Traced, with a constant first, and isnan") {
+    const auto f = [](auto x) {
+      auto r = x[0] + x[1];
+      if (x[0] < x[1]) {
+        r = r * 2.0;
+      }
+      if (3.0 <= x[0]) {
+        r = r * 5.0;
+      }
+      if (isnan(x[1])) {
+        r = x[0];
+      }
+      return r;
+    };
+    Trace<double> t = tinygrad::trace(f, std::vector<double>{1.0, 2.0});
+    CHECK(t.guards() == 3);
+    const auto check_at = [&](double a, double b, std::size_t retraces) {
+      std::vector<double> expected;
+      std::vector<double> x{a, b};
+      const double value = recorded(f, x, expected);
+      std::vector<double> got(2);
+      CHECK(bits(t.value_and_gradient(x, got)) == bits(value));
+      CHECK(got == expected);
+      CHECK(t.retraces() == retraces);
+    };
+    check_at(1.5, 2.5, 0);
+    check_at(2.5, 1.5, 1);
+    check_at(4.0, 1.0, 2);
+    check_at(4.5, 0.5, 2);
+    check_at(4.5, std::numeric_limits<double>::quiet_NaN(), 3);
+  }
+}
+
+TEST_CASE("data: inputs a replay may change, without a gradient") {
+  const auto f = [](auto x, auto data) {
+    auto sum = 0.0 * x[0];
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      const auto d = x[i] - data[i];
+      sum += d * d * data[x.size()];
+    }
+    return sum;
+  };
+  Trace<double> t =
+      tinygrad::trace(f, std::vector<double>{1.0, 2.0}, std::vector<double>{0.0, 0.0, 1.0});
+  CHECK(t.inputs() == 2);
+  CHECK(t.data_size() == 3);
+  std::vector<double> g(2);
+  const std::vector<double> x{1.5, -0.5};
+  const std::vector<double> data{0.25, 1.0, 3.0};
+  CHECK(t.value_and_gradient(x, g, data) == 3.0 * (1.25 * 1.25 + 1.5 * 1.5));
+  CHECK(g[0] == 2.0 * 3.0 * 1.25);
+  CHECK(g[1] == 2.0 * 3.0 * -1.5);
+  CHECK_THROWS_AS(t.value(x, std::vector<double>{1.0}), std::invalid_argument);
+}
+
+TEST_CASE("a constant result, and constants that never meet a traced number") {
+  Trace<double> t = tinygrad::trace(
+      [](auto x) {
+        using tinygrad::exp;
+        const Traced<double> two = 2.0;
+        return exp(two) * 0.0 * x.size();
+      },
+      std::vector<double>{1.0, 2.0});
+  CHECK(t.operations() == 0);
+  std::vector<double> g{7.0, 7.0};
+  CHECK(t.value_and_gradient(std::vector<double>{3.0, 4.0}, g) == 0.0);
+  CHECK(g == std::vector<double>{0.0, 0.0});
+  // An output that is an input.
+  Trace<double> id = tinygrad::trace([](auto x) { return x[1]; }, std::vector<double>{1.0, 2.0});
+  CHECK(id.value_and_gradient(std::vector<double>{3.0, 4.0}, g) == 4.0);
+  CHECK(g == std::vector<double>{0.0, 1.0});
+}
+
+TEST_CASE("copies share the trace and replay on their own threads") {
+  std::vector<double> x0(50, 0.5);
+  const Trace<double> t = tinygrad::trace(rosenbrock, x0);
+  std::vector<std::vector<double>> results(4);
+  std::vector<std::thread> threads;
+  for (std::size_t k = 0; k < results.size(); ++k) {
+    threads.emplace_back([&, k] {
+      Trace<double> mine = t;
+      std::vector<double> x(50, 0.1 * static_cast<double>(k));
+      results[k].resize(50);
+      for (int repeat = 0; repeat < 20; ++repeat) {
+        mine.gradient(x, results[k]);
+      }
+    });
+  }
+  for (std::thread& thread : threads) {
+    thread.join();
+  }
+  Trace<double> here = t;
+  for (std::size_t k = 0; k < results.size(); ++k) {
+    const std::vector<double> x(50, 0.1 * static_cast<double>(k));
+    std::vector<double> expected(50);
+    here.gradient(x, expected);
+    CHECK(results[k] == expected);
+    const std::vector<double> by_hand = rosenbrock_gradient(x);
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      check_close(results[k][i], by_hand[i], 1e-13);
+    }
+  }
+}
+
+TEST_CASE("a warm replay allocates nothing; the trace's size") {
+  std::vector<double> x(100, 0.5);
+  Trace<double> t = tinygrad::trace(rosenbrock, x);
+  // 0 * x[0], then per term: x*x, -, 1-x, t*t, 100*, u*u, +, +=.
+  CHECK(t.operations() == 8 * 99 + 1);
+  CHECK(t.trace_bytes() <= 32 * t.operations());
+  std::vector<double> g(100);
+  t.gradient(x, g);
+  const long before = tinygrad_test::allocations.load();
+  for (int i = 0; i < 10; ++i) {
+    x[0] = 0.1 * i;
+    t.gradient(x, g);
+    CHECK(t.value(x) > 0.0);
+  }
+  CHECK(tinygrad_test::allocations.load() == before);
+}
+
+TEST_CASE("misuse: a Traced outside its trace, sizes that do not match") {
+  Traced<double> kept;
+  Trace<double> t = tinygrad::trace(
+      [&kept](auto x) {
+        kept = x[0] * 2.0;
+        return kept;
+      },
+      std::vector<double>{1.0});
+  CHECK_THROWS_WITH_AS(kept + 1.0, doctest::Contains("whose trace is done"), tinygrad::trace_error);
+  CHECK_THROWS_AS((void)(kept < 1.0), tinygrad::trace_error);
+  // Inside another trace, a Traced of the first is refused too.
+  CHECK_THROWS_AS(
+      tinygrad::trace([&kept](auto x) { return x[0] * kept; }, std::vector<double>{1.0}),
+      tinygrad::trace_error);
+  std::vector<double> g(2);
+  CHECK_THROWS_WITH_AS(t.gradient(std::vector<double>{1.0}, g),
+                       doctest::Contains("gradient has 2 elements but x has 1"),
+                       std::invalid_argument);
+  CHECK_THROWS_AS(t.value(std::vector<double>{1.0, 2.0}), std::invalid_argument);
+  // A constant is fine anywhere.
+  const Traced<double> c = 2.0;
+  CHECK((c * 3.0).value() == 6.0);
+  CHECK(c < 3.0);
+}
+
+}  // namespace
