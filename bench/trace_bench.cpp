@@ -6,11 +6,21 @@
 // trace made once before the timing (trace.hpp). Counters:
 // `replay/recording`, and `trace_bytes_per_op` and `workspace_bytes_per_op`
 // (the memory of the trace and of its workspace, per traced operation).
+//
+// BM_Batch_*: the same trace evaluated at 64 points, one point at a time
+// (`one_at_a_time`, the baseline) and all at once with the points in SIMD
+// lanes (`batch`, values_and_gradients); counter `batch/one_at_a_time`.
+//
+// BM_MonteCarlo: the discounted payoff of a European call and its
+// gradient in (S0, sigma) on 4096 paths (examples/monte_carlo_greeks.cpp),
+// each path recorded on a tape (`recording`, the baseline) against one
+// trace replayed for all paths in lanes (`batch`).
 
 #include "harness.hpp"
 #include "workloads.hpp"
 
 #include <benchmark/benchmark.h>
+#include <cmath>
 #include <cstddef>
 #include <span>
 #include <tinygrad/trace.hpp>
@@ -95,6 +105,92 @@ void BM_W4(benchmark::State& state) {
       [&](auto p) { return workloads::w4_sum(p, x, Sigmoid{}); }, 300'000);
 }
 BENCHMARK(BM_W4);
+
+/// Times 64 points replayed one at a time against all at once in lanes.
+template <class Loss>
+void compare_batch(benchmark::State& state, const std::vector<double>& point, Loss loss) {
+  constexpr std::size_t m = 64;
+  const std::size_t n = point.size();
+  tinygrad::Trace<double> trace =
+      tinygrad::trace([&](std::span<const Traced<double>> p) { return loss(p); }, point);
+  std::vector<double> points(m * n);
+  for (std::size_t k = 0; k < m; ++k) {
+    for (std::size_t i = 0; i < n; ++i) {
+      points[k * n + i] = point[i] * (1.0 + 0.001 * static_cast<double>(k));
+    }
+  }
+  std::vector<double> values(m);
+  std::vector<double> gradients(m * n);
+  harness::compare_to(
+      state, 1,
+      Contender{"one_at_a_time",
+                [&] {
+                  for (std::size_t k = 0; k < m; ++k) {
+                    values[k] =
+                        trace.value_and_gradient(std::span<const double>(points).subspan(k * n, n),
+                                                 std::span<double>(gradients).subspan(k * n, n));
+                  }
+                }},
+      Contender{"batch", [&] { trace.values_and_gradients(points, values, gradients); }});
+}
+
+void BM_Batch_W1(benchmark::State& state) {
+  const auto layers = static_cast<std::size_t>(state.range(0));
+  std::vector<double> parameters(2 * layers, 0.0);
+  std::fill_n(parameters.begin(), layers, 0.5);
+  compare_batch(state, parameters, [layers](auto p) {
+    return workloads::w1_loss(p.first(layers), p.subspan(layers), Sigmoid{});
+  });
+}
+BENCHMARK(BM_Batch_W1)->Arg(3)->Arg(100);
+
+void BM_Batch_W3(benchmark::State& state) {
+  compare_batch(state, workloads::w3_point(static_cast<std::size_t>(state.range(0))),
+                [](auto p) { return workloads::w3_rosenbrock(p); });
+}
+BENCHMARK(BM_Batch_W3)->Arg(100);
+
+void BM_MonteCarlo(benchmark::State& state) {
+  constexpr std::size_t paths = 4096;
+  const auto payoff = [](auto x, auto z) {
+    using tinygrad::exp;
+    using tinygrad::max;
+    const auto end = x[0] * exp((0.05 - 0.5 * x[1] * x[1]) + x[1] * z[0]);
+    return std::exp(-0.05) * max(end - 100.0, 0.0);
+  };
+  std::vector<double> z(paths);
+  for (std::size_t k = 0; k < paths; ++k) {
+    z[k] = 2.0 * std::sin(1.7 * static_cast<double>(k));  // spread over [-2, 2]
+  }
+  std::vector<double> points(2 * paths);
+  for (std::size_t k = 0; k < paths; ++k) {
+    points[2 * k] = 100.0;
+    points[2 * k + 1] = 0.2;
+  }
+  std::vector<double> values(paths);
+  std::vector<double> gradients(2 * paths);
+  tinygrad::Trace<double> trace =
+      tinygrad::trace(payoff, std::vector<double>{100.0, 0.2}, std::vector<double>{0.5});
+  tinygrad::Tape<double> tape;
+  harness::compare_to(
+      state, 1,
+      Contender{"recording",
+                [&] {
+                  for (std::size_t k = 0; k < paths; ++k) {
+                    tape.clear();
+                    const std::vector<Var<double>> x{Var<double>(points[2 * k]),
+                                                     Var<double>(points[2 * k + 1])};
+                    const Var<double> y = payoff(std::span<const Var<double>>(x),
+                                                 std::span<const double>(z).subspan(k, 1));
+                    y.backward();
+                    values[k] = y.value();
+                    gradients[2 * k] = x[0].grad();
+                    gradients[2 * k + 1] = x[1].grad();
+                  }
+                }},
+      Contender{"batch", [&] { trace.values_and_gradients(points, values, gradients, z); }});
+}
+BENCHMARK(BM_MonteCarlo);
 
 }  // namespace
 

@@ -55,14 +55,21 @@ double recorded(F& f, const std::vector<double>& x, std::vector<double>& gradien
 }
 
 /// Traces f at `traced_at`, replays it at every point of `points`, and
-/// checks value and gradient there bit for bit against a fresh recording.
+/// checks value and gradient there bit for bit against a fresh recording:
+/// one point at a time, and all at once in lanes (the points repeated so
+/// that the batch fills lanes more than twice and ends in a partial block).
 template <class F>
 void check_replays_match_recordings(F f, const std::vector<double>& traced_at,
                                     const std::vector<std::vector<double>>& points) {
   Trace<double> t = tinygrad::trace(f, traced_at);
+  const std::size_t n = traced_at.size();
+  std::vector<double> expected_values;
+  std::vector<std::vector<double>> expected_gradients;
   for (const std::vector<double>& x : points) {
     std::vector<double> expected;
     const double expected_value = recorded(f, x, expected);
+    expected_values.push_back(expected_value);
+    expected_gradients.push_back(expected);
     std::vector<double> g(x.size(), -1.0);
     const double value = t.value_and_gradient(x, g);
     INFO("at x[0] = ", x[0], ": replay ", value, ", recording ", expected_value);
@@ -71,6 +78,27 @@ void check_replays_match_recordings(F f, const std::vector<double>& traced_at,
     for (std::size_t i = 0; i < x.size(); ++i) {
       INFO("d/dx", i, ": replay ", g[i], ", recording ", expected[i]);
       CHECK(bits(g[i]) == bits(expected[i]));
+    }
+  }
+  const std::size_t m = 2 * tinygrad::detail::tracing::lanes<double> + 3;
+  std::vector<double> batch_points;
+  for (std::size_t k = 0; k < m; ++k) {
+    const std::vector<double>& x = points[k % points.size()];
+    batch_points.insert(batch_points.end(), x.begin(), x.end());
+  }
+  std::vector<double> values(m, -1.0);
+  std::vector<double> gradients(m * n, -1.0);
+  t.values_and_gradients(batch_points, values, gradients);
+  std::vector<double> values_only(m, -1.0);
+  t.values(batch_points, values_only);
+  for (std::size_t k = 0; k < m; ++k) {
+    const std::size_t j = k % points.size();
+    INFO("batch point ", k, ": x[0] = ", points[j][0]);
+    CHECK(bits(values[k]) == bits(expected_values[j]));
+    CHECK(bits(values_only[k]) == bits(expected_values[j]));
+    for (std::size_t i = 0; i < n; ++i) {
+      INFO("d/dx", i, ": batch ", gradients[k * n + i], ", recording ", expected_gradients[j][i]);
+      CHECK(bits(gradients[k * n + i]) == bits(expected_gradients[j][i]));
     }
   }
 }
@@ -89,34 +117,53 @@ void check_replays_match_recordings(F f, const std::vector<double>& traced_at,
   }
 
 TEST_CASE("a replay gives a fresh recording's value and gradient, bit for bit: functions") {
-  TRACE_UNARY(exp, 0.3, -1.2, 2.5, 0.0)
-  TRACE_UNARY(exp2, 0.3, -1.2, 2.5, 0.0)
-  TRACE_UNARY(expm1, 0.3, -1.2, 2.5, 1e-9)
-  TRACE_UNARY(log, 0.3, 1.2, 2.5, 7.0)
-  TRACE_UNARY(log2, 0.3, 1.2, 2.5, 7.0)
-  TRACE_UNARY(log10, 0.3, 1.2, 2.5, 7.0)
-  TRACE_UNARY(log1p, 0.3, -0.2, 2.5, 1e-9)
-  TRACE_UNARY(sqrt, 0.3, 1.2, 2.5, 7.0)
-  TRACE_UNARY(cbrt, 0.3, -1.2, 2.5, -7.0)
-  TRACE_UNARY(sin, 0.3, -1.2, 2.5, 0.0)
-  TRACE_UNARY(cos, 0.3, -1.2, 2.5, 0.0)
-  TRACE_UNARY(tan, 0.3, -1.2, 1.5, 0.0)
-  TRACE_UNARY(asin, 0.3, -0.2, 0.9, -0.99)
-  TRACE_UNARY(acos, 0.3, -0.2, 0.9, -0.99)
-  TRACE_UNARY(atan, 0.3, -1.2, 2.5, 0.0)
-  TRACE_UNARY(sinh, 0.3, -1.2, 2.5, 0.0)
-  TRACE_UNARY(cosh, 0.3, -1.2, 2.5, 0.0)
-  TRACE_UNARY(asinh, 0.3, -1.2, 2.5, 0.0)
-  TRACE_UNARY(acosh, 3.3, 2.2, 2.5, 7.0)
-  TRACE_UNARY(atanh, 0.3, -0.2, 0.9, -0.99)
-  TRACE_UNARY(erf, 0.3, -1.2, 2.5, 0.0)
-  TRACE_UNARY(erfc, 0.3, -1.2, 2.5, 0.0)
-  TRACE_UNARY(abs, 0.3, -1.2, 2.5, 0.0)
-  TRACE_UNARY(sigmoid, 0.3, -1.2, 2.5, -40.0)
-  TRACE_UNARY(tanh, 0.3, -1.2, 2.5, 0.0)
-  TRACE_UNARY(relu, 0.3, -1.2, 2.5, 0.0)
+  TRACE_UNARY(exp, 0.3, -1.2, 2.5, 0.0);
+  TRACE_UNARY(exp2, 0.3, -1.2, 2.5, 0.0);
+  TRACE_UNARY(expm1, 0.3, -1.2, 2.5, 1e-9);
+  TRACE_UNARY(log, 0.3, 1.2, 2.5, 7.0);
+  TRACE_UNARY(log2, 0.3, 1.2, 2.5, 7.0);
+  TRACE_UNARY(log10, 0.3, 1.2, 2.5, 7.0);
+  TRACE_UNARY(log1p, 0.3, -0.2, 2.5, 1e-9);
+  TRACE_UNARY(sqrt, 0.3, 1.2, 2.5, 7.0);
+  TRACE_UNARY(cbrt, 0.3, -1.2, 2.5, -7.0);
+  TRACE_UNARY(sin, 0.3, -1.2, 2.5, 0.0);
+  TRACE_UNARY(cos, 0.3, -1.2, 2.5, 0.0);
+  TRACE_UNARY(tan, 0.3, -1.2, 1.5, 0.0);
+  TRACE_UNARY(asin, 0.3, -0.2, 0.9, -0.99);
+  TRACE_UNARY(acos, 0.3, -0.2, 0.9, -0.99);
+  TRACE_UNARY(atan, 0.3, -1.2, 2.5, 0.0);
+  TRACE_UNARY(sinh, 0.3, -1.2, 2.5, 0.0);
+  TRACE_UNARY(cosh, 0.3, -1.2, 2.5, 0.0);
+  TRACE_UNARY(asinh, 0.3, -1.2, 2.5, 0.0);
+  TRACE_UNARY(acosh, 3.3, 2.2, 2.5, 7.0);
+  TRACE_UNARY(atanh, 0.3, -0.2, 0.9, -0.99);
+  TRACE_UNARY(erf, 0.3, -1.2, 2.5, 0.0);
+  TRACE_UNARY(erfc, 0.3, -1.2, 2.5, 0.0);
+  TRACE_UNARY(abs, 0.3, -1.2, 2.5, 0.0);
+  TRACE_UNARY(sigmoid, 0.3, -1.2, 2.5, -40.0);
+  TRACE_UNARY(tanh, 0.3, -1.2, 2.5, 0.0);
+  TRACE_UNARY(relu, 0.3, -1.2, 2.5, 0.0);
 }
 #undef TRACE_UNARY
+
+TEST_CASE("an adjoint of zero passes nothing on, as on the tape: no 0 * inf") {
+  // sqrt'(0) is infinite; the product by 0 gives its result an adjoint of 0.
+  check_replays_match_recordings(
+      [](auto x) {
+        using tinygrad::sqrt;
+        return sqrt(x[0]) * 0.0 + x[1] * sqrt(x[1]);
+      },
+      {1.0, 1.0}, {{0.0, 0.0}, {0.0, 2.0}, {4.0, 0.0}});
+  Trace<double> t = tinygrad::trace(
+      [](auto x) {
+        using tinygrad::sqrt;
+        return sqrt(x[0]) * 0.0;
+      },
+      std::vector<double>{1.0});
+  std::vector<double> g(1, -1.0);
+  t.gradient(std::vector<double>{0.0}, g);
+  CHECK(g[0] == 0.0);
+}
 
 template <class P>
 void check_policy() {
@@ -159,15 +206,15 @@ TEST_CASE("a replay gives a fresh recording's bits: every built-in policy and a 
   }
 
 TEST_CASE("a replay gives a fresh recording's bits: operators and two-argument functions") {
-  TRACE_BINARY("+", a + b, 2.5)
-  TRACE_BINARY("-", a - b, 2.5)
-  TRACE_BINARY("*", a * b, 2.5)
-  TRACE_BINARY("/", a / b, 2.5)
-  TRACE_BINARY("pow", pow(a, b), 2.5)
-  TRACE_BINARY("hypot", hypot(a, b), 2.5)
-  TRACE_BINARY("atan2", atan2(a, b), 2.5)
-  TRACE_BINARY("min", min(a, b), 2.0)
-  TRACE_BINARY("max", max(a, b), 2.0)
+  TRACE_BINARY("+", a + b, 2.5);
+  TRACE_BINARY("-", a - b, 2.5);
+  TRACE_BINARY("*", a * b, 2.5);
+  TRACE_BINARY("/", a / b, 2.5);
+  TRACE_BINARY("pow", pow(a, b), 2.5);
+  TRACE_BINARY("hypot", hypot(a, b), 2.5);
+  TRACE_BINARY("atan2", atan2(a, b), 2.5);
+  TRACE_BINARY("min", min(a, b), 2.0);
+  TRACE_BINARY("max", max(a, b), 2.0);
   SUBCASE("negation, unary plus and compound assignment") {
     check_replays_match_recordings(
         [](auto x) {
@@ -339,6 +386,59 @@ TEST_CASE("a comparison is a guard: where it flips, the trace retraces or report
   }
 }
 
+TEST_CASE("a batch: points where a guard flips get a trace of their own, or a report") {
+  const std::vector<double> points{2.0, -3.0, 0.5, -1.0, 4.0, 0.0, 1.5, -2.5, 3.0, -0.5, 1.0};
+  std::vector<double> values(points.size());
+  std::vector<double> gradients(points.size());
+  Trace<double> t = tinygrad::trace(branchy, std::vector<double>{1.0});
+  t.values_and_gradients(points, values, gradients);
+  std::size_t flipped = 0;
+  for (std::size_t k = 0; k < points.size(); ++k) {
+    const double x = points[k];
+    INFO("x = ", x);
+    CHECK(values[k] == (x > 0.0 ? x * x : -x));
+    CHECK(gradients[k] == (x > 0.0 ? 2.0 * x : -1.0));
+    flipped += x > 0.0 ? 0 : 1;
+  }
+  CHECK(t.retraces() == flipped);
+  CHECK(t.value(std::vector<double>{3.0}) == 9.0);  // the batch kept the trace
+  CHECK(t.retraces() == flipped);
+  Trace<double> r =
+      tinygrad::trace(branchy, std::vector<double>{1.0}, tinygrad::BranchChange::report);
+  CHECK_THROWS_WITH_AS(r.values_and_gradients(points, values, gradients),
+                       doctest::Contains("at point 1 of the batch"), tinygrad::branch_changed);
+}
+
+TEST_CASE("a batch of floats: sixteen lanes, a recording's bits at each point") {
+  const auto f = [](auto x) {
+    using tinygrad::exp;
+    return tinygrad::activate<tinygrad::Sigmoid>(x[0] * x[1] - 0.5f) / (1.0f + exp(x[1]));
+  };
+  Trace<float> t = tinygrad::trace(f, std::vector<float>{0.3f, 0.7f});
+  const std::size_t m = 37;
+  std::vector<float> points(2 * m);
+  for (std::size_t k = 0; k < points.size(); ++k) {
+    points[k] = std::sin(0.37f * static_cast<float>(k)) * 3.0f;
+  }
+  std::vector<float> values(m);
+  std::vector<float> gradients(2 * m);
+  t.values_and_gradients(points, values, gradients);
+  for (std::size_t k = 0; k < m; ++k) {
+    Tape<float> tape;
+    tape.fuse_operations(false);
+    const Var<float> x0 = points[2 * k];
+    const Var<float> x1 = points[2 * k + 1];
+    const std::vector<Var<float>> x{x0, x1};
+    const Var<float> y = f(std::span<const Var<float>>(x));
+    y.backward();
+    CHECK(std::bit_cast<std::uint32_t>(values[k]) == std::bit_cast<std::uint32_t>(y.value()));
+    CHECK(std::bit_cast<std::uint32_t>(gradients[2 * k]) ==
+          std::bit_cast<std::uint32_t>(x0.grad()));
+    CHECK(std::bit_cast<std::uint32_t>(gradients[2 * k + 1]) ==
+          std::bit_cast<std::uint32_t>(x1.grad()));
+  }
+}
+
 TEST_CASE("data: inputs a replay may change, without a gradient") {
   const auto f = [](auto x, auto data) {
     auto sum = 0.0 * x[0];
@@ -359,6 +459,28 @@ TEST_CASE("data: inputs a replay may change, without a gradient") {
   CHECK(g[0] == 2.0 * 3.0 * 1.25);
   CHECK(g[1] == 2.0 * 3.0 * -1.5);
   CHECK_THROWS_AS(t.value(x, std::vector<double>{1.0}), std::invalid_argument);
+  // In a batch: data per point, or the same data for every point.
+  const std::vector<double> points{1.5, -0.5, 0.0, 2.0};
+  std::vector<double> values(2);
+  std::vector<double> gradients(4);
+  const std::vector<double> per_point{0.25, 1.0, 3.0, 1.0, 1.0, 2.0};
+  t.values_and_gradients(points, values, gradients, per_point);
+  CHECK(values[0] == 3.0 * (1.25 * 1.25 + 1.5 * 1.5));
+  CHECK(values[1] == 2.0 * (1.0 + 1.0));
+  CHECK(gradients == std::vector<double>{7.5, -9.0, -4.0, 4.0});
+  t.values_and_gradients(points, values, gradients, data);
+  CHECK(values[1] == 3.0 * (0.25 * 0.25 + 1.0));
+  CHECK(gradients[2] == 2.0 * 3.0 * -0.25);
+  CHECK_THROWS_WITH_AS(
+      t.values(points, values, std::vector<double>{1.0, 2.0}),
+      doctest::Contains("data has 2 elements but values times the traced data has 6"),
+      std::invalid_argument);
+  CHECK_THROWS_WITH_AS(t.values(points, std::span<double>(values).first(1), data),
+                       doctest::Contains("points has 4 elements but values times the inputs has 2"),
+                       std::invalid_argument);
+  CHECK_THROWS_AS(
+      t.values_and_gradients(points, values, std::span<double>(gradients).first(3), data),
+      std::invalid_argument);
 }
 
 TEST_CASE("a constant result, and constants that never meet a traced number") {
@@ -425,6 +547,16 @@ TEST_CASE("a warm replay allocates nothing; the trace's size") {
     CHECK(t.value(x) > 0.0);
   }
   CHECK(tinygrad_test::allocations.load() == before);
+  // And a warm batch.
+  std::vector<double> points(std::size_t{100} * 20, 0.5);
+  std::vector<double> values(20);
+  std::vector<double> gradients(points.size());
+  t.values_and_gradients(points, values, gradients);
+  const long before_batch = tinygrad_test::allocations.load();
+  points[7] = 0.25;
+  t.values_and_gradients(points, values, gradients);
+  t.values(points, values);
+  CHECK(tinygrad_test::allocations.load() == before_batch);
 }
 
 TEST_CASE("misuse: a Traced outside its trace, sizes that do not match") {

@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cmath>
 #include <concepts>
 #include <cstddef>
@@ -57,6 +58,44 @@ namespace detail::tracing {
 /// constants), its value and a partial for each traced argument.
 template <class T>
 using Function = void (*)(const T* arguments, T& value, T* partial);
+
+/// How many points a batched replay evaluates at once, in lanes: a 64-byte
+/// vector's worth (8 doubles, 16 floats), which one AVX-512 or two AVX2
+/// registers hold.
+template <class T>
+inline constexpr std::size_t lanes = 64 / sizeof(T) > 0 ? 64 / sizeof(T) : 1;
+
+/// The same function over `lanes<T>` points: the arguments' values
+/// first[l] and second[l] (second unused by a one-argument function), the
+/// values value[l] and the partials partial[k * lanes<T> + l].
+template <class T>
+using LanesFunction = void (*)(const T* first, const T* second, T* value, T* partial);
+
+/// What a call instruction calls: the function for one point and for a
+/// batch of lanes.
+template <class T>
+struct Callee {
+  Function<T> one;
+  LanesFunction<T> many;
+};
+
+/// `one` over the lanes, one point at a time: for the functions of
+/// derivatives.hpp, whose std:: calls do not vectorise. `arity` arguments,
+/// `kept` partials.
+template <class T, Function<T> one, std::size_t arity, std::size_t kept>
+void one_lane_at_a_time(const T* first, const T* second, T* value, T* partial) {
+  for (std::size_t l = 0; l < lanes<T>; ++l) {
+    const T arguments[2] = {first[l], arity == 2 ? second[l] : T(0)};
+    T p[2] = {};
+    one(arguments, value[l], p);
+    for (std::size_t k = 0; k < kept; ++k) {
+      partial[k * lanes<T> + l] = p[k];
+    }
+  }
+}
+
+template <class T, Function<T> one, std::size_t arity, std::size_t kept>
+inline constexpr Callee<T> callee{one, &one_lane_at_a_time<T, one, arity, kept>};
 
 /// What an instruction does. Arithmetic is spelled out, so that a replay
 /// runs it inline; the functions and policies are calls through a Function.
@@ -105,7 +144,7 @@ template <class T, class Partial>
 struct Cursors {
   const std::uint32_t* operand;
   Partial* partial;  // T for the forward pass, which writes them; const T back
-  const Function<T>* callee;
+  const Callee<T>* const* callee;
 };
 
 /// Evaluates one instruction: its value into `result` and the partials it
@@ -173,7 +212,7 @@ TINYGRAD_DETAIL_INLINE inline void forward_step(Op op, const T* values, Cursors<
     }
     case Op::call_unary: {
       const T argument[1] = {a};  // not &a, which would keep `a` in memory for every case
-      (*at.callee++)(argument, result, at.partial);
+      (*at.callee++)->one(argument, result, at.partial);
       at.operand += 1;
       at.partial += 1;
       return;
@@ -181,7 +220,7 @@ TINYGRAD_DETAIL_INLINE inline void forward_step(Op op, const T* values, Cursors<
     case Op::call_binary:
     case Op::call_with_constant: {
       const T arguments[2] = {a, values[operand[1]]};
-      (*at.callee++)(arguments, result, at.partial);
+      (*at.callee++)->one(arguments, result, at.partial);
       at.operand += 2;
       at.partial += op == Op::call_binary ? 2 : 1;
       return;
@@ -330,7 +369,7 @@ inline const char* spelling(Predicate p) noexcept {
 /// [0, inputs), the data [inputs, inputs + data), the constants, then one
 /// per instruction, in order (first_result on). Instruction i is ops[i];
 /// its operands' slots follow the previous instruction's in `operands`,
-/// and a call's Function follows the previous call's in `callees`.
+/// and a call's Callee follows the previous call's in `callees`.
 template <class T>
 struct Program {
   std::uint32_t inputs = 0;
@@ -339,7 +378,7 @@ struct Program {
   std::uint32_t first_result = 0;
   std::vector<Op> ops;
   std::vector<std::uint32_t> operands;
-  std::vector<Function<T>> callees;
+  std::vector<const Callee<T>*> callees;
   std::size_t partials = 0;  // kept per evaluation, in all
   std::vector<Guard> guards;
   std::uint32_t output = 0;
@@ -397,7 +436,7 @@ struct Builder {
   /// Appends an instruction over `operands` (the traced ones first) and
   /// returns its value now, computed as a replay will compute it.
   template <std::size_t count>
-  T append(Op op, Function<T> callee, const std::array<Operand<T>, count>& operands) {
+  T append(Op op, const Callee<T>* callee, const std::array<Operand<T>, count>& operands) {
     if (program.first_result + program.ops.size() + program.constants.size() >= constant_bit - 1) {
       throw trace_error("tinygrad::trace: the trace is full (2^31 slots)");
     }
@@ -529,9 +568,24 @@ void activation(const T* x, T& value, T* p) {
   p[0] = r.derivative;
 }
 
+/// An activation over the lanes with the kernels' formula for many numbers
+/// at once, which vectorises and gives value_and_derivative_of_one's bits.
+template <class P, class T>
+void activation_lanes(const T* x, const T* /*unused*/, T* value, T* p) {
+  for (std::size_t l = 0; l < lanes<T>; ++l) {
+    const ValueAndDerivative<T> r = value_and_derivative<P>(x[l]);
+    value[l] = r.value;
+    p[l] = r.derivative;
+  }
+}
+
+template <class P, class T>
+inline constexpr Callee<T> activation_callee{&activation<P, T>, &activation_lanes<P, T>};
+
 /// What a replay writes into: the values, the kept partials and the
-/// adjoints of one evaluation. Sized for one program at a time.
-template <class T>
+/// adjoints of one evaluation, each `width` times (one per lane of a batch:
+/// values[slot * width + lane], and so on). Sized for one program at a time.
+template <class T, std::size_t width = 1>
 struct Workspace {
   const Program<T>* sized_for = nullptr;
   std::vector<T> values;
@@ -542,11 +596,14 @@ struct Workspace {
     if (sized_for == &program) {
       return;
     }
-    values.assign(program.slots(), T(0));
-    std::copy(program.constants.begin(), program.constants.end(),
-              values.begin() + program.inputs + program.data);
-    partials.assign(program.partials, T(0));
-    adjoints.assign(program.slots(), T(0));
+    values.assign(program.slots() * width, T(0));
+    for (std::size_t c = 0; c < program.constants.size(); ++c) {
+      const std::size_t slot = std::size_t{program.inputs} + program.data + c;
+      std::fill_n(values.begin() + static_cast<std::ptrdiff_t>(slot * width), width,
+                  program.constants[c]);
+    }
+    partials.assign(program.partials * width, T(0));
+    adjoints.assign(program.slots() * width, T(0));
     sized_for = &program;
   }
 };
@@ -582,6 +639,226 @@ void reverse(const Program<T>& program, Workspace<T>& ws, T seed) {
   const T* result_adjoint = adjoint + program.slots();
   for (std::size_t i = program.ops.size(); i-- > 0;) {
     reverse_step(program.ops[i], values, at, *--result_adjoint, adjoint);
+  }
+}
+
+// ---- Many points at once: each slot holds lanes<T> values, one per point
+// (structure of arrays), and each instruction runs over all the lanes. The
+// loops over lanes vectorise; per lane they are the one-point formulas, so
+// a point's lane gives the bits of a replay at that point alone.
+
+/// The workspace of a batched replay.
+template <class T>
+using LanesWorkspace = Workspace<T, lanes<T>>;
+
+/// result[l] = f(a[l], b[l]) over the lanes. The pointers are declared not
+/// to overlap (a result's slot is never its operands'; a and b may be the
+/// same, which only reads), or the compiler would not vectorise the loop.
+template <class T, class F>
+TINYGRAD_DETAIL_INLINE inline void each_lane(T* __restrict result, const T* __restrict a,
+                                             const T* __restrict b, F f) {
+  for (std::size_t l = 0; l < lanes<T>; ++l) {
+    result[l] = f(a[l], b[l]);
+  }
+}
+
+/// forward() over the lanes; returns a mask of the lanes where a guard does
+/// not hold.
+template <class T>
+std::uint64_t forward_lanes(const Program<T>& program, LanesWorkspace<T>& ws) {
+  constexpr std::size_t W = lanes<T>;
+  T* const values = ws.values.data();
+  const std::uint32_t* operand = program.operands.data();
+  const Callee<T>* const* callee = program.callees.data();
+  T* partial = ws.partials.data();
+  T* result = values + std::size_t{program.first_result} * W;
+  for (const Op op : program.ops) {
+    const bool one_operand = op == Op::negate || op == Op::call_unary;
+    const T* const a = values + std::size_t{operand[0]} * W;
+    const T* const b = values + std::size_t{operand[one_operand ? 0 : 1]} * W;
+    switch (op) {
+      case Op::add:
+      case Op::add_constant:
+        each_lane(result, a, b, [](T x, T y) { return x + y; });
+        break;
+      case Op::subtract:
+      case Op::subtract_constant:
+        each_lane(result, a, b, [](T x, T y) { return x - y; });
+        break;
+      case Op::constant_subtract:
+        each_lane(result, a, b, [](T x, T c) { return c - x; });
+        break;
+      case Op::negate:
+        each_lane(result, a, b, [](T x, T) { return -x; });
+        break;
+      case Op::multiply:
+      case Op::multiply_constant:
+        each_lane(result, a, b, [](T x, T y) { return x * y; });
+        break;
+      case Op::divide:
+        each_lane(result, a, b, [](T x, T y) { return x / y; });
+        each_lane(partial, b, b, [](T y, T) { return T(1) / y; });
+        each_lane(partial + W, result, b, [](T q, T y) { return -q / y; });
+        break;
+      case Op::divide_constant:
+        each_lane(result, a, b, [](T x, T d) { return x / d; });
+        each_lane(partial, b, b, [](T d, T) { return T(1) / d; });
+        break;
+      case Op::constant_divide:
+        each_lane(result, a, b, [](T x, T c) { return c / x; });
+        each_lane(partial, result, a, [](T q, T x) { return -q / x; });
+        break;
+      case Op::call_unary:
+      case Op::call_binary:
+      case Op::call_with_constant:
+        (*callee++)->many(a, b, result, partial);
+        break;
+    }
+    operand += one_operand ? 1 : 2;
+    partial += partials_kept(op) * W;
+    result += W;
+  }
+  std::uint64_t broken = 0;
+  for (const Guard& g : program.guards) {
+    for (std::size_t l = 0; l < W; ++l) {
+      const bool holds_here = holds(g.predicate, values[std::size_t{g.left} * W + l],
+                                    values[std::size_t{g.right} * W + l]);
+      broken |= holds_here != g.outcome ? std::uint64_t{1} << l : 0;
+    }
+  }
+  return broken;
+}
+
+/// Whether no lane of `a` is +0 or -0. On the bits, so that the loop
+/// vectorises: a magnitude u is 0 exactly where u - 1 wraps around to set
+/// the top bit, which no other magnitude has.
+template <class T>
+TINYGRAD_DETAIL_INLINE inline bool none_zero(const T* a) {
+  if constexpr (VectorReal<T>) {
+    using U = UnsignedBits<T>;
+    constexpr U magnitude = ~U(0) >> 1;
+    U wrapped = 0;
+    for (std::size_t l = 0; l < lanes<T>; ++l) {
+      wrapped |= (std::bit_cast<U>(a[l]) & magnitude) - 1;
+    }
+    return (wrapped & ~magnitude) == 0;
+  } else {
+    bool none = true;
+    for (std::size_t l = 0; l < lanes<T>; ++l) {
+      none &= a[l] != T(0);
+    }
+    return none;
+  }
+}
+
+/// target[l] += addend[l] in the lanes whose adjoint a[l] is not zero: in
+/// all of them if `all_nonzero` (the common case, a plain loop that
+/// vectorises), else lane by lane.
+template <class T>
+TINYGRAD_DETAIL_INLINE inline void add_where_nonzero(T* __restrict target,
+                                                     const T* __restrict addend,
+                                                     const T* __restrict a, bool all_nonzero) {
+  if (all_nonzero) [[likely]] {
+    for (std::size_t l = 0; l < lanes<T>; ++l) {
+      target[l] += addend[l];
+    }
+    return;
+  }
+  for (std::size_t l = 0; l < lanes<T>; ++l) {
+    if (a[l] != T(0)) {
+      target[l] += addend[l];
+    }
+  }
+}
+
+/// target[l] += factor[l] * a[l] where a[l] is not zero, the product formed
+/// in a statement of its own and added in the next, as the tape's sweep
+/// does: a compiler that contracts the two into one rounding (g++ by
+/// default, with FMA) then does so in both.
+template <class T>
+TINYGRAD_DETAIL_INLINE inline void add_product_where_nonzero(T* __restrict target,
+                                                             const T* __restrict factor,
+                                                             const T* __restrict a,
+                                                             bool all_nonzero) {
+  if (all_nonzero) [[likely]] {
+    for (std::size_t l = 0; l < lanes<T>; ++l) {
+      const T share = factor[l] * a[l];
+      target[l] += share;
+    }
+    return;
+  }
+  for (std::size_t l = 0; l < lanes<T>; ++l) {
+    if (a[l] != T(0)) {
+      const T share = factor[l] * a[l];
+      target[l] += share;
+    }
+  }
+}
+
+/// reverse() over the lanes: per lane the one-point sweep, an adjoint of
+/// zero passing nothing on.
+template <class T>
+void reverse_lanes(const Program<T>& program, LanesWorkspace<T>& ws) {
+  constexpr std::size_t W = lanes<T>;
+  const T* const values = ws.values.data();
+  T* const adjoint = ws.adjoints.data();
+  std::fill(ws.adjoints.begin(), ws.adjoints.end(), T(0));
+  std::fill_n(adjoint + std::size_t{program.output} * W, W, T(1));
+  const std::uint32_t* operand = program.operands.data() + program.operands.size();
+  const T* partial = ws.partials.data() + ws.partials.size();
+  const T* result_adjoint = adjoint + program.slots() * W;
+  for (std::size_t i = program.ops.size(); i-- > 0;) {
+    const Op op = program.ops[i];
+    result_adjoint -= W;
+    operand -= op == Op::negate || op == Op::call_unary ? 1 : 2;
+    partial -= partials_kept(op) * W;
+    // Local copies: no store to an operand's adjoint can change them.
+    T a[W];
+    T minus_a[W];
+    for (std::size_t l = 0; l < W; ++l) {
+      a[l] = result_adjoint[l];
+      minus_a[l] = -a[l];
+    }
+    const bool all_nonzero = none_zero(a);
+    T* const first = adjoint + std::size_t{operand[0]} * W;
+    switch (op) {
+      case Op::add:
+        add_where_nonzero(first, a, a, all_nonzero);
+        add_where_nonzero(adjoint + std::size_t{operand[1]} * W, a, a, all_nonzero);
+        break;
+      case Op::subtract:
+        add_where_nonzero(first, a, a, all_nonzero);
+        add_where_nonzero(adjoint + std::size_t{operand[1]} * W, minus_a, a, all_nonzero);
+        break;
+      case Op::add_constant:
+      case Op::subtract_constant:
+        add_where_nonzero(first, a, a, all_nonzero);
+        break;
+      case Op::constant_subtract:
+      case Op::negate:
+        add_where_nonzero(first, minus_a, a, all_nonzero);
+        break;
+      case Op::multiply:
+        add_product_where_nonzero(first, values + std::size_t{operand[1]} * W, a, all_nonzero);
+        add_product_where_nonzero(adjoint + std::size_t{operand[1]} * W,
+                                  values + std::size_t{operand[0]} * W, a, all_nonzero);
+        break;
+      case Op::multiply_constant:
+        add_product_where_nonzero(first, values + std::size_t{operand[1]} * W, a, all_nonzero);
+        break;
+      case Op::divide:
+      case Op::call_binary:
+        add_product_where_nonzero(first, partial, a, all_nonzero);
+        add_product_where_nonzero(adjoint + std::size_t{operand[1]} * W, partial + W, a,
+                                  all_nonzero);
+        break;
+      case Op::divide_constant:
+      case Op::constant_divide:
+      case Op::call_unary:
+      case Op::call_with_constant:
+        add_product_where_nonzero(first, partial, a, all_nonzero);
+        break;
+    }
   }
 }
 
@@ -674,11 +951,11 @@ class Traced {
   // ---- For the elementary functions below ----
 
   /// f(x), a Function of one argument.
-  static Traced call(detail::tracing::Function<T> f, const Traced& x) {
+  static Traced call(const detail::tracing::Callee<T>* f, const Traced& x) {
     if (x.is_constant()) {
       T value{};
       T partial{};
-      f(&x.value_, value, &partial);
+      f->one(&x.value_, value, &partial);
       return Traced(value);
     }
     return x.record<1>(detail::tracing::Op::call_unary, f, {{{x.value_, x.slot_}}});
@@ -687,14 +964,16 @@ class Traced {
   /// f(x, y): `both` where both are traced, `first_traced` (x traced, y a
   /// constant) or `second_traced` (y traced, x a constant) where one is;
   /// the latter two take the traced argument first.
-  static Traced call(detail::tracing::Function<T> both, detail::tracing::Function<T> first_traced,
-                     detail::tracing::Function<T> second_traced, const Traced& x, const Traced& y) {
+  static Traced call(const detail::tracing::Callee<T>* both,
+                     const detail::tracing::Callee<T>* first_traced,
+                     const detail::tracing::Callee<T>* second_traced, const Traced& x,
+                     const Traced& y) {
     using detail::tracing::Op;
     if (x.is_constant() && y.is_constant()) {
       const T arguments[2] = {x.value_, y.value_};
       T value{};
       T partial[2] = {};
-      both(arguments, value, partial);
+      both->one(arguments, value, partial);
       return Traced(value);
     }
     if (y.is_constant()) {
@@ -718,7 +997,7 @@ class Traced {
 
   /// Appends an instruction to this Traced's trace; its result.
   template <std::size_t count>
-  Traced record(detail::tracing::Op op, detail::tracing::Function<T> callee,
+  Traced record(detail::tracing::Op op, const detail::tracing::Callee<T>* callee,
                 const std::array<detail::tracing::Operand<T>, count>& operands) const {
     detail::tracing::Builder<T>& b = builder("an operation");
     const T value = b.append(op, callee, operands);
@@ -791,10 +1070,13 @@ class Traced {
 
 // ---- Elementary functions and activations of Traced (ADL finds them) ----
 
-#define TINYGRAD_DETAIL_TRACED_UNARY(name)                                               \
-  template <std::floating_point T>                                                       \
-  Traced<T> name(const Traced<T>& x) {                                                   \
-    return Traced<T>::call(detail::tracing::unary<T, &detail::derivatives::name<T>>, x); \
+#define TINYGRAD_DETAIL_TRACED_UNARY(name)                                                       \
+  template <std::floating_point T>                                                               \
+  Traced<T> name(const Traced<T>& x) {                                                           \
+    return Traced<T>::call(                                                                      \
+        &detail::tracing::callee<T, detail::tracing::unary<T, &detail::derivatives::name<T>>, 1, \
+                                 1>,                                                             \
+        x);                                                                                      \
   }
 TINYGRAD_DETAIL_TRACED_UNARY(exp)
 TINYGRAD_DETAIL_TRACED_UNARY(exp2)
@@ -823,34 +1105,41 @@ TINYGRAD_DETAIL_TRACED_UNARY(abs)
 
 template <std::floating_point T>
 Traced<T> pow(const Traced<T>& x, const Traced<T>& y) {
-  return Traced<T>::call(detail::tracing::binary<T, &detail::derivatives::pow<T>>,
-                         detail::tracing::pow_constant_exponent<T>,
-                         detail::tracing::pow_constant_base<T>, x, y);
+  return Traced<T>::call(
+      &detail::tracing::callee<T, detail::tracing::binary<T, &detail::derivatives::pow<T>>, 2, 2>,
+      &detail::tracing::callee<T, detail::tracing::pow_constant_exponent<T>, 2, 1>,
+      &detail::tracing::callee<T, detail::tracing::pow_constant_base<T>, 2, 1>, x, y);
 }
 template <std::floating_point T>
 Traced<T> hypot(const Traced<T>& x, const Traced<T>& y) {
-  return Traced<T>::call(detail::tracing::binary<T, &detail::derivatives::hypot<T>>,
-                         detail::tracing::hypot_constant<T>, detail::tracing::constant_hypot<T>, x,
-                         y);
+  return Traced<T>::call(
+      &detail::tracing::callee<T, detail::tracing::binary<T, &detail::derivatives::hypot<T>>, 2, 2>,
+      &detail::tracing::callee<T, detail::tracing::hypot_constant<T>, 2, 1>,
+      &detail::tracing::callee<T, detail::tracing::constant_hypot<T>, 2, 1>, x, y);
 }
 template <std::floating_point T>
 Traced<T> atan2(const Traced<T>& y, const Traced<T>& x) {
-  return Traced<T>::call(detail::tracing::binary<T, &detail::derivatives::atan2<T>>,
-                         detail::tracing::atan2_constant_x<T>, detail::tracing::atan2_constant_y<T>,
-                         y, x);
+  return Traced<T>::call(
+      &detail::tracing::callee<T, detail::tracing::binary<T, &detail::derivatives::atan2<T>>, 2, 2>,
+      &detail::tracing::callee<T, detail::tracing::atan2_constant_x<T>, 2, 1>,
+      &detail::tracing::callee<T, detail::tracing::atan2_constant_y<T>, 2, 1>, y, x);
 }
 /// The smaller of x and y (NaN if either is NaN); a tie splits the gradient.
 template <std::floating_point T>
 Traced<T> min(const Traced<T>& x, const Traced<T>& y) {
   // With one constant, math.hpp's min(c, y) is min(y, c): the traced one first.
-  return Traced<T>::call(detail::tracing::binary<T, &detail::derivatives::min<T>>,
-                         detail::tracing::min_constant<T>, detail::tracing::min_constant<T>, x, y);
+  return Traced<T>::call(
+      &detail::tracing::callee<T, detail::tracing::binary<T, &detail::derivatives::min<T>>, 2, 2>,
+      &detail::tracing::callee<T, detail::tracing::min_constant<T>, 2, 1>,
+      &detail::tracing::callee<T, detail::tracing::min_constant<T>, 2, 1>, x, y);
 }
 /// The larger of x and y (NaN if either is NaN); a tie splits the gradient.
 template <std::floating_point T>
 Traced<T> max(const Traced<T>& x, const Traced<T>& y) {
-  return Traced<T>::call(detail::tracing::binary<T, &detail::derivatives::max<T>>,
-                         detail::tracing::max_constant<T>, detail::tracing::max_constant<T>, x, y);
+  return Traced<T>::call(
+      &detail::tracing::callee<T, detail::tracing::binary<T, &detail::derivatives::max<T>>, 2, 2>,
+      &detail::tracing::callee<T, detail::tracing::max_constant<T>, 2, 1>,
+      &detail::tracing::callee<T, detail::tracing::max_constant<T>, 2, 1>, x, y);
 }
 // With a plain number for one argument (the function templates above would
 // not deduce T from it).
@@ -877,7 +1166,7 @@ Traced<T> activate(const Traced<T>& x) {
   static_assert(ActivationPolicy<P, T>,
                 "tinygrad::activate<P>: P must be an activation policy with static T value(T) "
                 "and static T derivative(T).");
-  return Traced<T>::call(detail::tracing::activation<P, T>, x);
+  return Traced<T>::call(&detail::tracing::activation_callee<P, T>, x);
 }
 template <class X>
 requires detail::is_traced<X> X sigmoid(const X& x) {
@@ -924,7 +1213,7 @@ class Trace {
   [[nodiscard]] std::size_t trace_bytes() const noexcept {
     const detail::tracing::Program<T>& p = *program_;
     return p.ops.size() * sizeof(detail::tracing::Op) + p.operands.size() * sizeof(std::uint32_t) +
-           p.callees.size() * sizeof(detail::tracing::Function<T>) +
+           p.callees.size() * sizeof(const detail::tracing::Callee<T>*) +
            p.constants.size() * sizeof(T) + p.guards.size() * sizeof(detail::tracing::Guard);
   }
   [[nodiscard]] std::size_t workspace_bytes() const noexcept {
@@ -958,7 +1247,110 @@ class Trace {
     value_and_gradient(x, gradient, data);
   }
 
+  /// f and its gradient at m points at once, m = values.size(): point k's
+  /// inputs are points[k * n, (k + 1) * n), its gradient goes to the same
+  /// positions of `gradients`, and its data are data[k * d, (k + 1) * d)
+  /// (or, if data holds d values, the same data for every point). The
+  /// points run in SIMD lanes, lanes<T> at a time; each gets the bits of
+  /// value_and_gradient at it alone. A point where a guard comes out the
+  /// other way gets its answer from a trace at that point (retrace: this
+  /// trace stays as it is) or throws branch_changed (report).
+  void values_and_gradients(std::span<const T> points, std::span<T> values, std::span<T> gradients,
+                            std::span<const T> data = {}) {
+    require_batch("Trace::values_and_gradients", points, values.size(), data);
+    detail::require_same_size("Trace::values_and_gradients", "gradients", gradients.size(),
+                              "points", points.size());
+    batch(points, values, gradients, data, true);
+  }
+  /// f at m points at once (values_and_gradients without the gradients).
+  void values(std::span<const T> points, std::span<T> values, std::span<const T> data = {}) {
+    require_batch("Trace::values", points, values.size(), data);
+    batch(points, values, {}, data, false);
+  }
+
  private:
+  void require_batch(const char* function, std::span<const T> points, std::size_t m,
+                     std::span<const T> data) const {
+    const std::size_t n = program_->inputs;
+    const std::size_t d = program_->data;
+    detail::require_same_size(function, "points", points.size(), "values times the inputs", m * n);
+    if (data.size() != d) {
+      detail::require_same_size(function, "data", data.size(), "values times the traced data",
+                                m * d);
+    }
+  }
+
+  /// The batched replay behind values_and_gradients and values.
+  void batch(std::span<const T> points, std::span<T> values, std::span<T> gradients,
+             std::span<const T> data, bool with_gradients) {
+    constexpr std::size_t W = detail::tracing::lanes<T>;
+    const detail::tracing::Program<T>& p = *program_;
+    const std::size_t n = p.inputs;
+    const std::size_t d = p.data;
+    const std::size_t m = values.size();
+    const bool shared_data = data.size() == d;
+    if (p.output_is_constant) {
+      std::fill(values.begin(), values.end(), p.output_constant);
+      std::fill(gradients.begin(), gradients.end(), T(0));
+      return;
+    }
+    lanes_.prepare(p);
+    T* const slots = lanes_.values.data();
+    for (std::size_t first = 0; first < m; first += W) {
+      const std::size_t count = std::min(W, m - first);
+      // Lanes past the last point repeat it, so that they compute something
+      // valid; their results are dropped.
+      const auto point_of = [&](std::size_t l) { return first + std::min(l, count - 1); };
+      for (std::size_t l = 0; l < W; ++l) {
+        const std::size_t k = point_of(l);
+        for (std::size_t i = 0; i < n; ++i) {
+          slots[i * W + l] = points[k * n + i];
+        }
+        for (std::size_t j = 0; j < d; ++j) {
+          slots[(n + j) * W + l] = data[(shared_data ? 0 : k * d) + j];
+        }
+      }
+      std::uint64_t broken = detail::tracing::forward_lanes(p, lanes_);
+      if (with_gradients) {
+        detail::tracing::reverse_lanes(p, lanes_);
+      }
+      for (std::size_t l = 0; l < count; ++l) {
+        const std::size_t k = first + l;
+        if ((broken >> l & 1) != 0) {
+          one_point_elsewhere(k, points.subspan(k * n, n),
+                              shared_data ? data : data.subspan(k * d, d), values[k],
+                              with_gradients ? gradients.subspan(k * n, n) : std::span<T>());
+          continue;
+        }
+        values[k] = slots[std::size_t{p.output} * W + l];
+        if (with_gradients) {
+          for (std::size_t i = 0; i < n; ++i) {
+            gradients[k * n + i] = lanes_.adjoints[i * W + l];
+          }
+        }
+      }
+    }
+  }
+
+  /// Point k of a batch, where a guard of this trace does not hold: a trace
+  /// of its own answers (retrace), or branch_changed (report).
+  void one_point_elsewhere(std::size_t k, std::span<const T> x, std::span<const T> data, T& value,
+                           std::span<T> gradient) {
+    if (on_change_ == BranchChange::report) {
+      throw branch_changed("tinygrad::Trace: at point " + std::to_string(k) +
+                           " of the batch a comparison of the trace comes out the other way, so "
+                           "the traced branch does not apply there; trace the function again at "
+                           "that point (BranchChange::retrace does it on its own)");
+    }
+    Trace elsewhere(function_, x, data, BranchChange::retrace);
+    ++retraces_;
+    if (gradient.empty()) {
+      value = elsewhere.value(x, data);
+    } else {
+      value = elsewhere.value_and_gradient(x, gradient, data);
+    }
+  }
+
   std::shared_ptr<const detail::tracing::Program<T>> build(std::span<const T> x,
                                                            std::span<const T> data) {
     if (x.size() + data.size() >= detail::tracing::constant_bit) {
@@ -1035,6 +1427,7 @@ class Trace {
   Function function_;
   std::shared_ptr<const detail::tracing::Program<T>> program_;
   detail::tracing::Workspace<T> workspace_;
+  detail::tracing::LanesWorkspace<T> lanes_;
   BranchChange on_change_;
   std::size_t retraces_ = 0;
 };
