@@ -74,6 +74,13 @@ TABLES = [
                     "sparse_hessian_ns_per_coordinate"],
     },
     {
+        "name": "trace",
+        "program": "trace_bench",
+        "filter": "",
+        "columns": ["replay/recording", "batch/one_at_a_time", "batch/recording",
+                    "trace_bytes_per_op", "workspace_bytes_per_op", "ops"],
+    },
+    {
         "name": "training-step",
         "program": "train_bench",
         "filter": "",
