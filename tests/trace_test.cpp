@@ -471,12 +471,18 @@ TEST_CASE("data: inputs a replay may change, without a gradient") {
   t.values_and_gradients(points, values, gradients, data);
   CHECK(values[1] == 3.0 * (0.25 * 0.25 + 1.0));
   CHECK(gradients[2] == 2.0 * 3.0 * -0.25);
+  // One point for every set of data (per-sample gradients).
+  t.values_and_gradients(x, values, gradients, per_point);
+  CHECK(values[0] == 3.0 * (1.25 * 1.25 + 1.5 * 1.5));
+  CHECK(values[1] == 2.0 * (0.5 * 0.5 + 1.5 * 1.5));
+  CHECK(gradients == std::vector<double>{7.5, -9.0, 2.0, -6.0});
   CHECK_THROWS_WITH_AS(
       t.values(points, values, std::vector<double>{1.0, 2.0}),
       doctest::Contains("data has 2 elements but values times the traced data has 6"),
       std::invalid_argument);
-  CHECK_THROWS_WITH_AS(t.values(points, std::span<double>(values).first(1), data),
-                       doctest::Contains("points has 4 elements but values times the inputs has 2"),
+  std::vector<double> three_values(3);
+  CHECK_THROWS_WITH_AS(t.values(points, three_values, data),
+                       doctest::Contains("points has 4 elements but values times the inputs has 6"),
                        std::invalid_argument);
   CHECK_THROWS_AS(
       t.values_and_gradients(points, values, std::span<double>(gradients).first(3), data),

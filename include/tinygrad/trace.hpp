@@ -1249,8 +1249,9 @@ class Trace {
 
   /// f and its gradient at m points at once, m = values.size(): point k's
   /// inputs are points[k * n, (k + 1) * n), its gradient goes to the same
-  /// positions of `gradients`, and its data are data[k * d, (k + 1) * d)
-  /// (or, if data holds d values, the same data for every point). The
+  /// positions of `gradients`, and its data are data[k * d, (k + 1) * d).
+  /// If points holds n values, or data d, every point has those (the same
+  /// parameters for many samples of data: per-sample gradients). The
   /// points run in SIMD lanes, lanes<T> at a time; each gets the bits of
   /// value_and_gradient at it alone. A point where a guard comes out the
   /// other way gets its answer from a trace at that point (retrace: this
@@ -1259,7 +1260,7 @@ class Trace {
                             std::span<const T> data = {}) {
     require_batch("Trace::values_and_gradients", points, values.size(), data);
     detail::require_same_size("Trace::values_and_gradients", "gradients", gradients.size(),
-                              "points", points.size());
+                              "values times the inputs", values.size() * program_->inputs);
     batch(points, values, gradients, data, true);
   }
   /// f at m points at once (values_and_gradients without the gradients).
@@ -1273,7 +1274,10 @@ class Trace {
                      std::span<const T> data) const {
     const std::size_t n = program_->inputs;
     const std::size_t d = program_->data;
-    detail::require_same_size(function, "points", points.size(), "values times the inputs", m * n);
+    if (points.size() != n) {
+      detail::require_same_size(function, "points", points.size(), "values times the inputs",
+                                m * n);
+    }
     if (data.size() != d) {
       detail::require_same_size(function, "data", data.size(), "values times the traced data",
                                 m * d);
@@ -1288,6 +1292,7 @@ class Trace {
     const std::size_t n = p.inputs;
     const std::size_t d = p.data;
     const std::size_t m = values.size();
+    const bool shared_point = points.size() == n;
     const bool shared_data = data.size() == d;
     if (p.output_is_constant) {
       std::fill(values.begin(), values.end(), p.output_constant);
@@ -1304,7 +1309,7 @@ class Trace {
       for (std::size_t l = 0; l < W; ++l) {
         const std::size_t k = point_of(l);
         for (std::size_t i = 0; i < n; ++i) {
-          slots[i * W + l] = points[k * n + i];
+          slots[i * W + l] = points[(shared_point ? 0 : k * n) + i];
         }
         for (std::size_t j = 0; j < d; ++j) {
           slots[(n + j) * W + l] = data[(shared_data ? 0 : k * d) + j];
@@ -1317,7 +1322,7 @@ class Trace {
       for (std::size_t l = 0; l < count; ++l) {
         const std::size_t k = first + l;
         if ((broken >> l & 1) != 0) {
-          one_point_elsewhere(k, points.subspan(k * n, n),
+          one_point_elsewhere(k, shared_point ? points : points.subspan(k * n, n),
                               shared_data ? data : data.subspan(k * d, d), values[k],
                               with_gradients ? gradients.subspan(k * n, n) : std::span<T>());
           continue;
