@@ -1,0 +1,300 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+// Replaying a trace's Program (detail/trace_program.hpp): the forward loop
+// and the reverse sweep at one point, and the same over lanes<T> points at
+// once, in SIMD lanes. See docs/design.md, "Traces".
+
+#include <tinygrad/detail/config.hpp>
+#include <tinygrad/detail/trace_program.hpp>
+#include <tinygrad/detail/vector_math.hpp>  // select, VectorReal, UnsignedBits
+
+#include <algorithm>
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace tinygrad::detail::tracing {
+
+/// What a replay writes into: the values, the kept partials and the
+/// adjoints of one evaluation, each `width` times (one per lane of a batch:
+/// values[slot * width + lane], and so on). Sized for one program at a time.
+template <class T, std::size_t width = 1>
+struct Workspace {
+  const Program<T>* sized_for = nullptr;
+  std::vector<T> values;
+  std::vector<T> partials;
+  std::vector<T> adjoints;
+
+  void prepare(const Program<T>& program) {
+    if (sized_for == &program) {
+      return;
+    }
+    values.assign(program.slots() * width, T(0));
+    for (std::size_t c = 0; c < program.constants.size(); ++c) {
+      const std::size_t slot = std::size_t{program.inputs} + program.data + c;
+      std::fill_n(values.begin() + static_cast<std::ptrdiff_t>(slot * width), width,
+                  program.constants[c]);
+    }
+    partials.assign(program.partials * width, T(0));
+    adjoints.assign(program.slots() * width, T(0));
+    sized_for = &program;
+  }
+};
+
+/// Evaluates every instruction in order; returns the first guard that does
+/// not hold (null if all do).
+template <class T>
+const Guard* forward(const Program<T>& program, Workspace<T>& ws) {
+  T* const values = ws.values.data();
+  Cursors<T, T> at{program.operands.data(), ws.partials.data(), program.callees.data()};
+  T* result = values + program.first_result;
+  for (const Op op : program.ops) {
+    forward_step(op, values, at, *result++);
+  }
+  for (const Guard& g : program.guards) {
+    if (holds(g.predicate, values[g.left], values[g.right]) != g.outcome) {
+      return &g;
+    }
+  }
+  return nullptr;
+}
+
+/// The reverse sweep over a forward()'s values and partials, as the tape's:
+/// from the last instruction down to the first.
+template <class T>
+void reverse(const Program<T>& program, Workspace<T>& ws, T seed) {
+  const T* const values = ws.values.data();
+  T* const adjoint = ws.adjoints.data();
+  std::fill(ws.adjoints.begin(), ws.adjoints.end(), T(0));
+  adjoint[program.output] = seed;
+  Cursors<T, const T> at{program.operands.data() + program.operands.size(),
+                         ws.partials.data() + ws.partials.size(), nullptr};
+  const T* result_adjoint = adjoint + program.slots();
+  for (std::size_t i = program.ops.size(); i-- > 0;) {
+    reverse_step(program.ops[i], values, at, *--result_adjoint, adjoint);
+  }
+}
+
+// ---- Many points at once: each slot holds lanes<T> values, one per point
+// (structure of arrays), and each instruction runs over all the lanes. The
+// loops over lanes vectorise; per lane they are the one-point formulas, so
+// a point's lane gives the bits of a replay at that point alone.
+
+/// The workspace of a batched replay.
+template <class T>
+using LanesWorkspace = Workspace<T, lanes<T>>;
+
+/// result[l] = f(a[l], b[l]) over the lanes. The pointers are declared not
+/// to overlap (a result's slot is never its operands'; a and b may be the
+/// same, which only reads), or the compiler would not vectorise the loop.
+template <class T, class F>
+TINYGRAD_DETAIL_INLINE inline void each_lane(T* __restrict result, const T* __restrict a,
+                                             const T* __restrict b, F f) {
+  for (std::size_t l = 0; l < lanes<T>; ++l) {
+    result[l] = f(a[l], b[l]);
+  }
+}
+
+/// forward() over the lanes; returns a mask of the lanes where a guard does
+/// not hold.
+template <class T>
+std::uint64_t forward_lanes(const Program<T>& program, LanesWorkspace<T>& ws) {
+  constexpr std::size_t W = lanes<T>;
+  T* const values = ws.values.data();
+  const std::uint32_t* operand = program.operands.data();
+  const Callee<T>* const* callee = program.callees.data();
+  T* partial = ws.partials.data();
+  T* result = values + std::size_t{program.first_result} * W;
+  for (const Op op : program.ops) {
+    const bool one_operand = op == Op::negate || op == Op::call_unary;
+    const T* const a = values + std::size_t{operand[0]} * W;
+    const T* const b = values + std::size_t{operand[one_operand ? 0 : 1]} * W;
+    switch (op) {
+      case Op::add:
+      case Op::add_constant:
+        each_lane(result, a, b, [](T x, T y) { return x + y; });
+        break;
+      case Op::subtract:
+      case Op::subtract_constant:
+        each_lane(result, a, b, [](T x, T y) { return x - y; });
+        break;
+      case Op::constant_subtract:
+        each_lane(result, a, b, [](T x, T c) { return c - x; });
+        break;
+      case Op::negate:
+        each_lane(result, a, b, [](T x, T) { return -x; });
+        break;
+      case Op::multiply:
+      case Op::multiply_constant:
+        each_lane(result, a, b, [](T x, T y) { return x * y; });
+        break;
+      case Op::divide:
+        each_lane(result, a, b, [](T x, T y) { return x / y; });
+        each_lane(partial, b, b, [](T y, T) { return T(1) / y; });
+        each_lane(partial + W, result, b, [](T q, T y) { return -q / y; });
+        break;
+      case Op::divide_constant:
+        each_lane(result, a, b, [](T x, T d) { return x / d; });
+        each_lane(partial, b, b, [](T d, T) { return T(1) / d; });
+        break;
+      case Op::constant_divide:
+        each_lane(result, a, b, [](T x, T c) { return c / x; });
+        each_lane(partial, result, a, [](T q, T x) { return -q / x; });
+        break;
+      case Op::call_unary:
+      case Op::call_binary:
+      case Op::call_with_constant:
+        (*callee++)->many(a, b, result, partial);
+        break;
+    }
+    operand += one_operand ? 1 : 2;
+    partial += partials_kept(op) * W;
+    result += W;
+  }
+  std::uint64_t broken = 0;
+  for (const Guard& g : program.guards) {
+    for (std::size_t l = 0; l < W; ++l) {
+      const bool holds_here = holds(g.predicate, values[std::size_t{g.left} * W + l],
+                                    values[std::size_t{g.right} * W + l]);
+      broken |= holds_here != g.outcome ? std::uint64_t{1} << l : 0;
+    }
+  }
+  return broken;
+}
+
+/// Whether no lane of `a` is +0 or -0. On the bits, so that the loop
+/// vectorises: a magnitude u is 0 exactly where u - 1 wraps around to set
+/// the top bit, which no other magnitude has.
+template <class T>
+TINYGRAD_DETAIL_INLINE inline bool none_zero(const T* a) {
+  if constexpr (VectorReal<T>) {
+    using U = UnsignedBits<T>;
+    constexpr U magnitude = ~U(0) >> 1;
+    U wrapped = 0;
+    for (std::size_t l = 0; l < lanes<T>; ++l) {
+      wrapped |= (std::bit_cast<U>(a[l]) & magnitude) - 1;
+    }
+    return (wrapped & ~magnitude) == 0;
+  } else {
+    bool none = true;
+    for (std::size_t l = 0; l < lanes<T>; ++l) {
+      none &= a[l] != T(0);
+    }
+    return none;
+  }
+}
+
+/// target[l] += addend[l] in the lanes whose adjoint a[l] is not zero: in
+/// all of them if `all_nonzero` (the common case, a plain loop that
+/// vectorises), else lane by lane.
+template <class T>
+TINYGRAD_DETAIL_INLINE inline void add_where_nonzero(T* __restrict target,
+                                                     const T* __restrict addend,
+                                                     const T* __restrict a, bool all_nonzero) {
+  if (all_nonzero) [[likely]] {
+    for (std::size_t l = 0; l < lanes<T>; ++l) {
+      target[l] += addend[l];
+    }
+    return;
+  }
+  for (std::size_t l = 0; l < lanes<T>; ++l) {
+    if (a[l] != T(0)) {
+      target[l] += addend[l];
+    }
+  }
+}
+
+/// target[l] += factor[l] * a[l] where a[l] is not zero, the product formed
+/// in a statement of its own and added in the next, as the tape's sweep
+/// does: a compiler that contracts the two into one rounding (g++ by
+/// default, with FMA) then does so in both.
+template <class T>
+TINYGRAD_DETAIL_INLINE inline void add_product_where_nonzero(T* __restrict target,
+                                                             const T* __restrict factor,
+                                                             const T* __restrict a,
+                                                             bool all_nonzero) {
+  if (all_nonzero) [[likely]] {
+    for (std::size_t l = 0; l < lanes<T>; ++l) {
+      const T share = factor[l] * a[l];
+      target[l] += share;
+    }
+    return;
+  }
+  for (std::size_t l = 0; l < lanes<T>; ++l) {
+    if (a[l] != T(0)) {
+      const T share = factor[l] * a[l];
+      target[l] += share;
+    }
+  }
+}
+
+/// reverse() over the lanes: per lane the one-point sweep, an adjoint of
+/// zero passing nothing on.
+template <class T>
+void reverse_lanes(const Program<T>& program, LanesWorkspace<T>& ws) {
+  constexpr std::size_t W = lanes<T>;
+  const T* const values = ws.values.data();
+  T* const adjoint = ws.adjoints.data();
+  std::fill(ws.adjoints.begin(), ws.adjoints.end(), T(0));
+  std::fill_n(adjoint + std::size_t{program.output} * W, W, T(1));
+  const std::uint32_t* operand = program.operands.data() + program.operands.size();
+  const T* partial = ws.partials.data() + ws.partials.size();
+  const T* result_adjoint = adjoint + program.slots() * W;
+  for (std::size_t i = program.ops.size(); i-- > 0;) {
+    const Op op = program.ops[i];
+    result_adjoint -= W;
+    operand -= op == Op::negate || op == Op::call_unary ? 1 : 2;
+    partial -= partials_kept(op) * W;
+    // Local copies: no store to an operand's adjoint can change them.
+    T a[W];
+    T minus_a[W];
+    for (std::size_t l = 0; l < W; ++l) {
+      a[l] = result_adjoint[l];
+      minus_a[l] = -a[l];
+    }
+    const bool all_nonzero = none_zero(a);
+    T* const first = adjoint + std::size_t{operand[0]} * W;
+    switch (op) {
+      case Op::add:
+        add_where_nonzero(first, a, a, all_nonzero);
+        add_where_nonzero(adjoint + std::size_t{operand[1]} * W, a, a, all_nonzero);
+        break;
+      case Op::subtract:
+        add_where_nonzero(first, a, a, all_nonzero);
+        add_where_nonzero(adjoint + std::size_t{operand[1]} * W, minus_a, a, all_nonzero);
+        break;
+      case Op::add_constant:
+      case Op::subtract_constant:
+        add_where_nonzero(first, a, a, all_nonzero);
+        break;
+      case Op::constant_subtract:
+      case Op::negate:
+        add_where_nonzero(first, minus_a, a, all_nonzero);
+        break;
+      case Op::multiply:
+        add_product_where_nonzero(first, values + std::size_t{operand[1]} * W, a, all_nonzero);
+        add_product_where_nonzero(adjoint + std::size_t{operand[1]} * W,
+                                  values + std::size_t{operand[0]} * W, a, all_nonzero);
+        break;
+      case Op::multiply_constant:
+        add_product_where_nonzero(first, values + std::size_t{operand[1]} * W, a, all_nonzero);
+        break;
+      case Op::divide:
+      case Op::call_binary:
+        add_product_where_nonzero(first, partial, a, all_nonzero);
+        add_product_where_nonzero(adjoint + std::size_t{operand[1]} * W, partial + W, a,
+                                  all_nonzero);
+        break;
+      case Op::divide_constant:
+      case Op::constant_divide:
+      case Op::call_unary:
+      case Op::call_with_constant:
+        add_product_where_nonzero(first, partial, a, all_nonzero);
+        break;
+    }
+  }
+}
+
+}  // namespace tinygrad::detail::tracing

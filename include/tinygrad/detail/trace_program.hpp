@@ -1,0 +1,451 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+// What a trace keeps (trace.hpp): the Program of instructions, guards and
+// constants, and each instruction's step forward (value and partials) and
+// back (shares to its operands' adjoints), for one point; the functions and
+// policies an instruction calls. detail/replay.hpp runs the steps over a
+// whole program. See docs/design.md, "Traces".
+
+#include <tinygrad/activation.hpp>  // ValueAndDerivative, value_and_derivative(_of_one)
+#include <tinygrad/detail/config.hpp>
+#include <tinygrad/detail/derivatives.hpp>
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace tinygrad::detail::tracing {
+
+/// A function of derivatives.hpp or an activation policy, as a trace calls
+/// it: from its arguments' values (the traced ones first, then the
+/// constants), its value and a partial for each traced argument.
+template <class T>
+using Function = void (*)(const T* arguments, T& value, T* partial);
+
+/// How many points a batched replay evaluates at once, in lanes: a 64-byte
+/// vector's worth (8 doubles, 16 floats), which one AVX-512 or two AVX2
+/// registers hold.
+template <class T>
+inline constexpr std::size_t lanes = 64 / sizeof(T) > 0 ? 64 / sizeof(T) : 1;
+
+/// The same function over `lanes<T>` points: the arguments' values
+/// first[l] and second[l] (second unused by a one-argument function), the
+/// values value[l] and the partials partial[k * lanes<T> + l].
+template <class T>
+using LanesFunction = void (*)(const T* first, const T* second, T* value, T* partial);
+
+/// What a call instruction calls: the function for one point and for a
+/// batch of lanes.
+template <class T>
+struct Callee {
+  Function<T> one;
+  LanesFunction<T> many;
+};
+
+/// `one` over the lanes, one point at a time: for the functions of
+/// derivatives.hpp, whose std:: calls do not vectorise. `arity` arguments,
+/// `kept` partials.
+template <class T, Function<T> one, std::size_t arity, std::size_t kept>
+void one_lane_at_a_time(const T* first, const T* second, T* value, T* partial) {
+  for (std::size_t l = 0; l < lanes<T>; ++l) {
+    const T arguments[2] = {first[l], arity == 2 ? second[l] : T(0)};
+    T p[2] = {};
+    one(arguments, value[l], p);
+    for (std::size_t k = 0; k < kept; ++k) {
+      partial[k * lanes<T> + l] = p[k];
+    }
+  }
+}
+
+template <class T, Function<T> one, std::size_t arity, std::size_t kept>
+inline constexpr Callee<T> callee{one, &one_lane_at_a_time<T, one, arity, kept>};
+
+/// What an instruction does. Arithmetic is spelled out, so that a replay
+/// runs it inline; the functions and policies are calls through a Function.
+/// The suffix says where a constant operand is: `x op c` or `c op x` (the
+/// traced operand always comes first among the operands).
+enum class Op : std::uint8_t {
+  add,                 // x + y
+  add_constant,        // x + c, c + x (the same bits either way)
+  subtract,            // x - y
+  subtract_constant,   // x - c
+  constant_subtract,   // c - x
+  negate,              // -x
+  multiply,            // x * y
+  multiply_constant,   // x * c, c * x
+  divide,              // x / y
+  divide_constant,     // x / c
+  constant_divide,     // c / x
+  call_unary,          // f(x)
+  call_binary,         // f(x, y)
+  call_with_constant,  // f(x, c) or f(c, x): the Function knows which
+};
+
+/// How many partials an instruction keeps in the workspace.
+constexpr std::size_t partials_kept(Op op) noexcept {
+  switch (op) {
+    case Op::divide:
+    case Op::call_binary:
+      return 2;
+    case Op::divide_constant:
+    case Op::constant_divide:
+    case Op::call_unary:
+    case Op::call_with_constant:
+      return 1;
+    default:
+      return 0;
+  }
+}
+constexpr bool calls(Op op) noexcept {
+  return op >= Op::call_unary;
+}
+
+/// The cursors of a pass over a program: the next instruction's operand
+/// slots, its kept partials and its Function. forward_step moves them past
+/// the instruction; reverse_step moves them back before it.
+template <class T, class Partial>
+struct Cursors {
+  const std::uint32_t* operand;
+  Partial* partial;  // T for the forward pass, which writes them; const T back
+  const Callee<T>* const* callee;
+};
+
+/// Evaluates one instruction: its value into `result` and the partials it
+/// keeps, from values[operand[k]]; then steps past it. The formulas are
+/// var_type.hpp's, written the same way, so that a replay gives a
+/// recording's bits; a partial that is an operand's value (x * y) or +-1
+/// (sums) is not kept: the sweep reads or knows it, as the tape's does.
+/// One switch, each case stepping by its own counts: a second switch on
+/// the counts, or a table, costs as much as the arithmetic.
+template <class T>
+TINYGRAD_DETAIL_INLINE inline void forward_step(Op op, const T* values, Cursors<T, T>& at,
+                                                T& result) {
+  const std::uint32_t* const operand = at.operand;
+  const T a = values[operand[0]];
+  switch (op) {
+    case Op::add:
+    case Op::add_constant:
+      result = a + values[operand[1]];
+      at.operand += 2;
+      return;
+    case Op::subtract:
+    case Op::subtract_constant:
+      result = a - values[operand[1]];
+      at.operand += 2;
+      return;
+    case Op::constant_subtract:
+      result = values[operand[1]] - a;
+      at.operand += 2;
+      return;
+    case Op::negate:
+      result = -a;
+      at.operand += 1;
+      return;
+    case Op::multiply:
+    case Op::multiply_constant:
+      result = a * values[operand[1]];
+      at.operand += 2;
+      return;
+    case Op::divide: {
+      // d(x/y)/dy = -(x/y)/y, as var_type.hpp's divide.
+      const T b = values[operand[1]];
+      const T q = a / b;
+      result = q;
+      at.partial[0] = T(1) / b;
+      at.partial[1] = -q / b;
+      at.operand += 2;
+      at.partial += 2;
+      return;
+    }
+    case Op::divide_constant: {
+      const T d = values[operand[1]];
+      result = a / d;
+      at.partial[0] = T(1) / d;
+      at.operand += 2;
+      at.partial += 1;
+      return;
+    }
+    case Op::constant_divide: {
+      const T q = values[operand[1]] / a;
+      result = q;
+      at.partial[0] = -q / a;
+      at.operand += 2;
+      at.partial += 1;
+      return;
+    }
+    case Op::call_unary: {
+      const T argument[1] = {a};  // not &a, which would keep `a` in memory for every case
+      (*at.callee++)->one(argument, result, at.partial);
+      at.operand += 1;
+      at.partial += 1;
+      return;
+    }
+    case Op::call_binary:
+    case Op::call_with_constant: {
+      const T arguments[2] = {a, values[operand[1]]};
+      (*at.callee++)->one(arguments, result, at.partial);
+      at.operand += 2;
+      at.partial += op == Op::call_binary ? 2 : 1;
+      return;
+    }
+  }
+}
+
+/// The reverse step of one instruction whose result's adjoint is `a`: steps
+/// back before it, and unless `a` is zero (0 times an infinite partial
+/// would be NaN) adds each traced operand its partial times `a`, in operand
+/// order. Each product is formed in a statement of its own, so that no
+/// compiler contracts it with the sum into one rounding where the tape's
+/// sweep has two.
+template <class T>
+TINYGRAD_DETAIL_INLINE inline void reverse_step(Op op, const T* values, Cursors<T, const T>& at,
+                                                T a, T* adjoint) {
+  const auto add = [&](std::size_t k, T share) { adjoint[at.operand[k]] += share; };
+  const bool passes = a != T(0);
+  switch (op) {
+    case Op::add:
+      at.operand -= 2;
+      if (passes) {
+        add(0, a);
+        add(1, a);
+      }
+      return;
+    case Op::subtract:
+      at.operand -= 2;
+      if (passes) {
+        add(0, a);
+        add(1, -a);
+      }
+      return;
+    case Op::add_constant:
+    case Op::subtract_constant:
+      at.operand -= 2;
+      if (passes) {
+        add(0, a);
+      }
+      return;
+    case Op::constant_subtract:
+      at.operand -= 2;
+      if (passes) {
+        add(0, -a);
+      }
+      return;
+    case Op::negate:
+      at.operand -= 1;
+      if (passes) {
+        add(0, -a);
+      }
+      return;
+    case Op::multiply:
+      at.operand -= 2;
+      if (passes) {
+        const T first = values[at.operand[1]] * a;
+        add(0, first);
+        const T second = values[at.operand[0]] * a;
+        add(1, second);
+      }
+      return;
+    case Op::multiply_constant:
+      at.operand -= 2;
+      if (passes) {
+        const T share = values[at.operand[1]] * a;
+        add(0, share);
+      }
+      return;
+    case Op::divide:
+    case Op::call_binary:
+      at.operand -= 2;
+      at.partial -= 2;
+      if (passes) {
+        const T first = at.partial[0] * a;
+        add(0, first);
+        const T second = at.partial[1] * a;
+        add(1, second);
+      }
+      return;
+    case Op::divide_constant:
+    case Op::constant_divide:
+    case Op::call_with_constant:
+    case Op::call_unary:
+      at.operand -= op == Op::call_unary ? 1 : 2;
+      at.partial -= 1;
+      if (passes) {
+        const T share = at.partial[0] * a;
+        add(0, share);
+      }
+      return;
+  }
+}
+
+/// A comparison made while tracing and its outcome then.
+enum class Predicate : std::uint8_t {
+  less,
+  less_equal,
+  greater,
+  greater_equal,
+  equal,
+  not_equal,
+  is_nan,
+  is_inf,
+  is_finite,
+};
+
+struct Guard {
+  std::uint32_t left;
+  std::uint32_t right;  // left again for the one-operand predicates
+  Predicate predicate;
+  bool outcome;
+};
+
+template <class T>
+bool holds(Predicate p, T a, T b) noexcept {
+  using std::isfinite, std::isinf, std::isnan;
+  switch (p) {
+    case Predicate::less:
+      return a < b;
+    case Predicate::less_equal:
+      return a <= b;
+    case Predicate::greater:
+      return a > b;
+    case Predicate::greater_equal:
+      return a >= b;
+    case Predicate::equal:
+      return a == b;
+    case Predicate::not_equal:
+      return a != b;
+    case Predicate::is_nan:
+      return isnan(a);
+    case Predicate::is_inf:
+      return isinf(a);
+    case Predicate::is_finite:
+      return isfinite(a);
+  }
+  return false;
+}
+
+inline const char* spelling(Predicate p) noexcept {
+  constexpr const char* names[] = {"<", "<=", ">", ">=", "==", "!=", "isnan", "isinf", "isfinite"};
+  return names[static_cast<std::size_t>(p)];
+}
+
+/// Everything a replay needs, fixed once traced. Slots: the inputs
+/// [0, inputs), the data [inputs, inputs + data), the constants, then one
+/// per instruction, in order (first_result on). Instruction i is ops[i];
+/// its operands' slots follow the previous instruction's in `operands`,
+/// and a call's Callee follows the previous call's in `callees`.
+template <class T>
+struct Program {
+  std::uint32_t inputs = 0;
+  std::uint32_t data = 0;
+  std::vector<T> constants;  // the values of slots [inputs + data, first_result)
+  std::uint32_t first_result = 0;
+  std::vector<Op> ops;
+  std::vector<std::uint32_t> operands;
+  std::vector<const Callee<T>*> callees;
+  std::size_t partials = 0;  // kept per evaluation, in all
+  std::vector<Guard> guards;
+  std::uint32_t output = 0;
+  bool output_is_constant = false;  // f returned a number that depends on nothing
+  T output_constant = 0;
+
+  [[nodiscard]] std::size_t slots() const noexcept {
+    return std::size_t{first_result} + ops.size();
+  }
+};
+
+// ---- The functions and policies a trace calls: derivatives.hpp's, and
+// math.hpp's way of taking a constant argument, so that a replay gives a
+// recording's bits.
+
+/// A one-argument function of derivatives.hpp.
+template <class T, ValueAndDerivative<T> (*f)(const T&)>
+void unary(const T* x, T& value, T* p) {
+  const ValueAndDerivative<T> r = f(x[0]);
+  value = r.value;
+  p[0] = r.derivative;
+}
+
+/// A two-argument function of derivatives.hpp, both arguments traced.
+template <class T, derivatives::ValueAndPartials<T> (*f)(const T&, const T&)>
+void binary(const T* x, T& value, T* p) {
+  const derivatives::ValueAndPartials<T> r = f(x[0], x[1]);
+  value = r.value;
+  p[0] = r.first;
+  p[1] = r.second;
+}
+
+// With one constant argument: x[0] is the traced one, x[1] the constant.
+template <class T>
+void pow_constant_exponent(const T* x, T& value, T* p) {  // pow(x, c)
+  using std::pow;
+  value = pow(x[0], x[1]);
+  p[0] = derivatives::pow_partial_base(x[0], x[1]);
+}
+template <class T>
+void pow_constant_base(const T* x, T& value, T* p) {  // pow(c, y)
+  using std::pow;
+  const T r = pow(x[1], x[0]);
+  value = r;
+  p[0] = derivatives::pow_partial_exponent(x[1], x[0], r);
+}
+template <class T>
+void hypot_constant(const T* x, T& value, T* p) {  // hypot(x, c)
+  using std::hypot;
+  const T h = hypot(x[0], x[1]);
+  value = h;
+  p[0] = derivatives::hypot_partial(x[0], h);
+}
+template <class T>
+void constant_hypot(const T* x, T& value, T* p) {  // hypot(c, y)
+  using std::hypot;
+  const T h = hypot(x[1], x[0]);
+  value = h;
+  p[0] = derivatives::hypot_partial(x[0], h);
+}
+template <class T>
+void atan2_constant_x(const T* x, T& value, T* p) {  // atan2(y, c)
+  const auto f = derivatives::atan2(x[0], x[1]);
+  value = f.value;
+  p[0] = f.first;
+}
+template <class T>
+void atan2_constant_y(const T* x, T& value, T* p) {  // atan2(c, x)
+  const auto f = derivatives::atan2(x[1], x[0]);
+  value = f.value;
+  p[0] = f.second;
+}
+template <class T>
+void min_constant(const T* x, T& value, T* p) {  // min(x, c); math.hpp's min(c, y) is min(y, c)
+  value = derivatives::nan_aware_min(x[0], x[1]);
+  p[0] = derivatives::min_share_of_first(x[0], x[1]);
+}
+template <class T>
+void max_constant(const T* x, T& value, T* p) {  // max(x, c); likewise
+  value = -derivatives::nan_aware_min(-x[0], -x[1]);
+  p[0] = derivatives::min_share_of_first(x[1], x[0]);
+}
+
+template <class P, class T>
+void activation(const T* x, T& value, T* p) {
+  const ValueAndDerivative<T> r = value_and_derivative_of_one<P>(x[0]);
+  value = r.value;
+  p[0] = r.derivative;
+}
+
+/// An activation over the lanes with the kernels' formula for many numbers
+/// at once, which vectorises and gives value_and_derivative_of_one's bits.
+template <class P, class T>
+void activation_lanes(const T* x, const T* /*unused*/, T* value, T* p) {
+  for (std::size_t l = 0; l < lanes<T>; ++l) {
+    const ValueAndDerivative<T> r = value_and_derivative<P>(x[l]);
+    value[l] = r.value;
+    p[l] = r.derivative;
+  }
+}
+
+template <class P, class T>
+inline constexpr Callee<T> activation_callee{&activation<P, T>, &activation_lanes<P, T>};
+
+}  // namespace tinygrad::detail::tracing
