@@ -15,7 +15,10 @@
 // differences of tinygrad::gradient; and forward mode: the program on
 // Dual<double, 4>s, every input its own direction, whose values must equal
 // the double values bit for bit (checked on every input) and whose tangents
-// the tape's gradient to rounding.
+// the tape's gradient to rounding; and tracing: the program traced at
+// another point and replayed at the inputs, alone and in a batch, whose
+// values and gradients must equal a fresh recording's bit for bit (checked
+// on every input), guards that flip included.
 //
 // Build and run (clang): cmake --preset fuzz && cmake --build --preset fuzz &&
 //   build/fuzz/tests/fuzz/tape_fuzzer -max_total_time=600 tests/fuzz/corpus
@@ -31,6 +34,7 @@
 // last value.
 
 #include <tinygrad/functional.hpp>
+#include <tinygrad/trace.hpp>
 #include <tinygrad/var.hpp>
 
 #include <algorithm>
@@ -193,9 +197,16 @@ Program decode(const std::uint8_t* data, std::size_t size) {
 template <class S>
 constexpr bool is_dual = tinygrad::detail::is_dual<S>;
 
-/// One operation on S = double, Var<double> (or a nesting of it) or
-/// Dual<double, 4>, written once for all.
-template <class S>
+/// The two operations that compare (and so make guards when traced).
+constexpr std::size_t select_less = 54;
+constexpr std::size_t select_greater_than_one = 55;
+
+/// One operation on S = double, Var<double> (or a nesting of it),
+/// Dual<double, 4> or Traced<double>, written once for all. `elementwise`
+/// spells dot, sum and the array kernels out as the operations they are
+/// made of: what Duals and Traced numbers do (they have no wide entries or
+/// array kernels), and what a recording to compare with a trace must do.
+template <class S, bool elementwise = is_dual<S> || tinygrad::detail::is_traced<S>>
 S apply(std::size_t op, const S& x, const S& y) {
   using std::abs, std::acos, std::acosh, std::asin, std::asinh, std::atan, std::atan2, std::atanh,
       std::cbrt, std::cos, std::cosh, std::erf, std::erfc, std::exp, std::exp2, std::expm1,
@@ -215,8 +226,8 @@ S apply(std::size_t op, const S& x, const S& y) {
   const auto policy_over_span = [](auto p, const S& a, const S& b) {
     using P = decltype(p);
     const std::array<S, 2> in = {a, b};
-    std::array<S, 2> out = in;   // copies record nothing; Var() would record leaves
-    if constexpr (is_dual<S>) {  // no array kernel for Duals: element by element
+    std::array<S, 2> out = in;  // copies record nothing; Var() would record leaves
+    if constexpr (elementwise) {
       out = {tinygrad::activate<P>(a), tinygrad::activate<P>(b)};
     } else if constexpr (std::is_same_v<S, double>) {
       tinygrad::forward<P>(std::span<const S>(in), std::span<S>(out),
@@ -312,7 +323,7 @@ S apply(std::size_t op, const S& x, const S& y) {
         return max(x, y);
       }
     case 35:  // a wide entry with two terms: x*y + y*x
-      if constexpr (std::is_same_v<S, double> || is_dual<S>) {
+      if constexpr (std::is_same_v<S, double> || elementwise) {
         return x * y + y * x;
       } else {
         const std::array<S, 2> left = {x, y};
@@ -320,7 +331,7 @@ S apply(std::size_t op, const S& x, const S& y) {
         return tinygrad::dot(left, right);
       }
     case 36:
-      if constexpr (std::is_same_v<S, double> || is_dual<S>) {
+      if constexpr (std::is_same_v<S, double> || elementwise) {
         return x + y + x;
       } else {
         const std::array<S, 3> terms = {x, y, x};
@@ -372,9 +383,9 @@ S apply(std::size_t op, const S& x, const S& y) {
       z /= y;
       return z;
     }
-    case 54:  // comparisons of two Vars select a branch, as on doubles
+    case select_less:  // comparisons of two Vars select a branch, as on doubles
       return x < y ? x : y;
-    case 55:
+    case select_greater_than_one:
       return x > 1.0 ? x : y;
     case 56:
       return policy_over_span(tinygrad::Sigmoid{}, x, y);
@@ -511,13 +522,13 @@ void check_detection_changes_nothing(const Program& p) {
   }
 }
 
-/// Runs the program on S = Var<double> or Var<Var<double>>, as the functional
-/// API hands the inputs over.
-template <class S>
+/// Runs the program on S = Var<double>, Var<Var<double>> or Traced<double>,
+/// as the functional API and trace() hand the inputs over.
+template <class S, bool elementwise = tinygrad::detail::is_traced<S>>
 S run_vars(const Program& p, std::span<const S> inputs) {
   std::vector<S> values(inputs.begin(), inputs.end());
   for (const Instruction& i : p.instructions) {
-    values.push_back(apply<S>(i.operation, values[i.a], values[i.b]));
+    values.push_back(apply<S, elementwise>(i.operation, values[i.a], values[i.b]));
   }
   return values.back();
 }
@@ -616,6 +627,112 @@ void check_forward_mode(const Program& p, double expected, std::span<const doubl
   }
 }
 
+/// Which way each comparison of the program goes at `inputs`, in order.
+std::vector<bool> branches_taken(const Program& p, std::span<const double> inputs) {
+  std::vector<double> values(inputs.begin(), inputs.end());
+  std::vector<bool> taken;
+  for (const Instruction& i : p.instructions) {
+    const double x = values[i.a];
+    const double y = values[i.b];
+    if (i.operation == select_less) {
+      taken.push_back(x < y);
+    } else if (i.operation == select_greater_than_one) {
+      taken.push_back(x > 1.0);
+    }
+    values.push_back(apply<double>(i.operation, x, y));
+  }
+  return taken;
+}
+
+/// The bits of a value and a gradient, every NaN counted as the same (see
+/// bits_of_run).
+std::vector<std::uint64_t> bits_of(double value, std::span<const double> gradient) {
+  const auto bits = [](double x) {
+    return std::isnan(x) ? std::uint64_t{0x7ff8000000000000} : std::bit_cast<std::uint64_t>(x);
+  };
+  std::vector<std::uint64_t> out{bits(value)};
+  for (const double g : gradient) {
+    out.push_back(bits(g));
+  }
+  return out;
+}
+
+/// A fresh recording at x, with the operations a trace keeps: fusion off,
+/// dot, sum and the array kernels spelled out.
+std::vector<std::uint64_t> recorded_at(const Program& p, std::span<const double> x) {
+  tinygrad::Tape<double> tape;
+  tape.fuse_operations(false);
+  const std::vector<Var<double>> inputs(x.begin(), x.end());
+  const Var<double> y = run_vars<Var<double>, true>(p, std::span<const Var<double>>(inputs));
+  y.backward();
+  std::vector<double> gradient;
+  for (const Var<double>& v : inputs) {
+    gradient.push_back(v.grad());
+  }
+  return bits_of(y.value(), gradient);
+}
+
+/// Tracing against recording: the program traced at another point, then
+/// replayed at the inputs, must give a fresh recording's value and gradient
+/// there bit for bit: by the trace's own instructions where its guards
+/// hold, by a trace at the inputs where a comparison goes the other way
+/// (BranchChange::retrace). With BranchChange::report the replay throws
+/// branch_changed exactly where some comparison goes the other way. A batch
+/// (the inputs, the traced point and one between, in lanes) gives each
+/// point the same bits.
+void check_trace(const Program& p) {
+  const std::size_t n = p.inputs.size();
+  std::vector<double> traced_at(n);
+  for (std::size_t k = 0; k < n; ++k) {
+    traced_at[k] = 0.5 - 0.75 * p.inputs[(k + 1) % n];
+  }
+  const auto f = [&p](std::span<const tinygrad::Traced<double>> x) { return run_vars(p, x); };
+  const std::vector<std::uint64_t> expected = recorded_at(p, p.inputs);
+  std::vector<double> gradient(n);
+
+  auto strict = tinygrad::trace(f, traced_at, tinygrad::BranchChange::report);
+  const bool flips = branches_taken(p, traced_at) != branches_taken(p, p.inputs);
+  bool reported = false;
+  try {
+    const double value = strict.value_and_gradient(p.inputs, gradient);
+    if (bits_of(value, gradient) != expected) {
+      fail("a replay (guards holding) differs from a fresh recording", p, value,
+           std::bit_cast<double>(expected[0]));
+    }
+  } catch (const tinygrad::branch_changed&) {
+    reported = true;
+  }
+  if (reported != flips) {
+    fail("branch_changed thrown (1) or not (0) against a comparison that flips", p,
+         reported ? 1 : 0, flips ? 1 : 0);
+  }
+
+  auto retracing = tinygrad::trace(f, traced_at);
+  const double value = retracing.value_and_gradient(p.inputs, gradient);
+  if (bits_of(value, gradient) != expected) {
+    fail("a replay (retracing where a guard flips) differs from a fresh recording", p, value,
+         std::bit_cast<double>(expected[0]));
+  }
+
+  std::vector<double> points = p.inputs;
+  points.insert(points.end(), traced_at.begin(), traced_at.end());
+  for (std::size_t k = 0; k < n; ++k) {
+    points.push_back(0.5 * (p.inputs[k] + traced_at[k]));
+  }
+  std::vector<double> values(3);
+  std::vector<double> gradients(3 * n);
+  auto batched = tinygrad::trace(f, traced_at);
+  batched.values_and_gradients(points, values, gradients);
+  for (std::size_t point = 0; point < 3; ++point) {
+    const std::span<const double> x = std::span<const double>(points).subspan(point * n, n);
+    if (bits_of(values[point], std::span<const double>(gradients).subspan(point * n, n)) !=
+        recorded_at(p, x)) {
+      fail("a batched replay differs from a fresh recording at point (of 3)", p,
+           static_cast<double>(point), 3);
+    }
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -657,6 +774,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     tape_gradient.push_back(values[k].grad());
   }
   check_forward_mode(p, expected, tape_gradient, smooth);
+  check_trace(p);
 
   if (!smooth) {
     return 0;
