@@ -3,8 +3,11 @@
 // (fusion off, so that the tape keeps one entry per operation as the trace
 // does) for every operation and policy; gradients against hand-derived
 // formulas, finite differences and the notebook's numbers; guards that flip;
-// data inputs; copies on threads; no allocation once warm; misuse.
+// data inputs; copies on threads; no allocation once warm; misuse. And
+// functions of several outputs (VectorTrace): Jacobians against hand-derived
+// formulas, finite differences and recordings.
 
+#include <tinygrad/functional.hpp>
 #include <tinygrad/trace.hpp>
 #include <tinygrad/var.hpp>
 
@@ -22,12 +25,14 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 using tinygrad::Tape;
 using tinygrad::Trace;
 using tinygrad::Traced;
 using tinygrad::Var;
+using tinygrad::VectorTrace;
 using tinygrad_test::check_close;
 
 namespace {
@@ -588,6 +593,157 @@ TEST_CASE("misuse: a Traced outside its trace, sizes that do not match") {
   const Traced<double> c = 2.0;
   CHECK((c * 3.0).value() == 6.0);
   CHECK(c < 3.0);
+}
+
+/// Five outputs of three inputs: every kind of output (a result, one used
+/// twice, an input, a constant).
+const auto five_outputs = [](auto x) {
+  using S = std::remove_cvref_t<decltype(x[0])>;
+  using std::exp, std::sin;
+  const S first = x[0] * x[1] + sin(x[2]);
+  return std::vector<S>{first, exp(x[0]) / x[2], x[1], S(3.0), first};
+};
+
+TEST_CASE("a function of several outputs: its Jacobian by hand, by differences, as recorded") {
+  const std::vector<double> x0{0.4, -0.3, 1.5};
+  const std::vector<double> x{-0.8, 1.7, 0.6};
+  VectorTrace<double> t = tinygrad::trace(five_outputs, x0);
+  static_assert(std::is_same_v<decltype(tinygrad::trace(five_outputs, x0)), VectorTrace<double>>);
+  REQUIRE(t.outputs() == 5);
+  REQUIRE(t.inputs() == 3);
+  const tinygrad::Matrix<double> j = t.jacobian(x);
+  REQUIRE(j.rows() == 5);
+  REQUIRE(j.cols() == 3);
+
+  const double e = std::exp(x[0]);
+  const double by_hand[5][3] = {{x[1], x[0], std::cos(x[2])},
+                                {e / x[2], 0, -e / (x[2] * x[2])},
+                                {0, 1, 0},
+                                {0, 0, 0},
+                                {x[1], x[0], std::cos(x[2])}};
+  std::vector<double> y(5);
+  t.value(x, y);
+  const double expected_y[5] = {x[0] * x[1] + std::sin(x[2]), e / x[2], x[1], 3.0,
+                                x[0] * x[1] + std::sin(x[2])};
+  for (std::size_t i = 0; i < 5; ++i) {
+    INFO("output ", i);
+    check_close(y[i], expected_y[i], 1e-15);
+    // Row i is the gradient of a fresh recording of output i, bit for bit.
+    auto output_i = [i](auto v) { return five_outputs(v)[i]; };
+    std::vector<double> recorded_row;
+    CHECK(bits(recorded(output_i, x, recorded_row)) == bits(y[i]));
+    for (std::size_t k = 0; k < 3; ++k) {
+      INFO("d/dx", k);
+      check_close(j(i, k), by_hand[i][k], 1e-15);
+      CHECK(bits(j(i, k)) == bits(recorded_row[k]));
+      const double numeric = tinygrad_test::central_difference(
+          [&](double xk) {
+            std::vector<double> shifted = x;
+            shifted[k] = xk;
+            std::vector<double> out(5);
+            t.value(shifted, out);
+            return out[i];
+          },
+          x[k]);
+      check_close(j(i, k), numeric, 1e-8);
+    }
+  }
+  // vjp: v^T J in one sweep.
+  const std::vector<double> v{0.5, -2.0, 1.25, 7.0, 3.0};
+  std::vector<double> g(3);
+  t.vjp(x, v, g);
+  for (std::size_t k = 0; k < 3; ++k) {
+    double expected = 0;
+    for (std::size_t i = 0; i < 5; ++i) {
+      expected += v[i] * by_hand[i][k];
+    }
+    check_close(g[k], expected, 1e-14);
+  }
+  // The functional API's jacobian (a tape, fusion on) agrees to rounding.
+  const tinygrad::Matrix<double> taped = tinygrad::jacobian(five_outputs, x);
+  for (std::size_t i = 0; i < 5; ++i) {
+    for (std::size_t k = 0; k < 3; ++k) {
+      check_close(j(i, k), taped(i, k), 1e-15);
+    }
+  }
+  // value_and_jacobian: the same numbers, and nothing allocated once warm.
+  std::vector<double> y2(5);
+  std::vector<double> flat(15);
+  t.value_and_jacobian(x, y2, flat);
+  CHECK(std::vector<double>(j.begin(), j.end()) == flat);
+  CHECK(y2 == y);
+  const long before = tinygrad_test::allocations.load();
+  t.value_and_jacobian(x0, y2, flat);
+  t.vjp(x, v, g);
+  CHECK(tinygrad_test::allocations.load() == before);
+  CHECK(flat[2] == std::cos(x0[2]));
+}
+
+TEST_CASE("several outputs: data, branches, no outputs, sizes") {
+  // With data: f(x, d) = (x0 * d0, x0 + d1, d0), J = (d0; 1; 0).
+  VectorTrace<double> with_data = tinygrad::trace(
+      [](auto x, auto d) {
+        using S = std::remove_cvref_t<decltype(x[0])>;
+        return std::vector<S>{x[0] * d[0], x[0] + d[1], d[0]};
+      },
+      std::vector<double>{1.0}, std::vector<double>{2.0, 3.0});
+  const tinygrad::Matrix<double> jd =
+      with_data.jacobian(std::vector<double>{5.0}, std::vector<double>{-4.0, 0.5});
+  CHECK(jd.values() == std::vector<double>{-4.0, 1.0, 0.0});
+
+  // A branch: retraced where it flips, or reported.
+  const auto two_branches = [](auto x) {
+    using S = std::remove_cvref_t<decltype(x[0])>;
+    if (x[0] > 0.0) {
+      return std::vector<S>{x[0] * x[0], x[1]};
+    }
+    return std::vector<S>{x[0] * x[1], -x[1]};
+  };
+  VectorTrace<double> b = tinygrad::trace(two_branches, std::vector<double>{1.0, 2.0});
+  const tinygrad::Matrix<double> left = b.jacobian(std::vector<double>{-3.0, 2.0});
+  CHECK(b.retraces() == 1);
+  CHECK(left.values() == std::vector<double>{2.0, -3.0, 0.0, -1.0});
+  VectorTrace<double> strict =
+      tinygrad::trace(two_branches, std::vector<double>{1.0, 2.0}, tinygrad::BranchChange::report);
+  CHECK_THROWS_WITH_AS((void)strict.jacobian(std::vector<double>{-3.0, 2.0}),
+                       doctest::Contains("comparison 1 of the trace (>, true when traced)"),
+                       tinygrad::branch_changed);
+  const tinygrad::Matrix<double> right = strict.jacobian(std::vector<double>{0.5, 2.0});
+  CHECK(right.values() == std::vector<double>{1.0, 0.0, 0.0, 1.0});
+
+  // A branch that changes how many outputs there are: the trace keeps its count.
+  VectorTrace<double> growing = tinygrad::trace(
+      [](auto x) {
+        using S = std::remove_cvref_t<decltype(x[0])>;
+        return x[0] > 0.0 ? std::vector<S>{x[0]} : std::vector<S>{x[0], x[0]};
+      },
+      std::vector<double>{1.0});
+  CHECK_THROWS_WITH_AS((void)growing.jacobian(std::vector<double>{-1.0}),
+                       doctest::Contains("returns 2 values, but 1 where first traced"),
+                       tinygrad::trace_error);
+  CHECK(growing.jacobian(std::vector<double>{2.0}).values() == std::vector<double>{1.0});
+
+  // No outputs at all: a 0 x n Jacobian.
+  VectorTrace<double> none =
+      tinygrad::trace([](auto x) { return std::vector<std::remove_cvref_t<decltype(x[0])>>{}; },
+                      std::vector<double>{1.0, 2.0});
+  const tinygrad::Matrix<double> empty = none.jacobian(std::vector<double>{3.0, 4.0});
+  CHECK(empty.rows() == 0);
+  CHECK(empty.cols() == 2);
+
+  // Sizes.
+  std::vector<double> y(3);
+  std::vector<double> g(2);
+  CHECK_THROWS_WITH_AS(b.value(std::vector<double>{1.0, 2.0}, y),
+                       doctest::Contains("y has 3 elements but the outputs has 2"),
+                       std::invalid_argument);
+  std::vector<double> y2(2);
+  std::vector<double> j3(3);
+  CHECK_THROWS_AS(b.value_and_jacobian(std::vector<double>{1.0, 2.0}, y2, j3),
+                  std::invalid_argument);
+  CHECK_THROWS_AS(b.vjp(std::vector<double>{1.0, 2.0}, std::vector<double>{1.0}, g),
+                  std::invalid_argument);
+  CHECK_THROWS_AS((void)b.jacobian(std::vector<double>{1.0}), std::invalid_argument);
 }
 
 }  // namespace

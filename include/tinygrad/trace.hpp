@@ -14,6 +14,7 @@
 #include <tinygrad/detail/trace_program.hpp>
 #include <tinygrad/detail/traits.hpp>
 #include <tinygrad/error.hpp>
+#include <tinygrad/matrix.hpp>
 
 #include <algorithm>
 #include <array>
@@ -24,6 +25,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <ranges>
 #include <span>
 #include <string>
 #include <type_traits>
@@ -34,8 +36,10 @@ namespace tinygrad {
 
 template <std::floating_point T>
 class Traced;
-template <std::floating_point T>
-class Trace;
+namespace detail::tracing {
+template <class T>
+class TraceCore;
+}  // namespace detail::tracing
 
 /// What a replay does at a point where a comparison made while tracing
 /// (a guard) comes out the other way.
@@ -129,8 +133,8 @@ struct Builder {
     return program.first_result + static_cast<std::uint32_t>(program.ops.size()) - 1;
   }
 
-  /// The finished program: constants' slots numbered, the output set.
-  Program<T> finish(std::uint32_t output_slot) && {
+  /// The finished program: constants' slots numbered, the outputs set.
+  Program<T> finish(std::vector<std::uint32_t> outputs) && {
     const std::uint32_t first_constant = program.inputs + program.data;
     const auto renumber = [&](std::uint32_t& slot) {
       if ((slot & constant_bit) != 0) {
@@ -146,8 +150,10 @@ struct Builder {
       renumber(g.left);
       renumber(g.right);
     }
-    renumber(output_slot);
-    program.output = output_slot;
+    for (std::uint32_t& slot : outputs) {
+      renumber(slot);
+    }
+    program.outputs = std::move(outputs);
     program.first_result = first_constant + static_cast<std::uint32_t>(program.constants.size());
     return std::move(program);
   }
@@ -280,8 +286,8 @@ class Traced {
   }
 
  private:
-  template <std::floating_point>
-  friend class Trace;
+  template <class>
+  friend class detail::tracing::TraceCore;
 
   Traced(T value, std::uint32_t slot, std::uint32_t generation) noexcept
       : value_(value), slot_(slot), generation_(generation) {}
@@ -472,24 +478,24 @@ requires detail::is_traced<X> X relu(const X& x) {
   return activate<ReLU>(x);
 }
 
-/// A function of n inputs (and, optionally, of data), traced once at a
-/// point: value(), gradient() and value_and_gradient() evaluate that trace
-/// at new points without recording again (docs/tracing.md).
-///
-/// Copies share the trace, which nothing changes, and have their own
-/// workspace: give each thread a copy. A copy that re-traces (a guard came
-/// out the other way) keeps the new trace for itself.
-template <std::floating_point T>
-class Trace {
- public:
-  /// The traced function, as trace() calls it: inputs, then data.
-  using Function = std::function<Traced<T>(std::span<const Traced<T>>, std::span<const Traced<T>>)>;
+namespace detail::tracing {
 
-  Trace(Function f, std::span<const T> x, std::span<const T> data,
-        BranchChange on_change = BranchChange::retrace)
-      : function_(std::move(f)), on_change_(on_change) {
-    program_ = build(x, data);
-  }
+/// Whether f's result R is a range of Traced numbers (a function of
+/// several outputs: trace() gives a VectorTrace) rather than one number.
+template <class R, class T>
+concept TracedRange = std::ranges::input_range<R> &&
+    std::convertible_to<std::ranges::range_reference_t<R>, Traced<T>>;
+
+/// What Trace and VectorTrace share: the traced function, its Program
+/// (shared by copies, changed by none), this copy's workspace for one
+/// point, and what a replay does where a guard does not hold.
+template <class T>
+class TraceCore {
+ public:
+  /// The traced function, as a trace calls it: the inputs and the data in,
+  /// its results appended to the vector.
+  using Function = std::function<void(std::span<const Traced<T>>, std::span<const Traced<T>>,
+                                      std::vector<Traced<T>>&)>;
 
   /// The number of inputs, and of data values, that a replay takes.
   [[nodiscard]] std::size_t inputs() const noexcept { return program_->inputs; }
@@ -502,37 +508,179 @@ class Trace {
 
   /// Bytes of the trace (shared by copies) and of this copy's workspace.
   [[nodiscard]] std::size_t trace_bytes() const noexcept {
-    const detail::tracing::Program<T>& p = *program_;
-    return p.ops.size() * sizeof(detail::tracing::Op) + p.operands.size() * sizeof(std::uint32_t) +
-           p.callees.size() * sizeof(const detail::tracing::Callee<T>*) +
-           p.constants.size() * sizeof(T) + p.guards.size() * sizeof(detail::tracing::Guard);
+    const Program<T>& p = *program_;
+    return p.ops.size() * sizeof(Op) + p.operands.size() * sizeof(std::uint32_t) +
+           p.callees.size() * sizeof(const Callee<T>*) + p.constants.size() * sizeof(T) +
+           p.guards.size() * sizeof(Guard) + p.outputs.size() * sizeof(std::uint32_t);
   }
   [[nodiscard]] std::size_t workspace_bytes() const noexcept {
-    const detail::tracing::Program<T>& p = *program_;
+    const Program<T>& p = *program_;
     return (2 * p.slots() + p.partials) * sizeof(T);
   }
 
   void on_branch_change(BranchChange what) noexcept { on_change_ = what; }
 
+ protected:
+  TraceCore(Function f, std::span<const T> x, std::span<const T> data, BranchChange on_change)
+      : function_(std::move(f)), on_change_(on_change) {
+    program_ = build(x, data);
+    outputs_ = program_->outputs.size();
+  }
+
+  /// Runs the forward loop at x and data, tracing again there if a guard
+  /// does not hold (or throwing branch_changed).
+  void evaluate(std::span<const T> x, std::span<const T> data) {
+    require_same_size("Trace", "x", x.size(), "the traced point", program_->inputs);
+    require_same_size("Trace", "data", data.size(), "the traced data", program_->data);
+    workspace_.prepare(*program_);
+    std::copy(x.begin(), x.end(), workspace_.values.begin());
+    std::copy(data.begin(), data.end(), workspace_.values.begin() + program_->inputs);
+    const Guard* broken = forward(*program_, workspace_);
+    if (broken == nullptr) [[likely]] {
+      return;
+    }
+    if (on_change_ == BranchChange::report) {
+      throw branch_changed(describe(*broken));
+    }
+    program_ = build(x, data);
+    ++retraces_;
+    workspace_.sized_for = nullptr;
+    workspace_.prepare(*program_);
+    std::copy(x.begin(), x.end(), workspace_.values.begin());
+    std::copy(data.begin(), data.end(), workspace_.values.begin() + program_->inputs);
+    forward(*program_, workspace_);  // traced here: every guard holds
+  }
+
+  /// Output k's value after evaluate().
+  [[nodiscard]] T output_value(std::size_t k) const {
+    return workspace_.values[program_->outputs[k]];
+  }
+
+  /// The gradient of sum_k seed[k] * output k after evaluate(), into
+  /// `gradient` (the inputs' size).
+  void sweep(const T* seed, std::span<T> gradient) {
+    reverse(*program_, workspace_, seed);
+    std::copy_n(workspace_.adjoints.begin(), gradient.size(), gradient.begin());
+  }
+
+  Function function_;
+  std::shared_ptr<const Program<T>> program_;
+  Workspace<T> workspace_;
+  BranchChange on_change_;
+  std::size_t retraces_ = 0;
+  std::size_t outputs_ = 0;  // as first traced; a retrace must give as many
+
+ private:
+  std::shared_ptr<const Program<T>> build(std::span<const T> x, std::span<const T> data) {
+    if (x.size() + data.size() >= constant_bit) {
+      throw trace_error("tinygrad::trace: more inputs than a trace has slots (2^31)");
+    }
+    Builder<T> builder;
+    builder.program.inputs = static_cast<std::uint32_t>(x.size());
+    builder.program.data = static_cast<std::uint32_t>(data.size());
+    builder.program.first_result = static_cast<std::uint32_t>(x.size() + data.size());
+    std::vector<Traced<T>> leaves;
+    leaves.reserve(x.size() + data.size());
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      leaves.push_back(Traced<T>(x[i], static_cast<std::uint32_t>(i), builder.generation));
+    }
+    for (std::size_t i = 0; i < data.size(); ++i) {
+      leaves.push_back(
+          Traced<T>(data[i], static_cast<std::uint32_t>(x.size() + i), builder.generation));
+    }
+    Builder<T>* const outer = current_builder<T>;
+    current_builder<T> = &builder;
+    struct Restore {
+      Builder<T>* outer;
+      ~Restore() { current_builder<T> = outer; }
+    } restore{outer};
+    const std::span<const Traced<T>> all(leaves);
+    std::vector<Traced<T>> results;
+    function_(all.first(x.size()), all.subspan(x.size()), results);
+    if (program_ != nullptr && results.size() != outputs_) {
+      throw trace_error(
+          "tinygrad::Trace: traced again where a comparison flips, the function "
+          "returns " +
+          std::to_string(results.size()) + " values, but " + std::to_string(outputs_) +
+          " where first traced; a trace keeps the number of outputs");
+    }
+    std::vector<std::uint32_t> outputs;
+    outputs.reserve(results.size());
+    for (const Traced<T>& y : results) {
+      if (y.is_constant()) {
+        outputs.push_back(builder.constant(y.value_));
+      } else {
+        y.builder("the traced function's result");
+        outputs.push_back(y.slot_);
+      }
+    }
+    return std::make_shared<const Program<T>>(std::move(builder).finish(std::move(outputs)));
+  }
+
+  [[nodiscard]] std::string describe(const Guard& g) const {
+    const std::size_t index = static_cast<std::size_t>(&g - program_->guards.data());
+    return "tinygrad::Trace: comparison " + std::to_string(index + 1) + " of the trace (" +
+           spelling(g.predicate) + ", " + (g.outcome ? "true" : "false") +
+           " when traced) comes out " + (g.outcome ? "false" : "true") +
+           " at this point, so the traced branch does not apply here; trace the function "
+           "again at this point (BranchChange::retrace does it on its own)";
+  }
+};
+
+/// Appends f's result (one number, or a range of them) to `outputs`.
+template <class T, class R>
+void append_results(R&& result, std::vector<Traced<T>>& outputs) {
+  if constexpr (TracedRange<R, T>) {
+    for (auto&& y : result) {
+      outputs.push_back(Traced<T>(y));
+    }
+  } else {
+    outputs.push_back(Traced<T>(std::forward<R>(result)));
+  }
+}
+
+}  // namespace detail::tracing
+
+/// A function of n inputs (and, optionally, of data) to one number, traced
+/// once at a point: value(), gradient() and value_and_gradient() evaluate
+/// that trace at new points without recording again (docs/tracing.md).
+///
+/// Copies share the trace, which nothing changes, and have their own
+/// workspace: give each thread a copy. A copy that re-traces (a guard came
+/// out the other way) keeps the new trace for itself.
+template <std::floating_point T>
+class Trace : public detail::tracing::TraceCore<T> {
+  using Core = detail::tracing::TraceCore<T>;
+
+ public:
+  using typename Core::Function;
+
+  /// Traces f, which appends exactly one result, at x and data (trace()
+  /// builds f from the user's function).
+  Trace(Function f, std::span<const T> x, std::span<const T> data,
+        BranchChange on_change = BranchChange::retrace)
+      : Core(std::move(f), x, data, on_change) {
+    if (this->outputs_ != 1) {
+      throw trace_error("tinygrad::Trace: the function has " + std::to_string(this->outputs_) +
+                        " outputs; a Trace has one (VectorTrace has several)");
+    }
+  }
+
   /// f at x (and data).
   T value(std::span<const T> x, std::span<const T> data = {}) {
-    evaluate(x, data);
-    return output_value();
+    this->evaluate(x, data);
+    return this->output_value(0);
   }
 
   /// f's gradient at x into `gradient` (x's size); returns f(x). Data get
   /// no gradient.
   T value_and_gradient(std::span<const T> x, std::span<T> gradient, std::span<const T> data = {}) {
-    detail::require_same_size("Trace::gradient", "gradient", gradient.size(), "x", x.size());
-    evaluate(x, data);
-    const detail::tracing::Program<T>& p = *program_;
-    if (p.output_is_constant) {
-      std::fill(gradient.begin(), gradient.end(), T(0));
-      return p.output_constant;
-    }
-    detail::tracing::reverse(p, workspace_, T(1));
-    std::copy_n(workspace_.adjoints.begin(), gradient.size(), gradient.begin());
-    return output_value();
+    detail::require_same_size("Trace::value_and_gradient", "gradient", gradient.size(), "x",
+                              x.size());
+    this->evaluate(x, data);
+    const T one(1);
+    this->sweep(&one, gradient);
+    return this->output_value(0);
   }
   void gradient(std::span<const T> x, std::span<T> gradient, std::span<const T> data = {}) {
     value_and_gradient(x, gradient, data);
@@ -551,7 +699,7 @@ class Trace {
                             std::span<const T> data = {}) {
     require_batch("Trace::values_and_gradients", points, values.size(), data);
     detail::require_same_size("Trace::values_and_gradients", "gradients", gradients.size(),
-                              "values times the inputs", values.size() * program_->inputs);
+                              "values times the inputs", values.size() * this->program_->inputs);
     batch(points, values, gradients, data, true);
   }
   /// f at m points at once (values_and_gradients without the gradients).
@@ -563,8 +711,8 @@ class Trace {
  private:
   void require_batch(const char* function, std::span<const T> points, std::size_t m,
                      std::span<const T> data) const {
-    const std::size_t n = program_->inputs;
-    const std::size_t d = program_->data;
+    const std::size_t n = this->program_->inputs;
+    const std::size_t d = this->program_->data;
     if (points.size() != n) {
       detail::require_same_size(function, "points", points.size(), "values times the inputs",
                                 m * n);
@@ -579,17 +727,12 @@ class Trace {
   void batch(std::span<const T> points, std::span<T> values, std::span<T> gradients,
              std::span<const T> data, bool with_gradients) {
     constexpr std::size_t W = detail::tracing::lanes<T>;
-    const detail::tracing::Program<T>& p = *program_;
+    const detail::tracing::Program<T>& p = *this->program_;
     const std::size_t n = p.inputs;
     const std::size_t d = p.data;
     const std::size_t m = values.size();
     const bool shared_point = points.size() == n;
     const bool shared_data = data.size() == d;
-    if (p.output_is_constant) {
-      std::fill(values.begin(), values.end(), p.output_constant);
-      std::fill(gradients.begin(), gradients.end(), T(0));
-      return;
-    }
     lanes_.prepare(p);
     T* const slots = lanes_.values.data();
     for (std::size_t first = 0; first < m; first += W) {
@@ -606,7 +749,7 @@ class Trace {
           slots[(n + j) * W + l] = data[(shared_data ? 0 : k * d) + j];
         }
       }
-      std::uint64_t broken = detail::tracing::forward_lanes(p, lanes_);
+      const std::uint64_t broken = detail::tracing::forward_lanes(p, lanes_);
       if (with_gradients) {
         detail::tracing::reverse_lanes(p, lanes_);
       }
@@ -618,7 +761,7 @@ class Trace {
                               with_gradients ? gradients.subspan(k * n, n) : std::span<T>());
           continue;
         }
-        values[k] = slots[std::size_t{p.output} * W + l];
+        values[k] = slots[std::size_t{p.outputs[0]} * W + l];
         if (with_gradients) {
           for (std::size_t i = 0; i < n; ++i) {
             gradients[k * n + i] = lanes_.adjoints[i * W + l];
@@ -632,14 +775,14 @@ class Trace {
   /// of its own answers (retrace), or branch_changed (report).
   void one_point_elsewhere(std::size_t k, std::span<const T> x, std::span<const T> data, T& value,
                            std::span<T> gradient) {
-    if (on_change_ == BranchChange::report) {
+    if (this->on_change_ == BranchChange::report) {
       throw branch_changed("tinygrad::Trace: at point " + std::to_string(k) +
                            " of the batch a comparison of the trace comes out the other way, so "
                            "the traced branch does not apply there; trace the function again at "
                            "that point (BranchChange::retrace does it on its own)");
     }
-    Trace elsewhere(function_, x, data, BranchChange::retrace);
-    ++retraces_;
+    Trace elsewhere(this->function_, x, data, BranchChange::retrace);
+    ++this->retraces_;
     if (gradient.empty()) {
       value = elsewhere.value(x, data);
     } else {
@@ -647,100 +790,105 @@ class Trace {
     }
   }
 
-  std::shared_ptr<const detail::tracing::Program<T>> build(std::span<const T> x,
-                                                           std::span<const T> data) {
-    if (x.size() + data.size() >= detail::tracing::constant_bit) {
-      throw trace_error("tinygrad::trace: more inputs than a trace has slots (2^31)");
-    }
-    detail::tracing::Builder<T> builder;
-    builder.program.inputs = static_cast<std::uint32_t>(x.size());
-    builder.program.data = static_cast<std::uint32_t>(data.size());
-    builder.program.first_result = static_cast<std::uint32_t>(x.size() + data.size());
-    std::vector<Traced<T>> leaves;
-    leaves.reserve(x.size() + data.size());
-    for (std::size_t i = 0; i < x.size(); ++i) {
-      leaves.push_back(Traced<T>(x[i], static_cast<std::uint32_t>(i), builder.generation));
-    }
-    for (std::size_t i = 0; i < data.size(); ++i) {
-      leaves.push_back(
-          Traced<T>(data[i], static_cast<std::uint32_t>(x.size() + i), builder.generation));
-    }
-    detail::tracing::Builder<T>* const outer = detail::tracing::current_builder<T>;
-    detail::tracing::current_builder<T> = &builder;
-    struct Restore {
-      detail::tracing::Builder<T>* outer;
-      ~Restore() { detail::tracing::current_builder<T> = outer; }
-    } restore{outer};
-    const std::span<const Traced<T>> all(leaves);
-    const Traced<T> y = function_(all.first(x.size()), all.subspan(x.size()));
-    const bool constant = y.is_constant();
-    if (!constant) {
-      y.builder("the traced function's result");
-    }
-    auto program = std::make_shared<detail::tracing::Program<T>>(
-        std::move(builder).finish(constant ? 0 : y.slot_));
-    program->output_is_constant = constant;
-    program->output_constant = y.value_;
-    return program;
-  }
-
-  void evaluate(std::span<const T> x, std::span<const T> data) {
-    detail::require_same_size("Trace", "x", x.size(), "the traced point", program_->inputs);
-    detail::require_same_size("Trace", "data", data.size(), "the traced data", program_->data);
-    workspace_.prepare(*program_);
-    std::copy(x.begin(), x.end(), workspace_.values.begin());
-    std::copy(data.begin(), data.end(), workspace_.values.begin() + program_->inputs);
-    const detail::tracing::Guard* broken = detail::tracing::forward(*program_, workspace_);
-    if (broken == nullptr) [[likely]] {
-      return;
-    }
-    if (on_change_ == BranchChange::report) {
-      throw branch_changed(describe(*broken));
-    }
-    program_ = build(x, data);
-    ++retraces_;
-    workspace_.sized_for = nullptr;
-    workspace_.prepare(*program_);
-    std::copy(x.begin(), x.end(), workspace_.values.begin());
-    std::copy(data.begin(), data.end(), workspace_.values.begin() + program_->inputs);
-    detail::tracing::forward(*program_, workspace_);  // traced here: every guard holds
-  }
-
-  [[nodiscard]] T output_value() const {
-    const detail::tracing::Program<T>& p = *program_;
-    return p.output_is_constant ? p.output_constant : workspace_.values[p.output];
-  }
-
-  [[nodiscard]] std::string describe(const detail::tracing::Guard& g) const {
-    const std::size_t index = static_cast<std::size_t>(&g - program_->guards.data());
-    return "tinygrad::Trace: comparison " + std::to_string(index + 1) + " of the trace (" +
-           detail::tracing::spelling(g.predicate) + ", " + (g.outcome ? "true" : "false") +
-           " when traced) comes out " + (g.outcome ? "false" : "true") +
-           " at this point, so the traced branch does not apply here; trace the function "
-           "again at this point (BranchChange::retrace does it on its own)";
-  }
-
-  Function function_;
-  std::shared_ptr<const detail::tracing::Program<T>> program_;
-  detail::tracing::Workspace<T> workspace_;
   detail::tracing::LanesWorkspace<T> lanes_;
-  BranchChange on_change_;
-  std::size_t retraces_ = 0;
+};
+
+/// A function of n inputs (and, optionally, of data) to m numbers, traced
+/// once at a point: value() and jacobian() evaluate that trace at new
+/// points, by one forward pass and one reverse sweep per output, without
+/// recording again (docs/tracing.md). Copies, threads and guards as for
+/// Trace.
+template <std::floating_point T>
+class VectorTrace : public detail::tracing::TraceCore<T> {
+  using Core = detail::tracing::TraceCore<T>;
+
+ public:
+  using typename Core::Function;
+
+  /// Traces f at x and data (trace() builds f from the user's function).
+  VectorTrace(Function f, std::span<const T> x, std::span<const T> data,
+              BranchChange on_change = BranchChange::retrace)
+      : Core(std::move(f), x, data, on_change) {}
+
+  /// The number of outputs, m.
+  [[nodiscard]] std::size_t outputs() const noexcept { return this->outputs_; }
+
+  /// f at x (and data), into y (m values).
+  void value(std::span<const T> x, std::span<T> y, std::span<const T> data = {}) {
+    detail::require_same_size("VectorTrace::value", "y", y.size(), "the outputs", this->outputs_);
+    this->evaluate(x, data);
+    copy_outputs(y);
+  }
+
+  /// f's Jacobian at x: m x n, row i the gradient of output i.
+  [[nodiscard]] Matrix<T> jacobian(std::span<const T> x, std::span<const T> data = {}) {
+    Matrix<T> j(this->outputs_, x.size());
+    this->evaluate(x, data);
+    rows(std::span<T>(j.data(), j.size()), x.size());
+    return j;
+  }
+
+  /// f at x into y (m values) and its Jacobian into `jacobian` (m * n
+  /// values, row-major): no allocation once warm.
+  void value_and_jacobian(std::span<const T> x, std::span<T> y, std::span<T> jacobian,
+                          std::span<const T> data = {}) {
+    detail::require_same_size("VectorTrace::value_and_jacobian", "y", y.size(), "the outputs",
+                              this->outputs_);
+    detail::require_same_size("VectorTrace::value_and_jacobian", "jacobian", jacobian.size(),
+                              "outputs times inputs", this->outputs_ * x.size());
+    this->evaluate(x, data);
+    copy_outputs(y);
+    rows(jacobian, x.size());
+  }
+
+  /// v^T J at x into g (n values), v of m values: one reverse sweep.
+  void vjp(std::span<const T> x, std::span<const T> v, std::span<T> g,
+           std::span<const T> data = {}) {
+    detail::require_same_size("VectorTrace::vjp", "v", v.size(), "the outputs", this->outputs_);
+    detail::require_same_size("VectorTrace::vjp", "g", g.size(), "x", x.size());
+    this->evaluate(x, data);
+    this->sweep(v.data(), g);
+  }
+
+ private:
+  void copy_outputs(std::span<T> y) const {
+    for (std::size_t k = 0; k < y.size(); ++k) {
+      y[k] = this->output_value(k);
+    }
+  }
+
+  /// The Jacobian's rows after evaluate(): one sweep per output.
+  void rows(std::span<T> jacobian, std::size_t n) {
+    seed_.assign(this->outputs_, T(0));
+    for (std::size_t i = 0; i < this->outputs_; ++i) {
+      seed_[i] = T(1);
+      this->sweep(seed_.data(), jacobian.subspan(i * n, n));
+      seed_[i] = T(0);
+    }
+  }
+
+  std::vector<T> seed_;  // a unit vector, one output's seed
 };
 
 /// Traces f at x: f is called once with std::span<const Traced<T>> of x's
-/// values and must return a Traced<T>. The Trace evaluates that recording at
-/// new points (docs/tracing.md). `x` is any contiguous range of floating
-/// point numbers.
+/// values. If it returns one number (a Traced<T>), the result is a Trace;
+/// if it returns a range of them (std::vector, std::array, ...), a
+/// VectorTrace. Either evaluates that recording at new points
+/// (docs/tracing.md). `x` is any contiguous range of floating point numbers.
 template <class F, class X, class T = detail::RangeElement<X>>
 requires detail::ContiguousRangeOf<X, T> && std::floating_point<T> &&
     std::invocable<F&, std::span<const Traced<T>>>
-        Trace<T> trace(F f, const X& x, BranchChange on_change = BranchChange::retrace) {
-  return Trace<T>(
-      [f = std::move(f)](std::span<const Traced<T>> inputs, std::span<const Traced<T>>) mutable {
-        return Traced<T>(f(inputs));
-      },
-      std::span<const T>(x), {}, on_change);
+auto trace(F f, const X& x, BranchChange on_change = BranchChange::retrace) {
+  using R = std::invoke_result_t<F&, std::span<const Traced<T>>>;
+  auto call = [f = std::move(f)](std::span<const Traced<T>> inputs, std::span<const Traced<T>>,
+                                 std::vector<Traced<T>>& outputs) mutable {
+    detail::tracing::append_results<T>(f(inputs), outputs);
+  };
+  if constexpr (detail::tracing::TracedRange<R, T>) {
+    return VectorTrace<T>(std::move(call), std::span<const T>(x), {}, on_change);
+  } else {
+    return Trace<T>(std::move(call), std::span<const T>(x), {}, on_change);
+  }
 }
 
 /// Traces f(x, data) at x and data: data are inputs that a replay may change
@@ -749,14 +897,19 @@ template <class F, class X, class D, class T = detail::RangeElement<X>>
 requires detail::ContiguousRangeOf<X, T> && detail::ContiguousRangeOf<D, T> &&
     std::floating_point<T> &&
     std::invocable<F&, std::span<const Traced<T>>, std::span<const Traced<T>>>
-        Trace<T> trace(F f, const X& x, const D& data,
-                       BranchChange on_change = BranchChange::retrace) {
-  return Trace<T>(
-      [f = std::move(f)](std::span<const Traced<T>> inputs,
-                         std::span<const Traced<T>> values) mutable {
-        return Traced<T>(f(inputs, values));
-      },
-      std::span<const T>(x), std::span<const T>(data), on_change);
+auto trace(F f, const X& x, const D& data, BranchChange on_change = BranchChange::retrace) {
+  using R = std::invoke_result_t<F&, std::span<const Traced<T>>, std::span<const Traced<T>>>;
+  auto call = [f = std::move(f)](std::span<const Traced<T>> inputs,
+                                 std::span<const Traced<T>> values,
+                                 std::vector<Traced<T>>& outputs) mutable {
+    detail::tracing::append_results<T>(f(inputs, values), outputs);
+  };
+  if constexpr (detail::tracing::TracedRange<R, T>) {
+    return VectorTrace<T>(std::move(call), std::span<const T>(x), std::span<const T>(data),
+                          on_change);
+  } else {
+    return Trace<T>(std::move(call), std::span<const T>(x), std::span<const T>(data), on_change);
+  }
 }
 
 }  // namespace tinygrad

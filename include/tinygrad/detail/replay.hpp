@@ -62,13 +62,16 @@ const Guard* forward(const Program<T>& program, Workspace<T>& ws) {
 }
 
 /// The reverse sweep over a forward()'s values and partials, as the tape's:
-/// from the last instruction down to the first.
+/// from the last instruction down to the first. Output k's adjoint starts
+/// at seed[k] (one per output; an output listed twice gets both).
 template <class T>
-void reverse(const Program<T>& program, Workspace<T>& ws, T seed) {
+void reverse(const Program<T>& program, Workspace<T>& ws, const T* seed) {
   const T* const values = ws.values.data();
   T* const adjoint = ws.adjoints.data();
   std::fill(ws.adjoints.begin(), ws.adjoints.end(), T(0));
-  adjoint[program.output] = seed;
+  for (std::size_t k = 0; k < program.outputs.size(); ++k) {
+    adjoint[program.outputs[k]] += seed[k];
+  }
   Cursors<T, const T> at{program.operands.data() + program.operands.size(),
                          ws.partials.data() + ws.partials.size(), nullptr};
   const T* result_adjoint = adjoint + program.slots();
@@ -230,15 +233,16 @@ TINYGRAD_DETAIL_INLINE inline void add_product_where_nonzero(T* __restrict targe
   }
 }
 
-/// reverse() over the lanes: per lane the one-point sweep, an adjoint of
-/// zero passing nothing on.
+/// reverse() over the lanes for a program of one output, its adjoint
+/// seeded with 1: per lane the one-point sweep, an adjoint of zero passing
+/// nothing on.
 template <class T>
 void reverse_lanes(const Program<T>& program, LanesWorkspace<T>& ws) {
   constexpr std::size_t W = lanes<T>;
   const T* const values = ws.values.data();
   T* const adjoint = ws.adjoints.data();
   std::fill(ws.adjoints.begin(), ws.adjoints.end(), T(0));
-  std::fill_n(adjoint + std::size_t{program.output} * W, W, T(1));
+  std::fill_n(adjoint + std::size_t{program.outputs[0]} * W, W, T(1));
   const std::uint32_t* operand = program.operands.data() + program.operands.size();
   const T* partial = ws.partials.data() + ws.partials.size();
   const T* result_adjoint = adjoint + program.slots() * W;

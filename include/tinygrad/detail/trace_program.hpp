@@ -346,9 +346,7 @@ struct Program {
   std::vector<const Callee<T>*> callees;
   std::size_t partials = 0;  // kept per evaluation, in all
   std::vector<Guard> guards;
-  std::uint32_t output = 0;
-  bool output_is_constant = false;  // f returned a number that depends on nothing
-  T output_constant = 0;
+  std::vector<std::uint32_t> outputs;  // a slot each: a result, an input or a constant
 
   [[nodiscard]] std::size_t slots() const noexcept {
     return std::size_t{first_result} + ops.size();
