@@ -77,7 +77,8 @@ TABLES = [
         "name": "trace",
         "program": "trace_bench",
         "filter": "",
-        "columns": ["replay/recording", "batch/one_at_a_time", "batch/recording",
+        "columns": ["replay/recording", "batch/one_at_a_time",
+                    "batch_compiled/one_at_a_time", "batch/recording",
                     "trace_bytes_per_op", "workspace_bytes_per_op", "ops"],
     },
     {

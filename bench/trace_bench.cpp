@@ -106,7 +106,9 @@ void BM_W4(benchmark::State& state) {
 }
 BENCHMARK(BM_W4);
 
-/// Times 64 points replayed one at a time against all at once in lanes.
+/// Times 64 points replayed one at a time against all at once in lanes,
+/// with the instruction set the kernels choose (`batch`) and with the
+/// build's own (`batch_compiled`).
 template <class Loss>
 void compare_batch(benchmark::State& state, const std::vector<double>& point, Loss loss) {
   constexpr std::size_t m = 64;
@@ -131,7 +133,11 @@ void compare_batch(benchmark::State& state, const std::vector<double>& point, Lo
                                                  std::span<double>(gradients).subspan(k * n, n));
                   }
                 }},
-      Contender{"batch", [&] { trace.values_and_gradients(points, values, gradients); }});
+      Contender{"batch", [&] { trace.values_and_gradients(points, values, gradients); }},
+      Contender{"batch_compiled", [&] {
+                  trace.values_and_gradients(points, values, gradients, {},
+                                             tinygrad::InstructionSet::compiled);
+                }});
 }
 
 void BM_Batch_W1(benchmark::State& state) {

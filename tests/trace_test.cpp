@@ -12,6 +12,7 @@
 #include <tinygrad/var.hpp>
 
 #include "support/count_allocations.hpp"
+#include "support/instruction_sets.hpp"
 #include "support/numeric.hpp"
 #include "support/square_policy.hpp"
 
@@ -91,19 +92,22 @@ void check_replays_match_recordings(F f, const std::vector<double>& traced_at,
     const std::vector<double>& x = points[k % points.size()];
     batch_points.insert(batch_points.end(), x.begin(), x.end());
   }
-  std::vector<double> values(m, -1.0);
-  std::vector<double> gradients(m * n, -1.0);
-  t.values_and_gradients(batch_points, values, gradients);
-  std::vector<double> values_only(m, -1.0);
-  t.values(batch_points, values_only);
-  for (std::size_t k = 0; k < m; ++k) {
-    const std::size_t j = k % points.size();
-    INFO("batch point ", k, ": x[0] = ", points[j][0]);
-    CHECK(bits(values[k]) == bits(expected_values[j]));
-    CHECK(bits(values_only[k]) == bits(expected_values[j]));
-    for (std::size_t i = 0; i < n; ++i) {
-      INFO("d/dx", i, ": batch ", gradients[k * n + i], ", recording ", expected_gradients[j][i]);
-      CHECK(bits(gradients[k * n + i]) == bits(expected_gradients[j][i]));
+  for (const tinygrad::InstructionSet set : tinygrad_test::available_instruction_sets()) {
+    INFO("instruction set ", std::string(tinygrad::instruction_set_name(set)));
+    std::vector<double> values(m, -1.0);
+    std::vector<double> gradients(m * n, -1.0);
+    t.values_and_gradients(batch_points, values, gradients, {}, set);
+    std::vector<double> values_only(m, -1.0);
+    t.values(batch_points, values_only, {}, set);
+    for (std::size_t k = 0; k < m; ++k) {
+      const std::size_t j = k % points.size();
+      INFO("batch point ", k, ": x[0] = ", points[j][0]);
+      CHECK(bits(values[k]) == bits(expected_values[j]));
+      CHECK(bits(values_only[k]) == bits(expected_values[j]));
+      for (std::size_t i = 0; i < n; ++i) {
+        INFO("d/dx", i, ": batch ", gradients[k * n + i], ", recording ", expected_gradients[j][i]);
+        CHECK(bits(gradients[k * n + i]) == bits(expected_gradients[j][i]));
+      }
     }
   }
 }
@@ -425,22 +429,25 @@ TEST_CASE("a batch of floats: sixteen lanes, a recording's bits at each point") 
   for (std::size_t k = 0; k < points.size(); ++k) {
     points[k] = std::sin(0.37f * static_cast<float>(k)) * 3.0f;
   }
-  std::vector<float> values(m);
-  std::vector<float> gradients(2 * m);
-  t.values_and_gradients(points, values, gradients);
-  for (std::size_t k = 0; k < m; ++k) {
-    Tape<float> tape;
-    tape.fuse_operations(false);
-    const Var<float> x0 = points[2 * k];
-    const Var<float> x1 = points[2 * k + 1];
-    const std::vector<Var<float>> x{x0, x1};
-    const Var<float> y = f(std::span<const Var<float>>(x));
-    y.backward();
-    CHECK(std::bit_cast<std::uint32_t>(values[k]) == std::bit_cast<std::uint32_t>(y.value()));
-    CHECK(std::bit_cast<std::uint32_t>(gradients[2 * k]) ==
-          std::bit_cast<std::uint32_t>(x0.grad()));
-    CHECK(std::bit_cast<std::uint32_t>(gradients[2 * k + 1]) ==
-          std::bit_cast<std::uint32_t>(x1.grad()));
+  for (const tinygrad::InstructionSet set : tinygrad_test::available_instruction_sets()) {
+    INFO("instruction set ", std::string(tinygrad::instruction_set_name(set)));
+    std::vector<float> values(m);
+    std::vector<float> gradients(2 * m);
+    t.values_and_gradients(points, values, gradients, {}, set);
+    for (std::size_t k = 0; k < m; ++k) {
+      Tape<float> tape;
+      tape.fuse_operations(false);
+      const Var<float> x0 = points[2 * k];
+      const Var<float> x1 = points[2 * k + 1];
+      const std::vector<Var<float>> x{x0, x1};
+      const Var<float> y = f(std::span<const Var<float>>(x));
+      y.backward();
+      CHECK(std::bit_cast<std::uint32_t>(values[k]) == std::bit_cast<std::uint32_t>(y.value()));
+      CHECK(std::bit_cast<std::uint32_t>(gradients[2 * k]) ==
+            std::bit_cast<std::uint32_t>(x0.grad()));
+      CHECK(std::bit_cast<std::uint32_t>(gradients[2 * k + 1]) ==
+            std::bit_cast<std::uint32_t>(x1.grad()));
+    }
   }
 }
 

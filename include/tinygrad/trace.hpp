@@ -14,6 +14,7 @@
 #include <tinygrad/detail/trace_program.hpp>
 #include <tinygrad/detail/traits.hpp>
 #include <tinygrad/error.hpp>
+#include <tinygrad/instruction_set.hpp>
 #include <tinygrad/matrix.hpp>
 
 #include <algorithm>
@@ -27,6 +28,7 @@
 #include <memory>
 #include <ranges>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -695,22 +697,32 @@ class Trace : public detail::tracing::TraceCore<T> {
   /// value_and_gradient at it alone. A point where a guard comes out the
   /// other way gets its answer from a trace at that point (retrace: this
   /// trace stays as it is) or throws branch_changed (report).
+  ///
+  /// `set` is the instruction set the loops run with (instruction_set.hpp):
+  /// by default the activation kernels' process-wide choice. Every set
+  /// gives the same bits.
   void values_and_gradients(std::span<const T> points, std::span<T> values, std::span<T> gradients,
-                            std::span<const T> data = {}) {
-    require_batch("Trace::values_and_gradients", points, values.size(), data);
+                            std::span<const T> data = {},
+                            InstructionSet set = kernel_instruction_set()) {
+    require_batch("Trace::values_and_gradients", points, values.size(), data, set);
     detail::require_same_size("Trace::values_and_gradients", "gradients", gradients.size(),
                               "values times the inputs", values.size() * this->program_->inputs);
-    batch(points, values, gradients, data, true);
+    batch(points, values, gradients, data, true, set);
   }
   /// f at m points at once (values_and_gradients without the gradients).
-  void values(std::span<const T> points, std::span<T> values, std::span<const T> data = {}) {
-    require_batch("Trace::values", points, values.size(), data);
-    batch(points, values, {}, data, false);
+  void values(std::span<const T> points, std::span<T> values, std::span<const T> data = {},
+              InstructionSet set = kernel_instruction_set()) {
+    require_batch("Trace::values", points, values.size(), data, set);
+    batch(points, values, {}, data, false, set);
   }
 
  private:
   void require_batch(const char* function, std::span<const T> points, std::size_t m,
-                     std::span<const T> data) const {
+                     std::span<const T> data, InstructionSet set) const {
+    if (!instruction_set_available(set)) {
+      throw std::invalid_argument(std::string("tinygrad::") + function + ": instruction set " +
+                                  instruction_set_name(set) + " is not available here");
+    }
     const std::size_t n = this->program_->inputs;
     const std::size_t d = this->program_->data;
     if (points.size() != n) {
@@ -725,7 +737,7 @@ class Trace : public detail::tracing::TraceCore<T> {
 
   /// The batched replay behind values_and_gradients and values.
   void batch(std::span<const T> points, std::span<T> values, std::span<T> gradients,
-             std::span<const T> data, bool with_gradients) {
+             std::span<const T> data, bool with_gradients, InstructionSet set) {
     constexpr std::size_t W = detail::tracing::lanes<T>;
     const detail::tracing::Program<T>& p = *this->program_;
     const std::size_t n = p.inputs;
@@ -749,10 +761,7 @@ class Trace : public detail::tracing::TraceCore<T> {
           slots[(n + j) * W + l] = data[(shared_data ? 0 : k * d) + j];
         }
       }
-      const std::uint64_t broken = detail::tracing::forward_lanes(p, lanes_);
-      if (with_gradients) {
-        detail::tracing::reverse_lanes(p, lanes_);
-      }
+      const std::uint64_t broken = detail::tracing::replay_lanes(p, lanes_, with_gradients, set);
       for (std::size_t l = 0; l < count; ++l) {
         const std::size_t k = first + l;
         if ((broken >> l & 1) != 0) {

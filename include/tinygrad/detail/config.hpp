@@ -47,6 +47,21 @@
 #define TINYGRAD_DETAIL_VECTORIZE_LOOPS
 #endif
 
+// For the copies of a batched trace replay's loops (detail/replay.hpp) for a
+// wider instruction set than the build's, which must round as the build's
+// own copy does, lane for lane. g++ contracts a product and the sum it
+// feeds, even across statements, into one FMA wherever the target has one
+// (AVX-512 F does, even without "fma"); so where the build's own target
+// has no FMA, and so never contracts, these copies turn contraction off.
+// clang contracts only within an expression, and the loops have none to
+// contract. With FMA in the build's target, the copies contract as it does.
+#if defined(__GNUC__) && !defined(__clang__) && !defined(__FMA__)
+#define TINYGRAD_DETAIL_ROUND_AS_BUILT \
+  [[gnu::optimize("fp-contract=off", "vect-cost-model=dynamic")]]
+#else
+#define TINYGRAD_DETAIL_ROUND_AS_BUILT TINYGRAD_DETAIL_VECTORIZE_LOOPS
+#endif
+
 // Whether the kernels carry copies for wider instruction sets than the
 // build's (instruction_set.hpp): on x86-64 with g++ or clang++ (their target
 // attributes and CPU detection), unless the build targets AVX-512 already.

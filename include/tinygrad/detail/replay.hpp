@@ -8,6 +8,7 @@
 #include <tinygrad/detail/config.hpp>
 #include <tinygrad/detail/trace_program.hpp>
 #include <tinygrad/detail/vector_math.hpp>  // select, VectorReal, UnsignedBits
+#include <tinygrad/instruction_set.hpp>
 
 #include <algorithm>
 #include <bit>
@@ -101,9 +102,12 @@ TINYGRAD_DETAIL_INLINE inline void each_lane(T* __restrict result, const T* __re
 }
 
 /// forward() over the lanes; returns a mask of the lanes where a guard does
-/// not hold.
+/// not hold. Forced inline, as reverse_lanes, so that each copy of
+/// replay_lanes compiles it for its own instruction set.
 template <class T>
-std::uint64_t forward_lanes(const Program<T>& program, LanesWorkspace<T>& ws) {
+TINYGRAD_DETAIL_INLINE inline std::uint64_t forward_lanes(const Program<T>& program,
+                                                          LanesWorkspace<T>& ws,
+                                                          InstructionSet set) {
   constexpr std::size_t W = lanes<T>;
   T* const values = ws.values.data();
   const std::uint32_t* operand = program.operands.data();
@@ -149,7 +153,7 @@ std::uint64_t forward_lanes(const Program<T>& program, LanesWorkspace<T>& ws) {
       case Op::call_unary:
       case Op::call_binary:
       case Op::call_with_constant:
-        (*callee++)->many(a, b, result, partial);
+        (*callee++)->many[static_cast<std::size_t>(set)](a, b, result, partial);
         break;
     }
     operand += one_operand ? 1 : 2;
@@ -167,19 +171,20 @@ std::uint64_t forward_lanes(const Program<T>& program, LanesWorkspace<T>& ws) {
   return broken;
 }
 
-/// Whether no lane of `a` is +0 or -0. On the bits, so that the loop
-/// vectorises: a magnitude u is 0 exactly where u - 1 wraps around to set
-/// the top bit, which no other magnitude has.
+/// Whether no lane of `a` is +0 or -0: whether the smallest magnitude, on
+/// the bits, is not 0. A minimum is a reduction g++ vectorises here, inside
+/// the sweep's loop; an OR of the lanes' bits it leaves scalar there.
 template <class T>
 TINYGRAD_DETAIL_INLINE inline bool none_zero(const T* a) {
   if constexpr (VectorReal<T>) {
     using U = UnsignedBits<T>;
     constexpr U magnitude = ~U(0) >> 1;
-    U wrapped = 0;
+    U smallest = ~U(0);
     for (std::size_t l = 0; l < lanes<T>; ++l) {
-      wrapped |= (std::bit_cast<U>(a[l]) & magnitude) - 1;
+      const U m = std::bit_cast<U>(a[l]) & magnitude;
+      smallest = m < smallest ? m : smallest;
     }
-    return (wrapped & ~magnitude) == 0;
+    return smallest != 0;
   } else {
     bool none = true;
     for (std::size_t l = 0; l < lanes<T>; ++l) {
@@ -205,6 +210,23 @@ TINYGRAD_DETAIL_INLINE inline void add_where_nonzero(T* __restrict target,
   for (std::size_t l = 0; l < lanes<T>; ++l) {
     if (a[l] != T(0)) {
       target[l] += addend[l];
+    }
+  }
+}
+
+/// target[l] -= a[l] where a[l] is not zero (the bits of adding -a[l]).
+template <class T>
+TINYGRAD_DETAIL_INLINE inline void subtract_where_nonzero(T* __restrict target,
+                                                          const T* __restrict a, bool all_nonzero) {
+  if (all_nonzero) [[likely]] {
+    for (std::size_t l = 0; l < lanes<T>; ++l) {
+      target[l] -= a[l];
+    }
+    return;
+  }
+  for (std::size_t l = 0; l < lanes<T>; ++l) {
+    if (a[l] != T(0)) {
+      target[l] -= a[l];
     }
   }
 }
@@ -237,7 +259,7 @@ TINYGRAD_DETAIL_INLINE inline void add_product_where_nonzero(T* __restrict targe
 /// seeded with 1: per lane the one-point sweep, an adjoint of zero passing
 /// nothing on.
 template <class T>
-void reverse_lanes(const Program<T>& program, LanesWorkspace<T>& ws) {
+TINYGRAD_DETAIL_INLINE inline void reverse_lanes(const Program<T>& program, LanesWorkspace<T>& ws) {
   constexpr std::size_t W = lanes<T>;
   const T* const values = ws.values.data();
   T* const adjoint = ws.adjoints.data();
@@ -251,13 +273,10 @@ void reverse_lanes(const Program<T>& program, LanesWorkspace<T>& ws) {
     result_adjoint -= W;
     operand -= op == Op::negate || op == Op::call_unary ? 1 : 2;
     partial -= partials_kept(op) * W;
-    // Local copies: no store to an operand's adjoint can change them.
-    T a[W];
-    T minus_a[W];
-    for (std::size_t l = 0; l < W; ++l) {
-      a[l] = result_adjoint[l];
-      minus_a[l] = -a[l];
-    }
+    // Read in place: the helpers take it as __restrict, which holds, since
+    // a result's slot is never an operand's. (Copied into a local array,
+    // g++ keeps the copy in scalar registers and stops vectorising.)
+    const T* const a = result_adjoint;
     const bool all_nonzero = none_zero(a);
     T* const first = adjoint + std::size_t{operand[0]} * W;
     switch (op) {
@@ -267,7 +286,7 @@ void reverse_lanes(const Program<T>& program, LanesWorkspace<T>& ws) {
         break;
       case Op::subtract:
         add_where_nonzero(first, a, a, all_nonzero);
-        add_where_nonzero(adjoint + std::size_t{operand[1]} * W, minus_a, a, all_nonzero);
+        subtract_where_nonzero(adjoint + std::size_t{operand[1]} * W, a, all_nonzero);
         break;
       case Op::add_constant:
       case Op::subtract_constant:
@@ -275,7 +294,7 @@ void reverse_lanes(const Program<T>& program, LanesWorkspace<T>& ws) {
         break;
       case Op::constant_subtract:
       case Op::negate:
-        add_where_nonzero(first, minus_a, a, all_nonzero);
+        subtract_where_nonzero(first, a, all_nonzero);
         break;
       case Op::multiply:
         add_product_where_nonzero(first, values + std::size_t{operand[1]} * W, a, all_nonzero);
@@ -299,6 +318,65 @@ void reverse_lanes(const Program<T>& program, LanesWorkspace<T>& ws) {
         break;
     }
   }
+}
+
+/// One batch: the forward loop over the lanes and, if asked, the reverse
+/// sweep; the mask of the lanes where a guard does not hold.
+template <class T>
+TINYGRAD_DETAIL_INLINE inline std::uint64_t replay_lanes_body(const Program<T>& program,
+                                                              LanesWorkspace<T>& ws,
+                                                              bool with_gradients,
+                                                              InstructionSet set) {
+  const std::uint64_t broken = forward_lanes(program, ws, set);
+  if (with_gradients) {
+    reverse_lanes(program, ws);
+  }
+  return broken;
+}
+
+// The batch's loops compiled for the build's target and, as the activation
+// kernels are (instruction_set.hpp), for AVX2 and AVX-512, rounding as the
+// build's copy does (config.hpp): every copy gives each lane the bits of a
+// one-point replay. A call instruction calls its Callee's copy for the same
+// instruction set.
+
+template <class T>
+TINYGRAD_DETAIL_VECTORIZE_LOOPS std::uint64_t replay_lanes_compiled(const Program<T>& program,
+                                                                    LanesWorkspace<T>& ws,
+                                                                    bool with_gradients) {
+  return replay_lanes_body(program, ws, with_gradients, InstructionSet::compiled);
+}
+
+#if TINYGRAD_DETAIL_DISPATCH
+template <class T>
+[[gnu::target("avx2,fma")]] TINYGRAD_DETAIL_ROUND_AS_BUILT std::uint64_t replay_lanes_avx2(
+    const Program<T>& program, LanesWorkspace<T>& ws, bool with_gradients) {
+  return replay_lanes_body(program, ws, with_gradients, InstructionSet::avx2);
+}
+
+template <class T>
+[[gnu::target(
+    "avx2,fma,avx512f,avx512vl,avx512dq,avx512bw")]] TINYGRAD_DETAIL_ROUND_AS_BUILT std::uint64_t
+replay_lanes_avx512(const Program<T>& program, LanesWorkspace<T>& ws, bool with_gradients) {
+  return replay_lanes_body(program, ws, with_gradients, InstructionSet::avx512);
+}
+#endif
+
+/// One batch with `set`, which the caller has found available.
+template <class T>
+std::uint64_t replay_lanes(const Program<T>& program, LanesWorkspace<T>& ws, bool with_gradients,
+                           [[maybe_unused]] InstructionSet set) {
+#if TINYGRAD_DETAIL_DISPATCH
+  switch (set) {
+    case InstructionSet::avx512:
+      return replay_lanes_avx512(program, ws, with_gradients);
+    case InstructionSet::avx2:
+      return replay_lanes_avx2(program, ws, with_gradients);
+    case InstructionSet::compiled:
+      break;
+  }
+#endif
+  return replay_lanes_compiled(program, ws, with_gradients);
 }
 
 }  // namespace tinygrad::detail::tracing

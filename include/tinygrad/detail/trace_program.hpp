@@ -10,6 +10,7 @@
 #include <tinygrad/activation.hpp>  // ValueAndDerivative, value_and_derivative(_of_one)
 #include <tinygrad/detail/config.hpp>
 #include <tinygrad/detail/derivatives.hpp>
+#include <tinygrad/instruction_set.hpp>  // which copy of a call a batch runs
 
 #include <cmath>
 #include <cstddef>
@@ -37,11 +38,13 @@ template <class T>
 using LanesFunction = void (*)(const T* first, const T* second, T* value, T* partial);
 
 /// What a call instruction calls: the function for one point and for a
-/// batch of lanes.
+/// batch of lanes, the latter compiled for each instruction set a batch
+/// runs with (indexed by InstructionSet; the same function in each entry
+/// where there are no such copies).
 template <class T>
 struct Callee {
   Function<T> one;
-  LanesFunction<T> many;
+  LanesFunction<T> many[3];
 };
 
 /// `one` over the lanes, one point at a time: for the functions of
@@ -60,7 +63,10 @@ void one_lane_at_a_time(const T* first, const T* second, T* value, T* partial) {
 }
 
 template <class T, Function<T> one, std::size_t arity, std::size_t kept>
-inline constexpr Callee<T> callee{one, &one_lane_at_a_time<T, one, arity, kept>};
+inline constexpr Callee<T> callee{
+    one,
+    {&one_lane_at_a_time<T, one, arity, kept>, &one_lane_at_a_time<T, one, arity, kept>,
+     &one_lane_at_a_time<T, one, arity, kept>}};
 
 /// What an instruction does. Arithmetic is spelled out, so that a replay
 /// runs it inline; the functions and policies are calls through a Function.
@@ -435,7 +441,7 @@ void activation(const T* x, T& value, T* p) {
 /// An activation over the lanes with the kernels' formula for many numbers
 /// at once, which vectorises and gives value_and_derivative_of_one's bits.
 template <class P, class T>
-void activation_lanes(const T* x, const T* /*unused*/, T* value, T* p) {
+TINYGRAD_DETAIL_INLINE inline void activation_lanes_body(const T* x, T* value, T* p) {
   for (std::size_t l = 0; l < lanes<T>; ++l) {
     const ValueAndDerivative<T> r = value_and_derivative<P>(x[l]);
     value[l] = r.value;
@@ -444,6 +450,36 @@ void activation_lanes(const T* x, const T* /*unused*/, T* value, T* p) {
 }
 
 template <class P, class T>
-inline constexpr Callee<T> activation_callee{&activation<P, T>, &activation_lanes<P, T>};
+TINYGRAD_DETAIL_VECTORIZE_LOOPS void activation_lanes(const T* x, const T* /*unused*/, T* value,
+                                                      T* p) {
+  activation_lanes_body<P>(x, value, p);
+}
+
+// Copies for AVX2 and AVX-512, rounding as the build's copy does
+// (config.hpp). With g++ only: clang fuses the formulas' a * b + c (one
+// expression each) wherever the target has FMA, which the build's copy
+// does not, so with clang a batch calls the build's copy.
+#if TINYGRAD_DETAIL_DISPATCH && !defined(__clang__)
+template <class P, class T>
+[[gnu::target("avx2,fma")]] TINYGRAD_DETAIL_ROUND_AS_BUILT void activation_lanes_avx2(
+    const T* x, const T* /*unused*/, T* value, T* p) {
+  activation_lanes_body<P>(x, value, p);
+}
+
+template <class P, class T>
+[[gnu::target("avx2,fma,avx512f,avx512vl,avx512dq,avx512bw")]] TINYGRAD_DETAIL_ROUND_AS_BUILT void
+activation_lanes_avx512(const T* x, const T* /*unused*/, T* value, T* p) {
+  activation_lanes_body<P>(x, value, p);
+}
+
+template <class P, class T>
+inline constexpr Callee<T> activation_callee{
+    &activation<P, T>,
+    {&activation_lanes<P, T>, &activation_lanes_avx2<P, T>, &activation_lanes_avx512<P, T>}};
+#else
+template <class P, class T>
+inline constexpr Callee<T> activation_callee{
+    &activation<P, T>, {&activation_lanes<P, T>, &activation_lanes<P, T>, &activation_lanes<P, T>}};
+#endif
 
 }  // namespace tinygrad::detail::tracing
