@@ -6,6 +6,7 @@
 
 #include "support/count_allocations.hpp"
 #include "support/numeric.hpp"
+#include "support/rosenbrock.hpp"
 #include "support/square_policy.hpp"
 
 #include <doctest/doctest.h>
@@ -21,29 +22,10 @@
 
 using tinygrad::Var;
 using tinygrad_test::check_close;
+using tinygrad_test::rosenbrock;
+using tinygrad_test::rosenbrock_gradient;
 
 namespace {
-
-// Rosenbrock in n dimensions and its gradient, by hand.
-const auto rosenbrock = [](auto x) {
-  auto sum = 0.0 * x[0];
-  for (std::size_t i = 0; i + 1 < x.size(); ++i) {
-    const auto t = x[i + 1] - x[i] * x[i];
-    const auto u = 1.0 - x[i];
-    sum = sum + 100.0 * t * t + u * u;
-  }
-  return sum;
-};
-
-std::vector<double> rosenbrock_gradient(const std::vector<double>& x) {
-  std::vector<double> g(x.size(), 0.0);
-  for (std::size_t i = 0; i + 1 < x.size(); ++i) {
-    const double t = x[i + 1] - x[i] * x[i];
-    g[i] += -400.0 * x[i] * t - 2.0 * (1.0 - x[i]);
-    g[i + 1] += 200.0 * t;
-  }
-  return g;
-}
 
 double rosenbrock_value(const std::vector<double>& x) {
   double sum = 0;
