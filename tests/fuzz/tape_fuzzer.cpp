@@ -18,7 +18,8 @@
 // the tape's gradient to rounding; and tracing: the program traced at
 // another point and replayed at the inputs, alone and in a batch, whose
 // values and gradients must equal a fresh recording's bit for bit (checked
-// on every input), guards that flip included.
+// on every input), guards that flip included, and a trace of several
+// outputs whose Jacobian rows must equal fresh recordings' gradients.
 //
 // Build and run (clang): cmake --preset fuzz && cmake --build --preset fuzz &&
 //   build/fuzz/tests/fuzz/tape_fuzzer -max_total_time=600 tests/fuzz/corpus
@@ -523,14 +524,21 @@ void check_detection_changes_nothing(const Program& p) {
 }
 
 /// Runs the program on S = Var<double>, Var<Var<double>> or Traced<double>,
-/// as the functional API and trace() hand the inputs over.
+/// as the functional API and trace() hand the inputs over: every value,
+/// the inputs first.
 template <class S, bool elementwise = tinygrad::detail::is_traced<S>>
-S run_vars(const Program& p, std::span<const S> inputs) {
+std::vector<S> run_all(const Program& p, std::span<const S> inputs) {
   std::vector<S> values(inputs.begin(), inputs.end());
   for (const Instruction& i : p.instructions) {
     values.push_back(apply<S, elementwise>(i.operation, values[i.a], values[i.b]));
   }
-  return values.back();
+  return values;
+}
+
+/// The program's output (its last value) on S, as run_all.
+template <class S, bool elementwise = tinygrad::detail::is_traced<S>>
+S run_vars(const Program& p, std::span<const S> inputs) {
+  return run_all<S, elementwise>(p, inputs).back();
 }
 
 /// Second order, through nested tapes and the functional API: the Hessian from
@@ -659,11 +667,15 @@ std::vector<std::uint64_t> bits_of(double value, std::span<const double> gradien
 
 /// A fresh recording at x, with the operations a trace keeps: fusion off,
 /// dot, sum and the array kernels spelled out.
-std::vector<std::uint64_t> recorded_at(const Program& p, std::span<const double> x) {
+/// Value `which` of the program (by default its output, the last).
+std::vector<std::uint64_t> recorded_at(const Program& p, std::span<const double> x,
+                                       std::size_t which = std::size_t(-1)) {
   tinygrad::Tape<double> tape;
   tape.fuse_operations(false);
   const std::vector<Var<double>> inputs(x.begin(), x.end());
-  const Var<double> y = run_vars<Var<double>, true>(p, std::span<const Var<double>>(inputs));
+  const std::vector<Var<double>> values =
+      run_all<Var<double>, true>(p, std::span<const Var<double>>(inputs));
+  const Var<double> y = values[std::min(which, values.size() - 1)];
   y.backward();
   std::vector<double> gradient;
   for (const Var<double>& v : inputs) {
@@ -679,7 +691,10 @@ std::vector<std::uint64_t> recorded_at(const Program& p, std::span<const double>
 /// (BranchChange::retrace). With BranchChange::report the replay throws
 /// branch_changed exactly where some comparison goes the other way. A batch
 /// (the inputs, the traced point and one between, in lanes) gives each
-/// point the same bits.
+/// point the same bits. And several outputs (the last value, one in the
+/// middle and the first input, which may coincide), as a VectorTrace: row
+/// k of its Jacobian at the inputs has the bits of a fresh recording's
+/// gradient of output k.
 void check_trace(const Program& p) {
   const std::size_t n = p.inputs.size();
   std::vector<double> traced_at(n);
@@ -712,6 +727,28 @@ void check_trace(const Program& p) {
   if (bits_of(value, gradient) != expected) {
     fail("a replay (retracing where a guard flips) differs from a fresh recording", p, value,
          std::bit_cast<double>(expected[0]));
+  }
+
+  const std::size_t last = n + p.instructions.size() - 1;
+  const std::array<std::size_t, 3> chosen = {last, last / 2, 0};
+  auto several = tinygrad::trace(
+      [&p, &chosen](std::span<const tinygrad::Traced<double>> x) {
+        const std::vector<tinygrad::Traced<double>> all = run_all(p, x);
+        return std::vector<tinygrad::Traced<double>>{all[chosen[0]], all[chosen[1]],
+                                                     all[chosen[2]]};
+      },
+      traced_at);
+  std::vector<double> outputs(3);
+  std::vector<double> jacobian(3 * n);
+  several.value_and_jacobian(p.inputs, outputs, jacobian);
+  for (std::size_t k = 0; k < 3; ++k) {
+    if (bits_of(outputs[k], std::span<const double>(jacobian).subspan(k * n, n)) !=
+        recorded_at(p, p.inputs, chosen[k])) {
+      fail(
+          "a row of a VectorTrace's Jacobian differs from a fresh recording's gradient (row, "
+          "value)",
+          p, static_cast<double>(k), static_cast<double>(chosen[k]));
+    }
   }
 
   std::vector<double> points = p.inputs;
