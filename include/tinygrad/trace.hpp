@@ -4,7 +4,8 @@
 // Tracing: a function is run once on Traced<T> numbers, which keep the
 // operations themselves (which function, which operands, which constants);
 // the resulting Trace<T> then evaluates that recording at new points, value
-// and gradient, without recording anything again. Comparisons made while
+// and gradient, without recording anything again (a VectorTrace<T>, for a
+// function of several outputs: values and Jacobian). Comparisons made while
 // tracing are kept as guards: a replay where one would come out the other
 // way traces again there, or reports it. See docs/tracing.md for use and
 // docs/design.md, "Traces", for the layout.
