@@ -535,7 +535,7 @@ TEST_CASE("copies share the trace and replay on their own threads") {
 TEST_CASE("a warm replay allocates nothing; the trace's size") {
   std::vector<double> x(100, 0.5);
   Trace<double> t = tinygrad::trace(rosenbrock, x);
-  // 0 * x[0], then per term: x*x, -, 1-x, t*t, 100*, u*u, +, +=.
+  // 0 * x[0], then per term: x*x, -, 1-x, 100*t, *t, u*u, +, +.
   CHECK(t.operations() == 8 * 99 + 1);
   CHECK(t.trace_bytes() <= 32 * t.operations());
   std::vector<double> g(100);

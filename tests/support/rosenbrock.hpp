@@ -16,7 +16,7 @@ inline const auto rosenbrock = [](auto x) {
   for (std::size_t i = 0; i + 1 < x.size(); ++i) {
     const auto t = x[i + 1] - x[i] * x[i];
     const auto u = 1.0 - x[i];
-    sum += 100.0 * (t * t) + u * u;
+    sum = sum + 100.0 * t * t + u * u;
   }
   return sum;
 };
