@@ -750,32 +750,71 @@ class Trace : public detail::tracing::TraceCore<T> {
     T* const slots = lanes_.values.data();
     for (std::size_t first = 0; first < m; first += W) {
       const std::size_t count = std::min(W, m - first);
-      // Lanes past the last point repeat it, so that they compute something
-      // valid; their results are dropped.
-      const auto point_of = [&](std::size_t l) { return first + std::min(l, count - 1); };
-      for (std::size_t l = 0; l < W; ++l) {
-        const std::size_t k = point_of(l);
-        for (std::size_t i = 0; i < n; ++i) {
-          slots[i * W + l] = points[(shared_point ? 0 : k * n) + i];
+      // Into the lanes, slot by slot (the inner loop over a fixed number of
+      // lanes unrolls). Lanes past the last point repeat it, so that they
+      // compute something valid; their results are dropped.
+      const auto fill_slots = [&](T* slot, std::span<const T> from, std::size_t width,
+                                  bool shared) {
+        for (std::size_t i = 0; i < width; ++i, slot += W) {
+          if (shared) {
+            std::fill_n(slot, W, from[i]);
+          } else if (count == W) {
+            for (std::size_t l = 0; l < W; ++l) {
+              slot[l] = from[(first + l) * width + i];
+            }
+          } else {
+            for (std::size_t l = 0; l < W; ++l) {
+              slot[l] = from[(first + std::min(l, count - 1)) * width + i];
+            }
+          }
         }
-        for (std::size_t j = 0; j < d; ++j) {
-          slots[(n + j) * W + l] = data[(shared_data ? 0 : k * d) + j];
+      };
+      fill_slots(slots, points, n, shared_point);
+      fill_slots(slots + n * W, data, d, shared_data);
+      const std::uint64_t broken = detail::tracing::replay_lanes(p, lanes_, with_gradients, set);
+      if (broken != 0) [[unlikely]] {
+        finish_with_retraces(first, count, broken, points, values, gradients, data, with_gradients);
+        continue;
+      }
+      for (std::size_t l = 0; l < count; ++l) {
+        values[first + l] = slots[std::size_t{p.outputs[0]} * W + l];
+      }
+      if (with_gradients) {
+        for (std::size_t i = 0; i < n; ++i) {
+          const T* const adjoint = lanes_.adjoints.data() + i * W;
+          for (std::size_t l = 0; l < count; ++l) {
+            gradients[(first + l) * n + i] = adjoint[l];
+          }
         }
       }
-      const std::uint64_t broken = detail::tracing::replay_lanes(p, lanes_, with_gradients, set);
-      for (std::size_t l = 0; l < count; ++l) {
-        const std::size_t k = first + l;
-        if ((broken >> l & 1) != 0) {
-          one_point_elsewhere(k, shared_point ? points : points.subspan(k * n, n),
-                              shared_data ? data : data.subspan(k * d, d), values[k],
-                              with_gradients ? gradients.subspan(k * n, n) : std::span<T>());
-          continue;
-        }
-        values[k] = slots[std::size_t{p.outputs[0]} * W + l];
-        if (with_gradients) {
-          for (std::size_t i = 0; i < n; ++i) {
-            gradients[k * n + i] = lanes_.adjoints[i * W + l];
-          }
+    }
+  }
+
+  /// The results of a batch of `count` points from point `first` on, of
+  /// which those in the mask `broken` go through one_point_elsewhere, in
+  /// order (which may throw at one: the points before it have their
+  /// results).
+  void finish_with_retraces(std::size_t first, std::size_t count, std::uint64_t broken,
+                            std::span<const T> points, std::span<T> values, std::span<T> gradients,
+                            std::span<const T> data, bool with_gradients) {
+    constexpr std::size_t W = detail::tracing::lanes<T>;
+    const detail::tracing::Program<T>& p = *this->program_;
+    const std::size_t n = p.inputs;
+    const std::size_t d = p.data;
+    const bool shared_point = points.size() == n;
+    const bool shared_data = data.size() == d;
+    for (std::size_t l = 0; l < count; ++l) {
+      const std::size_t k = first + l;
+      if ((broken >> l & 1) != 0) {
+        one_point_elsewhere(k, shared_point ? points : points.subspan(k * n, n),
+                            shared_data ? data : data.subspan(k * d, d), values[k],
+                            with_gradients ? gradients.subspan(k * n, n) : std::span<T>());
+        continue;
+      }
+      values[k] = lanes_.values[std::size_t{p.outputs[0]} * W + l];
+      if (with_gradients) {
+        for (std::size_t i = 0; i < n; ++i) {
+          gradients[k * n + i] = lanes_.adjoints[i * W + l];
         }
       }
     }

@@ -14,6 +14,7 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 namespace tinygrad::detail::tracing {
@@ -194,63 +195,53 @@ TINYGRAD_DETAIL_INLINE inline bool none_zero(const T* a) {
   }
 }
 
-/// target[l] += addend[l] in the lanes whose adjoint a[l] is not zero: in
-/// all of them if `all_nonzero` (the common case, a plain loop that
-/// vectorises), else lane by lane.
-template <class T>
-TINYGRAD_DETAIL_INLINE inline void add_where_nonzero(T* __restrict target,
-                                                     const T* __restrict addend,
-                                                     const T* __restrict a, bool all_nonzero) {
-  if (all_nonzero) [[likely]] {
-    for (std::size_t l = 0; l < lanes<T>; ++l) {
-      target[l] += addend[l];
-    }
-    return;
-  }
-  for (std::size_t l = 0; l < lanes<T>; ++l) {
-    if (a[l] != T(0)) {
-      target[l] += addend[l];
-    }
-  }
-}
+/// What an operand's adjoint receives in the sweep over lanes: the result's
+/// adjoint a[l] itself, negated, or times a partial.
+enum class Share { same, negated, product };
 
-/// target[l] -= a[l] where a[l] is not zero (the bits of adding -a[l]).
-template <class T>
-TINYGRAD_DETAIL_INLINE inline void subtract_where_nonzero(T* __restrict target,
-                                                          const T* __restrict a, bool all_nonzero) {
+/// target[l] += the share `kind` of lane l (factor[l] the partial of a
+/// product, null for the others), in the lanes whose adjoint a[l] is not zero: the one-point
+/// sweep skips an instruction whose adjoint is zero, since 0 times an
+/// infinite partial would be NaN.
+/// - If no lane's adjoint is zero (the common case): a plain loop.
+/// - Else, with `blend`, the lanes whose adjoint is zero add -0 instead,
+///   which leaves every number's bits as they are (x + -0 is x, for x = -0
+///   too, which +0 would turn into +0). No branch, so the loop vectorises:
+///   a kink such as max(x, 0) zeroes some lanes' adjoints below it.
+/// - Else lane by lane, with a branch: in the build's own copy (SSE2 where
+///   there is no -march), whose blends cost more than the branches.
+/// A share is formed in a statement of its own and added in the next, as
+/// in the tape's sweep: a compiler that contracts a product and the sum it
+/// feeds into one rounding (g++ by default, with FMA) then does so in both.
+template <Share kind, class T>
+TINYGRAD_DETAIL_INLINE inline void add_where_nonzero(
+    T* __restrict target, const std::type_identity_t<T>* __restrict factor, const T* __restrict a,
+    bool all_nonzero, bool blend) {
+  const auto share = [&](std::size_t l) TINYGRAD_DETAIL_INLINE {
+    if constexpr (kind == Share::same) {
+      return a[l];
+    } else if constexpr (kind == Share::negated) {
+      return -a[l];
+    } else {
+      return factor[l] * a[l];
+    }
+  };
   if (all_nonzero) [[likely]] {
     for (std::size_t l = 0; l < lanes<T>; ++l) {
-      target[l] -= a[l];
+      const T added = share(l);
+      target[l] += added;
     }
-    return;
-  }
-  for (std::size_t l = 0; l < lanes<T>; ++l) {
-    if (a[l] != T(0)) {
-      target[l] -= a[l];
-    }
-  }
-}
-
-/// target[l] += factor[l] * a[l] where a[l] is not zero, the product formed
-/// in a statement of its own and added in the next, as the tape's sweep
-/// does: a compiler that contracts the two into one rounding (g++ by
-/// default, with FMA) then does so in both.
-template <class T>
-TINYGRAD_DETAIL_INLINE inline void add_product_where_nonzero(T* __restrict target,
-                                                             const T* __restrict factor,
-                                                             const T* __restrict a,
-                                                             bool all_nonzero) {
-  if (all_nonzero) [[likely]] {
+  } else if (blend) {
     for (std::size_t l = 0; l < lanes<T>; ++l) {
-      const T share = factor[l] * a[l];
-      target[l] += share;
+      const T added = share(l);
+      target[l] += select(a[l] != T(0), added, T(-0.0));
     }
-    return;
-  }
-  for (std::size_t l = 0; l < lanes<T>; ++l) {
-    if (a[l] != T(0)) {
-      const T share = factor[l] * a[l];
-      target[l] += share;
+  } else {
+    for (std::size_t l = 0; l < lanes<T>; ++l) {
+      if (a[l] != T(0)) {
+        const T added = share(l);
+        target[l] += added;
+      }
     }
   }
 }
@@ -259,8 +250,13 @@ TINYGRAD_DETAIL_INLINE inline void add_product_where_nonzero(T* __restrict targe
 /// seeded with 1: per lane the one-point sweep, an adjoint of zero passing
 /// nothing on.
 template <class T>
-TINYGRAD_DETAIL_INLINE inline void reverse_lanes(const Program<T>& program, LanesWorkspace<T>& ws) {
+TINYGRAD_DETAIL_INLINE inline void reverse_lanes(const Program<T>& program, LanesWorkspace<T>& ws,
+                                                 InstructionSet set) {
   constexpr std::size_t W = lanes<T>;
+  // Where some lanes' adjoints are zero: blends in the AVX2 and AVX-512
+  // copies, a branch per lane in the build's (SSE2 without -march), whose
+  // blends cost more than the branches they replace.
+  const bool blend = set != InstructionSet::compiled;
   const T* const values = ws.values.data();
   T* const adjoint = ws.adjoints.data();
   std::fill(ws.adjoints.begin(), ws.adjoints.end(), T(0));
@@ -278,43 +274,42 @@ TINYGRAD_DETAIL_INLINE inline void reverse_lanes(const Program<T>& program, Lane
     // g++ keeps the copy in scalar registers and stops vectorising.)
     const T* const a = result_adjoint;
     const bool all_nonzero = none_zero(a);
-    T* const first = adjoint + std::size_t{operand[0]} * W;
+    const auto to = [&](std::size_t k) { return adjoint + std::size_t{operand[k]} * W; };
+    const auto value = [&](std::size_t k) { return values + std::size_t{operand[k]} * W; };
     switch (op) {
       case Op::add:
-        add_where_nonzero(first, a, a, all_nonzero);
-        add_where_nonzero(adjoint + std::size_t{operand[1]} * W, a, a, all_nonzero);
+        add_where_nonzero<Share::same>(to(0), nullptr, a, all_nonzero, blend);
+        add_where_nonzero<Share::same>(to(1), nullptr, a, all_nonzero, blend);
         break;
       case Op::subtract:
-        add_where_nonzero(first, a, a, all_nonzero);
-        subtract_where_nonzero(adjoint + std::size_t{operand[1]} * W, a, all_nonzero);
+        add_where_nonzero<Share::same>(to(0), nullptr, a, all_nonzero, blend);
+        add_where_nonzero<Share::negated>(to(1), nullptr, a, all_nonzero, blend);
         break;
       case Op::add_constant:
       case Op::subtract_constant:
-        add_where_nonzero(first, a, a, all_nonzero);
+        add_where_nonzero<Share::same>(to(0), nullptr, a, all_nonzero, blend);
         break;
       case Op::constant_subtract:
       case Op::negate:
-        subtract_where_nonzero(first, a, all_nonzero);
+        add_where_nonzero<Share::negated>(to(0), nullptr, a, all_nonzero, blend);
         break;
       case Op::multiply:
-        add_product_where_nonzero(first, values + std::size_t{operand[1]} * W, a, all_nonzero);
-        add_product_where_nonzero(adjoint + std::size_t{operand[1]} * W,
-                                  values + std::size_t{operand[0]} * W, a, all_nonzero);
+        add_where_nonzero<Share::product>(to(0), value(1), a, all_nonzero, blend);
+        add_where_nonzero<Share::product>(to(1), value(0), a, all_nonzero, blend);
         break;
       case Op::multiply_constant:
-        add_product_where_nonzero(first, values + std::size_t{operand[1]} * W, a, all_nonzero);
+        add_where_nonzero<Share::product>(to(0), value(1), a, all_nonzero, blend);
         break;
       case Op::divide:
       case Op::call_binary:
-        add_product_where_nonzero(first, partial, a, all_nonzero);
-        add_product_where_nonzero(adjoint + std::size_t{operand[1]} * W, partial + W, a,
-                                  all_nonzero);
+        add_where_nonzero<Share::product>(to(0), partial, a, all_nonzero, blend);
+        add_where_nonzero<Share::product>(to(1), partial + W, a, all_nonzero, blend);
         break;
       case Op::divide_constant:
       case Op::constant_divide:
       case Op::call_unary:
       case Op::call_with_constant:
-        add_product_where_nonzero(first, partial, a, all_nonzero);
+        add_where_nonzero<Share::product>(to(0), partial, a, all_nonzero, blend);
         break;
     }
   }
@@ -329,7 +324,7 @@ TINYGRAD_DETAIL_INLINE inline std::uint64_t replay_lanes_body(const Program<T>& 
                                                               InstructionSet set) {
   const std::uint64_t broken = forward_lanes(program, ws, set);
   if (with_gradients) {
-    reverse_lanes(program, ws);
+    reverse_lanes(program, ws, set);
   }
   return broken;
 }
