@@ -277,6 +277,35 @@ TEST_CASE("NoGradScope while annotating or detecting anomalies records nothing e
   CHECK(tape.size() == before + 1);
 }
 
+TEST_CASE("second order: a number met in a nested recording is no leaf on the tape below") {
+  Tape<double> inner;
+  Tape<Var<double>> outer;
+  const Var<Var<double>> x = Var<double>(1.5);
+  const std::size_t before = inner.size();
+  // Each operation with a number records one entry on the inner tape, its
+  // value's: neither the number nor its partial (1, -1, c, 1/c) is a leaf
+  // there, and the value is the inner Var with the number, one operand.
+  const Var<Var<double>> y = -((2.0 - (100.0 * x - 1.0) / 4.0 + 2.0) * 3);
+  CHECK(inner.size() == before + 7);
+  CHECK(y.value().value() == -((2.0 - (100.0 * 1.5 - 1.0) / 4.0 + 2.0) * 3));
+  y.backward();
+  CHECK(x.grad().value() == 100.0 / 4.0 * 3.0);
+  // The unit partials of an operation on two Vars are no leaves either:
+  // z - z * z records z * z and the difference below, and its derivatives
+  // are 1 - 2z and -2.
+  outer.clear();
+  inner.clear();
+  const Var<Var<double>> z = Var<double>(0.25);
+  const std::size_t at_z = inner.size();
+  const Var<Var<double>> w = z - z * z;
+  CHECK(inner.size() == at_z + 2);
+  w.backward();
+  const Var<double> dw = z.grad();
+  CHECK(dw.value() == 1.0 - 2 * 0.25);
+  dw.backward();
+  CHECK(z.value().grad() == -2.0);
+}
+
 TEST_CASE("second order: a default Var<Var<double>> is constant on both tapes") {
   Tape<double> inner;
   Tape<Var<double>> outer;

@@ -110,7 +110,7 @@ class Var {
 
   /// Adds d(this)/d(v) into the gradient of every Var v recorded before this
   /// one on the current tape (this one included, which gets 1 added).
-  void backward() const { Tape<T>::current().backward(stamp_, value_, T(1)); }
+  void backward() const { Tape<T>::current().backward(stamp_, value_, detail::constant_of<T>(1)); }
 
   /// Adds seed * d(this)/d(v) into the gradient of every Var v recorded
   /// before this one (this one gets `seed` added): the vector-Jacobian
@@ -132,8 +132,8 @@ class Var {
   TINYGRAD_DETAIL_HOT_INLINE friend Var operator+(Located x) { return x.argument; }
   TINYGRAD_DETAIL_HOT_INLINE friend Var operator-(Located x) {
     const Var& a = x.argument;
-    return detail::record<detail::Partials::unit_negated_last>(x.where, "neg", -a.value_, a, T(-1),
-                                                               x.rvalue);
+    return detail::record<detail::Partials::unit_negated_last>(
+        x.where, "neg", -a.value_, a, detail::constant_of<T>(-1), x.rvalue);
   }
 
   // Each binary operator twice, for a second operand that is an lvalue and
@@ -145,14 +145,14 @@ class Var {
   template <detail::Scalar S>
   TINYGRAD_DETAIL_HOT_INLINE friend Var operator+(Located x, S c) {
     const Var& a = x.argument;
-    return detail::record<detail::Partials::unit>(x.where, "+", a.value_ + static_cast<T>(c), a,
-                                                  T(1), x.rvalue);
+    return detail::record<detail::Partials::unit>(x.where, "+", a.value_ + detail::operand_of<T>(c),
+                                                  a, detail::constant_of<T>(1), x.rvalue);
   }
   template <detail::Scalar S>
   TINYGRAD_DETAIL_HOT_INLINE friend Var operator+(S c, Located y) {
     const Var& b = y.argument;
-    return detail::record<detail::Partials::unit>(y.where, "+", static_cast<T>(c) + b.value_, b,
-                                                  T(1), y.rvalue);
+    return detail::record<detail::Partials::unit>(y.where, "+", detail::operand_of<T>(c) + b.value_,
+                                                  b, detail::constant_of<T>(1), y.rvalue);
   }
 
   TINYGRAD_DETAIL_HOT_INLINE friend Var operator-(Located x, const Var& y) {
@@ -162,14 +162,14 @@ class Var {
   template <detail::Scalar S>
   TINYGRAD_DETAIL_HOT_INLINE friend Var operator-(Located x, S c) {
     const Var& a = x.argument;
-    return detail::record<detail::Partials::unit>(x.where, "-", a.value_ - static_cast<T>(c), a,
-                                                  T(1), x.rvalue);
+    return detail::record<detail::Partials::unit>(x.where, "-", a.value_ - detail::operand_of<T>(c),
+                                                  a, detail::constant_of<T>(1), x.rvalue);
   }
   template <detail::Scalar S>
   TINYGRAD_DETAIL_HOT_INLINE friend Var operator-(S c, Located y) {
     const Var& b = y.argument;
     return detail::record<detail::Partials::unit_negated_last>(
-        y.where, "-", static_cast<T>(c) - b.value_, b, T(-1), y.rvalue);
+        y.where, "-", detail::operand_of<T>(c) - b.value_, b, detail::constant_of<T>(-1), y.rvalue);
   }
 
   TINYGRAD_DETAIL_HOT_INLINE friend Var operator*(Located x, const Var& y) {
@@ -179,14 +179,14 @@ class Var {
   template <detail::Scalar S>
   TINYGRAD_DETAIL_HOT_INLINE friend Var operator*(Located x, S c) {
     const Var& a = x.argument;
-    return detail::record(x.where, "*", a.value_ * static_cast<T>(c), a, static_cast<T>(c),
-                          x.rvalue);
+    return detail::record(x.where, "*", a.value_ * detail::operand_of<T>(c), a,
+                          detail::constant_of<T>(c), x.rvalue);
   }
   template <detail::Scalar S>
   TINYGRAD_DETAIL_HOT_INLINE friend Var operator*(S c, Located y) {
     const Var& b = y.argument;
-    return detail::record(y.where, "*", static_cast<T>(c) * b.value_, b, static_cast<T>(c),
-                          y.rvalue);
+    return detail::record(y.where, "*", detail::operand_of<T>(c) * b.value_, b,
+                          detail::constant_of<T>(c), y.rvalue);
   }
 
   TINYGRAD_DETAIL_HOT_INLINE friend Var operator/(Located x, const Var& y) {
@@ -196,13 +196,13 @@ class Var {
   template <detail::Scalar S>
   TINYGRAD_DETAIL_HOT_INLINE friend Var operator/(Located x, S c) {
     const Var& a = x.argument;
-    const T d = static_cast<T>(c);
-    return detail::record(x.where, "/", a.value_ / d, a, T(1) / d, x.rvalue);
+    const auto d = detail::operand_of<T>(c);
+    return detail::record(x.where, "/", a.value_ / d, a, detail::constant_of<T>(1) / d, x.rvalue);
   }
   template <detail::Scalar S>
   TINYGRAD_DETAIL_HOT_INLINE friend Var operator/(S c, Located y) {
     const Var& b = y.argument;
-    const T q = static_cast<T>(c) / b.value_;
+    const T q = detail::operand_of<T>(c) / b.value_;
     return detail::record(y.where, "/", q, b, -q / b.value_, y.rvalue);
   }
 
@@ -266,13 +266,15 @@ class Var {
   // or null).
   TINYGRAD_DETAIL_HOT_INLINE static Var add(Located x, const Var& y, Var* y_rvalue) {
     const Var& a = x.argument;
-    return detail::record<detail::Partials::unit>(x.where, "+", a.value_ + y.value_, a, T(1), y,
-                                                  T(1), x.rvalue, y_rvalue);
+    return detail::record<detail::Partials::unit>(x.where, "+", a.value_ + y.value_, a,
+                                                  detail::constant_of<T>(1), y,
+                                                  detail::constant_of<T>(1), x.rvalue, y_rvalue);
   }
   TINYGRAD_DETAIL_HOT_INLINE static Var subtract(Located x, const Var& y, Var* y_rvalue) {
     const Var& a = x.argument;
-    return detail::record<detail::Partials::unit_negated_last>(x.where, "-", a.value_ - y.value_, a,
-                                                               T(1), y, T(-1), x.rvalue, y_rvalue);
+    return detail::record<detail::Partials::unit_negated_last>(
+        x.where, "-", a.value_ - y.value_, a, detail::constant_of<T>(1), y,
+        detail::constant_of<T>(-1), x.rvalue, y_rvalue);
   }
   TINYGRAD_DETAIL_HOT_INLINE static Var multiply(Located x, const Var& y, Var* y_rvalue) {
     const Var& a = x.argument;
@@ -284,8 +286,8 @@ class Var {
   TINYGRAD_DETAIL_HOT_INLINE static Var divide(Located x, const Var& y, Var* y_rvalue) {
     const Var& a = x.argument;
     const T q = a.value_ / y.value_;
-    return detail::record(x.where, "/", q, a, T(1) / y.value_, y, -q / y.value_, x.rvalue,
-                          y_rvalue);
+    return detail::record(x.where, "/", q, a, detail::constant_of<T>(1) / y.value_, y,
+                          -q / y.value_, x.rvalue, y_rvalue);
   }
 
   /// Compound assignment: this Var takes over `result`, an operation's
@@ -318,6 +320,17 @@ template <class T>
 [[nodiscard]] Var<T> constant(T value) noexcept(std::is_floating_point_v<T>) {
   return Var<T>(std::move(value), detail::constant_stamp, false);
 }
+
+namespace detail {
+/// constant_of for a Var: a constant whose value is a constant of the level below.
+template <class U>
+struct ConstantOf<Var<U>> {
+  template <class S>
+  static Var<U> of(S c) noexcept(std::is_floating_point_v<U>) {
+    return constant(constant_of<U>(c));
+  }
+};
+}  // namespace detail
 
 // ---- Comparisons look at values only and record nothing. ----
 

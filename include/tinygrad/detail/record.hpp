@@ -130,8 +130,8 @@ struct Recorder {
         return s;
       }
     }
-    return s.rebind(
-        binary<P>(where, operation, value, s, T(1), t, subtracting ? T(-1) : T(1), nullptr, &t));
+    return s.rebind(binary<P>(where, operation, value, s, constant_of<T>(1), t,
+                              constant_of<T>(subtracting ? -1 : 1), nullptr, &t));
   }
 
   /// The stamp of unary()'s result when x is not simply a Var of the current

@@ -88,6 +88,39 @@ inline constexpr bool relocatable_by_realloc = std::is_trivially_copyable_v<E>;
 template <class U>
 inline constexpr bool relocatable_by_realloc<Var<U>> = true;
 
+/// How constant_of makes a T of a plain number: static_cast for a
+/// floating-point T. var_type.hpp specialises it for Var, dual.hpp for Dual.
+template <class T>
+struct ConstantOf {
+  template <class S>
+  static T of(S c) noexcept {
+    return static_cast<T>(c);
+  }
+};
+
+/// The number c as a T that records nothing: T(c) for a floating-point T,
+/// and for a Var a constant (Var::is_constant), level by level. In a nested
+/// recording T is a Var, and T(c) would be a leaf on the tape below: a 1 or
+/// the c of c * x stored as a partial would cost an entry there, and each
+/// product by it in the outer sweep an operand more.
+template <class T, class S>
+T constant_of(S c) noexcept(noexcept(ConstantOf<T>::of(c))) {
+  return ConstantOf<T>::of(c);
+}
+
+/// The number c to combine with a T in arithmetic (x + c, c * x): T(c),
+/// except for a Var, whose own operators take the plain number (its
+/// innermost type) without recording it, where a Var made of it would be a
+/// leaf or a constant operand, which records on a slower path.
+template <class T, class S>
+auto operand_of(S c) noexcept {
+  if constexpr (is_var<T>) {
+    return static_cast<typename innermost<T>::type>(c);
+  } else {
+    return static_cast<T>(c);
+  }
+}
+
 /// Whether a T holds a finite number (for a Var or a Dual, its innermost
 /// value).
 template <class T>
