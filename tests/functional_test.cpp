@@ -13,6 +13,7 @@
 #include <array>
 #include <atomic>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <limits>
 #include <new>
@@ -567,6 +568,23 @@ TEST_CASE("hessian_sparsity: what f's gradient reads, not what its value reads")
   CHECK(pattern.row(3).empty());
   CHECK(pattern.nonzeros() == 6);  // the off-diagonal pairs of 0, 1, 2
   CHECK(tinygrad::hessian(ignores_last, x)(0, 1) == x[2]);
+}
+
+TEST_CASE("hessian_sparsity: symmetric where the recorded gradient is not") {
+  // pow(x, y) at x = 0: d/dy = x^y log(x) is taken as 0 there, a constant,
+  // so the recorded gradient's y component reads no input, while its x
+  // component, y x^(y - 1), reads both. The pattern is the union of the
+  // rows with their transpose.
+  const auto f = [](auto v) {
+    using tinygrad::pow;
+    return pow(v[0], v[1]);
+  };
+  const tinygrad::HessianSparsity p = tinygrad::hessian_sparsity(f, std::vector<double>{0.0, 2.0});
+  REQUIRE(p.size() == 2);
+  CHECK(std::vector<std::uint32_t>(p.row(0).begin(), p.row(0).end()) ==
+        std::vector<std::uint32_t>{0, 1});
+  CHECK(std::vector<std::uint32_t>(p.row(1).begin(), p.row(1).end()) ==
+        std::vector<std::uint32_t>{0});
 }
 
 TEST_CASE("HessianSparsity: symmetric, valid colouring, and bad input") {

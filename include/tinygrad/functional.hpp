@@ -616,42 +616,70 @@ HessianSparsity pattern_of_rows(std::span<const Var<T>> gradient, AppendRow&& ap
 /// The inputs each entry of a recording depends on as bit sets of `words`
 /// 64-bit words, for at most 64 * words inputs: one pass upwards, each
 /// entry the union of its operands'. Below a few hundred inputs this costs
-/// less than DependencySets, whose sorted sets pay per element and per merge;
-/// row i of the pattern is the set of gradient component i's entry.
+/// less than DependencySets, whose sorted sets pay per element and per merge.
+/// Row i of the pattern is the set of gradient component i's entry, made
+/// symmetric on the bits, so that the rows come out ascending and symmetric
+/// (SymmetricRows) without a sort.
 template <std::size_t words, class T>
 HessianSparsity pattern_from_bit_sets(const RecordingView<T>& view, std::size_t first_leaf,
                                       std::span<const Var<T>> gradient) {
   using Bits = std::array<std::uint64_t, words>;
   const std::size_t n = gradient.size();
   thread_local std::vector<Bits> storage;  // no user code runs meanwhile
-  storage.resize(view.entries);
-  const std::span<Bits> sets(storage);
-  Cursor at;
+  storage.resize(view.entries + n);
+  Bits* const sets = storage.data();
+  // Only the operands matter here: their indices, read in entry order.
+  const std::uint32_t* operand = view.operand_index;
+  const std::uint32_t* wide_count = view.wide_count;
   for (std::size_t e = 0; e < view.entries; ++e) {
-    const Cursor begin = at;
-    const std::size_t count = view.template step<Direction::forward>(at, view.shape_of(e));
+    std::size_t count = shape_steps.operands[view.shape_of(e)];
+    if (count == ShapeSteps::wide) {
+      count = *wide_count++;
+    }
     Bits set{};
     if (count == 0) {
       if (e - first_leaf < n) {  // input e - first_leaf
         set[(e - first_leaf) / 64] = std::uint64_t{1} << ((e - first_leaf) % 64);
       }
-    }
-    for (std::size_t k = 0; k < count; ++k) {
-      const Bits& operand = sets[view.operand_index[begin.operand + k]];
-      for (std::size_t w = 0; w < words; ++w) {
-        set[w] |= operand[w];
+    } else {
+      set = sets[operand[0]];
+      for (std::size_t k = 1; k < count; ++k) {
+        const Bits& from = sets[operand[k]];
+        for (std::size_t w = 0; w < words; ++w) {
+          set[w] |= from[w];
+        }
       }
     }
+    operand += count;
     sets[e] = set;
   }
-  return pattern_of_rows(gradient, [&](std::size_t entry, std::vector<std::uint32_t>& columns) {
+  // The rows, after the entries' sets: row i, and where it has column j,
+  // row j gets column i.
+  Bits* const rows = sets + view.entries;
+  for (std::size_t i = 0; i < n; ++i) {
+    rows[i] = gradient[i].is_constant() ? Bits{} : sets[EntryOf<T>::index(gradient[i])];
+  }
+  for (std::size_t i = 0; i < n; ++i) {
     for (std::size_t w = 0; w < words; ++w) {
-      for (std::uint64_t bits = sets[entry][w]; bits != 0; bits &= bits - 1) {
+      for (std::uint64_t bits = rows[i][w]; bits != 0; bits &= bits - 1) {
+        const std::size_t j = 64 * w + static_cast<std::size_t>(std::countr_zero(bits));
+        rows[j][i / 64] |= std::uint64_t{1} << (i % 64);
+      }
+    }
+  }
+  std::vector<std::size_t> row_begin{0};
+  std::vector<std::uint32_t> columns;
+  row_begin.reserve(n + 1);
+  for (std::size_t i = 0; i < n; ++i) {
+    for (std::size_t w = 0; w < words; ++w) {
+      for (std::uint64_t bits = rows[i][w]; bits != 0; bits &= bits - 1) {
         columns.push_back(static_cast<std::uint32_t>(64 * w) +
                           static_cast<std::uint32_t>(std::countr_zero(bits)));
       }
     }
-  });
+    row_begin.push_back(columns.size());
+  }
+  return {SymmetricRows{}, std::move(row_begin), std::move(columns)};
 }
 
 /// The sparsity pattern of a Hessian whose gradient is recorded on the

@@ -142,14 +142,14 @@ namespace detail {
 
 #if TINYGRAD_DETAIL_DISPATCH
 template <auto kernel, class... Args>
-[[gnu::target("avx2,fma")]] TINYGRAD_DETAIL_VECTORIZE_LOOPS void run_with_avx2(
+TINYGRAD_DETAIL_TARGET_AVX2 TINYGRAD_DETAIL_VECTORIZE_LOOPS void run_with_avx2(
     Args... args) noexcept {
   kernel(args...);
 }
 
 template <auto kernel, class... Args>
-[[gnu::target("avx2,fma,avx512f,avx512vl,avx512dq,avx512bw")]] TINYGRAD_DETAIL_VECTORIZE_LOOPS void
-run_with_avx512(Args... args) noexcept {
+TINYGRAD_DETAIL_TARGET_AVX512 TINYGRAD_DETAIL_VECTORIZE_LOOPS void run_with_avx512(
+    Args... args) noexcept {
   kernel(args...);
 }
 #endif

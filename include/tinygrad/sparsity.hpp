@@ -14,9 +14,17 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace tinygrad {
+
+namespace detail {
+/// Marks rows that are symmetric, ascending and without repeats already.
+struct SymmetricRows {
+  explicit SymmetricRows() = default;
+};
+}  // namespace detail
 
 /// A symmetric n x n sparsity pattern, the positions (i, j) where a Hessian
 /// may be nonzero, and a colouring of its columns in which no two columns of
@@ -89,6 +97,15 @@ class HessianSparsity {
       column_.insert(column_.end(), first, std::unique(first, last));
       row_begin_.push_back(column_.size());
     }
+    colour_columns();
+  }
+
+  /// For the library's own passes (functional.hpp), which build their rows
+  /// symmetric, ascending and without repeats: moved in without the checks,
+  /// the symmetrising and the sort of the constructor above.
+  HessianSparsity(detail::SymmetricRows /*unused*/, std::vector<std::size_t> row_begin,
+                  std::vector<std::uint32_t> columns)
+      : n_(row_begin.size() - 1), row_begin_(std::move(row_begin)), column_(std::move(columns)) {
     colour_columns();
   }
 

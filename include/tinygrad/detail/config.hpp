@@ -62,6 +62,14 @@
 #define TINYGRAD_DETAIL_ROUND_AS_BUILT TINYGRAD_DETAIL_VECTORIZE_LOOPS
 #endif
 
+// The instruction sets of those wider copies, as gnu::target names them:
+// one spelling for the kernels' copies (instruction_set.hpp, whose CPU
+// detection checks the same features) and a batched replay's
+// (detail/replay.hpp, detail/trace_program.hpp), which calls the
+// activations' copy for its own set.
+#define TINYGRAD_DETAIL_TARGET_AVX2 [[gnu::target("avx2,fma")]]
+#define TINYGRAD_DETAIL_TARGET_AVX512 [[gnu::target("avx2,fma,avx512f,avx512vl,avx512dq,avx512bw")]]
+
 // Whether the kernels carry copies for wider instruction sets than the
 // build's (instruction_set.hpp): on x86-64 with g++ or clang++ (their target
 // attributes and CPU detection), unless the build targets AVX-512 already.

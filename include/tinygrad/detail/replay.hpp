@@ -344,15 +344,14 @@ TINYGRAD_DETAIL_VECTORIZE_LOOPS std::uint64_t replay_lanes_compiled(const Progra
 
 #if TINYGRAD_DETAIL_DISPATCH
 template <class T>
-[[gnu::target("avx2,fma")]] TINYGRAD_DETAIL_ROUND_AS_BUILT std::uint64_t replay_lanes_avx2(
+TINYGRAD_DETAIL_TARGET_AVX2 TINYGRAD_DETAIL_ROUND_AS_BUILT std::uint64_t replay_lanes_avx2(
     const Program<T>& program, LanesWorkspace<T>& ws, bool with_gradients) {
   return replay_lanes_body(program, ws, with_gradients, InstructionSet::avx2);
 }
 
 template <class T>
-[[gnu::target(
-    "avx2,fma,avx512f,avx512vl,avx512dq,avx512bw")]] TINYGRAD_DETAIL_ROUND_AS_BUILT std::uint64_t
-replay_lanes_avx512(const Program<T>& program, LanesWorkspace<T>& ws, bool with_gradients) {
+TINYGRAD_DETAIL_TARGET_AVX512 TINYGRAD_DETAIL_ROUND_AS_BUILT std::uint64_t replay_lanes_avx512(
+    const Program<T>& program, LanesWorkspace<T>& ws, bool with_gradients) {
   return replay_lanes_body(program, ws, with_gradients, InstructionSet::avx512);
 }
 #endif

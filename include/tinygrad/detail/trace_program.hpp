@@ -461,14 +461,14 @@ TINYGRAD_DETAIL_VECTORIZE_LOOPS void activation_lanes(const T* x, const T* /*unu
 // does not, so with clang a batch calls the build's copy.
 #if TINYGRAD_DETAIL_DISPATCH && !defined(__clang__)
 template <class P, class T>
-[[gnu::target("avx2,fma")]] TINYGRAD_DETAIL_ROUND_AS_BUILT void activation_lanes_avx2(
+TINYGRAD_DETAIL_TARGET_AVX2 TINYGRAD_DETAIL_ROUND_AS_BUILT void activation_lanes_avx2(
     const T* x, const T* /*unused*/, T* value, T* p) {
   activation_lanes_body<P>(x, value, p);
 }
 
 template <class P, class T>
-[[gnu::target("avx2,fma,avx512f,avx512vl,avx512dq,avx512bw")]] TINYGRAD_DETAIL_ROUND_AS_BUILT void
-activation_lanes_avx512(const T* x, const T* /*unused*/, T* value, T* p) {
+TINYGRAD_DETAIL_TARGET_AVX512 TINYGRAD_DETAIL_ROUND_AS_BUILT void activation_lanes_avx512(
+    const T* x, const T* /*unused*/, T* value, T* p) {
   activation_lanes_body<P>(x, value, p);
 }
 
