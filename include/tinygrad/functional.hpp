@@ -742,17 +742,66 @@ HessianSparsity detect_hessian_sparsity(F& f, std::span<const T> x) {
 template <std::size_t lanes, class T, class Seed>
 void sweep_tangents_forward(const RecordingView<T>& view, std::span<std::array<T, lanes>> tangent,
                             Seed&& seed) {
-  Cursor at;
+  using Tangent = std::array<T, lanes>;
+  // The cursors as pointers, as in the reverse sweep, and the commonest
+  // shapes spelled out with their operand counts: the sums are the general
+  // case's, term by term in operand order, from 0.
+  const std::uint32_t* operand = view.operand_index;
+  const T* partial = view.operand_partial;
+  const std::uint32_t* wide_count = view.wide_count;
+  const auto stored = [&]<std::size_t... k>(std::index_sequence<k...>) {
+    Tangent sum{};
+    for (std::size_t l = 0; l < lanes; ++l) {
+      ((sum[l] += partial[k] * tangent[operand[k]][l]), ...);
+    }
+    operand += sizeof...(k);
+    partial += sizeof...(k);
+    return sum;
+  };
+  const auto unit = [&]<std::size_t... k>(bool negated_last, std::index_sequence<k...>) {
+    constexpr std::size_t last = sizeof...(k) - 1;
+    Tangent sum{};
+    for (std::size_t l = 0; l < lanes; ++l) {
+      ((negated_last && k == last ? sum[l] -= tangent[operand[k]][l]
+                                  : sum[l] += tangent[operand[k]][l]),
+       ...);
+    }
+    operand += sizeof...(k);
+    return sum;
+  };
   for (std::size_t e = 0; e < view.entries; ++e) {
     const unsigned code = view.shape_of(e);
-    const Cursor begin = at;
-    const std::size_t count = view.template step<Direction::forward>(at, code);
-    if (count == 0) {
-      tangent[e] = seed(e);
-      continue;
+    switch (code) {
+      case 0:
+        tangent[e] = seed(e);
+        continue;
+      case shape::stored(1):
+        tangent[e] = stored(std::make_index_sequence<1>{});
+        continue;
+      case shape::stored(2):
+        tangent[e] = stored(std::make_index_sequence<2>{});
+        continue;
+      case shape::unit | 1:
+        tangent[e] = unit(false, std::make_index_sequence<1>{});
+        continue;
+      case shape::unit | 2:
+        tangent[e] = unit(false, std::make_index_sequence<2>{});
+        continue;
+      case shape::unit | shape::negated_last | 1:
+        tangent[e] = unit(true, std::make_index_sequence<1>{});
+        continue;
+      case shape::unit | shape::negated_last | 2:
+        tangent[e] = unit(true, std::make_index_sequence<2>{});
+        continue;
+      default:
+        break;
     }
-    const std::uint32_t* const operand = view.operand_index + begin.operand;
-    std::array<T, lanes> sum{};
+    // Three stored operands, or wide.
+    std::size_t count = shape_steps.operands[code];
+    if (count == ShapeSteps::wide) {
+      count = *wide_count++;
+    }
+    Tangent sum{};
     if ((code & shape::unit) != 0) {
       const std::size_t added = (code & shape::negated_last) != 0 ? count - 1 : count;
       for (std::size_t k = 0; k < added; ++k) {
@@ -766,13 +815,14 @@ void sweep_tangents_forward(const RecordingView<T>& view, std::span<std::array<T
         }
       }
     } else {
-      const T* const partial = view.operand_partial + begin.partial;
       for (std::size_t k = 0; k < count; ++k) {
         for (std::size_t l = 0; l < lanes; ++l) {
           sum[l] += partial[k] * tangent[operand[k]][l];
         }
       }
+      partial += count;
     }
+    operand += count;
     tangent[e] = sum;
   }
 }
