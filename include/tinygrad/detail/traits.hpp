@@ -88,12 +88,12 @@ inline constexpr bool relocatable_by_realloc = std::is_trivially_copyable_v<E>;
 template <class U>
 inline constexpr bool relocatable_by_realloc<Var<U>> = true;
 
-/// How constant_of makes a T of a plain number: static_cast for a
-/// floating-point T. var_type.hpp specialises it for Var, dual.hpp for Dual.
+/// How constant_of makes a T of a plain number: static_cast, except for a
+/// Var, for which var_type.hpp specialises it.
 template <class T>
 struct ConstantOf {
   template <class S>
-  static T of(S c) noexcept {
+  static T of(S c) noexcept(std::is_nothrow_constructible_v<T, S>) {
     return static_cast<T>(c);
   }
 };
@@ -113,7 +113,7 @@ T constant_of(S c) noexcept(noexcept(ConstantOf<T>::of(c))) {
 /// innermost type) without recording it, where a Var made of it would be a
 /// leaf or a constant operand, which records on a slower path.
 template <class T, class S>
-auto operand_of(S c) noexcept {
+auto operand_of(S c) noexcept(is_var<T> || std::is_nothrow_constructible_v<T, S>) {
   if constexpr (is_var<T>) {
     return static_cast<typename innermost<T>::type>(c);
   } else {
