@@ -265,6 +265,11 @@ TEST_CASE("a replayed gradient matches the hand-derived one and finite differenc
         x1[i]);
     check_close(g[i], numeric, 1e-8);
   }
+  // Twelve inputs, more than a batch's lanes: a batch copies them into and
+  // out of the lanes point by point.
+  std::vector<double> x2 = x1;
+  x2[5] = 2.5;
+  check_replays_match_recordings(rosenbrock, x0, {x1, x0, x2});
   // A function with every kind of operand, by hand.
   Trace<double> h = tinygrad::trace(
       [](auto x) {

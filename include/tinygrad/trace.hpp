@@ -750,21 +750,36 @@ class Trace : public detail::tracing::TraceCore<T> {
     T* const slots = lanes_.values.data();
     for (std::size_t first = 0; first < m; first += W) {
       const std::size_t count = std::min(W, m - first);
-      // Into the lanes, slot by slot (the inner loop over a fixed number of
-      // lanes unrolls). Lanes past the last point repeat it, so that they
-      // compute something valid; their results are dropped.
+      // Into the lanes. Lanes past the last point repeat it, so that they
+      // compute something valid; their results are dropped. A transpose:
+      // point by point where a point has at least a lane's count of values
+      // (contiguous reads), else slot by slot (the loop over the lanes,
+      // of a fixed count, unrolls; a point of two values would leave a
+      // loop of two per lane).
+      const auto point_of = [&](std::size_t l) { return first + std::min(l, count - 1); };
       const auto fill_slots = [&](T* slot, std::span<const T> from, std::size_t width,
                                   bool shared) {
-        for (std::size_t i = 0; i < width; ++i, slot += W) {
-          if (shared) {
-            std::fill_n(slot, W, from[i]);
-          } else if (count == W) {
-            for (std::size_t l = 0; l < W; ++l) {
-              slot[l] = from[(first + l) * width + i];
+        if (shared) {
+          for (std::size_t i = 0; i < width; ++i) {
+            std::fill_n(slot + i * W, W, from[i]);
+          }
+        } else if (width >= W) {
+          for (std::size_t l = 0; l < W; ++l) {
+            const T* const point = from.data() + point_of(l) * width;
+            for (std::size_t i = 0; i < width; ++i) {
+              slot[i * W + l] = point[i];
             }
-          } else {
+          }
+        } else if (count == W) {
+          for (std::size_t i = 0; i < width; ++i) {
             for (std::size_t l = 0; l < W; ++l) {
-              slot[l] = from[(first + std::min(l, count - 1)) * width + i];
+              slot[i * W + l] = from[(first + l) * width + i];
+            }
+          }
+        } else {
+          for (std::size_t i = 0; i < width; ++i) {
+            for (std::size_t l = 0; l < W; ++l) {
+              slot[i * W + l] = from[point_of(l) * width + i];
             }
           }
         }
@@ -779,7 +794,14 @@ class Trace : public detail::tracing::TraceCore<T> {
       for (std::size_t l = 0; l < count; ++l) {
         values[first + l] = slots[std::size_t{p.outputs[0]} * W + l];
       }
-      if (with_gradients) {
+      if (with_gradients && n >= W) {
+        for (std::size_t l = 0; l < count; ++l) {
+          T* const gradient = gradients.data() + (first + l) * n;
+          for (std::size_t i = 0; i < n; ++i) {
+            gradient[i] = lanes_.adjoints[i * W + l];
+          }
+        }
+      } else if (with_gradients) {
         for (std::size_t i = 0; i < n; ++i) {
           const T* const adjoint = lanes_.adjoints.data() + i * W;
           for (std::size_t l = 0; l < count; ++l) {
