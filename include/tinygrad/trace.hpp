@@ -755,7 +755,7 @@ class Trace : public detail::tracing::TraceCore<T> {
       // point by point where a point has at least a lane's count of values
       // (contiguous reads), else slot by slot (the loop over the lanes,
       // of a fixed count, unrolls; a point of two values would leave a
-      // loop of two per lane).
+      // loop of two per lane), a full block without clamping the lane.
       const auto point_of = [&](std::size_t l) { return first + std::min(l, count - 1); };
       const auto fill_slots = [&](T* slot, std::span<const T> from, std::size_t width,
                                   bool shared) {

@@ -200,9 +200,9 @@ TINYGRAD_DETAIL_INLINE inline bool none_zero(const T* a) {
 enum class Share { same, negated, product };
 
 /// target[l] += the share `kind` of lane l (factor[l] the partial of a
-/// product, null for the others), in the lanes whose adjoint a[l] is not zero: the one-point
-/// sweep skips an instruction whose adjoint is zero, since 0 times an
-/// infinite partial would be NaN.
+/// product, null for the others), in the lanes whose adjoint a[l] is not
+/// zero: the one-point sweep skips an instruction whose adjoint is zero,
+/// since 0 times an infinite partial would be NaN.
 /// - If no lane's adjoint is zero (the common case): a plain loop.
 /// - Else, with `blend`, the lanes whose adjoint is zero add -0 instead,
 ///   which leaves every number's bits as they are (x + -0 is x, for x = -0
