@@ -571,7 +571,8 @@ class TraceCore {
   Workspace<T> workspace_;
   BranchChange on_change_;
   std::size_t retraces_ = 0;
-  std::size_t outputs_ = 0;  // as first traced; a retrace must give as many
+  std::size_t outputs_ = 0;               // as first traced; a retrace must give as many
+  const char* name_ = "tinygrad::Trace";  // what the messages call it: a VectorTrace sets its own
 
  private:
   std::shared_ptr<const Program<T>> build(std::span<const T> x, std::span<const T> data) {
@@ -602,8 +603,7 @@ class TraceCore {
     function_(all.first(x.size()), all.subspan(x.size()), results);
     if (program_ != nullptr && results.size() != outputs_) {
       throw trace_error(
-          "tinygrad::Trace: traced again where a comparison flips, the function "
-          "returns " +
+          std::string(name_) + ": traced again where a comparison flips, the function returns " +
           std::to_string(results.size()) + " values, but " + std::to_string(outputs_) +
           " where first traced; a trace keeps the number of outputs");
     }
@@ -622,7 +622,7 @@ class TraceCore {
 
   [[nodiscard]] std::string describe(const Guard& g) const {
     const std::size_t index = static_cast<std::size_t>(&g - program_->guards.data());
-    return "tinygrad::Trace: comparison " + std::to_string(index + 1) + " of the trace (" +
+    return std::string(name_) + ": comparison " + std::to_string(index + 1) + " of the trace (" +
            spelling(g.predicate) + ", " + (g.outcome ? "true" : "false") +
            " when traced) comes out " + (g.outcome ? "false" : "true") +
            " at this point, so the traced branch does not apply here; trace the function "
@@ -879,7 +879,9 @@ class VectorTrace : public detail::tracing::TraceCore<T> {
   /// Traces f at x and data (trace() builds f from the user's function).
   VectorTrace(Function f, std::span<const T> x, std::span<const T> data,
               BranchChange on_change = BranchChange::retrace)
-      : Core(std::move(f), x, data, on_change) {}
+      : Core(std::move(f), x, data, on_change) {
+    this->name_ = "tinygrad::VectorTrace";
+  }
 
   /// The number of outputs, m.
   [[nodiscard]] std::size_t outputs() const noexcept { return this->outputs_; }
