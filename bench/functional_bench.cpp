@@ -10,9 +10,12 @@
 //     recording and two sweeps) and reverse over forward (Dual<Var<double>>,
 //     the directional derivative recorded and swept back);
 //   hessian of Rosenbrock, N = 100, against its analytic Hessian written
-//     into a zeroed dense n x n array;
+//     into a zeroed dense n x n array, beside a trace's Hessian (the trace
+//     made once, `trace_hessian`, and made anew each time,
+//     `trace_and_hessian`);
 //   sparse_hessian of Rosenbrock against its analytic Hessian written as
-//     the same coordinate triplets, at N = 100 and N = 10^4.
+//     the same coordinate triplets, at N = 100 and N = 10^4, beside a
+//     trace's (made once).
 
 #include "harness.hpp"
 #include "workloads.hpp"
@@ -22,6 +25,7 @@
 #include <cstddef>
 #include <span>
 #include <tinygrad/functional.hpp>
+#include <tinygrad/trace.hpp>
 #include <vector>
 
 namespace {
@@ -60,9 +64,13 @@ void analytic_rosenbrock_hessian(const std::vector<double>& x, std::vector<doubl
 void BM_hessian_vs_analytic(benchmark::State& state) {
   const auto x = workloads::w3_point(100);
   std::vector<double> h(x.size() * x.size());
+  tinygrad::Trace<double> traced = tinygrad::trace(rosenbrock, x);
   harness::compare_to(
       state, 1, Contender{"analytic", [&] { analytic_rosenbrock_hessian(x, h); }},
-      Contender{"hessian", [&] { benchmark::DoNotOptimize(tinygrad::hessian(rosenbrock, x)); }});
+      Contender{"hessian", [&] { benchmark::DoNotOptimize(tinygrad::hessian(rosenbrock, x)); }},
+      Contender{"trace_hessian", [&] { benchmark::DoNotOptimize(traced.hessian(x)); }},
+      Contender{"trace_and_hessian",
+                [&] { benchmark::DoNotOptimize(tinygrad::trace(rosenbrock, x).hessian(x)); }});
 }
 BENCHMARK(BM_hessian_vs_analytic);
 
@@ -222,11 +230,15 @@ void analytic_rosenbrock_triplets(const std::vector<double>& x,
 void BM_sparse_hessian_vs_analytic(benchmark::State& state) {
   const auto x = workloads::w3_point(static_cast<std::size_t>(state.range(0)));
   tinygrad::SparseHessian<double> h;
+  tinygrad::Trace<double> traced = tinygrad::trace(rosenbrock, x);
   const auto ns = harness::compare_to(
       state, 1, Contender{"analytic", [&] { analytic_rosenbrock_triplets(x, h); }},
       Contender{"sparse_hessian",
-                [&] { benchmark::DoNotOptimize(tinygrad::sparse_hessian(rosenbrock, x)); }});
+                [&] { benchmark::DoNotOptimize(tinygrad::sparse_hessian(rosenbrock, x)); }},
+      Contender{"trace_sparse_hessian",
+                [&] { benchmark::DoNotOptimize(traced.sparse_hessian(x)); }});
   state.counters["sparse_hessian_ns_per_coordinate"] = ns[0] / static_cast<double>(x.size());
+  state.counters["trace_sparse_hessian_ns_per_coordinate"] = ns[1] / static_cast<double>(x.size());
 }
 BENCHMARK(BM_sparse_hessian_vs_analytic)->Arg(100)->Arg(10'000);
 

@@ -70,8 +70,10 @@ TABLES = [
         "filter": "",
         "columns": ["wrapper/by_hand", "jvp/primal", "hvp/gradient",
                     "reverse_over_forward/gradient", "reverse_over_reverse/gradient",
-                    "hessian/analytic", "sparse_hessian/analytic",
-                    "sparse_hessian_ns_per_coordinate"],
+                    "hessian/analytic", "trace_hessian/analytic",
+                    "trace_and_hessian/analytic", "sparse_hessian/analytic",
+                    "sparse_hessian_ns_per_coordinate",
+                    "trace_sparse_hessian_ns_per_coordinate"],
     },
     {
         "name": "trace",

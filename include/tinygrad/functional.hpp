@@ -480,10 +480,7 @@ struct RecordingReader {
 /// exceeds `budget` indices: the Hessian is then as good as dense.
 class DependencySets {
  public:
-  struct Set {
-    std::size_t begin = 0;
-    std::size_t size = 0;
-  };
+  using Set = IndexSets::Set;
 
   /// Walks `tape`, where entries [first_leaf, first_leaf + n) are the inputs
   /// 0 to n - 1, for the sets of the entries `wanted`.
@@ -518,8 +515,7 @@ class DependencySets {
     sets_.assign(entries, Set{});
     pool_.clear();
     for (std::size_t k = 0; k < n; ++k) {
-      sets_[first_leaf + k] = {pool_.size(), 1};
-      pool_.push_back(static_cast<std::uint32_t>(k));
+      sets_[first_leaf + k] = pool_.single(static_cast<std::uint32_t>(k));
     }
     for (std::size_t e = 0; e < entries; ++e) {
       const std::size_t begin = operand_begin_[e];
@@ -529,7 +525,7 @@ class DependencySets {
       }
       Set merged = sets_[operands[begin]];
       for (std::size_t k = begin + 1; k < end; ++k) {
-        merged = merge(merged, sets_[operands[k]]);
+        merged = pool_.merge(merged, sets_[operands[k]]);
       }
       sets_[e] = merged;
       if (pool_.size() > budget) {
@@ -540,52 +536,10 @@ class DependencySets {
   }
 
   [[nodiscard]] std::span<const std::uint32_t> of(std::size_t entry) const noexcept {
-    const Set s = sets_[entry];
-    return {pool_.data() + s.begin, s.size};
+    return pool_.of(sets_[entry]);
   }
 
  private:
-  /// The union of two sets: one of them if it holds the other.
-  Set merge(Set a, Set b) {
-    if (b.size == 0 || (a.begin == b.begin && a.size == b.size)) {
-      return a;
-    }
-    if (a.size == 0) {
-      return b;
-    }
-    const std::size_t begin = pool_.size();
-    std::size_t i = a.begin;
-    std::size_t j = b.begin;
-    const std::size_t a_end = a.begin + a.size;
-    const std::size_t b_end = b.begin + b.size;
-    // pool_ grows (and may move) while the merge appends to it: indices only.
-    while (i < a_end && j < b_end) {
-      const std::uint32_t u = pool_[i];
-      const std::uint32_t w = pool_[j];
-      i += u <= w ? 1 : 0;
-      j += w <= u ? 1 : 0;
-      pool_.push_back(u <= w ? u : w);
-    }
-    for (; i < a_end; ++i) {
-      const std::uint32_t u = pool_[i];
-      pool_.push_back(u);
-    }
-    for (; j < b_end; ++j) {
-      const std::uint32_t w = pool_[j];
-      pool_.push_back(w);
-    }
-    const Set merged{begin, pool_.size() - begin};
-    if (merged.size == a.size) {  // b was within a: keep a, drop the copy
-      pool_.resize(begin);
-      return a;
-    }
-    if (merged.size == b.size) {
-      pool_.resize(begin);
-      return b;
-    }
-    return merged;
-  }
-
   // The arrays keep their capacity from call to call (one DependencySets per
   // thread: detect_hessian_sparsity), so that a warm detection allocates
   // little. Entry e's operands are the recording's operand indices
@@ -593,7 +547,7 @@ class DependencySets {
   std::vector<std::size_t> operand_begin_;
   std::vector<std::uint8_t> needed_;  // bytes: std::vector<bool>'s bit access costs more
   std::vector<Set> sets_;
-  std::vector<std::uint32_t> pool_;
+  IndexSets pool_;
 };
 
 /// The pattern whose row i holds the columns append_row(entry, columns)
@@ -941,44 +895,6 @@ template <class F, detail::Point X, class T = detail::PointElement<X>>
 HessianSparsity hessian_sparsity(F&& f, const X& x) {
   return detail::detect_hessian_sparsity<T>(f, std::span<const T>(x));
 }
-
-/// One nonzero of a sparse matrix: row, column, value.
-template <class T>
-struct SparseEntry {
-  std::size_t row;
-  std::size_t col;
-  T value;
-};
-
-/// A Hessian in coordinate form: an entry for every position of its
-/// sparsity pattern (both triangles, row by row), as sparse solvers take it
-/// (Eigen's setFromTriplets; to_eigen in eigen.hpp).
-template <class T>
-struct SparseHessian {
-  std::size_t size = 0;  ///< n: the Hessian is n x n
-  std::vector<SparseEntry<T>> entries;
-
-  /// The same Hessian as a dense n x n Matrix.
-  [[nodiscard]] Matrix<T> to_dense() const {
-    Matrix<T> dense(size, size);
-    for (const SparseEntry<T>& e : entries) {
-      dense(e.row, e.col) = e.value;
-    }
-    return dense;
-  }
-};
-
-namespace detail {
-
-/// Entries in row order, and in column order within a row.
-template <class T>
-void sort_by_position(std::vector<SparseEntry<T>>& entries) {
-  std::sort(entries.begin(), entries.end(), [](const SparseEntry<T>& a, const SparseEntry<T>& b) {
-    return a.row != b.row ? a.row < b.row : a.col < b.col;
-  });
-}
-
-}  // namespace detail
 
 /// The Hessian of f at x on the positions of `pattern` (hessian_sparsity of
 /// f at a point where f takes the same branches as at x): one

@@ -2,10 +2,13 @@
 #pragma once
 
 // The sparsity pattern of a Hessian and a colouring of its columns: what
-// lets hessian() and sparse_hessian() (functional.hpp) form a Hessian from
-// one Hessian-vector product per colour instead of one per column. The
-// pattern of Rosenbrock's function is tridiagonal and needs 3 colours,
-// whatever its dimension.
+// lets hessian() and sparse_hessian() (functional.hpp, and a Trace's in
+// trace.hpp) form a Hessian from one Hessian-vector product per colour
+// instead of one per column. The pattern of Rosenbrock's function is
+// tridiagonal and needs 3 colours, whatever its dimension. SparseHessian is
+// the coordinate form they return.
+
+#include <tinygrad/matrix.hpp>
 
 #include <algorithm>
 #include <cstddef>
@@ -184,5 +187,115 @@ class HessianSparsity {
   std::vector<std::uint32_t> colour_;
   std::size_t colours_ = 0;
 };
+
+/// One nonzero of a sparse matrix: row, column, value.
+template <class T>
+struct SparseEntry {
+  std::size_t row;
+  std::size_t col;
+  T value;
+};
+
+/// A Hessian in coordinate form: an entry for every position of its
+/// sparsity pattern (both triangles, row by row), as sparse solvers take it
+/// (Eigen's setFromTriplets; to_eigen in eigen.hpp).
+template <class T>
+struct SparseHessian {
+  std::size_t size = 0;  ///< n: the Hessian is n x n
+  std::vector<SparseEntry<T>> entries;
+
+  /// The same Hessian as a dense n x n Matrix.
+  [[nodiscard]] Matrix<T> to_dense() const {
+    Matrix<T> dense(size, size);
+    for (const SparseEntry<T>& e : entries) {
+      dense(e.row, e.col) = e.value;
+    }
+    return dense;
+  }
+};
+
+namespace detail {
+
+/// Sorted sets of indices (the inputs something depends on) in one pool, as
+/// the Hessians' sparsity detection builds them (functional.hpp from a
+/// recording, detail/trace_hessian.hpp from a trace). A set is a range of
+/// the pool; a union that adds nothing to one of its sets is that set, so
+/// a chain of operations stores nothing new. The pool keeps its capacity
+/// across clear().
+class IndexSets {
+ public:
+  struct Set {
+    std::size_t begin = 0;
+    std::size_t size = 0;
+  };
+
+  void clear() noexcept { pool_.clear(); }
+  /// Indices held in all.
+  [[nodiscard]] std::size_t size() const noexcept { return pool_.size(); }
+
+  /// The set {i}.
+  Set single(std::uint32_t i) {
+    pool_.push_back(i);
+    return {pool_.size() - 1, 1};
+  }
+
+  /// The union of two sets: one of them if it holds the other.
+  Set merge(Set a, Set b) {
+    if (b.size == 0 || (a.begin == b.begin && a.size == b.size)) {
+      return a;
+    }
+    if (a.size == 0) {
+      return b;
+    }
+    const std::size_t begin = pool_.size();
+    std::size_t i = a.begin;
+    std::size_t j = b.begin;
+    const std::size_t a_end = a.begin + a.size;
+    const std::size_t b_end = b.begin + b.size;
+    // pool_ grows (and may move) while the merge appends to it: indices only.
+    while (i < a_end && j < b_end) {
+      const std::uint32_t u = pool_[i];
+      const std::uint32_t w = pool_[j];
+      i += u <= w ? 1 : 0;
+      j += w <= u ? 1 : 0;
+      pool_.push_back(u <= w ? u : w);
+    }
+    for (; i < a_end; ++i) {
+      const std::uint32_t u = pool_[i];
+      pool_.push_back(u);
+    }
+    for (; j < b_end; ++j) {
+      const std::uint32_t w = pool_[j];
+      pool_.push_back(w);
+    }
+    const Set merged{begin, pool_.size() - begin};
+    if (merged.size == a.size) {  // b was within a: keep a, drop the copy
+      pool_.resize(begin);
+      return a;
+    }
+    if (merged.size == b.size) {
+      pool_.resize(begin);
+      return b;
+    }
+    return merged;
+  }
+
+  [[nodiscard]] std::span<const std::uint32_t> of(Set s) const noexcept {
+    return {pool_.data() + s.begin, s.size};
+  }
+
+ private:
+  std::vector<std::uint32_t> pool_;
+};
+
+/// Entries in row order, and in column order within a row.
+template <class T>
+void sort_by_position(std::vector<SparseEntry<T>>& entries) {
+  std::sort(entries.begin(), entries.end(), [](const SparseEntry<T>& a, const SparseEntry<T>& b) {
+    return a.row != b.row ? a.row < b.row : a.col < b.col;
+  });
+}
+
+}  // namespace detail
 
 }  // namespace tinygrad

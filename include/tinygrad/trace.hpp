@@ -12,11 +12,13 @@
 
 #include <tinygrad/activation.hpp>
 #include <tinygrad/detail/replay.hpp>
+#include <tinygrad/detail/trace_hessian.hpp>
 #include <tinygrad/detail/trace_program.hpp>
 #include <tinygrad/detail/traits.hpp>
 #include <tinygrad/error.hpp>
 #include <tinygrad/instruction_set.hpp>
 #include <tinygrad/matrix.hpp>
+#include <tinygrad/sparsity.hpp>
 
 #include <algorithm>
 #include <array>
@@ -370,13 +372,14 @@ class Traced {
 
 // ---- Elementary functions and activations of Traced (ADL finds them) ----
 
-#define TINYGRAD_DETAIL_TRACED_UNARY(name)                                                       \
-  template <std::floating_point T>                                                               \
-  Traced<T> name(const Traced<T>& x) {                                                           \
-    return Traced<T>::call(                                                                      \
-        &detail::tracing::callee<T, detail::tracing::unary<T, &detail::derivatives::name<T>>, 1, \
-                                 1>,                                                             \
-        x);                                                                                      \
+#define TINYGRAD_DETAIL_TRACED_UNARY(name)                                               \
+  template <std::floating_point T>                                                       \
+  Traced<T> name(const Traced<T>& x) {                                                   \
+    return Traced<T>::call(                                                              \
+        &detail::tracing::callee<                                                        \
+            T, detail::tracing::unary<T, &detail::derivatives::name<T>>,                 \
+            detail::tracing::unary<Dual<T>, &detail::derivatives::name<Dual<T>>>, 1, 1>, \
+        x);                                                                              \
   }
 TINYGRAD_DETAIL_TRACED_UNARY(exp)
 TINYGRAD_DETAIL_TRACED_UNARY(exp2)
@@ -406,40 +409,65 @@ TINYGRAD_DETAIL_TRACED_UNARY(abs)
 template <std::floating_point T>
 Traced<T> pow(const Traced<T>& x, const Traced<T>& y) {
   return Traced<T>::call(
-      &detail::tracing::callee<T, detail::tracing::binary<T, &detail::derivatives::pow<T>>, 2, 2>,
-      &detail::tracing::callee<T, detail::tracing::pow_constant_exponent<T>, 2, 1>,
-      &detail::tracing::callee<T, detail::tracing::pow_constant_base<T>, 2, 1>, x, y);
+      &detail::tracing::callee<T, detail::tracing::binary<T, &detail::derivatives::pow<T>>,
+                               detail::tracing::binary<Dual<T>, &detail::derivatives::pow<Dual<T>>>,
+                               2, 2>,
+      &detail::tracing::callee<T, detail::tracing::pow_constant_exponent<T>,
+                               detail::tracing::pow_constant_exponent<Dual<T>>, 2, 1>,
+      &detail::tracing::callee<T, detail::tracing::pow_constant_base<T>,
+                               detail::tracing::pow_constant_base<Dual<T>>, 2, 1>,
+      x, y);
 }
 template <std::floating_point T>
 Traced<T> hypot(const Traced<T>& x, const Traced<T>& y) {
   return Traced<T>::call(
-      &detail::tracing::callee<T, detail::tracing::binary<T, &detail::derivatives::hypot<T>>, 2, 2>,
-      &detail::tracing::callee<T, detail::tracing::hypot_constant<T>, 2, 1>,
-      &detail::tracing::callee<T, detail::tracing::constant_hypot<T>, 2, 1>, x, y);
+      &detail::tracing::callee<
+          T, detail::tracing::binary<T, &detail::derivatives::hypot<T>>,
+          detail::tracing::binary<Dual<T>, &detail::derivatives::hypot<Dual<T>>>, 2, 2>,
+      &detail::tracing::callee<T, detail::tracing::hypot_constant<T>,
+                               detail::tracing::hypot_constant<Dual<T>>, 2, 1>,
+      &detail::tracing::callee<T, detail::tracing::constant_hypot<T>,
+                               detail::tracing::constant_hypot<Dual<T>>, 2, 1>,
+      x, y);
 }
 template <std::floating_point T>
 Traced<T> atan2(const Traced<T>& y, const Traced<T>& x) {
   return Traced<T>::call(
-      &detail::tracing::callee<T, detail::tracing::binary<T, &detail::derivatives::atan2<T>>, 2, 2>,
-      &detail::tracing::callee<T, detail::tracing::atan2_constant_x<T>, 2, 1>,
-      &detail::tracing::callee<T, detail::tracing::atan2_constant_y<T>, 2, 1>, y, x);
+      &detail::tracing::callee<
+          T, detail::tracing::binary<T, &detail::derivatives::atan2<T>>,
+          detail::tracing::binary<Dual<T>, &detail::derivatives::atan2<Dual<T>>>, 2, 2>,
+      &detail::tracing::callee<T, detail::tracing::atan2_constant_x<T>,
+                               detail::tracing::atan2_constant_x<Dual<T>>, 2, 1>,
+      &detail::tracing::callee<T, detail::tracing::atan2_constant_y<T>,
+                               detail::tracing::atan2_constant_y<Dual<T>>, 2, 1>,
+      y, x);
 }
 /// The smaller of x and y (NaN if either is NaN); a tie splits the gradient.
 template <std::floating_point T>
 Traced<T> min(const Traced<T>& x, const Traced<T>& y) {
   // With one constant, math.hpp's min(c, y) is min(y, c): the traced one first.
   return Traced<T>::call(
-      &detail::tracing::callee<T, detail::tracing::binary<T, &detail::derivatives::min<T>>, 2, 2>,
-      &detail::tracing::callee<T, detail::tracing::min_constant<T>, 2, 1>,
-      &detail::tracing::callee<T, detail::tracing::min_constant<T>, 2, 1>, x, y);
+      &detail::tracing::callee<T, detail::tracing::binary<T, &detail::derivatives::min<T>>,
+                               detail::tracing::binary<Dual<T>, &detail::derivatives::min<Dual<T>>>,
+                               2, 2>,
+      &detail::tracing::callee<T, detail::tracing::min_constant<T>,
+                               detail::tracing::min_constant<Dual<T>>, 2, 1>,
+      &detail::tracing::callee<T, detail::tracing::min_constant<T>,
+                               detail::tracing::min_constant<Dual<T>>, 2, 1>,
+      x, y);
 }
 /// The larger of x and y (NaN if either is NaN); a tie splits the gradient.
 template <std::floating_point T>
 Traced<T> max(const Traced<T>& x, const Traced<T>& y) {
   return Traced<T>::call(
-      &detail::tracing::callee<T, detail::tracing::binary<T, &detail::derivatives::max<T>>, 2, 2>,
-      &detail::tracing::callee<T, detail::tracing::max_constant<T>, 2, 1>,
-      &detail::tracing::callee<T, detail::tracing::max_constant<T>, 2, 1>, x, y);
+      &detail::tracing::callee<T, detail::tracing::binary<T, &detail::derivatives::max<T>>,
+                               detail::tracing::binary<Dual<T>, &detail::derivatives::max<Dual<T>>>,
+                               2, 2>,
+      &detail::tracing::callee<T, detail::tracing::max_constant<T>,
+                               detail::tracing::max_constant<Dual<T>>, 2, 1>,
+      &detail::tracing::callee<T, detail::tracing::max_constant<T>,
+                               detail::tracing::max_constant<Dual<T>>, 2, 1>,
+      x, y);
 }
 // With a plain number for one argument (the function templates above would
 // not deduce T from it).
@@ -535,7 +563,7 @@ class TraceCore {
   void evaluate(std::span<const T> x, std::span<const T> data) {
     require_same_size("Trace", "x", x.size(), "the traced point", program_->inputs);
     require_same_size("Trace", "data", data.size(), "the traced data", program_->data);
-    workspace_.prepare(*program_);
+    workspace_.prepare(program_);
     std::copy(x.begin(), x.end(), workspace_.values.begin());
     std::copy(data.begin(), data.end(), workspace_.values.begin() + program_->inputs);
     const Guard* broken = forward(*program_, workspace_);
@@ -547,8 +575,7 @@ class TraceCore {
     }
     program_ = build(x, data);
     ++retraces_;
-    workspace_.sized_for = nullptr;
-    workspace_.prepare(*program_);
+    workspace_.prepare(program_);
     std::copy(x.begin(), x.end(), workspace_.values.begin());
     std::copy(data.begin(), data.end(), workspace_.values.begin() + program_->inputs);
     forward(*program_, workspace_);  // traced here: every guard holds
@@ -717,7 +744,111 @@ class Trace : public detail::tracing::TraceCore<T> {
     batch(points, values, {}, data, false, set);
   }
 
+  // ---- Second derivatives: forward over reverse on the trace, with no
+  // recording (docs/tracing.md, "Second derivatives"). Each needs every
+  // function the trace calls to have second derivatives: a policy without
+  // second_derivative(x) makes them throw trace_error.
+
+  /// f's Hessian at x (and data) times v, without forming the Hessian: one
+  /// forward pass carrying v's tangents and one reverse sweep.
+  std::vector<T> hvp(std::span<const T> x, std::span<const T> v, std::span<const T> data = {}) {
+    detail::require_same_size("Trace::hvp", "v", v.size(), "x", x.size());
+    this->evaluate(x, data);
+    const detail::tracing::Program<T>& p = *this->program_;
+    auto& ws = one_direction_;
+    load(ws, x, data);
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      ws.tangents[i][0] = v[i];
+    }
+    detail::tracing::forward_over(p, ws);
+    detail::tracing::reverse_over(p, ws);
+    std::vector<T> result(x.size());
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      result[i] = ws.adjoint_tangents[i][0];
+    }
+    return result;
+  }
+
+  /// The sparsity pattern of f's Hessian and a colouring of its columns
+  /// (sparsity.hpp), read from the trace's operations once and kept until
+  /// a retrace: the pairs of inputs that meet in a product, a quotient or
+  /// a call on which f's value depends. It contains the exact pattern
+  /// (cancellations are not looked for) wherever the trace's branches hold.
+  const HessianSparsity& hessian_sparsity() {
+    if (pattern_of_ != this->program_) {
+      pattern_ = detail::tracing::hessian_sparsity_of(*this->program_);
+      pattern_of_ = this->program_;
+    }
+    return pattern_;
+  }
+
+  /// f's Hessian at x (and data), an n x n Matrix: one forward pass and one
+  /// reverse sweep per four colours of hessian_sparsity() (3 colours for a
+  /// tridiagonal Hessian, n for a dense one).
+  Matrix<T> hessian(std::span<const T> x, std::span<const T> data = {}) {
+    Matrix<T> result(x.size(), x.size());
+    hessian_on_pattern(x, data, [&](std::size_t i, std::size_t j, T h) { result(i, j) = h; });
+    return result;
+  }
+
+  /// The same in coordinate form: an entry for every position of
+  /// hessian_sparsity(), in row order.
+  SparseHessian<T> sparse_hessian(std::span<const T> x, std::span<const T> data = {}) {
+    SparseHessian<T> result;
+    result.size = x.size();
+    hessian_on_pattern(x, data, [&](std::size_t i, std::size_t j, T h) {
+      result.entries.push_back({i, j, h});
+    });
+    detail::sort_by_position(result.entries);
+    return result;
+  }
+
  private:
+  /// How many directions a pass of hessian() carries.
+  static constexpr std::size_t directions_per_pass = 4;
+
+  /// x and data into a second-order workspace, the tangents zeroed.
+  template <std::size_t K>
+  void load(detail::tracing::SecondOrderWorkspace<T, K>& ws, std::span<const T> x,
+            std::span<const T> data) const {
+    ws.prepare(this->program_);
+    std::copy(x.begin(), x.end(), ws.values.begin());
+    std::copy(data.begin(), data.end(), ws.values.begin() + std::ptrdiff_t(x.size()));
+    std::fill_n(ws.tangents.begin(), x.size(), std::array<T, K>{});
+  }
+
+  /// Calls write(i, j, H(i, j)) for each position of hessian_sparsity() at
+  /// x: per pass, the inputs' tangents are the sums of the unit vectors of
+  /// four colours, and row i of H times colour c's sum is H(i, j) for the
+  /// one column j of colour c in row i.
+  template <class Write>
+  void hessian_on_pattern(std::span<const T> x, std::span<const T> data, Write&& write) {
+    constexpr std::size_t K = directions_per_pass;
+    this->evaluate(x, data);  // sizes checked, guards held (or traced again)
+    const HessianSparsity& pattern = hessian_sparsity();
+    const detail::tracing::Program<T>& p = *this->program_;
+    auto& ws = four_directions_;
+    load(ws, x, data);
+    for (std::size_t first = 0; first < pattern.colours(); first += K) {
+      const auto lane = [&](std::size_t j) { return pattern.colour_of(j) - first; };
+      for (std::size_t j = 0; j < x.size(); ++j) {
+        ws.tangents[j] = {};
+        if (lane(j) < K) {
+          ws.tangents[j][lane(j)] = T(1);
+        }
+      }
+      detail::tracing::forward_over(p, ws);
+      detail::tracing::reverse_over(p, ws);
+      for (std::size_t i = 0; i < x.size(); ++i) {
+        for (const std::uint32_t j : pattern.row(i)) {
+          if (lane(j) < K) {
+            write(i, std::size_t{j}, ws.adjoint_tangents[i][lane(j)]);
+          }
+        }
+      }
+    }
+  }
+
   void require_batch(const char* function, std::span<const T> points, std::size_t m,
                      std::span<const T> data, InstructionSet set) const {
     if (!instruction_set_available(set)) {
@@ -746,7 +877,7 @@ class Trace : public detail::tracing::TraceCore<T> {
     const std::size_t m = values.size();
     const bool shared_point = points.size() == n;
     const bool shared_data = data.size() == d;
-    lanes_.prepare(p);
+    lanes_.prepare(this->program_);
     T* const slots = lanes_.values.data();
     for (std::size_t first = 0; first < m; first += W) {
       const std::size_t count = std::min(W, m - first);
@@ -862,6 +993,10 @@ class Trace : public detail::tracing::TraceCore<T> {
   }
 
   detail::tracing::LanesWorkspace<T> lanes_;
+  detail::tracing::SecondOrderWorkspace<T, 1> one_direction_;
+  detail::tracing::SecondOrderWorkspace<T, directions_per_pass> four_directions_;
+  std::shared_ptr<const detail::tracing::Program<T>> pattern_of_;  // the program pattern_ is of
+  HessianSparsity pattern_;
 };
 
 /// A function of n inputs (and, optionally, of data) to m numbers, traced

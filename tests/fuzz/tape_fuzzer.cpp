@@ -12,7 +12,8 @@
 // of the double program; tinygrad::gradient (functional API) against that
 // gradient bit for bit; the Hessian from tinygrad::hessian (forward over
 // reverse, with its sparsity from a nested recording) against central
-// differences of tinygrad::gradient; and forward mode: the program on
+// differences of tinygrad::gradient, and a trace's Hessian against it to
+// rounding; and forward mode: the program on
 // Dual<double, 4>s, every input its own direction, whose values must equal
 // the double values bit for bit (checked on every input) and whose tangents
 // the tape's gradient to rounding; and tracing: the program traced at
@@ -560,6 +561,17 @@ void check_second_order(const Program& p, std::span<const double> tape_gradient,
   }
   const std::size_t n = x.size();
   const std::vector<double> h = tinygrad::hessian(f, x).values();
+  // A trace's Hessian (forward over reverse on the trace) against the nested
+  // tapes': the same formulas, summed in another order, so equal to
+  // rounding wherever both are finite.
+  const std::vector<double> traced = tinygrad::trace(f, x).hessian(x).values();
+  for (std::size_t k = 0; k < n * n; ++k) {
+    const double scale = std::max({1.0, std::abs(h[k]), std::abs(traced[k])});
+    if (std::isfinite(h[k]) && std::isfinite(traced[k]) &&
+        !(std::abs(h[k] - traced[k]) <= 1e-9 * scale)) {
+      fail("a trace's Hessian differs from tinygrad::hessian", p, traced[k], h[k]);
+    }
+  }
   // Steep or sharply curved anywhere (any |gradient| or |Hessian entry| of
   // 10^3 or more), steps of 10^-5 leave the region where a central
   // difference is accurate to 10^-4: not judged. (Kinks between the points

@@ -14,6 +14,7 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <type_traits>
 #include <vector>
 
@@ -24,15 +25,16 @@ namespace tinygrad::detail::tracing {
 /// values[slot * width + lane], and so on). Sized for one program at a time.
 template <class T, std::size_t width = 1>
 struct Workspace {
-  const Program<T>* sized_for = nullptr;
+  SizedFor<T> sized_for;
   std::vector<T> values;
   std::vector<T> partials;
   std::vector<T> adjoints;
 
-  void prepare(const Program<T>& program) {
-    if (sized_for == &program) {
+  void prepare(const std::shared_ptr<const Program<T>>& shared) {
+    if (sized_for.is(shared)) {
       return;
     }
+    const Program<T>& program = *shared;
     values.assign(program.slots() * width, T(0));
     for (std::size_t c = 0; c < program.constants.size(); ++c) {
       const std::size_t slot = std::size_t{program.inputs} + program.data + c;
@@ -41,7 +43,7 @@ struct Workspace {
     }
     partials.assign(program.partials * width, T(0));
     adjoints.assign(program.slots() * width, T(0));
-    sized_for = &program;
+    sized_for.set(shared);
   }
 };
 

@@ -10,11 +10,13 @@
 #include <tinygrad/activation.hpp>  // ValueAndDerivative, value_and_derivative(_of_one)
 #include <tinygrad/detail/config.hpp>
 #include <tinygrad/detail/derivatives.hpp>
+#include <tinygrad/dual.hpp>             // a call's second derivatives, from its Function on Duals
 #include <tinygrad/instruction_set.hpp>  // which copy of a call a batch runs
 
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 namespace tinygrad::detail::tracing {
@@ -37,15 +39,43 @@ inline constexpr std::size_t lanes = 64 / sizeof(T) > 0 ? 64 / sizeof(T) : 1;
 template <class T>
 using LanesFunction = void (*)(const T* first, const T* second, T* value, T* partial);
 
+/// A call's second derivatives at its arguments' values: second[2 * k + j]
+/// is the derivative of partial k with respect to traced argument j
+/// (detail/trace_hessian.hpp's forward over reverse needs them).
+template <class T>
+using Curvature = void (*)(const T* arguments, T* second);
+
 /// What a call instruction calls: the function for one point and for a
 /// batch of lanes, the latter compiled for each instruction set a batch
 /// runs with (indexed by InstructionSet; the same function in each entry
-/// where there are no such copies).
+/// where there are no such copies), and its second derivatives (null for a
+/// policy without second_derivative).
 template <class T>
 struct Callee {
   Function<T> one;
   LanesFunction<T> many[3];
+  Curvature<T> second;
 };
+
+/// The Curvature of a Function, from the same Function on Duals: one
+/// evaluation per traced argument, seeded with that argument's unit
+/// tangent, whose partials' tangents are the second derivatives. The
+/// traced arguments come first; `arity` arguments in all.
+template <class T, Function<Dual<T>> on_duals, std::size_t arity, std::size_t traced>
+void curvature_of(const T* arguments, T* second) {
+  for (std::size_t j = 0; j < traced; ++j) {
+    Dual<T> x[arity];
+    for (std::size_t k = 0; k < arity; ++k) {
+      x[k] = Dual<T>(arguments[k], k == j ? T(1) : T(0));
+    }
+    Dual<T> value;
+    Dual<T> partial[traced];
+    on_duals(x, value, partial);
+    for (std::size_t k = 0; k < traced; ++k) {
+      second[2 * k + j] = partial[k].tangent();
+    }
+  }
+}
 
 /// `one` over the lanes, one point at a time: for the functions of
 /// derivatives.hpp, whose std:: calls do not vectorise. `arity` arguments,
@@ -62,11 +92,15 @@ void one_lane_at_a_time(const T* first, const T* second, T* value, T* partial) {
   }
 }
 
-template <class T, Function<T> one, std::size_t arity, std::size_t kept>
+/// The Callee of a function of derivatives.hpp: `one` on T, `on_duals` the
+/// same function on Dual<T> (for its second derivatives), `arity`
+/// arguments of which `kept` are traced (one partial kept for each).
+template <class T, Function<T> one, Function<Dual<T>> on_duals, std::size_t arity, std::size_t kept>
 inline constexpr Callee<T> callee{
     one,
     {&one_lane_at_a_time<T, one, arity, kept>, &one_lane_at_a_time<T, one, arity, kept>,
-     &one_lane_at_a_time<T, one, arity, kept>}};
+     &one_lane_at_a_time<T, one, arity, kept>},
+    &curvature_of<T, on_duals, arity, kept>};
 
 /// What an instruction does. Arithmetic is spelled out, so that a replay
 /// runs it inline; the functions and policies are calls through a Function.
@@ -359,6 +393,23 @@ struct Program {
   }
 };
 
+/// Which program a workspace is sized for. A weak_ptr: it does not keep
+/// that program alive, but its count keeps the program's block (one
+/// allocation, make_shared's) from being freed, so a later program never
+/// comes to the same address and passes for it, as a retrace's third
+/// program could with a plain pointer.
+template <class T>
+class SizedFor {
+ public:
+  [[nodiscard]] bool is(const std::shared_ptr<const Program<T>>& program) const noexcept {
+    return !program_.owner_before(program) && !program.owner_before(program_);
+  }
+  void set(const std::shared_ptr<const Program<T>>& program) noexcept { program_ = program; }
+
+ private:
+  std::weak_ptr<const Program<T>> program_;
+};
+
 // ---- The functions and policies a trace calls: derivatives.hpp's, and
 // math.hpp's way of taking a constant argument, so that a replay gives a
 // recording's bits.
@@ -438,6 +489,24 @@ void activation(const T* x, T& value, T* p) {
   p[0] = r.derivative;
 }
 
+template <class P, class T>
+void activation_curvature(const T* x, T* second) {
+  second[0] = P::second_derivative(x[0]);
+}
+
+/// P's Curvature, or null where P has no second_derivative: a trace of it
+/// then has first derivatives only (Trace::hessian says so).
+template <class P, class T>
+inline constexpr Curvature<T> activation_second = [] {
+  if constexpr (requires(T v) {
+                  { P::second_derivative(v) } -> std::same_as<T>;
+                }) {
+    return &activation_curvature<P, T>;
+  } else {
+    return static_cast<Curvature<T>>(nullptr);
+  }
+}();
+
 /// An activation over the lanes with the kernels' formula for many numbers
 /// at once, which vectorises and gives value_and_derivative_of_one's bits.
 template <class P, class T>
@@ -475,11 +544,14 @@ TINYGRAD_DETAIL_TARGET_AVX512 TINYGRAD_DETAIL_ROUND_AS_BUILT void activation_lan
 template <class P, class T>
 inline constexpr Callee<T> activation_callee{
     &activation<P, T>,
-    {&activation_lanes<P, T>, &activation_lanes_avx2<P, T>, &activation_lanes_avx512<P, T>}};
+    {&activation_lanes<P, T>, &activation_lanes_avx2<P, T>, &activation_lanes_avx512<P, T>},
+    activation_second<P, T>};
 #else
 template <class P, class T>
 inline constexpr Callee<T> activation_callee{
-    &activation<P, T>, {&activation_lanes<P, T>, &activation_lanes<P, T>, &activation_lanes<P, T>}};
+    &activation<P, T>,
+    {&activation_lanes<P, T>, &activation_lanes<P, T>, &activation_lanes<P, T>},
+    activation_second<P, T>};
 #endif
 
 }  // namespace tinygrad::detail::tracing
