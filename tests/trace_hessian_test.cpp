@@ -307,6 +307,25 @@ TEST_CASE("a trace's Hessian against the hand-derived one and central difference
   }
 }
 
+TEST_CASE("a float trace's Hessian") {
+  // Rosenbrock in float against its Hessian by hand, at float's precision.
+  const std::vector<float> x{0.8F, 1.1F, -0.4F, 0.3F};
+  Trace<float> t =
+      tinygrad::trace([](auto p) { return rosenbrock(p); }, std::vector<float>(4, 1.0F));
+  const tinygrad::Matrix<float> h = t.hessian(x);
+  for (std::size_t i = 0; i < 4; ++i) {
+    const float own = i < 3 ? 1200.0F * x[i] * x[i] - 400.0F * x[i + 1] + 2.0F : 0.0F;
+    CHECK(h(i, i) == doctest::Approx(own + (i > 0 ? 200.0F : 0.0F)).epsilon(1e-5));
+    if (i < 3) {
+      CHECK(h(i, i + 1) == doctest::Approx(-400.0F * x[i]).epsilon(1e-5));
+      CHECK(h(i + 1, i) == h(i, i + 1));
+    }
+  }
+  const std::vector<float> hv = t.hvp(x, std::vector<float>{1.0F, 0.0F, 0.0F, 0.0F});
+  CHECK(hv[0] == h(0, 0));
+  CHECK(hv[1] == h(1, 0));
+}
+
 TEST_CASE("the sparsity pattern is read from the trace") {
   SUBCASE("an input met only in sums has an empty row; a sum passes its inputs on") {
     Trace<double> t = tinygrad::trace(

@@ -76,9 +76,12 @@ struct SecondOrderWorkspace {
 /// (the data's and constants' tangents are 0). Values and partials are
 /// forward_step's, bit for bit; the tangents are their derivatives along
 /// each direction. Throws trace_error for a call without second
-/// derivatives (an activation policy without second_derivative).
+/// derivatives (an activation policy without second_derivative). Its loops
+/// over the directions vectorise at -O2 too (config.hpp), as
+/// reverse_over's do.
 template <class T, std::size_t K>
-void forward_over(const Program<T>& program, SecondOrderWorkspace<T, K>& ws) {
+TINYGRAD_DETAIL_VECTORIZE_LOOPS void forward_over(const Program<T>& program,
+                                                  SecondOrderWorkspace<T, K>& ws) {
   using Tangent = std::array<T, K>;
   T* const value = ws.values.data();
   Tangent* const tangent = ws.tangents.data();
@@ -199,7 +202,8 @@ void forward_over(const Program<T>& program, SecondOrderWorkspace<T, K>& ws) {
 /// added, as in the first-order sweep (0 times an infinite partial would
 /// be NaN).
 template <class T, std::size_t K>
-void reverse_over(const Program<T>& program, SecondOrderWorkspace<T, K>& ws) {
+TINYGRAD_DETAIL_VECTORIZE_LOOPS void reverse_over(const Program<T>& program,
+                                                  SecondOrderWorkspace<T, K>& ws) {
   using Tangent = std::array<T, K>;
   std::fill(ws.adjoints.begin(), ws.adjoints.end(), T(0));
   std::fill(ws.adjoint_tangents.begin(), ws.adjoint_tangents.end(), Tangent{});
