@@ -3,12 +3,13 @@
 
 // Tracing: a function is run once on Traced<T> numbers, which keep the
 // operations themselves (which function, which operands, which constants);
-// the resulting Trace<T> then evaluates that recording at new points, value
-// and gradient, without recording anything again (a VectorTrace<T>, for a
-// function of several outputs: values and Jacobian). Comparisons made while
-// tracing are kept as guards: a replay where one would come out the other
-// way traces again there, or reports it. See docs/tracing.md for use and
-// docs/design.md, "Traces", for the layout.
+// the resulting Trace<T> then evaluates that recording at new points,
+// value, gradient and Hessian (detail/trace_hessian.hpp), without recording
+// anything again (a VectorTrace<T>, for a function of several outputs:
+// values and Jacobian). Comparisons made while tracing are kept as guards:
+// a replay where one would come out the other way traces again there, or
+// reports it. See docs/tracing.md for use and docs/design.md, "Traces", for
+// the layout.
 
 #include <tinygrad/activation.hpp>
 #include <tinygrad/detail/replay.hpp>
@@ -673,7 +674,9 @@ void append_results(R&& result, std::vector<Traced<T>>& outputs) {
 
 /// A function of n inputs (and, optionally, of data) to one number, traced
 /// once at a point: value(), gradient() and value_and_gradient() evaluate
-/// that trace at new points without recording again (docs/tracing.md).
+/// that trace at new points without recording again, at one point or many
+/// in SIMD lanes, and hvp(), hessian() and sparse_hessian() differentiate
+/// it twice (docs/tracing.md).
 ///
 /// Copies share the trace, which nothing changes, and have their own
 /// workspace: give each thread a copy. A copy that re-traces (a guard came
