@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: MIT
 // Minimise Rosenbrock's function in 2 and 100 dimensions, by gradient descent
 // and by Newton's method, each with a backtracking line search; gradients from
-// tinygrad::value_and_gradient, Hessians from tinygrad::hessian. First,
-// gradcheck() confirms the gradient against finite differences. Exits
-// non-zero if the gradient check fails or a run does not converge.
+// tinygrad::value_and_gradient, Hessians from tinygrad::hessian. Newton's
+// method runs a second time on a trace of the function, made once, which
+// gives every step's value, gradient and Hessian without recording again.
+// First, gradcheck() confirms the gradient against finite differences.
+// Exits non-zero if the gradient check fails or a run does not converge.
 
 #include <tinygrad/functional.hpp>
+#include <tinygrad/trace.hpp>
 
 #include <cmath>
 #include <cstdio>
@@ -101,13 +104,41 @@ bool solve(std::vector<double> a, std::vector<double> b, std::vector<double>& d)
   return true;
 }
 
+/// What Newton's method needs of f, from recordings: f(x); f(x) and its
+/// gradient; its Hessian, row-major.
+struct FromRecordings {
+  static double value(const std::vector<double>& x) {
+    return tinygrad::value_and_gradient(rosenbrock, x).first;
+  }
+  static std::pair<double, std::vector<double>> value_and_gradient(const std::vector<double>& x) {
+    return tinygrad::value_and_gradient(rosenbrock, x);
+  }
+  static std::vector<double> hessian(const std::vector<double>& x) {
+    return tinygrad::hessian(rosenbrock, x).values();
+  }
+};
+
+/// The same from a trace of f, made once at the starting point.
+struct FromTrace {
+  tinygrad::Trace<double> trace;
+  double value(const std::vector<double>& x) { return trace.value(x); }
+  std::pair<double, std::vector<double>> value_and_gradient(const std::vector<double>& x) {
+    std::vector<double> g(x.size());
+    const double f = trace.value_and_gradient(x, g);
+    return {f, g};
+  }
+  std::vector<double> hessian(const std::vector<double>& x) { return trace.hessian(x).values(); }
+};
+
 /// Newton's method: step along -H^-1 g when that descends, along -g when it
 /// does not, halving the step until f decreases enough.
-bool minimise_newton(std::vector<double> x, int max_steps, double tolerance) {
+template <class Derivatives>
+bool minimise_newton(std::vector<double> x, int max_steps, double tolerance,
+                     Derivatives&& derivatives) {
   std::vector<double> direction;
   std::vector<double> trial(x.size());
   for (int k = 0; k <= max_steps; ++k) {
-    const auto [f, g] = tinygrad::value_and_gradient(rosenbrock, x);
+    const auto [f, g] = derivatives.value_and_gradient(x);
     const double g_norm = norm(g);
     std::printf("  step %3d  f = %.6e  |grad| = %.3e  x[0] = %.6f\n", k, f, g_norm, x[0]);
     if (g_norm < tolerance) {
@@ -117,7 +148,7 @@ bool minimise_newton(std::vector<double> x, int max_steps, double tolerance) {
     for (std::size_t i = 0; i < g.size(); ++i) {
       negative_g[i] = -g[i];
     }
-    const bool newton = solve(tinygrad::hessian(rosenbrock, x).values(), negative_g, direction) &&
+    const bool newton = solve(derivatives.hessian(x), negative_g, direction) &&
                         std::inner_product(direction.begin(), direction.end(), g.begin(), 0.0) < 0;
     if (!newton) {
       direction = negative_g;
@@ -128,7 +159,7 @@ bool minimise_newton(std::vector<double> x, int max_steps, double tolerance) {
       for (std::size_t i = 0; i < x.size(); ++i) {
         trial[i] = x[i] + step * direction[i];
       }
-      const double f_trial = tinygrad::value_and_gradient(rosenbrock, trial).first;
+      const double f_trial = derivatives.value(trial);
       if (f_trial <= f + 1e-4 * step * slope || step < 1e-12) {
         break;
       }
@@ -158,9 +189,11 @@ int main() {
   ok &= minimise(start100, 200'000, 1e-4);
 
   std::printf("\nNewton's method, 2 dimensions, from (-1.2, 1):\n");
-  ok &= minimise_newton(start2, 100, 1e-10);
+  ok &= minimise_newton(start2, 100, 1e-10, FromRecordings{});
   std::printf("\nNewton's method, 100 dimensions, from (-1.2, 1, -1.2, 1, ...):\n");
-  ok &= minimise_newton(start100, 200, 1e-10);
+  ok &= minimise_newton(start100, 200, 1e-10, FromRecordings{});
+  std::printf("\nNewton's method on a trace, 100 dimensions, from (-1.2, 1, -1.2, 1, ...):\n");
+  ok &= minimise_newton(start100, 200, 1e-10, FromTrace{tinygrad::trace(rosenbrock, start100)});
 
   std::printf("\n%s\n", ok ? "Converged." : "Did not converge.");
   return ok ? 0 : 1;
