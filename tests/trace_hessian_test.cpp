@@ -374,38 +374,90 @@ TEST_CASE("the sparsity pattern is read from the trace") {
   }
 }
 
-TEST_CASE("a pattern whose pairs outgrow 64 per slot is dense") {
-  // a = x0 + ... + x99, b = x100 + ... + x199: a product a * b meets
-  // 100 x 100 pairs, the blocks (a, b) and (b, a) of the Hessian. Once
-  // that is the pattern; five times over, 50,000 pairs pass the budget of
-  // 64 per slot (about 38,000 here) and the pattern is dense.
-  const std::size_t n = 200;
-  const auto blocks = [](std::size_t products) {
-    return [products](auto x) {
-      auto a = x[0];
-      auto b = x[100];
-      for (std::size_t i = 1; i < 100; ++i) {
-        a += x[i];
-        b += x[100 + i];
-      }
-      auto sum = a * b;
-      for (std::size_t k = 1; k < products; ++k) {
-        sum += a * b;
-      }
-      return sum;
-    };
+namespace {
+
+/// a = x0 + ... + x(m-1), b = xm + ... + x(2m-1), and the sum of `products`
+/// products a * b: each meets m x m pairs, the blocks (a, b) and (b, a) of
+/// the Hessian, whose entries are `products`.
+auto products_of_two_sums(std::size_t m, std::size_t products) {
+  return [m, products](auto x) {
+    auto a = x[0];
+    auto b = x[m];
+    for (std::size_t i = 1; i < m; ++i) {
+      a += x[i];
+      b += x[m + i];
+    }
+    auto sum = a * b;
+    for (std::size_t k = 1; k < products; ++k) {
+      sum += a * b;
+    }
+    return sum;
   };
-  Trace<double> once = tinygrad::trace(blocks(1), std::vector<double>(n, 0.5));
-  CHECK(once.hessian_sparsity().nonzeros() == n * n / 2);
-  CHECK(once.hessian_sparsity().colours() == 100);
-  Trace<double> five = tinygrad::trace(blocks(5), std::vector<double>(n, 0.5));
-  CHECK(five.hessian_sparsity().nonzeros() == n * n);
-  CHECK(five.hessian_sparsity().colours() == n);
+}
+
+}  // namespace
+
+TEST_CASE("up to 256 inputs the pattern is exact however many pairs meet") {
+  // From bit sets: five products of two 100-input sums meet 50,000 pairs,
+  // but the pattern is the two blocks.
+  const std::size_t n = 200;
+  Trace<double> five = tinygrad::trace(products_of_two_sums(100, 5), std::vector<double>(n, 0.5));
+  CHECK(five.hessian_sparsity().nonzeros() == n * n / 2);
+  CHECK(five.hessian_sparsity().colours() == 100);
   const tinygrad::Matrix<double> h = five.hessian(std::vector<double>(n, -1.5));
   CHECK(h(0, 0) == 0.0);
   CHECK(h(17, 199) == 5.0);
   CHECK(h(199, 17) == 5.0);
   CHECK(h(150, 199) == 0.0);
+}
+
+TEST_CASE("bit sets and sorted sets read the same pattern") {
+  // exp(x0) meets x0 with itself; x[i] / x[i+1] meets x[i] with x[i+1]
+  // and x[i+1] with itself: together, every position of a tridiagonal
+  // pattern. Read from bit sets at 200 inputs and from sorted sets at 300.
+  const auto f = [](auto x) {
+    using tinygrad::exp;
+    auto sum = exp(x[0]);
+    for (std::size_t i = 0; i + 1 < x.size(); ++i) {
+      sum += x[i] / x[i + 1];
+    }
+    return sum;
+  };
+  for (const std::size_t n : {std::size_t{200}, std::size_t{300}}) {
+    INFO(n, " inputs");
+    Trace<double> t = tinygrad::trace(f, std::vector<double>(n, 1.5));
+    const tinygrad::HessianSparsity& pattern = t.hessian_sparsity();
+    REQUIRE(pattern.size() == n);
+    CHECK(pattern.nonzeros() == 3 * n - 2);
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::size_t first = i == 0 ? 0 : i - 1;
+      const std::size_t last = i + 1 == n ? i : i + 1;
+      const auto row = pattern.row(i);
+      REQUIRE(row.size() == last - first + 1);
+      for (std::size_t k = 0; k < row.size(); ++k) {
+        CHECK(row[k] == first + k);
+      }
+    }
+    CHECK(pattern.colours() == 3);
+  }
+}
+
+TEST_CASE("beyond 256 inputs, a pattern whose pairs outgrow 64 per slot is dense") {
+  // Two 150-input sums: one product meets 22,500 pairs, within the budget
+  // of 64 per slot (about 58,000 here); four of them, 90,000, pass it and
+  // the pattern is dense.
+  const std::size_t n = 300;
+  Trace<double> once = tinygrad::trace(products_of_two_sums(150, 1), std::vector<double>(n, 0.5));
+  CHECK(once.hessian_sparsity().nonzeros() == n * n / 2);
+  CHECK(once.hessian_sparsity().colours() == 150);
+  Trace<double> four = tinygrad::trace(products_of_two_sums(150, 4), std::vector<double>(n, 0.5));
+  CHECK(four.hessian_sparsity().nonzeros() == n * n);
+  CHECK(four.hessian_sparsity().colours() == n);
+  const tinygrad::Matrix<double> h = four.hessian(std::vector<double>(n, -1.5));
+  CHECK(h(0, 0) == 0.0);
+  CHECK(h(17, 299) == 4.0);
+  CHECK(h(299, 17) == 4.0);
+  CHECK(h(150, 299) == 0.0);
 }
 
 TEST_CASE("an adjoint of zero passes nothing on: no 0 * inf in the Hessian") {

@@ -24,7 +24,6 @@
 
 #include <algorithm>
 #include <array>
-#include <bit>
 #include <cmath>
 #include <concepts>
 #include <cstddef>
@@ -571,13 +570,12 @@ HessianSparsity pattern_of_rows(std::span<const Var<T>> gradient, AppendRow&& ap
 /// 64-bit words, for at most 64 * words inputs: one pass upwards, each
 /// entry the union of its operands'. Below a few hundred inputs this costs
 /// less than DependencySets, whose sorted sets pay per element and per merge.
-/// Row i of the pattern is the set of gradient component i's entry, made
-/// symmetric on the bits, so that the rows come out ascending and symmetric
-/// (SymmetricRows) without a sort.
+/// Row i of the pattern is the set of gradient component i's entry
+/// (pattern_of_bit_rows makes the rows symmetric).
 template <std::size_t words, class T>
 HessianSparsity pattern_from_bit_sets(const RecordingView<T>& view, std::size_t first_leaf,
                                       std::span<const Var<T>> gradient) {
-  using Bits = std::array<std::uint64_t, words>;
+  using Bits = BitSet<words>;
   const std::size_t n = gradient.size();
   thread_local std::vector<Bits> storage;  // no user code runs meanwhile
   storage.resize(view.entries + n);
@@ -607,33 +605,12 @@ HessianSparsity pattern_from_bit_sets(const RecordingView<T>& view, std::size_t 
     operand += count;
     sets[e] = set;
   }
-  // The rows, after the entries' sets: row i, and where it has column j,
-  // row j gets column i.
-  Bits* const rows = sets + view.entries;
+  // The rows, after the entries' sets.
+  const std::span<Bits> rows(sets + view.entries, n);
   for (std::size_t i = 0; i < n; ++i) {
     rows[i] = gradient[i].is_constant() ? Bits{} : sets[EntryOf<T>::index(gradient[i])];
   }
-  for (std::size_t i = 0; i < n; ++i) {
-    for (std::size_t w = 0; w < words; ++w) {
-      for (std::uint64_t bits = rows[i][w]; bits != 0; bits &= bits - 1) {
-        const std::size_t j = 64 * w + static_cast<std::size_t>(std::countr_zero(bits));
-        rows[j][i / 64] |= std::uint64_t{1} << (i % 64);
-      }
-    }
-  }
-  std::vector<std::size_t> row_begin{0};
-  std::vector<std::uint32_t> columns;
-  row_begin.reserve(n + 1);
-  for (std::size_t i = 0; i < n; ++i) {
-    for (std::size_t w = 0; w < words; ++w) {
-      for (std::uint64_t bits = rows[i][w]; bits != 0; bits &= bits - 1) {
-        columns.push_back(static_cast<std::uint32_t>(64 * w) +
-                          static_cast<std::uint32_t>(std::countr_zero(bits)));
-      }
-    }
-    row_begin.push_back(columns.size());
-  }
-  return {SymmetricRows{}, std::move(row_begin), std::move(columns)};
+  return pattern_of_bit_rows<words>(rows);
 }
 
 /// The sparsity pattern of a Hessian whose gradient is recorded on the

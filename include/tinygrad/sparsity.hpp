@@ -11,6 +11,8 @@
 #include <tinygrad/matrix.hpp>
 
 #include <algorithm>
+#include <array>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -287,6 +289,44 @@ class IndexSets {
  private:
   std::vector<std::uint32_t> pool_;
 };
+
+/// A set of at most 64 * words indices, as bits: the sparsity detections'
+/// sets below a few hundred inputs, where a union costs `words` ORs and
+/// no allocation, against a sorted set's per-element merge.
+template <std::size_t words>
+using BitSet = std::array<std::uint64_t, words>;
+
+/// Calls visit(j) for each index j in `set`, ascending.
+template <std::size_t words, class Visit>
+void for_each_index(const BitSet<words>& set, Visit&& visit) {
+  for (std::size_t w = 0; w < words; ++w) {
+    for (std::uint64_t bits = set[w]; bits != 0; bits &= bits - 1) {
+      visit(64 * w + static_cast<std::size_t>(std::countr_zero(bits)));
+    }
+  }
+}
+
+/// The pattern whose row i holds the columns in rows[i], made symmetric on
+/// the bits (row j gets column i wherever row i has column j), so that the
+/// rows read out ascending, symmetric and without repeats (SymmetricRows)
+/// with no sort. `rows` is changed.
+template <std::size_t words>
+HessianSparsity pattern_of_bit_rows(std::span<BitSet<words>> rows) {
+  const std::size_t n = rows.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    for_each_index<words>(rows[i],
+                          [&](std::size_t j) { rows[j][i / 64] |= std::uint64_t{1} << (i % 64); });
+  }
+  std::vector<std::size_t> row_begin{0};
+  std::vector<std::uint32_t> columns;
+  row_begin.reserve(n + 1);
+  for (std::size_t i = 0; i < n; ++i) {
+    for_each_index<words>(rows[i],
+                          [&](std::size_t j) { columns.push_back(static_cast<std::uint32_t>(j)); });
+    row_begin.push_back(columns.size());
+  }
+  return {SymmetricRows{}, std::move(row_begin), std::move(columns)};
+}
 
 /// Entries in row order, and in column order within a row.
 template <class T>

@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <utility>
 #include <vector>
 
@@ -40,9 +41,10 @@ constexpr std::size_t operand_count(Op op) noexcept {
 }
 
 /// What forward over reverse writes into, for K directions: each slot's
-/// value and K tangents, each instruction's two partials (the second is 0
-/// where it has one traced operand) and their K tangents, and each slot's
-/// adjoint and its K tangents. Sized for one program at a time.
+/// value and K tangents, room for two partials per instruction and their
+/// K tangents (filled where reverse_over reads them: not for a sum, whose
+/// partials are +-1), and each slot's adjoint and its K tangents. Sized
+/// for one program at a time.
 template <class T, std::size_t K>
 struct SecondOrderWorkspace {
   using Tangent = std::array<T, K>;
@@ -104,42 +106,43 @@ TINYGRAD_DETAIL_VECTORIZE_LOOPS void forward_over(const Program<T>& program,
       forward_step(op, value, at, value[r]);
     }
     Tangent& tr = tangent[r];
+    // The sums' partials (+-1) and a constant factor's are known to
+    // reverse_over, which reads no partial and no partial tangent for them.
     switch (op) {
       case Op::add:
       case Op::add_constant:
-        p[0] = T(1);
-        p[1] = T(1);
         for (std::size_t d = 0; d < K; ++d) {
           tr[d] = ta[d] + tb[d];
         }
         break;
       case Op::subtract:
       case Op::subtract_constant:
-        p[0] = T(1);
-        p[1] = T(-1);
         for (std::size_t d = 0; d < K; ++d) {
           tr[d] = ta[d] - tb[d];
         }
         break;
       case Op::constant_subtract:
-        p[0] = T(-1);
         for (std::size_t d = 0; d < K; ++d) {
           tr[d] = tb[d] - ta[d];
         }
         break;
       case Op::negate:
-        p[0] = T(-1);
         for (std::size_t d = 0; d < K; ++d) {
           tr[d] = -ta[d];
         }
         break;
       case Op::multiply:
-      case Op::multiply_constant:
         // d(a b) = b da + a db; the partials are b and a, their tangents db and da.
         p[0] = b;
         p[1] = a;
         tp[0] = tb;
         tp[1] = ta;
+        for (std::size_t d = 0; d < K; ++d) {
+          tr[d] = b * ta[d] + a * tb[d];
+        }
+        break;
+      case Op::multiply_constant:
+        p[0] = b;
         for (std::size_t d = 0; d < K; ++d) {
           tr[d] = b * ta[d] + a * tb[d];
         }
@@ -200,7 +203,8 @@ TINYGRAD_DETAIL_VECTORIZE_LOOPS void forward_over(const Program<T>& program,
 /// the first. An input's adjoint is then the gradient, and its tangent d
 /// the Hessian times direction d. A share whose factor is zero is not
 /// added, as in the first-order sweep (0 times an infinite partial would
-/// be NaN).
+/// be NaN): a sum's partials (+-1) and a constant factor have no tangent,
+/// so their shares of the adjoint's value add nothing to its tangents.
 template <class T, std::size_t K>
 TINYGRAD_DETAIL_VECTORIZE_LOOPS void reverse_over(const Program<T>& program,
                                                   SecondOrderWorkspace<T, K>& ws) {
@@ -227,114 +231,224 @@ TINYGRAD_DETAIL_VECTORIZE_LOOPS void reverse_over(const Program<T>& program,
     }
     const T* const p = &ws.partials[2 * i];
     const Tangent* const tp = &ws.partial_tangents[2 * i];
-    for (std::size_t k = 0; k < traced_operands(op); ++k) {
-      const std::uint32_t j = operand[k];
+    // Operand k's share: its partial times the adjoint, and its tangents,
+    // the partial's tangents (where it has them) times the adjoint plus
+    // the partial times the adjoint's tangents.
+    // The tangents are summed in a copy, whose loads and stores the
+    // compiler need not keep apart from the partials' tangents (which it
+    // cannot tell from them): the loops then vectorise.
+    const auto share = [&](std::size_t k, T partial, bool has_tangents) {
+      Tangent to = adjoint_tangent[operand[k]];
       if (passes) {
-        const T share = p[k] * a;
-        adjoint[j] += share;
-        for (std::size_t d = 0; d < K; ++d) {
-          adjoint_tangent[j][d] += tp[k][d] * a;
+        const T value = partial * a;
+        adjoint[operand[k]] += value;
+        if (has_tangents) {
+          const Tangent& factor = tp[k];
+          for (std::size_t d = 0; d < K; ++d) {
+            to[d] += factor[d] * a;
+          }
         }
       }
       if (tangent_passes) {
         for (std::size_t d = 0; d < K; ++d) {
-          adjoint_tangent[j][d] += p[k] * ta[d];
+          to[d] += partial * ta[d];
         }
       }
+      adjoint_tangent[operand[k]] = to;
+    };
+    switch (op) {
+      case Op::add:
+        share(0, T(1), false);
+        share(1, T(1), false);
+        break;
+      case Op::subtract:
+        share(0, T(1), false);
+        share(1, T(-1), false);
+        break;
+      case Op::add_constant:
+      case Op::subtract_constant:
+        share(0, T(1), false);
+        break;
+      case Op::constant_subtract:
+      case Op::negate:
+        share(0, T(-1), false);
+        break;
+      case Op::multiply_constant:
+      case Op::divide_constant:
+        share(0, p[0], false);
+        break;
+      case Op::multiply:
+      case Op::divide:
+      case Op::call_binary:
+        share(0, p[0], true);
+        share(1, p[1], true);
+        break;
+      case Op::constant_divide:
+      case Op::call_unary:
+      case Op::call_with_constant:
+        share(0, p[0], true);
+        break;
     }
   }
 }
 
-/// The sparsity pattern of the Hessian of a Program's output 0: every pair
-/// of inputs that meet in an operation whose second derivative may be
-/// nonzero (a product, a quotient, a call), among the operations that the
-/// output depends on. It holds wherever the trace's branches hold, and
-/// contains the exact pattern (it does not look for cancellations). Dense
-/// past 64 indices, or 64 pairs, per slot on average.
+/// Which slots the sparsity detection below looks at: operand_begin[i] is
+/// where instruction i's operands start; a slot is `needed` if output 0
+/// depends on it, and `wanted` if its set of inputs is: it is an operand
+/// of a product, a quotient or a call that output 0 depends on, or of an
+/// operation whose set is wanted. A sum that only passes its value on (a
+/// loop's running total) wants none, so its set, which grows with every
+/// term, is never formed.
+struct SlotsUsed {
+  std::vector<std::size_t> operand_begin;
+  std::vector<std::uint8_t> needed;  // bytes: std::vector<bool>'s bit access costs more
+  std::vector<std::uint8_t> wanted;
+};
+
+/// Whether an instruction's second derivatives may be nonzero.
+constexpr bool nonlinear(Op op) noexcept {
+  return op == Op::multiply || op == Op::divide || op == Op::constant_divide || calls(op);
+}
+
 template <class T>
-HessianSparsity hessian_sparsity_of(const Program<T>& program) {
-  const std::size_t n = program.inputs;
-  const std::size_t slots = program.slots();
-  const std::size_t first = program.first_result;
-  std::vector<std::size_t> operand_begin(program.ops.size() + 1, 0);
+SlotsUsed slots_used(const Program<T>& program) {
+  SlotsUsed used;
+  used.operand_begin.assign(program.ops.size() + 1, 0);
   for (std::size_t i = 0; i < program.ops.size(); ++i) {
-    operand_begin[i + 1] = operand_begin[i] + operand_count(program.ops[i]);
+    used.operand_begin[i + 1] = used.operand_begin[i] + operand_count(program.ops[i]);
   }
-  // Which slots' input sets are wanted: the operands of a product, a
-  // quotient or a call that output 0 depends on, and the operands of the
-  // operations whose sets are wanted. A sum that only passes its value on
-  // (a loop's running total) wants none, so its set, which grows with
-  // every term, is never formed.
-  const auto nonlinear = [](Op op) {
-    return op == Op::multiply || op == Op::divide || op == Op::constant_divide || calls(op);
-  };
-  std::vector<std::uint8_t> needed(slots, 0);  // output 0 depends on the slot
-  std::vector<std::uint8_t> wanted(slots, 0);
-  needed[program.outputs[0]] = 1;
+  used.needed.assign(program.slots(), 0);
+  used.wanted.assign(program.slots(), 0);
+  used.needed[program.outputs[0]] = 1;
   for (std::size_t i = program.ops.size(); i-- > 0;) {
-    if (needed[first + i] == 0) {
+    const std::size_t r = std::size_t{program.first_result} + i;
+    if (used.needed[r] == 0) {
       continue;
     }
-    const bool wants = wanted[first + i] != 0 || nonlinear(program.ops[i]);
+    const bool wants = used.wanted[r] != 0 || nonlinear(program.ops[i]);
     for (std::size_t k = 0; k < traced_operands(program.ops[i]); ++k) {
-      const std::uint32_t operand = program.operands[operand_begin[i] + k];
-      needed[operand] = 1;
-      wanted[operand] |= wants ? 1 : 0;
+      const std::uint32_t operand = program.operands[used.operand_begin[i] + k];
+      used.needed[operand] = 1;
+      used.wanted[operand] |= wants ? 1 : 0;
     }
   }
-  // The inputs each slot depends on: sorted, in one pool.
-  using Set = IndexSets::Set;
-  std::vector<Set> sets(slots);
-  IndexSets pool;
-  for (std::uint32_t i = 0; i < n; ++i) {
-    sets[i] = pool.single(i);
+  return used;
+}
+
+/// Calls meet(x, y) for every instruction that output 0 depends on and
+/// whose second derivatives may be nonzero, with the sets of inputs x and y
+/// whose every pair (i in x, j in y) it makes a position of the Hessian:
+/// a product's operands; a quotient's, and its divisor's with itself; a
+/// call's traced operands together, with themselves. The sets are formed
+/// upwards with `single(i)` for input i and `merge(x, y)`, only for the
+/// wanted slots, and meet returns false to stop.
+template <class T, class Set, class Single, class Merge, class Meet>
+void for_each_meeting(const Program<T>& program, const SlotsUsed& used, Single&& single,
+                      Merge&& merge, Meet&& meet) {
+  std::vector<Set> sets(program.slots());
+  for (std::uint32_t i = 0; i < program.inputs; ++i) {
+    sets[i] = single(i);
   }
-  // Row i's columns, before symmetry and without removing repeats; past 64
-  // pairs per slot on average the pattern is as good as dense.
-  std::vector<std::pair<std::uint32_t, std::uint32_t>> pairs;
-  const std::size_t budget = 64 * (slots + n);
-  bool dense = false;
-  const auto meet = [&](Set x, Set y) {
-    if (pairs.size() + x.size * y.size > budget) {
-      dense = true;
-      return;
-    }
-    for (const std::uint32_t i : pool.of(x)) {
-      for (const std::uint32_t j : pool.of(y)) {
-        pairs.emplace_back(i, j);
-      }
-    }
-  };
-  for (std::size_t i = 0; i < program.ops.size() && !dense; ++i) {
+  for (std::size_t i = 0; i < program.ops.size(); ++i) {
     const Op op = program.ops[i];
-    if (needed[first + i] == 0 || (wanted[first + i] == 0 && !nonlinear(op))) {
+    const std::size_t r = std::size_t{program.first_result} + i;
+    if (used.needed[r] == 0 || (used.wanted[r] == 0 && !nonlinear(op))) {
       continue;
     }
-    const Set x = sets[program.operands[operand_begin[i]]];
-    const Set y = traced_operands(op) == 2 ? sets[program.operands[operand_begin[i] + 1]] : Set{};
-    const Set both = pool.merge(x, y);
-    if (wanted[first + i] != 0) {
-      sets[first + i] = both;
+    const std::size_t first = used.operand_begin[i];
+    const Set x = sets[program.operands[first]];
+    const Set y = traced_operands(op) == 2 ? sets[program.operands[first + 1]] : Set{};
+    const Set both = merge(x, y);
+    if (used.wanted[r] != 0) {
+      sets[r] = both;
     }
+    bool more = true;
     switch (op) {
       case Op::multiply:
-        meet(x, y);
+        more = meet(x, y);
         break;
       case Op::divide:
-        meet(x, y);
-        meet(y, y);
+        more = meet(x, y) && meet(y, y);
         break;
       case Op::constant_divide:
       case Op::call_unary:
       case Op::call_with_constant:
       case Op::call_binary:
-        meet(both, both);
+        more = meet(both, both);
         break;
       default:
         break;
     }
-    dense = dense || pool.size() > budget;
+    if (!more) {
+      return;
+    }
   }
+}
+
+/// hessian_sparsity_of for at most 64 * words inputs: the sets as bits,
+/// and a meeting of x and y ORs y into the row of each input in x.
+template <std::size_t words, class T>
+HessianSparsity hessian_sparsity_from_bit_sets(const Program<T>& program, const SlotsUsed& used) {
+  using Bits = BitSet<words>;
+  std::vector<Bits> rows(program.inputs);
+  for_each_meeting<T, Bits>(
+      program, used,
+      [](std::uint32_t i) {
+        Bits set{};
+        set[i / 64] = std::uint64_t{1} << (i % 64);
+        return set;
+      },
+      [](const Bits& x, const Bits& y) {
+        Bits set = x;
+        for (std::size_t w = 0; w < words; ++w) {
+          set[w] |= y[w];
+        }
+        return set;
+      },
+      [&](const Bits& x, const Bits& y) {
+        for_each_index<words>(x, [&](std::size_t i) {
+          for (std::size_t w = 0; w < words; ++w) {
+            rows[i][w] |= y[w];
+          }
+        });
+        return true;
+      });
+  return pattern_of_bit_rows<words>(std::span<Bits>(rows));
+}
+
+/// hessian_sparsity_of beyond 256 inputs: the sets sorted in an IndexSets
+/// pool, and the pairs listed, row by row. Dense past 64 pairs, or 64
+/// indices, per slot on average.
+template <class T>
+HessianSparsity hessian_sparsity_from_index_sets(const Program<T>& program, const SlotsUsed& used) {
+  using Set = IndexSets::Set;
+  const std::size_t n = program.inputs;
+  IndexSets pool;
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> pairs;
+  const std::size_t budget = 64 * (program.slots() + n);
+  bool dense = false;
+  for_each_meeting<T, Set>(
+      program, used, [&](std::uint32_t i) { return pool.single(i); },
+      [&](Set x, Set y) {
+        if (dense) {
+          return Set{};  // the rest is not read: the pattern is dense
+        }
+        const Set both = pool.merge(x, y);
+        dense = pool.size() > budget;
+        return both;
+      },
+      [&](Set x, Set y) {
+        if (dense || pairs.size() + x.size * y.size > budget) {
+          dense = true;
+          return false;
+        }
+        for (const std::uint32_t i : pool.of(x)) {
+          for (const std::uint32_t j : pool.of(y)) {
+            pairs.emplace_back(i, j);
+          }
+        }
+        return true;
+      });
   if (dense) {
     return HessianSparsity::dense(n);
   }
@@ -351,6 +465,28 @@ HessianSparsity hessian_sparsity_of(const Program<T>& program) {
     columns[next[row]++] = column;
   }
   return {row_begin, columns};
+}
+
+/// The sparsity pattern of the Hessian of a Program's output 0: every pair
+/// of inputs that meet in an operation whose second derivative may be
+/// nonzero (a product, a quotient, a call), among the operations that the
+/// output depends on. It holds wherever the trace's branches hold, and
+/// contains the exact pattern (it does not look for cancellations). Up to
+/// 256 inputs from bit sets; beyond, from sorted sets, and dense past 64
+/// indices, or 64 pairs, per slot on average.
+template <class T>
+HessianSparsity hessian_sparsity_of(const Program<T>& program) {
+  const SlotsUsed used = slots_used(program);
+  if (program.inputs <= 64) {
+    return hessian_sparsity_from_bit_sets<1>(program, used);
+  }
+  if (program.inputs <= 128) {
+    return hessian_sparsity_from_bit_sets<2>(program, used);
+  }
+  if (program.inputs <= 256) {
+    return hessian_sparsity_from_bit_sets<4>(program, used);
+  }
+  return hessian_sparsity_from_index_sets(program, used);
 }
 
 }  // namespace tinygrad::detail::tracing
