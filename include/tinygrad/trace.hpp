@@ -559,27 +559,37 @@ class TraceCore {
     outputs_ = program_->outputs.size();
   }
 
+  /// Throws std::invalid_argument unless x and data have the traced sizes.
+  void require_traced_sizes(std::span<const T> x, std::span<const T> data) const {
+    require_same_size("Trace", "x", x.size(), "the traced point", program_->inputs);
+    require_same_size("Trace", "data", data.size(), "the traced data", program_->data);
+  }
+
   /// Runs the forward loop at x and data, tracing again there if a guard
   /// does not hold (or throwing branch_changed).
   void evaluate(std::span<const T> x, std::span<const T> data) {
-    require_same_size("Trace", "x", x.size(), "the traced point", program_->inputs);
-    require_same_size("Trace", "data", data.size(), "the traced data", program_->data);
-    workspace_.prepare(program_);
-    std::copy(x.begin(), x.end(), workspace_.values.begin());
-    std::copy(data.begin(), data.end(), workspace_.values.begin() + program_->inputs);
-    const Guard* broken = forward(*program_, workspace_);
-    if (broken == nullptr) [[likely]] {
-      return;
+    require_traced_sizes(x, data);
+    const auto run = [&] {
+      workspace_.prepare(program_);
+      std::copy(x.begin(), x.end(), workspace_.values.begin());
+      std::copy(data.begin(), data.end(), workspace_.values.begin() + program_->inputs);
+      return forward(*program_, workspace_);
+    };
+    if (const Guard* broken = run()) [[unlikely]] {
+      trace_again_at(*broken, x, data);
+      run();  // traced here: every guard holds
     }
+  }
+
+  /// Where `broken` does not hold at x and data: throws branch_changed
+  /// (BranchChange::report), or traces the function again there, so that
+  /// every guard of the program holds at that point (retrace).
+  void trace_again_at(const Guard& broken, std::span<const T> x, std::span<const T> data) {
     if (on_change_ == BranchChange::report) {
-      throw branch_changed(describe(*broken));
+      throw branch_changed(describe(broken));
     }
     program_ = build(x, data);
     ++retraces_;
-    workspace_.prepare(program_);
-    std::copy(x.begin(), x.end(), workspace_.values.begin());
-    std::copy(data.begin(), data.end(), workspace_.values.begin() + program_->inputs);
-    forward(*program_, workspace_);  // traced here: every guard holds
   }
 
   /// Output k's value after evaluate().
@@ -755,16 +765,15 @@ class Trace : public detail::tracing::TraceCore<T> {
   /// f's Hessian at x (and data) times v, without forming the Hessian: one
   /// forward pass carrying v's tangents and one reverse sweep.
   std::vector<T> hvp(std::span<const T> x, std::span<const T> v, std::span<const T> data = {}) {
+    this->require_traced_sizes(x, data);
     detail::require_same_size("Trace::hvp", "v", v.size(), "x", x.size());
-    this->evaluate(x, data);
-    const detail::tracing::Program<T>& p = *this->program_;
     auto& ws = one_direction_;
-    load(ws, x, data);
-    for (std::size_t i = 0; i < x.size(); ++i) {
-      ws.tangents[i][0] = v[i];
-    }
-    detail::tracing::forward_over(p, ws);
-    detail::tracing::reverse_over(p, ws);
+    forward_over_at(ws, x, data, [&] {
+      for (std::size_t i = 0; i < x.size(); ++i) {
+        ws.tangents[i][0] = v[i];
+      }
+    });
+    detail::tracing::reverse_over(*this->program_, ws);
     std::vector<T> result(x.size());
     for (std::size_t i = 0; i < x.size(); ++i) {
       result[i] = ws.adjoint_tangents[i][0];
@@ -810,42 +819,63 @@ class Trace : public detail::tracing::TraceCore<T> {
   /// How many directions a pass of hessian() carries.
   static constexpr std::size_t directions_per_pass = 4;
 
-  /// x and data into a second-order workspace, the tangents zeroed.
-  template <std::size_t K>
-  void load(detail::tracing::SecondOrderWorkspace<T, K>& ws, std::span<const T> x,
-            std::span<const T> data) const {
-    ws.prepare(this->program_);
-    std::copy(x.begin(), x.end(), ws.values.begin());
-    std::copy(data.begin(), data.end(), ws.values.begin() + std::ptrdiff_t(x.size()));
-    std::fill_n(ws.tangents.begin(), x.size(), std::array<T, K>{});
+  /// forward_over at x and data (of the traced sizes), with the inputs'
+  /// tangents set by seed() (zero before it), checking the guards on its
+  /// values: where one does not hold, the function is traced again there
+  /// (or branch_changed thrown) and the pass runs on the new trace. The
+  /// first-order forward loop of evaluate() is not needed.
+  template <std::size_t K, class Seed>
+  void forward_over_at(detail::tracing::SecondOrderWorkspace<T, K>& ws, std::span<const T> x,
+                       std::span<const T> data, Seed&& seed) {
+    const auto run = [&] {
+      ws.prepare(this->program_);
+      std::copy(x.begin(), x.end(), ws.values.begin());
+      std::copy(data.begin(), data.end(), ws.values.begin() + std::ptrdiff_t(x.size()));
+      std::fill_n(ws.tangents.begin(), x.size(), std::array<T, K>{});
+      seed();
+      detail::tracing::forward_over(*this->program_, ws);
+      return detail::tracing::first_broken_guard(*this->program_, ws.values.data());
+    };
+    if (const detail::tracing::Guard* broken = run()) [[unlikely]] {
+      this->trace_again_at(*broken, x, data);
+      run();  // traced here: every guard holds
+    }
   }
 
   /// Calls write(i, j, H(i, j)) for each position of hessian_sparsity() at
   /// x: per pass, the inputs' tangents are the sums of the unit vectors of
   /// four colours, and row i of H times colour c's sum is H(i, j) for the
-  /// one column j of colour c in row i.
+  /// one column j of colour c in row i. The first pass checks the guards
+  /// (and runs where there are no colours, to check them), so the pattern
+  /// is the one of the trace that holds at x.
   template <class Write>
   void hessian_on_pattern(std::span<const T> x, std::span<const T> data, Write&& write) {
     constexpr std::size_t K = directions_per_pass;
-    this->evaluate(x, data);  // sizes checked, guards held (or traced again)
-    const HessianSparsity& pattern = hessian_sparsity();
-    const detail::tracing::Program<T>& p = *this->program_;
+    this->require_traced_sizes(x, data);
     auto& ws = four_directions_;
-    load(ws, x, data);
-    for (std::size_t first = 0; first < pattern.colours(); first += K) {
-      const auto lane = [&](std::size_t j) { return pattern.colour_of(j) - first; };
+    const auto seed_colours = [&](std::size_t first) {
+      const HessianSparsity& pattern = hessian_sparsity();
       for (std::size_t j = 0; j < x.size(); ++j) {
-        ws.tangents[j] = {};
-        if (lane(j) < K) {
-          ws.tangents[j][lane(j)] = T(1);
+        const std::size_t lane = pattern.colour_of(j) - first;
+        if (lane < K) {
+          ws.tangents[j][lane] = T(1);
         }
       }
-      detail::tracing::forward_over(p, ws);
-      detail::tracing::reverse_over(p, ws);
+    };
+    forward_over_at(ws, x, data, [&] { seed_colours(0); });
+    const HessianSparsity& pattern = hessian_sparsity();
+    for (std::size_t first = 0; first < pattern.colours(); first += K) {
+      if (first > 0) {
+        std::fill_n(ws.tangents.begin(), x.size(), std::array<T, K>{});
+        seed_colours(first);
+        detail::tracing::forward_over(*this->program_, ws);
+      }
+      detail::tracing::reverse_over(*this->program_, ws);
       for (std::size_t i = 0; i < x.size(); ++i) {
         for (const std::uint32_t j : pattern.row(i)) {
-          if (lane(j) < K) {
-            write(i, std::size_t{j}, ws.adjoint_tangents[i][lane(j)]);
+          const std::size_t lane = pattern.colour_of(j) - first;
+          if (lane < K) {
+            write(i, std::size_t{j}, ws.adjoint_tangents[i][lane]);
           }
         }
       }

@@ -57,12 +57,7 @@ const Guard* forward(const Program<T>& program, Workspace<T>& ws) {
   for (const Op op : program.ops) {
     forward_step(op, values, at, *result++);
   }
-  for (const Guard& g : program.guards) {
-    if (holds(g.predicate, values[g.left], values[g.right]) != g.outcome) {
-      return &g;
-    }
-  }
-  return nullptr;
+  return first_broken_guard(program, values);
 }
 
 /// The reverse sweep over a forward()'s values and partials, as the tape's:
@@ -118,9 +113,9 @@ TINYGRAD_DETAIL_INLINE inline std::uint64_t forward_lanes(const Program<T>& prog
   T* partial = ws.partials.data();
   T* result = values + std::size_t{program.first_result} * W;
   for (const Op op : program.ops) {
-    const bool one_operand = op == Op::negate || op == Op::call_unary;
+    const std::size_t operands = operand_count(op);
     const T* const a = values + std::size_t{operand[0]} * W;
-    const T* const b = values + std::size_t{operand[one_operand ? 0 : 1]} * W;
+    const T* const b = values + std::size_t{operand[operands - 1]} * W;
     switch (op) {
       case Op::add:
       case Op::add_constant:
@@ -159,7 +154,7 @@ TINYGRAD_DETAIL_INLINE inline std::uint64_t forward_lanes(const Program<T>& prog
         (*callee++)->many[static_cast<std::size_t>(set)](a, b, result, partial);
         break;
     }
-    operand += one_operand ? 1 : 2;
+    operand += operands;
     partial += partials_kept(op) * W;
     result += W;
   }
@@ -269,7 +264,7 @@ TINYGRAD_DETAIL_INLINE inline void reverse_lanes(const Program<T>& program, Lane
   for (std::size_t i = program.ops.size(); i-- > 0;) {
     const Op op = program.ops[i];
     result_adjoint -= W;
-    operand -= op == Op::negate || op == Op::call_unary ? 1 : 2;
+    operand -= operand_count(op);
     partial -= partials_kept(op) * W;
     // Read in place: the helpers take it as __restrict, which holds, since
     // a result's slot is never an operand's. (Copied into a local array,

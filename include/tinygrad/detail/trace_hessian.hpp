@@ -22,24 +22,6 @@
 
 namespace tinygrad::detail::tracing {
 
-/// How many of an instruction's operands are traced: the ones that get a
-/// share of its adjoint (a constant operand comes second and gets none).
-constexpr std::size_t traced_operands(Op op) noexcept {
-  switch (op) {
-    case Op::add:
-    case Op::subtract:
-    case Op::multiply:
-    case Op::divide:
-    case Op::call_binary:
-      return 2;
-    default:
-      return 1;
-  }
-}
-constexpr std::size_t operand_count(Op op) noexcept {
-  return op == Op::negate || op == Op::call_unary ? 1 : 2;
-}
-
 /// What forward over reverse writes into, for K directions: each slot's
 /// value and K tangents, room for two partials per instruction and their
 /// K tangents (filled where reverse_over reads them: not for a sum, whose

@@ -138,6 +138,26 @@ constexpr std::size_t partials_kept(Op op) noexcept {
       return 0;
   }
 }
+/// How many of an instruction's operands are traced: the ones that get a
+/// share of its adjoint (a constant operand comes second and gets none).
+constexpr std::size_t traced_operands(Op op) noexcept {
+  switch (op) {
+    case Op::add:
+    case Op::subtract:
+    case Op::multiply:
+    case Op::divide:
+    case Op::call_binary:
+      return 2;
+    default:
+      return 1;
+  }
+}
+/// How many operand slots an instruction has (a constant operand among
+/// them).
+constexpr std::size_t operand_count(Op op) noexcept {
+  return op == Op::negate || op == Op::call_unary ? 1 : 2;
+}
+
 constexpr bool calls(Op op) noexcept {
   return op >= Op::call_unary;
 }
@@ -392,6 +412,18 @@ struct Program {
     return std::size_t{first_result} + ops.size();
   }
 };
+
+/// The first of the program's guards that does not hold at `values` (one
+/// per slot, after a forward pass), or null if all hold.
+template <class T>
+const Guard* first_broken_guard(const Program<T>& program, const T* values) {
+  for (const Guard& g : program.guards) {
+    if (holds(g.predicate, values[g.left], values[g.right]) != g.outcome) {
+      return &g;
+    }
+  }
+  return nullptr;
+}
 
 /// Which program a workspace is sized for. A weak_ptr: it does not keep
 /// that program alive, but its count keeps the program's block (one
