@@ -4,7 +4,8 @@
 //   gradient of Rosenbrock, N = 10^4: tinygrad::gradient into a span against
 //     recording on a Tape by hand (`wrapper/by_hand`);
 //   jvp against the primal (f on double), on Rosenbrock N = 10^4 and the
-//     16-64-64-1 MLP;
+//     16-64-64-1 MLP, beside its two parts: f on Duals written before the
+//     timing, and the writing of the Duals alone;
 //   hvp against one gradient, on the same two, with the two other ways to
 //     get H v beside it: reverse over reverse (Var<Var<double>>, one nested
 //     recording and two sweeps) and reverse over forward (Dual<Var<double>>,
@@ -76,13 +77,38 @@ BENCHMARK(BM_hessian_vs_analytic);
 
 // ---- Forward mode ----
 
+/// jvp's two parts, timed apart: writing x and v as the Duals that f takes
+/// (`seeding`), and f on Duals written before the timing (`duals_given`).
+/// The seeding writes two numbers per input where the primal reads one,
+/// so where f does little per input (the MLP: one multiply-add) it alone
+/// costs about as much as the primal.
+struct JvpParts {
+  std::vector<tinygrad::Dual<double>> duals;
+  JvpParts(const std::vector<double>& x, const std::vector<double>& v) { seed(x, v); }
+  void seed(const std::vector<double>& x, const std::vector<double>& v) {
+    duals.resize(x.size());
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      duals[i] = tinygrad::Dual<double>(x[i], v[i]);
+    }
+  }
+  [[nodiscard]] std::span<const tinygrad::Dual<double>> point() const { return duals; }
+};
+
 void BM_jvp_vs_primal_rosenbrock(benchmark::State& state) {
   const auto x = workloads::w3_point(10'000);
   const std::vector<double> v(x.size(), 1.0);
+  JvpParts parts(x, v);         // seeded anew in each call of `seeding`
+  const JvpParts seeded(x, v);  // seeded once, for `duals_given`
   harness::compare(
       state, 1,
       [&] { benchmark::DoNotOptimize(workloads::w3_rosenbrock(std::span<const double>(x))); },
-      Contender{"jvp", [&] { benchmark::DoNotOptimize(tinygrad::jvp(rosenbrock, x, v)); }});
+      Contender{"jvp", [&] { benchmark::DoNotOptimize(tinygrad::jvp(rosenbrock, x, v)); }},
+      Contender{"duals_given",
+                [&] { benchmark::DoNotOptimize(workloads::w3_rosenbrock(seeded.point())); }},
+      Contender{"seeding", [&] {
+                  parts.seed(x, v);
+                  benchmark::DoNotOptimize(parts.duals.data());
+                }});
 }
 BENCHMARK(BM_jvp_vs_primal_rosenbrock);
 
@@ -111,10 +137,17 @@ void BM_jvp_vs_primal_mlp(benchmark::State& state) {
   std::vector<double> h2(workloads::w2_hidden);
   const Mlp mlp;
   const auto f = [&](auto q) { return mlp(q); };
+  JvpParts parts(p, v);
+  const JvpParts seeded(p, v);
   harness::compare(
       state, 1,
       [&] { benchmark::DoNotOptimize(workloads::w2_loss<double>(p, input, h1, h2, logistic)); },
-      Contender{"jvp", [&] { benchmark::DoNotOptimize(tinygrad::jvp(f, p, v)); }});
+      Contender{"jvp", [&] { benchmark::DoNotOptimize(tinygrad::jvp(f, p, v)); }},
+      Contender{"duals_given", [&] { benchmark::DoNotOptimize(mlp(seeded.point())); }},
+      Contender{"seeding", [&] {
+                  parts.seed(p, v);
+                  benchmark::DoNotOptimize(parts.duals.data());
+                }});
 }
 BENCHMARK(BM_jvp_vs_primal_mlp);
 
