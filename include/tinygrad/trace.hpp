@@ -569,16 +569,18 @@ class TraceCore {
   /// does not hold (or throwing branch_changed).
   void evaluate(std::span<const T> x, std::span<const T> data) {
     require_traced_sizes(x, data);
-    const auto run = [&] {
-      workspace_.prepare(program_);
-      std::copy(x.begin(), x.end(), workspace_.values.begin());
-      std::copy(data.begin(), data.end(), workspace_.values.begin() + program_->inputs);
-      return forward(*program_, workspace_);
-    };
-    if (const Guard* broken = run()) [[unlikely]] {
-      trace_again_at(*broken, x, data);
-      run();  // traced here: every guard holds
+    workspace_.prepare(program_);
+    std::copy(x.begin(), x.end(), workspace_.values.begin());
+    std::copy(data.begin(), data.end(), workspace_.values.begin() + program_->inputs);
+    const Guard* broken = forward(*program_, workspace_);
+    if (broken == nullptr) [[likely]] {
+      return;
     }
+    trace_again_at(*broken, x, data);
+    workspace_.prepare(program_);
+    std::copy(x.begin(), x.end(), workspace_.values.begin());
+    std::copy(data.begin(), data.end(), workspace_.values.begin() + program_->inputs);
+    forward(*program_, workspace_);  // traced here: every guard holds
   }
 
   /// Where `broken` does not hold at x and data: throws branch_changed

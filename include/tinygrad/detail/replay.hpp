@@ -113,9 +113,12 @@ TINYGRAD_DETAIL_INLINE inline std::uint64_t forward_lanes(const Program<T>& prog
   T* partial = ws.partials.data();
   T* result = values + std::size_t{program.first_result} * W;
   for (const Op op : program.ops) {
-    const std::size_t operands = operand_count(op);
+    // Spelled out rather than operand_count(op): with that, g++ 12 keeps
+    // the count live across the switch, and a batch ran a third slower
+    // (trace_bench, BM_Batch_*).
+    const bool one_operand = op == Op::negate || op == Op::call_unary;
     const T* const a = values + std::size_t{operand[0]} * W;
-    const T* const b = values + std::size_t{operand[operands - 1]} * W;
+    const T* const b = values + std::size_t{operand[one_operand ? 0 : 1]} * W;
     switch (op) {
       case Op::add:
       case Op::add_constant:
@@ -154,7 +157,7 @@ TINYGRAD_DETAIL_INLINE inline std::uint64_t forward_lanes(const Program<T>& prog
         (*callee++)->many[static_cast<std::size_t>(set)](a, b, result, partial);
         break;
     }
-    operand += operands;
+    operand += one_operand ? 1 : 2;
     partial += partials_kept(op) * W;
     result += W;
   }
@@ -264,7 +267,7 @@ TINYGRAD_DETAIL_INLINE inline void reverse_lanes(const Program<T>& program, Lane
   for (std::size_t i = program.ops.size(); i-- > 0;) {
     const Op op = program.ops[i];
     result_adjoint -= W;
-    operand -= operand_count(op);
+    operand -= op == Op::negate || op == Op::call_unary ? 1 : 2;
     partial -= partials_kept(op) * W;
     // Read in place: the helpers take it as __restrict, which holds, since
     // a result's slot is never an operand's. (Copied into a local array,
