@@ -114,8 +114,8 @@ TINYGRAD_DETAIL_INLINE inline std::uint64_t forward_lanes(const Program<T>& prog
   T* result = values + std::size_t{program.first_result} * W;
   for (const Op op : program.ops) {
     // Spelled out rather than operand_count(op): with that, g++ 12 keeps
-    // the count live across the switch, and a batch ran a third slower
-    // (trace_bench, BM_Batch_*).
+    // the count live across the switch, and the batches of trace_bench
+    // (BM_Batch_*) ran markedly slower.
     const bool one_operand = op == Op::negate || op == Op::call_unary;
     const T* const a = values + std::size_t{operand[0]} * W;
     const T* const b = values + std::size_t{operand[one_operand ? 0 : 1]} * W;

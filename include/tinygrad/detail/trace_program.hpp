@@ -415,8 +415,8 @@ struct Program {
 
 /// The first of the program's guards that does not hold at `values` (one
 /// per slot, after a forward pass), or null if all hold. Inlined: as a
-/// call after replay.hpp's forward loop, a replay of W3 ran 7% slower
-/// (trace_bench).
+/// call after replay.hpp's forward loop, it slowed trace_bench's one-point
+/// replay of W3.
 template <class T>
 TINYGRAD_DETAIL_INLINE inline const Guard* first_broken_guard(const Program<T>& program,
                                                               const T* values) {
