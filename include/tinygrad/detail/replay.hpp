@@ -18,6 +18,10 @@
 #include <type_traits>
 #include <vector>
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#endif
+
 namespace tinygrad::detail::tracing {
 
 /// What a replay writes into: the values, the kept partials and the
@@ -91,21 +95,27 @@ using LanesWorkspace = Workspace<T, lanes<T>>;
 /// result[l] = f(a[l], b[l]) over the lanes. The pointers are declared not
 /// to overlap (a result's slot is never its operands'; a and b may be the
 /// same, which only reads), or the compiler would not vectorise the loop.
-template <class T, class F>
+template <InstructionSet set, class T, class F>
 TINYGRAD_DETAIL_INLINE inline void each_lane(T* __restrict result, const T* __restrict a,
                                              const T* __restrict b, F f) {
-  for (std::size_t l = 0; l < lanes<T>; ++l) {
-    result[l] = f(a[l], b[l]);
+  if constexpr (set != InstructionSet::compiled) {
+#pragma GCC unroll 1
+    for (std::size_t l = 0; l < lanes<T>; ++l) {
+      result[l] = f(a[l], b[l]);
+    }
+  } else {
+    for (std::size_t l = 0; l < lanes<T>; ++l) {
+      result[l] = f(a[l], b[l]);
+    }
   }
 }
 
 /// forward() over the lanes; returns a mask of the lanes where a guard does
 /// not hold. Forced inline, as reverse_lanes, so that each copy of
 /// replay_lanes compiles it for its own instruction set.
-template <class T>
+template <InstructionSet set, class T>
 TINYGRAD_DETAIL_INLINE inline std::uint64_t forward_lanes(const Program<T>& program,
-                                                          LanesWorkspace<T>& ws,
-                                                          InstructionSet set) {
+                                                          LanesWorkspace<T>& ws) {
   constexpr std::size_t W = lanes<T>;
   T* const values = ws.values.data();
   const std::uint32_t* operand = program.operands.data();
@@ -122,34 +132,34 @@ TINYGRAD_DETAIL_INLINE inline std::uint64_t forward_lanes(const Program<T>& prog
     switch (op) {
       case Op::add:
       case Op::add_constant:
-        each_lane(result, a, b, [](T x, T y) { return x + y; });
+        each_lane<set>(result, a, b, [](T x, T y) { return x + y; });
         break;
       case Op::subtract:
       case Op::subtract_constant:
-        each_lane(result, a, b, [](T x, T y) { return x - y; });
+        each_lane<set>(result, a, b, [](T x, T y) { return x - y; });
         break;
       case Op::constant_subtract:
-        each_lane(result, a, b, [](T x, T c) { return c - x; });
+        each_lane<set>(result, a, b, [](T x, T c) { return c - x; });
         break;
       case Op::negate:
-        each_lane(result, a, b, [](T x, T) { return -x; });
+        each_lane<set>(result, a, b, [](T x, T) { return -x; });
         break;
       case Op::multiply:
       case Op::multiply_constant:
-        each_lane(result, a, b, [](T x, T y) { return x * y; });
+        each_lane<set>(result, a, b, [](T x, T y) { return x * y; });
         break;
       case Op::divide:
-        each_lane(result, a, b, [](T x, T y) { return x / y; });
-        each_lane(partial, b, b, [](T y, T) { return T(1) / y; });
-        each_lane(partial + W, result, b, [](T q, T y) { return -q / y; });
+        each_lane<set>(result, a, b, [](T x, T y) { return x / y; });
+        each_lane<set>(partial, b, b, [](T y, T) { return T(1) / y; });
+        each_lane<set>(partial + W, result, b, [](T q, T y) { return -q / y; });
         break;
       case Op::divide_constant:
-        each_lane(result, a, b, [](T x, T d) { return x / d; });
-        each_lane(partial, b, b, [](T d, T) { return T(1) / d; });
+        each_lane<set>(result, a, b, [](T x, T d) { return x / d; });
+        each_lane<set>(partial, b, b, [](T d, T) { return T(1) / d; });
         break;
       case Op::constant_divide:
-        each_lane(result, a, b, [](T x, T c) { return c / x; });
-        each_lane(partial, result, a, [](T q, T x) { return -q / x; });
+        each_lane<set>(result, a, b, [](T x, T c) { return c / x; });
+        each_lane<set>(partial, result, a, [](T q, T x) { return -q / x; });
         break;
       case Op::call_unary:
       case Op::call_binary:
@@ -172,11 +182,68 @@ TINYGRAD_DETAIL_INLINE inline std::uint64_t forward_lanes(const Program<T>& prog
   return broken;
 }
 
-/// Whether no lane of `a` is +0 or -0: whether the smallest magnitude, on
-/// the bits, is not 0. A minimum is a reduction g++ vectorises here, inside
-/// the sweep's loop; an OR of the lanes' bits it leaves scalar there.
-template <class T>
+// Whether no lane of a slot is +0 or -0, in the copies for wider
+// instruction sets: one comparison of whole registers, where the loop
+// below becomes a reduction over the lanes, a chain of shuffles and
+// minimums, on every instruction of the sweep. A NaN is not zero. Target
+// functions of their own, not forced inline: g++ and clang++ check an
+// intrinsic's instruction set against its direct caller, and these are
+// inlined only once their caller is, into a copy of the same set.
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+TINYGRAD_DETAIL_TARGET_AVX512 TINYGRAD_DETAIL_ROUND_AS_BUILT inline bool none_zero_avx512(
+    const double* a) {
+  return _mm512_cmp_pd_mask(_mm512_loadu_pd(a), _mm512_setzero_pd(), _CMP_EQ_OQ) == 0;
+}
+TINYGRAD_DETAIL_TARGET_AVX512 TINYGRAD_DETAIL_ROUND_AS_BUILT inline bool none_zero_avx512(
+    const float* a) {
+  return _mm512_cmp_ps_mask(_mm512_loadu_ps(a), _mm512_setzero_ps(), _CMP_EQ_OQ) == 0;
+}
+TINYGRAD_DETAIL_TARGET_AVX2 TINYGRAD_DETAIL_ROUND_AS_BUILT inline bool none_zero_avx2(
+    const double* a) {
+  const __m256d zero = _mm256_setzero_pd();
+  const __m256d equal = _mm256_or_pd(_mm256_cmp_pd(_mm256_loadu_pd(a), zero, _CMP_EQ_OQ),
+                                     _mm256_cmp_pd(_mm256_loadu_pd(a + 4), zero, _CMP_EQ_OQ));
+  return _mm256_testz_pd(equal, equal) != 0;  // no lane's sign bit set: none equal
+}
+TINYGRAD_DETAIL_TARGET_AVX2 TINYGRAD_DETAIL_ROUND_AS_BUILT inline bool none_zero_avx2(
+    const float* a) {
+  const __m256 zero = _mm256_setzero_ps();
+  const __m256 equal = _mm256_or_ps(_mm256_cmp_ps(_mm256_loadu_ps(a), zero, _CMP_EQ_OQ),
+                                    _mm256_cmp_ps(_mm256_loadu_ps(a + 8), zero, _CMP_EQ_OQ));
+  return _mm256_testz_ps(equal, equal) != 0;
+}
+#define TINYGRAD_DETAIL_WIDE_ZERO_TESTS 1
+#else
+#define TINYGRAD_DETAIL_WIDE_ZERO_TESTS 0
+#endif
+
+/// Whether no lane of `a` is +0 or -0, in the copy for `set`.
+template <InstructionSet set, class T>
 TINYGRAD_DETAIL_INLINE inline bool none_zero(const T* a) {
+#if TINYGRAD_DETAIL_WIDE_ZERO_TESTS
+  if constexpr (std::is_same_v<T, double> || std::is_same_v<T, float>) {
+    static_assert(lanes<T> * sizeof(T) == 64, "the tests read one 64-byte slot");
+#ifdef __AVX512F__
+    constexpr bool built_for_avx512 = true;
+#else
+    constexpr bool built_for_avx512 = false;
+#endif
+#ifdef __AVX2__
+    constexpr bool built_for_avx2 = true;
+#else
+    constexpr bool built_for_avx2 = false;
+#endif
+    constexpr bool compiled = set == InstructionSet::compiled;
+    if constexpr (set == InstructionSet::avx512 || (compiled && built_for_avx512)) {
+      return none_zero_avx512(a);
+    } else if constexpr (set == InstructionSet::avx2 || (compiled && built_for_avx2)) {
+      return none_zero_avx2(a);
+    }
+  }
+#endif
+  // Elsewhere the smallest magnitude, on the bits: a minimum is a reduction
+  // g++ vectorises here, inside the sweep's loop; an OR of the lanes' bits
+  // it leaves scalar there.
   if constexpr (VectorReal<T>) {
     using U = UnsignedBits<T>;
     constexpr U magnitude = ~U(0) >> 1;
@@ -204,19 +271,20 @@ enum class Share { same, negated, product };
 /// zero: the one-point sweep skips an instruction whose adjoint is zero,
 /// since 0 times an infinite partial would be NaN.
 /// - If no lane's adjoint is zero (the common case): a plain loop.
-/// - Else, with `blend`, the lanes whose adjoint is zero add -0 instead,
-///   which leaves every number's bits as they are (x + -0 is x, for x = -0
-///   too, which +0 would turn into +0). No branch, so the loop vectorises:
-///   a kink such as max(x, 0) zeroes some lanes' adjoints below it.
+/// - Else, in the AVX2 and AVX-512 copies, the lanes whose adjoint is zero
+///   add -0 instead, which leaves every number's bits as they are (x + -0
+///   is x, for x = -0 too, which +0 would turn into +0). No branch, so the
+///   loop vectorises: a kink such as max(x, 0) zeroes some lanes' adjoints
+///   below it.
 /// - Else lane by lane, with a branch: in the build's own copy (SSE2 where
 ///   there is no -march), whose blends cost more than the branches.
 /// A share is formed in a statement of its own and added in the next, as
 /// in the tape's sweep: a compiler that contracts a product and the sum it
 /// feeds into one rounding (g++ by default, with FMA) then does so in both.
-template <Share kind, class T>
+template <Share kind, InstructionSet set, class T>
 TINYGRAD_DETAIL_INLINE inline void add_where_nonzero(
     T* __restrict target, const std::type_identity_t<T>* __restrict factor, const T* __restrict a,
-    bool all_nonzero, bool blend) {
+    bool all_nonzero) {
   const auto share = [&](std::size_t l) TINYGRAD_DETAIL_INLINE {
     if constexpr (kind == Share::same) {
       return a[l];
@@ -226,15 +294,26 @@ TINYGRAD_DETAIL_INLINE inline void add_where_nonzero(
       return factor[l] * a[l];
     }
   };
-  if (all_nonzero) [[likely]] {
+  if constexpr (set != InstructionSet::compiled) {
+    // Kept a loop until the vectoriser sees it: unrolled first, g++ 12
+    // rebuilds some of these loops from scalar operations and shuffles.
+    if (all_nonzero) [[likely]] {
+#pragma GCC unroll 1
+      for (std::size_t l = 0; l < lanes<T>; ++l) {
+        const T added = share(l);
+        target[l] += added;
+      }
+    } else {
+#pragma GCC unroll 1
+      for (std::size_t l = 0; l < lanes<T>; ++l) {
+        const T added = share(l);
+        target[l] += select(a[l] != T(0), added, T(-0.0));
+      }
+    }
+  } else if (all_nonzero) [[likely]] {
     for (std::size_t l = 0; l < lanes<T>; ++l) {
       const T added = share(l);
       target[l] += added;
-    }
-  } else if (blend) {
-    for (std::size_t l = 0; l < lanes<T>; ++l) {
-      const T added = share(l);
-      target[l] += select(a[l] != T(0), added, T(-0.0));
     }
   } else {
     for (std::size_t l = 0; l < lanes<T>; ++l) {
@@ -249,14 +328,9 @@ TINYGRAD_DETAIL_INLINE inline void add_where_nonzero(
 /// reverse() over the lanes for a program of one output, its adjoint
 /// seeded with 1: per lane the one-point sweep, an adjoint of zero passing
 /// nothing on.
-template <class T>
-TINYGRAD_DETAIL_INLINE inline void reverse_lanes(const Program<T>& program, LanesWorkspace<T>& ws,
-                                                 InstructionSet set) {
+template <InstructionSet set, class T>
+TINYGRAD_DETAIL_INLINE inline void reverse_lanes(const Program<T>& program, LanesWorkspace<T>& ws) {
   constexpr std::size_t W = lanes<T>;
-  // Where some lanes' adjoints are zero: blends in the AVX2 and AVX-512
-  // copies, a branch per lane in the build's (SSE2 without -march), whose
-  // blends cost more than the branches they replace.
-  const bool blend = set != InstructionSet::compiled;
   const T* const values = ws.values.data();
   T* const adjoint = ws.adjoints.data();
   std::fill(ws.adjoints.begin(), ws.adjoints.end(), T(0));
@@ -273,43 +347,43 @@ TINYGRAD_DETAIL_INLINE inline void reverse_lanes(const Program<T>& program, Lane
     // a result's slot is never an operand's. (Copied into a local array,
     // g++ keeps the copy in scalar registers and stops vectorising.)
     const T* const a = result_adjoint;
-    const bool all_nonzero = none_zero(a);
+    const bool all_nonzero = none_zero<set>(a);
     const auto to = [&](std::size_t k) { return adjoint + std::size_t{operand[k]} * W; };
     const auto value = [&](std::size_t k) { return values + std::size_t{operand[k]} * W; };
     switch (op) {
       case Op::add:
-        add_where_nonzero<Share::same>(to(0), nullptr, a, all_nonzero, blend);
-        add_where_nonzero<Share::same>(to(1), nullptr, a, all_nonzero, blend);
+        add_where_nonzero<Share::same, set>(to(0), nullptr, a, all_nonzero);
+        add_where_nonzero<Share::same, set>(to(1), nullptr, a, all_nonzero);
         break;
       case Op::subtract:
-        add_where_nonzero<Share::same>(to(0), nullptr, a, all_nonzero, blend);
-        add_where_nonzero<Share::negated>(to(1), nullptr, a, all_nonzero, blend);
+        add_where_nonzero<Share::same, set>(to(0), nullptr, a, all_nonzero);
+        add_where_nonzero<Share::negated, set>(to(1), nullptr, a, all_nonzero);
         break;
       case Op::add_constant:
       case Op::subtract_constant:
-        add_where_nonzero<Share::same>(to(0), nullptr, a, all_nonzero, blend);
+        add_where_nonzero<Share::same, set>(to(0), nullptr, a, all_nonzero);
         break;
       case Op::constant_subtract:
       case Op::negate:
-        add_where_nonzero<Share::negated>(to(0), nullptr, a, all_nonzero, blend);
+        add_where_nonzero<Share::negated, set>(to(0), nullptr, a, all_nonzero);
         break;
       case Op::multiply:
-        add_where_nonzero<Share::product>(to(0), value(1), a, all_nonzero, blend);
-        add_where_nonzero<Share::product>(to(1), value(0), a, all_nonzero, blend);
+        add_where_nonzero<Share::product, set>(to(0), value(1), a, all_nonzero);
+        add_where_nonzero<Share::product, set>(to(1), value(0), a, all_nonzero);
         break;
       case Op::multiply_constant:
-        add_where_nonzero<Share::product>(to(0), value(1), a, all_nonzero, blend);
+        add_where_nonzero<Share::product, set>(to(0), value(1), a, all_nonzero);
         break;
       case Op::divide:
       case Op::call_binary:
-        add_where_nonzero<Share::product>(to(0), partial, a, all_nonzero, blend);
-        add_where_nonzero<Share::product>(to(1), partial + W, a, all_nonzero, blend);
+        add_where_nonzero<Share::product, set>(to(0), partial, a, all_nonzero);
+        add_where_nonzero<Share::product, set>(to(1), partial + W, a, all_nonzero);
         break;
       case Op::divide_constant:
       case Op::constant_divide:
       case Op::call_unary:
       case Op::call_with_constant:
-        add_where_nonzero<Share::product>(to(0), partial, a, all_nonzero, blend);
+        add_where_nonzero<Share::product, set>(to(0), partial, a, all_nonzero);
         break;
     }
   }
@@ -317,14 +391,13 @@ TINYGRAD_DETAIL_INLINE inline void reverse_lanes(const Program<T>& program, Lane
 
 /// One batch: the forward loop over the lanes and, if asked, the reverse
 /// sweep; the mask of the lanes where a guard does not hold.
-template <class T>
+template <InstructionSet set, class T>
 TINYGRAD_DETAIL_INLINE inline std::uint64_t replay_lanes_body(const Program<T>& program,
                                                               LanesWorkspace<T>& ws,
-                                                              bool with_gradients,
-                                                              InstructionSet set) {
-  const std::uint64_t broken = forward_lanes(program, ws, set);
+                                                              bool with_gradients) {
+  const std::uint64_t broken = forward_lanes<set>(program, ws);
   if (with_gradients) {
-    reverse_lanes(program, ws, set);
+    reverse_lanes<set>(program, ws);
   }
   return broken;
 }
@@ -339,20 +412,20 @@ template <class T>
 TINYGRAD_DETAIL_VECTORIZE_LOOPS std::uint64_t replay_lanes_compiled(const Program<T>& program,
                                                                     LanesWorkspace<T>& ws,
                                                                     bool with_gradients) {
-  return replay_lanes_body(program, ws, with_gradients, InstructionSet::compiled);
+  return replay_lanes_body<InstructionSet::compiled>(program, ws, with_gradients);
 }
 
 #if TINYGRAD_DETAIL_DISPATCH
 template <class T>
 TINYGRAD_DETAIL_TARGET_AVX2 TINYGRAD_DETAIL_ROUND_AS_BUILT std::uint64_t replay_lanes_avx2(
     const Program<T>& program, LanesWorkspace<T>& ws, bool with_gradients) {
-  return replay_lanes_body(program, ws, with_gradients, InstructionSet::avx2);
+  return replay_lanes_body<InstructionSet::avx2>(program, ws, with_gradients);
 }
 
 template <class T>
 TINYGRAD_DETAIL_TARGET_AVX512 TINYGRAD_DETAIL_ROUND_AS_BUILT std::uint64_t replay_lanes_avx512(
     const Program<T>& program, LanesWorkspace<T>& ws, bool with_gradients) {
-  return replay_lanes_body(program, ws, with_gradients, InstructionSet::avx512);
+  return replay_lanes_body<InstructionSet::avx512>(program, ws, with_gradients);
 }
 #endif
 
