@@ -396,6 +396,69 @@ TEST_CASE("the shorthands are the policies") {
   CHECK(tinygrad::elu(-x).value() == tinygrad::ELU::value(-v));
 }
 
+namespace {
+
+/// shorthand(x) on a plain number against the value the same shorthand
+/// records on a tape and computes on a Dual, bit for bit, over points
+/// across the range and its specials. The points are read through a
+/// volatile, as the tape reads them: run-time values (see above).
+template <class F, class Shorthand>
+void check_plain_number_against_tape(Shorthand shorthand) {
+  const volatile F points[] = {F(0),
+                               -F(0),
+                               F(0.3),
+                               F(-0.3),
+                               F(2.5),
+                               F(-2.5),
+                               F(17),
+                               F(-40),
+                               F(700),
+                               F(-700),
+                               std::numeric_limits<F>::denorm_min(),
+                               std::numeric_limits<F>::infinity(),
+                               -std::numeric_limits<F>::infinity(),
+                               std::numeric_limits<F>::quiet_NaN()};
+  for (const volatile F& point : points) {
+    const F x = point;
+    INFO("x = ", x);
+    Tape<F> tape;
+    const Var<F> v = x;
+    const F plain = shorthand(x);
+    static_assert(std::same_as<decltype(shorthand(x)), F>);
+    CHECK(same_bits(plain, shorthand(v).value()));
+    CHECK(same_bits(plain, shorthand(tinygrad::Dual<F>(x, F(1))).value()));
+  }
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("on a plain number the shorthands give the tape's bits", F, float, double) {
+  // So that one function, written once, runs on plain numbers, Vars and Duals.
+  check_plain_number_against_tape<F>([](auto x) { return tinygrad::sigmoid(x); });
+  check_plain_number_against_tape<F>([](auto x) { return tinygrad::tanh(x); });
+  check_plain_number_against_tape<F>([](auto x) { return tinygrad::relu(x); });
+  check_plain_number_against_tape<F>([](auto x) { return tinygrad::leaky_relu(x); });
+  check_plain_number_against_tape<F>([](auto x) { return tinygrad::softplus(x); });
+  check_plain_number_against_tape<F>([](auto x) { return tinygrad::silu(x); });
+  check_plain_number_against_tape<F>([](auto x) { return tinygrad::gelu(x); });
+  check_plain_number_against_tape<F>([](auto x) { return tinygrad::elu(x); });
+}
+
+TEST_CASE("on a plain long double the shorthands give the tape's values") {
+  const volatile long double opaque = -1.25L;
+  const long double x = opaque;
+  Tape<long double> tape;
+  const Var<long double> v = x;
+  CHECK(tinygrad::sigmoid(x) == tinygrad::sigmoid(v).value());
+  CHECK(tinygrad::tanh(x) == tinygrad::tanh(v).value());
+  CHECK(tinygrad::relu(x) == tinygrad::relu(v).value());
+  CHECK(tinygrad::leaky_relu(x) == tinygrad::leaky_relu(v).value());
+  CHECK(tinygrad::softplus(x) == tinygrad::softplus(v).value());
+  CHECK(tinygrad::silu(x) == tinygrad::silu(v).value());
+  CHECK(tinygrad::gelu(x) == tinygrad::gelu(v).value());
+  CHECK(tinygrad::elu(x) == tinygrad::elu(v).value());
+}
+
 using tinygrad_test::Square;
 
 TEST_CASE("a user-defined policy plugs in the same way") {

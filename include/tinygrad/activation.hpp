@@ -557,4 +557,50 @@ struct Identity {
   }
 };
 
+// The shorthands on a plain number, beside those on a Var (math.hpp), a
+// Dual (dual.hpp) and a Traced (trace.hpp), so that a function written
+// once for any of those number types can call tinygrad::sigmoid(z): the
+// policy's value, with the bits an activation on the tape computes.
+// (std::tanh is another function, with other bits.) One template
+// parameter, as the others have, and no int, as P::value takes none.
+namespace detail {
+template <class P, std::floating_point F>
+F activation_value(F x) noexcept {
+  return value_and_derivative_of_one<P>(x).value;
+}
+}  // namespace detail
+
+template <std::floating_point F>
+[[nodiscard]] F sigmoid(F x) noexcept {
+  return detail::activation_value<Sigmoid>(x);
+}
+template <std::floating_point F>
+[[nodiscard]] F tanh(F x) noexcept {
+  return detail::activation_value<Tanh>(x);
+}
+template <std::floating_point F>
+[[nodiscard]] F relu(F x) noexcept {
+  return detail::activation_value<ReLU>(x);
+}
+template <std::floating_point F>
+[[nodiscard]] F leaky_relu(F x) noexcept {
+  return detail::activation_value<LeakyReLU>(x);
+}
+template <std::floating_point F>
+[[nodiscard]] F softplus(F x) noexcept {
+  return detail::activation_value<Softplus>(x);
+}
+template <std::floating_point F>
+[[nodiscard]] F silu(F x) noexcept {
+  return detail::activation_value<SiLU>(x);
+}
+template <std::floating_point F>
+[[nodiscard]] F gelu(F x) noexcept {
+  return detail::activation_value<GELU>(x);
+}
+template <std::floating_point F>
+[[nodiscard]] F elu(F x) noexcept {
+  return detail::activation_value<ELU>(x);
+}
+
 }  // namespace tinygrad
