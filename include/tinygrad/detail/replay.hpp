@@ -92,22 +92,32 @@ void reverse(const Program<T>& program, Workspace<T>& ws, const T* seed) {
 template <class T>
 using LanesWorkspace = Workspace<T, lanes<T>>;
 
+/// body(l) for every lane l. In the AVX2 and AVX-512 copies the loop stays
+/// a loop until the vectoriser sees it (`unroll 1`): unrolled first, g++ 12
+/// rebuilds some of these loops from scalar operations and shuffles. The
+/// build's own copy (SSE2 without -march) keeps the unrolled loop, which
+/// runs faster there.
+template <InstructionSet set, class T, class Body>
+TINYGRAD_DETAIL_INLINE inline void for_each_lane(Body body) {
+  if constexpr (set != InstructionSet::compiled) {
+#pragma GCC unroll 1
+    for (std::size_t l = 0; l < lanes<T>; ++l) {
+      body(l);
+    }
+  } else {
+    for (std::size_t l = 0; l < lanes<T>; ++l) {
+      body(l);
+    }
+  }
+}
+
 /// result[l] = f(a[l], b[l]) over the lanes. The pointers are declared not
 /// to overlap (a result's slot is never its operands'; a and b may be the
 /// same, which only reads), or the compiler would not vectorise the loop.
 template <InstructionSet set, class T, class F>
 TINYGRAD_DETAIL_INLINE inline void each_lane(T* __restrict result, const T* __restrict a,
                                              const T* __restrict b, F f) {
-  if constexpr (set != InstructionSet::compiled) {
-#pragma GCC unroll 1
-    for (std::size_t l = 0; l < lanes<T>; ++l) {
-      result[l] = f(a[l], b[l]);
-    }
-  } else {
-    for (std::size_t l = 0; l < lanes<T>; ++l) {
-      result[l] = f(a[l], b[l]);
-    }
-  }
+  for_each_lane<set, T>([&](std::size_t l) TINYGRAD_DETAIL_INLINE { result[l] = f(a[l], b[l]); });
 }
 
 /// forward() over the lanes; returns a mask of the lanes where a guard does
@@ -294,27 +304,16 @@ TINYGRAD_DETAIL_INLINE inline void add_where_nonzero(
       return factor[l] * a[l];
     }
   };
-  if constexpr (set != InstructionSet::compiled) {
-    // Kept a loop until the vectoriser sees it: unrolled first, g++ 12
-    // rebuilds some of these loops from scalar operations and shuffles.
-    if (all_nonzero) [[likely]] {
-#pragma GCC unroll 1
-      for (std::size_t l = 0; l < lanes<T>; ++l) {
-        const T added = share(l);
-        target[l] += added;
-      }
-    } else {
-#pragma GCC unroll 1
-      for (std::size_t l = 0; l < lanes<T>; ++l) {
-        const T added = share(l);
-        target[l] += select(a[l] != T(0), added, T(-0.0));
-      }
-    }
-  } else if (all_nonzero) [[likely]] {
-    for (std::size_t l = 0; l < lanes<T>; ++l) {
+  if (all_nonzero) [[likely]] {
+    for_each_lane<set, T>([&](std::size_t l) TINYGRAD_DETAIL_INLINE {
       const T added = share(l);
       target[l] += added;
-    }
+    });
+  } else if constexpr (set != InstructionSet::compiled) {
+    for_each_lane<set, T>([&](std::size_t l) TINYGRAD_DETAIL_INLINE {
+      const T added = share(l);
+      target[l] += select(a[l] != T(0), added, T(-0.0));
+    });
   } else {
     for (std::size_t l = 0; l < lanes<T>; ++l) {
       if (a[l] != T(0)) {
