@@ -12,6 +12,7 @@
 #include <doctest/doctest.h>
 #include <array>
 #include <atomic>
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -528,6 +529,66 @@ TEST_CASE("hessian_sparsity: tridiagonal Rosenbrock needs 3 colours whatever n")
     }
     CHECK(tinygrad::sparse_hessian(rosenbrock, x).to_dense() == dense);
     CHECK(tinygrad::hessian(rosenbrock, x) == dense);
+  }
+}
+
+TEST_CASE("hessian from the recorded gradient: its shortcuts give the first-order numbers") {
+  // The gradient that hessian records (9 inputs or more) is swept with
+  // shortcuts that record fewer entries: a * 1 is a, a * -1 added is a
+  // subtracted, the constant adjoint 1 times a partial is the partial, and
+  // an adjoint still 0 takes a nonzero share as it is. Its values must be
+  // the first-order gradient's, bit for bit: at x1 = -0 the only share of
+  // x7 is -0, which the first-order sweep adds to 0, giving +0. Its
+  // derivatives are H, here small integers, exact:
+  // H01 = H17 = H06 = 1, H56 = H25 = -1, H22 = H33 = H88 = 2, H38 = -2.
+  const auto f = [](auto x) {
+    const auto d = x[8] - x[3];
+    return x[0] * x[1] - x[2] + -1.0 * x[3] + x[4] * 1.0 - (x[5] - x[0]) * x[6] +
+           1.0 * (x[2] - x[5]) * x[2] - x[6] * -1.0 + x[7] * x[1] + d * d;
+  };
+  const std::vector<double> point{0.75, -0.0, 1.5, -2.0, 3.0, 0.25, -1.25, 2.0, 0.5};
+  const std::size_t n = point.size();
+  std::vector<double> first_order(n);
+  tinygrad::gradient(f, point, first_order);
+  REQUIRE(first_order[7] == 0.0);
+  CHECK_FALSE(std::signbit(first_order[7]));
+  tinygrad::detail::with_gradient_recorded<double>(
+      f, std::span<const double>(point),
+      [&](std::span<const Var<double>>, std::span<const Var<double>> gradient) {
+        for (std::size_t i = 0; i < n; ++i) {
+          INFO("coordinate ", i);
+          CHECK(std::bit_cast<std::uint64_t>(gradient[i].value()) ==
+                std::bit_cast<std::uint64_t>(first_order[i]));
+        }
+      });
+  // What the shortcuts save: on Rosenbrock each term of the sum records 18
+  // entries below, its value's and its gradient's (36 with every adjoint
+  // starting from a zero leaf, as backward() starts them), beside the 100
+  // inputs and the sum's initial 0.
+  const std::vector<double> x100(100, 0.5);
+  tinygrad::detail::with_gradient_recorded<double>(
+      rosenbrock, std::span<const double>(x100),
+      [](std::span<const Var<double>>, std::span<const Var<double>>) {
+        CHECK(tinygrad::Tape<double>::current().size() <= 101 + 18 * 99);
+      });
+  std::vector<double> expected(n * n, 0.0);
+  const auto set = [&](std::size_t i, std::size_t j, double h) {
+    expected[i * n + j] = h;
+    expected[j * n + i] = h;
+  };
+  set(0, 1, 1);
+  set(1, 7, 1);
+  set(0, 6, 1);
+  set(5, 6, -1);
+  set(2, 5, -1);
+  set(2, 2, 2);
+  set(3, 3, 2);
+  set(8, 8, 2);
+  set(3, 8, -2);
+  const auto h = tinygrad::hessian(f, point);
+  for (std::size_t k = 0; k < n * n; ++k) {
+    INFO("entry (", k / n, ", ", k % n, ")");
+    CHECK(h.values()[k] == expected[k]);
   }
 }
 

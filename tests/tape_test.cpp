@@ -7,7 +7,9 @@
 #include "support/numeric.hpp"
 
 #include <doctest/doctest.h>
+#include <bit>
 #include <cmath>
+#include <cstdint>
 #include <future>
 #include <memory>
 #include <optional>
@@ -714,6 +716,58 @@ TEST_CASE("a nested tape's sweep may throw: its arithmetic records on the tape b
   Var<double>* const none = nullptr;
   CHECK_FALSE(noexcept(tinygrad::detail::reverse_sweep_accumulating(
       std::declval<const RecordingView<Var<double>>&>(), none, 0U, none)));
+}
+
+TEST_CASE("a nested tape's gradient has the first-order tape's values, signed zeros too") {
+  // The nested sweep forms shares and sums with as few entries on the tape
+  // below as it can (a * 1 is a, a * -1 added is a subtracted, 0 + s is s):
+  // each shortcut must give the number the first-order sweep computes. The
+  // terms exercise them: constant factors 1 and -1, subtractions whose
+  // shares reach an adjoint still 0 and one already summed into, and at
+  // x1 = -0 the only share of x7, -0, which the first-order sweep adds to
+  // a 0 adjoint: +0.
+  const auto f = [](const auto& x) {
+    return x[0] * x[1] - x[2] + -1.0 * x[3] + x[4] * 1.0 - (x[5] - x[0]) * x[6] +
+           1.0 * (x[2] - x[5]) * x[2] - x[6] * -1.0 + x[7] * x[1];
+  };
+  const std::vector<double> point{0.75, -0.0, 1.5, -2.0, 3.0, 0.25, -1.25, 2.0};
+  std::vector<double> first_order;
+  {
+    Tape<double> tape;
+    std::vector<Var<double>> x(point.begin(), point.end());
+    f(x).backward();
+    for (const Var<double>& xi : x) {
+      first_order.push_back(xi.grad());
+    }
+  }
+  Tape<double> inner;
+  std::vector<Var<double>> leaves(point.begin(), point.end());
+  Tape<Var<double>> outer;
+  std::vector<Var<Var<double>>> x(leaves.begin(), leaves.end());
+  f(x).backward();
+  for (std::size_t i = 0; i < point.size(); ++i) {
+    INFO("coordinate ", i);
+    CHECK(std::bit_cast<std::uint64_t>(x[i].grad().value()) ==
+          std::bit_cast<std::uint64_t>(first_order[i]));
+  }
+  // And the second derivatives through the shortcuts: d/dx of df/dx0 =
+  // x1 + x6 is (0, 1, 0, 0, 0, 0, 1, 0); of df/dx2 = -1 + 2 x2 - x5 it
+  // is (0, 0, 2, 0, 0, -1, 0, 0).
+  const Var<double> df_dx0 = x[0].grad();
+  const Var<double> df_dx2 = x[2].grad();
+  df_dx0.backward();
+  const std::vector<double> row0{0, 1, 0, 0, 0, 0, 1, 0};
+  for (std::size_t j = 0; j < point.size(); ++j) {
+    INFO("d2f/dx0 dx", j);
+    CHECK(leaves[j].grad() == row0[j]);
+  }
+  inner.zero_grad();
+  df_dx2.backward();
+  const std::vector<double> row2{0, 0, 2, 0, 0, -1, 0, 0};
+  for (std::size_t j = 0; j < point.size(); ++j) {
+    INFO("d2f/dx2 dx", j);
+    CHECK(leaves[j].grad() == row2[j]);
+  }
 }
 
 TEST_CASE("out of epochs: clear() goes on (a new identity), rewind() throws") {

@@ -435,6 +435,21 @@ void require_forward_over_reverse_function() {
                 "generic lambda, [](auto x) { ... }");
 }
 
+/// Read access to a finished recording, for the passes over the recorded
+/// gradient below (a Tape shows its entries only through for_each_entry,
+/// which builds a view of each and costs several times as much).
+struct RecordingReader {
+  template <class T>
+  static RecordingView<T> view(const Tape<T>& tape) noexcept {
+    return tape.recording_.view();
+  }
+  /// The adjoints of the entries up to `out` on `tape` (Tape::sweep_into).
+  template <class T>
+  static void sweep_into(Tape<T>& tape, const Var<T>& out, std::vector<T>& adjoint) {
+    tape.sweep_into(EntryOf<T>::stamp(out), out.value(), adjoint);
+  }
+};
+
 /// Records f at x twice nested: leaves on a Tape<T>, and Var<Var<T>> leaves
 /// over them on a Tape<Var<T>>; sweeps the outer tape, whose arithmetic
 /// records on the inner one, and passes the inner leaves and the gradient
@@ -452,23 +467,16 @@ void with_gradient_recorded(F& f, std::span<const T> x, Use&& use) {
   {
     Lease<Var<T>> outer;
     const std::span<const Var<Var<T>>> nested = outer.record_leaves(leaves);
-    f(nested).backward();
+    thread_local std::vector<Var<T>> adjoint;  // f runs before it is used: no reentry
+    RecordingReader::sweep_into(Tape<Var<T>>::current(), f(nested), adjoint);
     for (std::size_t i = 0; i < nested.size(); ++i) {
-      gradient[i] = nested[i].grad();
+      // A leaf above the output (f returned an input) has a zero gradient.
+      const std::size_t entry = EntryOf<Var<T>>::index(nested[i]);
+      gradient[i] = entry < adjoint.size() ? adjoint[entry] : Var<T>();
     }
   }
   use(leaves, std::span<const Var<T>>(gradient));
 }
-
-/// Read access to a finished recording, for the passes over the recorded
-/// gradient below (a Tape shows its entries only through for_each_entry,
-/// which builds a view of each and costs several times as much).
-struct RecordingReader {
-  template <class T>
-  static RecordingView<T> view(const Tape<T>& tape) noexcept {
-    return tape.recording_.view();
-  }
-};
 
 /// Which inputs entries of a recording depend on, as sorted index sets in
 /// one pool. Only the entries that the wanted ones read, directly or not,
@@ -583,22 +591,35 @@ HessianSparsity pattern_from_bit_sets(const RecordingView<T>& view, std::size_t 
   // Only the operands matter here: their indices, read in entry order.
   const std::uint32_t* operand = view.operand_index;
   const std::uint32_t* wide_count = view.wide_count;
-  for (std::size_t e = 0; e < view.entries; ++e) {
-    std::size_t count = shape_steps.operands[view.shape_of(e)];
-    if (count == ShapeSteps::wide) {
-      count = *wide_count++;
+  const auto unite = [](Bits& set, const Bits& from) {
+    for (std::size_t w = 0; w < words; ++w) {
+      set[w] |= from[w];
     }
+  };
+  for (std::size_t e = 0; e < view.entries; ++e) {
+    // One and two operands, the commonest counts, read from the shape's
+    // low bits; the table for the rest.
+    const unsigned code = view.shape_of(e);
+    std::size_t count = code & shape::count_mask;
     Bits set{};
-    if (count == 0) {
-      if (e - first_leaf < n) {  // input e - first_leaf
-        set[(e - first_leaf) / 64] = std::uint64_t{1} << ((e - first_leaf) % 64);
-      }
-    } else {
+    if (count == 1) {
       set = sets[operand[0]];
-      for (std::size_t k = 1; k < count; ++k) {
-        const Bits& from = sets[operand[k]];
-        for (std::size_t w = 0; w < words; ++w) {
-          set[w] |= from[w];
+    } else if (count == 2) {
+      set = sets[operand[0]];
+      unite(set, sets[operand[1]]);
+    } else {
+      count = shape_steps.operands[code];
+      if (count == ShapeSteps::wide) {
+        count = *wide_count++;
+      }
+      if (count == 0) {
+        if (e - first_leaf < n) {  // input e - first_leaf
+          set[(e - first_leaf) / 64] = std::uint64_t{1} << ((e - first_leaf) % 64);
+        }
+      } else {
+        set = sets[operand[0]];
+        for (std::size_t k = 1; k < count; ++k) {
+          unite(set, sets[operand[k]]);
         }
       }
     }

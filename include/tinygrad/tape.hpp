@@ -666,6 +666,19 @@ class Tape {
     sweep_down_from(top, [top, &seed](T* adjoint) { adjoint[top] = seed; });
   }
 
+  /// The adjoints of every entry up to the output `out` for backward() from
+  /// it, into `adjoint` instead of the gradients: the functional API's
+  /// Hessians read the gradient they record from there (functional.hpp,
+  /// with_gradient_recorded). The adjoints start as constant zeros, where
+  /// grads_ starts from T(0), on a nested tape a zero leaf of the tape below
+  /// that every share would then be added to: recorded, as an entry each.
+  void sweep_into(const detail::Stamp& out, const T& value, std::vector<T>& adjoint) {
+    require_recorded_here(out, value, "backward()");
+    adjoint.assign(std::size_t{out.index} + 1, T());
+    adjoint[out.index] = detail::constant_of<T>(1);
+    detail::reverse_sweep(recording_.view(), adjoint.data(), out.index);
+  }
+
   /// backward() from several outputs in one sweep: `seed(adjoint)` sets the
   /// outputs' adjoints, all at or below `top`, in an array that is zero.
   template <class Seed>

@@ -376,6 +376,7 @@ namespace detail {
 template <class T>
 struct EntryOf {
   static std::uint32_t index(const Var<T>& x) noexcept { return x.stamp_.index; }
+  static const Stamp& stamp(const Var<T>& x) noexcept { return x.stamp_; }
 };
 
 /// The plain number inside a Var, a Var<Var<T>>, ...

@@ -77,28 +77,64 @@ void reverse_sweep(const RecordingView<T>& recording, T* adjoint, std::uint32_t 
     on_final(i, a);
     return true;
   };
-  // A partial times an adjoint. On a tape of Var<U> for a number U (second
-  // derivatives), a constant partial (the c of c * x: constant_of) is the
-  // number it holds: times it, the product records one operand on the tape
-  // below, where a constant Var would go the slower way of constants.
-  const auto times = [](const T& partial_k, const T& a) TINYGRAD_DETAIL_HOT_INLINE -> T {
+  // On a tape of Var<U> for a number U (second derivatives) every product
+  // and sum below records on the tape below, and the forward sweeps and
+  // sparsity passes over that recording pay for each entry. So a share is
+  // formed and added with as few entries as give the same values:
+  // - a constant partial (the c of c * x: constant_of) is the number it
+  //   holds, and +-1 is no product at all: a * 1 is a, and a * -1 added is
+  //   a subtracted (x + (-a) and x - a are the same number);
+  // - an adjoint that is the constant 1 (the seed, passed down a sum) times
+  //   a partial is that partial;
+  // - an adjoint that is still a constant 0 takes a nonzero share as it is
+  //   (0 + s is s; for s = -0 it is +0, so a zero share is added).
+  constexpr bool nested_on_numbers = [] {
     if constexpr (is_var<T>) {
-      if constexpr (std::is_floating_point_v<typename T::value_type>) {
-        if (partial_k.is_constant()) {
-          return a * partial_k.value();
-        }
-      }
+      return std::is_floating_point_v<typename T::value_type>;
+    } else {
+      return false;
     }
-    return partial_k * a;
-  };
+  }();
   // Operand k of entry i (its partial at `p`; null for a unit one, -1 if
-  // `negated`) receives `share`.
+  // `negated`) receives `share`, negated if `negated`.
   const auto add_to = [&](std::size_t i, std::size_t k, const T& share, const T* p, bool negated)
                           TINYGRAD_DETAIL_HOT_INLINE {
                             const std::uint32_t j = operand[k];
-                            adjoint[j] += share;
+                            if constexpr (nested_on_numbers) {
+                              T& into = adjoint[j];
+                              const bool is_zero = into.is_constant() && into.value() == 0;
+                              if (is_zero && share.value() != 0) {
+                                into = negated ? T(-share) : share;
+                              } else if (negated && !into.is_constant()) {
+                                into -= share;
+                              } else {
+                                into += negated ? T(-share) : share;
+                              }
+                            } else {
+                              adjoint[j] += negated ? T(-share) : share;
+                            }
                             after_write(i, k, j, p, negated);
                           };
+  // Operand k of entry i receives its stored partial at `p` times `a`.
+  const auto add_product_to = [&](std::size_t i, std::size_t k, const T* p, const T& a)
+                                  TINYGRAD_DETAIL_HOT_INLINE {
+                                    if constexpr (nested_on_numbers) {
+                                      if (p->is_constant()) {
+                                        const auto c = p->value();
+                                        if (c == 1 || c == -1) {
+                                          add_to(i, k, a, p, c == -1);
+                                        } else {
+                                          add_to(i, k, a * c, p, false);
+                                        }
+                                        return;
+                                      }
+                                      if (a.is_constant() && a.value() == 1) {
+                                        add_to(i, k, *p, p, false);
+                                        return;
+                                      }
+                                    }
+                                    add_to(i, k, *p * a, p, false);
+                                  };
 
   // One case per shape, each with its operand count known, so that the
   // compiler spells the one to three operands out: a loop over so few is
@@ -109,7 +145,7 @@ void reverse_sweep(const RecordingView<T>& recording, T* adjoint, std::uint32_t 
     partial -= sizeof...(k);
     const T a = adjoint[i];
     if (passes_on(i, a)) {
-      (add_to(i, k, times(partial[k], a), partial + k, false), ...);
+      (add_product_to(i, k, partial + k, a), ...);
     }
   };
   const auto unit = [&]<std::size_t... k>(std::size_t i, bool negated_last,
@@ -118,8 +154,7 @@ void reverse_sweep(const RecordingView<T>& recording, T* adjoint, std::uint32_t 
     operand -= sizeof...(k);
     const T a = adjoint[i];
     if (passes_on(i, a)) {
-      (add_to(i, k, negated_last && k == last ? T(-a) : a, nullptr, negated_last && k == last),
-       ...);
+      (add_to(i, k, a, nullptr, negated_last && k == last), ...);
     }
   };
   // Wide entries (and any code that no entry has: the table decodes it).
@@ -137,7 +172,7 @@ void reverse_sweep(const RecordingView<T>& recording, T* adjoint, std::uint32_t 
     }
     if (!is_unit) {
       for (std::size_t k = 0; k < n; ++k) {
-        add_to(i, k, times(partial[k], a), partial + k, false);
+        add_product_to(i, k, partial + k, a);
       }
       return;
     }
@@ -145,7 +180,7 @@ void reverse_sweep(const RecordingView<T>& recording, T* adjoint, std::uint32_t 
     for (std::size_t k = 0; k + 1 < n; ++k) {
       add_to(i, k, a, nullptr, false);
     }
-    add_to(i, n - 1, negated_last ? T(-a) : a, nullptr, negated_last);
+    add_to(i, n - 1, a, nullptr, negated_last);
   };
 
   for (std::size_t i = std::size_t{out} + 1; i-- > 0;) {
