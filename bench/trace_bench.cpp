@@ -7,9 +7,10 @@
 // `replay/recording`, and `trace_bytes_per_op` and `workspace_bytes_per_op`
 // (the memory of the trace and of its workspace, per traced operation).
 //
-// BM_Batch_*: the same trace evaluated at 64 points, one point at a time
+// BM_Batch_*<T>: the same trace evaluated at 64 points, one point at a time
 // (`one_at_a_time`, the baseline) and all at once with the points in SIMD
-// lanes (`batch`, values_and_gradients); counter `batch/one_at_a_time`.
+// lanes (`batch`, values_and_gradients), in double and in float (twice the
+// lanes); counter `batch/one_at_a_time`.
 //
 // BM_MonteCarlo: the discounted payoff of a European call and its
 // gradient in (S0, sigma) on 4096 paths (examples/monte_carlo_greeks.cpp),
@@ -108,29 +109,30 @@ BENCHMARK(BM_W4);
 
 /// Times 64 points replayed one at a time against all at once in lanes,
 /// with the instruction set the kernels choose (`batch`) and with the
-/// build's own (`batch_compiled`).
-template <class Loss>
-void compare_batch(benchmark::State& state, const std::vector<double>& point, Loss loss) {
+/// build's own (`batch_compiled`), in T: double (8 lanes with AVX-512) or
+/// float (16).
+template <class T, class Loss>
+void compare_batch(benchmark::State& state, const std::vector<T>& point, Loss loss) {
   constexpr std::size_t m = 64;
   const std::size_t n = point.size();
-  tinygrad::Trace<double> trace =
-      tinygrad::trace([&](std::span<const Traced<double>> p) { return loss(p); }, point);
-  std::vector<double> points(m * n);
+  tinygrad::Trace<T> trace =
+      tinygrad::trace([&](std::span<const Traced<T>> p) { return loss(p); }, point);
+  std::vector<T> points(m * n);
   for (std::size_t k = 0; k < m; ++k) {
     for (std::size_t i = 0; i < n; ++i) {
-      points[k * n + i] = point[i] * (1.0 + 0.001 * static_cast<double>(k));
+      points[k * n + i] = point[i] * (T(1) + T(0.001) * static_cast<T>(k));
     }
   }
-  std::vector<double> values(m);
-  std::vector<double> gradients(m * n);
+  std::vector<T> values(m);
+  std::vector<T> gradients(m * n);
   harness::compare_to(
       state, 1,
       Contender{"one_at_a_time",
                 [&] {
                   for (std::size_t k = 0; k < m; ++k) {
                     values[k] =
-                        trace.value_and_gradient(std::span<const double>(points).subspan(k * n, n),
-                                                 std::span<double>(gradients).subspan(k * n, n));
+                        trace.value_and_gradient(std::span<const T>(points).subspan(k * n, n),
+                                                 std::span<T>(gradients).subspan(k * n, n));
                   }
                 }},
       Contender{"batch", [&] { trace.values_and_gradients(points, values, gradients); }},
@@ -140,21 +142,26 @@ void compare_batch(benchmark::State& state, const std::vector<double>& point, Lo
                 }});
 }
 
+template <class T>
 void BM_Batch_W1(benchmark::State& state) {
   const auto layers = static_cast<std::size_t>(state.range(0));
-  std::vector<double> parameters(2 * layers, 0.0);
-  std::fill_n(parameters.begin(), layers, 0.5);
+  std::vector<T> parameters(2 * layers, T(0));
+  std::fill_n(parameters.begin(), layers, T(0.5));
   compare_batch(state, parameters, [layers](auto p) {
     return workloads::w1_loss(p.first(layers), p.subspan(layers), Sigmoid{});
   });
 }
-BENCHMARK(BM_Batch_W1)->Arg(3)->Arg(100);
+BENCHMARK(BM_Batch_W1<double>)->Arg(3)->Arg(100);
+BENCHMARK(BM_Batch_W1<float>)->Arg(3)->Arg(100);
 
+template <class T>
 void BM_Batch_W3(benchmark::State& state) {
-  compare_batch(state, workloads::w3_point(static_cast<std::size_t>(state.range(0))),
+  const std::vector<double> point = workloads::w3_point(static_cast<std::size_t>(state.range(0)));
+  compare_batch(state, std::vector<T>(point.begin(), point.end()),
                 [](auto p) { return workloads::w3_rosenbrock(p); });
 }
-BENCHMARK(BM_Batch_W3)->Arg(100);
+BENCHMARK(BM_Batch_W3<double>)->Arg(100);
+BENCHMARK(BM_Batch_W3<float>)->Arg(100);
 
 void BM_MonteCarlo(benchmark::State& state) {
   constexpr std::size_t paths = 4096;
