@@ -601,7 +601,7 @@ HessianSparsity pattern_from_bit_sets(const RecordingView<T>& view, std::size_t 
     // low bits; the table for the rest.
     const unsigned code = view.shape_of(e);
     std::size_t count = code & shape::count_mask;
-    Bits set{};
+    Bits& set = sets[e];  // written in place: an operand's set lies below
     if (count == 1) {
       set = sets[operand[0]];
     } else if (count == 2) {
@@ -613,6 +613,7 @@ HessianSparsity pattern_from_bit_sets(const RecordingView<T>& view, std::size_t 
         count = *wide_count++;
       }
       if (count == 0) {
+        set = Bits{};
         if (e - first_leaf < n) {  // input e - first_leaf
           set[(e - first_leaf) / 64] = std::uint64_t{1} << ((e - first_leaf) % 64);
         }
@@ -624,7 +625,6 @@ HessianSparsity pattern_from_bit_sets(const RecordingView<T>& view, std::size_t 
       }
     }
     operand += count;
-    sets[e] = set;
   }
   // The rows, after the entries' sets.
   const std::span<Bits> rows(sets + view.entries, n);

@@ -60,7 +60,10 @@ struct Dormant {};
 template <class T>
 struct OperandWithValue {
   std::uint32_t index;
-  T partial;
+  // A number by value; a Var (a nested tape's partial) by reference, to the
+  // Recorder's argument, which outlives the record() call: each copy of a
+  // Var is 24 bytes and a flag written back to its source.
+  std::conditional_t<std::is_floating_point_v<T>, T, const T&> partial;
   const T& value;
 };
 

@@ -24,6 +24,12 @@
 
 namespace tinygrad::detail {
 
+/// How the Recorder's inline path takes a value or partial: a number by
+/// value; a Var (on a nested tape) by reference, since each copy of one is
+/// 24 bytes and a flag written back to its source, several per operation.
+template <class T>
+using Passed = std::conditional_t<is_var<T>, const T&, T>;
+
 /// Records the result of an operation onto the current tape after checking
 /// that its Var operands belong there. Every operation of tinygrad goes
 /// through here: it computes its value and partial derivatives on plain T and
@@ -43,7 +49,8 @@ struct Recorder {
   /// make g++ keep every temporary Var in memory on the inline path too.
   template <Partials P>
   TINYGRAD_DETAIL_HOT_INLINE static Var<T> unary(SourceLocation where, const char* operation,
-                                                 T value, const Var<T>& x, T dx, Var<T>* x_rvalue) {
+                                                 Passed<T> value, const Var<T>& x, Passed<T> dx,
+                                                 Var<T>* x_rvalue) {
     Tape<T>& tape = Tape<T>::current();
     if (!tape.holds_now(x.stamp_)) [[unlikely]] {
       return Var<T>(value, unary_unusual<P>(where, operation, value, x.value_, x.stamp_, dx), true);
@@ -64,8 +71,9 @@ struct Recorder {
   /// unit (x + y) both are +1; with unit_negated_last (x - y), dy is -1.
   template <Partials P>
   TINYGRAD_DETAIL_HOT_INLINE static Var<T> binary(SourceLocation where, const char* operation,
-                                                  T value, const Var<T>& x, T dx, const Var<T>& y,
-                                                  T dy, Var<T>* x_rvalue, Var<T>* y_rvalue) {
+                                                  Passed<T> value, const Var<T>& x, Passed<T> dx,
+                                                  const Var<T>& y, Passed<T> dy, Var<T>* x_rvalue,
+                                                  Var<T>* y_rvalue) {
     Tape<T>& tape = Tape<T>::current();
     if (!tape.holds_now(x.stamp_) || !tape.holds_now(y.stamp_)) [[unlikely]] {
       return Var<T>(value,
@@ -335,7 +343,7 @@ class OperandWriter {
 /// P: see Recorder::unary.
 template <Partials P = Partials::stored, class T>
 TINYGRAD_DETAIL_HOT_INLINE inline Var<T> record(SourceLocation where, const char* operation,
-                                                T value, const Var<T>& x, T dx,
+                                                Passed<T> value, const Var<T>& x, Passed<T> dx,
                                                 Var<T>* x_rvalue = nullptr) {
   return Recorder<T>::template unary<P>(where, operation, value, x, dx, x_rvalue);
 }
@@ -343,8 +351,9 @@ TINYGRAD_DETAIL_HOT_INLINE inline Var<T> record(SourceLocation where, const char
 /// Records `value`, computed from x and y, with partials dx and dy.
 template <Partials P = Partials::stored, class T>
 TINYGRAD_DETAIL_HOT_INLINE inline Var<T> record(SourceLocation where, const char* operation,
-                                                T value, const Var<T>& x, T dx, const Var<T>& y,
-                                                T dy, Var<T>* x_rvalue = nullptr,
+                                                Passed<T> value, const Var<T>& x, Passed<T> dx,
+                                                const Var<T>& y, Passed<T> dy,
+                                                Var<T>* x_rvalue = nullptr,
                                                 Var<T>* y_rvalue = nullptr) {
   return Recorder<T>::template binary<P>(where, operation, value, x, dx, y, dy, x_rvalue, y_rvalue);
 }

@@ -136,6 +136,12 @@ void reverse_sweep(const RecordingView<T>& recording, T* adjoint, std::uint32_t 
                                     add_to(i, k, *p * a, p, false);
                                   };
 
+  // An entry's adjoint, read once: a number (or a Dual) as a copy, which the
+  // compiler keeps in registers; a Var (a nested tape) by reference, since a
+  // copy of one is 24 bytes and a flag written back to its source. The
+  // reference stays valid: the shares go to operands, always below i.
+  using Adjoint = std::conditional_t<std::is_trivially_copyable_v<T>, const T, const T&>;
+
   // One case per shape, each with its operand count known, so that the
   // compiler spells the one to three operands out: a loop over so few is
   // what it would wrap in vectorised set-up code.
@@ -143,7 +149,7 @@ void reverse_sweep(const RecordingView<T>& recording, T* adjoint, std::uint32_t 
       TINYGRAD_DETAIL_HOT_INLINE {
     operand -= sizeof...(k);
     partial -= sizeof...(k);
-    const T a = adjoint[i];
+    const Adjoint a = adjoint[i];
     if (passes_on(i, a)) {
       (add_product_to(i, k, partial + k, a), ...);
     }
@@ -152,7 +158,7 @@ void reverse_sweep(const RecordingView<T>& recording, T* adjoint, std::uint32_t 
                                           std::index_sequence<k...>) TINYGRAD_DETAIL_HOT_INLINE {
     constexpr std::size_t last = sizeof...(k) - 1;
     operand -= sizeof...(k);
-    const T a = adjoint[i];
+    const Adjoint a = adjoint[i];
     if (passes_on(i, a)) {
       (add_to(i, k, a, nullptr, negated_last && k == last), ...);
     }
@@ -166,7 +172,7 @@ void reverse_sweep(const RecordingView<T>& recording, T* adjoint, std::uint32_t 
     }
     operand -= n;
     partial -= is_unit ? 0 : n;
-    const T a = adjoint[i];
+    const Adjoint a = adjoint[i];
     if (!passes_on(i, a) || n == 0) {  // on_final first: a sum of constants has no operands
       return;
     }
