@@ -57,13 +57,16 @@ struct Dormant {};
 
 /// An operand as the Recorder hands it to Tape::record: what the recording
 /// stores (index, partial), and the operand's value for anomaly reports.
+/// How the Recorder's inline path takes a value or partial: a number by
+/// value; a Var (on a nested tape) by reference, since each copy of one is
+/// 24 bytes and a flag written back to its source, several per operation.
+template <class T>
+using Passed = std::conditional_t<is_var<T>, const T&, T>;
+
 template <class T>
 struct OperandWithValue {
   std::uint32_t index;
-  // A number by value; a Var (a nested tape's partial) by reference, to the
-  // Recorder's argument, which outlives the record() call: each copy of a
-  // Var is 24 bytes and a flag written back to its source.
-  std::conditional_t<std::is_floating_point_v<T>, T, const T&> partial;
+  Passed<T> partial;  // a Var by reference to the Recorder's argument, which outlives record()
   const T& value;
 };
 

@@ -24,12 +24,6 @@
 
 namespace tinygrad::detail {
 
-/// How the Recorder's inline path takes a value or partial: a number by
-/// value; a Var (on a nested tape) by reference, since each copy of one is
-/// 24 bytes and a flag written back to its source, several per operation.
-template <class T>
-using Passed = std::conditional_t<is_var<T>, const T&, T>;
-
 /// Records the result of an operation onto the current tape after checking
 /// that its Var operands belong there. Every operation of tinygrad goes
 /// through here: it computes its value and partial derivatives on plain T and
