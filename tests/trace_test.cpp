@@ -703,6 +703,61 @@ TEST_CASE("a function of several outputs: its Jacobian by hand, by differences, 
   CHECK(flat[2] == std::cos(x0[2]));
 }
 
+TEST_CASE("every sweep starts from zero adjoints, whatever the one before left") {
+  // Outputs of every kind: results (one listed twice), an input, a constant.
+  VectorTrace<double> t = tinygrad::trace(five_outputs, std::vector<double>{0.4, -0.3, 1.5});
+  const std::vector<double> x{-0.8, 1.7, 0.6};
+  const double e = std::exp(x[0]);
+  const auto by_hand = [&](const std::vector<double>& v) {
+    // v^T J, J as in the test above.
+    const double first = v[0] + v[4];
+    return std::vector<double>{first * x[1] + v[1] * e / x[2], first * x[0] + v[2],
+                               first * std::cos(x[2]) - v[1] * e / (x[2] * x[2])};
+  };
+  const std::vector<std::vector<double>> seeds{
+      {1.0, 2.0, 3.0, 4.0, 5.0}, {0.0, 0.0, 1.0, 0.0, 0.0}, {-1.0, 0.5, 0.0, 9.0, 0.0}};
+  std::vector<std::vector<double>> first_pass;
+  for (int pass = 0; pass < 2; ++pass) {
+    for (std::size_t s = 0; s < seeds.size(); ++s) {
+      INFO("pass ", pass, ", seed ", s);
+      std::vector<double> g(3, -1.0);
+      t.vjp(x, seeds[s], g);
+      const std::vector<double> expected = by_hand(seeds[s]);
+      for (std::size_t k = 0; k < 3; ++k) {
+        check_close(g[k], expected[k], 1e-14);
+      }
+      if (pass == 0) {
+        first_pass.push_back(g);
+      } else {
+        CHECK(g == first_pass[s]);  // bit for bit: nothing carried over
+      }
+    }
+  }
+  // A batch after a batch: each gets its own points' gradients.
+  Trace<double> r = tinygrad::trace(rosenbrock, std::vector<double>{0.5, 0.5, 0.5});
+  const std::size_t m = tinygrad::detail::tracing::lanes<double> + 1;
+  std::vector<double> values(m);
+  std::vector<double> gradients(3 * m);
+  for (const double shift : {0.0, 0.25}) {
+    std::vector<double> points(3 * m);
+    for (std::size_t i = 0; i < points.size(); ++i) {
+      points[i] = 0.1 * static_cast<double>(i % 7) - shift;
+    }
+    for (const tinygrad::InstructionSet set : tinygrad_test::available_instruction_sets()) {
+      INFO("shift ", shift, ", instruction set ", std::string(tinygrad::instruction_set_name(set)));
+      r.values_and_gradients(points, values, gradients, {}, set);
+      for (std::size_t k = 0; k < m; ++k) {
+        const std::vector<double> point(points.begin() + static_cast<std::ptrdiff_t>(3 * k),
+                                        points.begin() + static_cast<std::ptrdiff_t>(3 * k + 3));
+        const std::vector<double> expected = rosenbrock_gradient(point);
+        for (std::size_t i = 0; i < 3; ++i) {
+          check_close(gradients[3 * k + i], expected[i], 1e-13);
+        }
+      }
+    }
+  }
+}
+
 TEST_CASE("several outputs: data, branches, no outputs, sizes") {
   // With data: f(x, d) = (x0 * d0, x0 + d1, d0), J = (d0; 1; 0).
   VectorTrace<double> with_data = tinygrad::trace(

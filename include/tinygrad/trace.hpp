@@ -602,8 +602,7 @@ class TraceCore {
   /// The gradient of sum_k seed[k] * output k after evaluate(), into
   /// `gradient` (the inputs' size).
   void sweep(const T* seed, std::span<T> gradient) {
-    reverse(*program_, workspace_, seed);
-    std::copy_n(workspace_.adjoints.begin(), gradient.size(), gradient.begin());
+    reverse(*program_, workspace_, seed, gradient);
   }
 
   Function function_;

@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <type_traits>
 #include <vector>
 
@@ -66,21 +67,35 @@ const Guard* forward(const Program<T>& program, Workspace<T>& ws) {
 
 /// The reverse sweep over a forward()'s values and partials, as the tape's:
 /// from the last instruction down to the first. Output k's adjoint starts
-/// at seed[k] (one per output; an output listed twice gets both).
+/// at seed[k] (one per output; an output listed twice gets both); the
+/// inputs' adjoints, the gradient, go to `gradient` (the first
+/// gradient.size() inputs').
+///
+/// Every adjoint the sweep reads is zero before and after, so that no
+/// sweep pays a pass over the whole array to clear it: an instruction's
+/// own adjoint is complete when the sweep reaches it (only later
+/// instructions add to it) and read there once, so it is zeroed there; the
+/// inputs', which no instruction reads, once copied out. The data's and
+/// the constants' are never read (data get no gradient; a constant is
+/// never a traced operand, and only an output that is one gets a seed).
 template <class T>
-void reverse(const Program<T>& program, Workspace<T>& ws, const T* seed) {
+void reverse(const Program<T>& program, Workspace<T>& ws, const T* seed, std::span<T> gradient) {
   const T* const values = ws.values.data();
   T* const adjoint = ws.adjoints.data();
-  std::fill(ws.adjoints.begin(), ws.adjoints.end(), T(0));
   for (std::size_t k = 0; k < program.outputs.size(); ++k) {
     adjoint[program.outputs[k]] += seed[k];
   }
   Cursors<T, const T> at{program.operands.data() + program.operands.size(),
                          ws.partials.data() + ws.partials.size(), nullptr};
-  const T* result_adjoint = adjoint + program.slots();
+  T* result_adjoint = adjoint + program.slots();
   for (std::size_t i = program.ops.size(); i-- > 0;) {
-    reverse_step(program.ops[i], values, at, *--result_adjoint, adjoint);
+    T& own = *--result_adjoint;
+    const T a = own;
+    own = T(0);
+    reverse_step(program.ops[i], values, at, a, adjoint);
   }
+  std::copy_n(adjoint, gradient.size(), gradient.begin());
+  std::fill_n(adjoint, program.inputs, T(0));
 }
 
 // ---- Many points at once: each slot holds lanes<T> values, one per point
@@ -326,17 +341,20 @@ TINYGRAD_DETAIL_INLINE inline void add_where_nonzero(
 
 /// reverse() over the lanes for a program of one output, its adjoint
 /// seeded with 1: per lane the one-point sweep, an adjoint of zero passing
-/// nothing on.
+/// nothing on. The inputs' adjoints stay for the caller to read; as in
+/// reverse(), an instruction's own adjoints are zeroed where the sweep has
+/// read them, so only the inputs' need clearing, here, at the start of the
+/// next batch's sweep.
 template <InstructionSet set, class T>
 TINYGRAD_DETAIL_INLINE inline void reverse_lanes(const Program<T>& program, LanesWorkspace<T>& ws) {
   constexpr std::size_t W = lanes<T>;
   const T* const values = ws.values.data();
   T* const adjoint = ws.adjoints.data();
-  std::fill(ws.adjoints.begin(), ws.adjoints.end(), T(0));
+  std::fill_n(adjoint, std::size_t{program.inputs} * W, T(0));
   std::fill_n(adjoint + std::size_t{program.outputs[0]} * W, W, T(1));
   const std::uint32_t* operand = program.operands.data() + program.operands.size();
   const T* partial = ws.partials.data() + ws.partials.size();
-  const T* result_adjoint = adjoint + program.slots() * W;
+  T* result_adjoint = adjoint + program.slots() * W;
   for (std::size_t i = program.ops.size(); i-- > 0;) {
     const Op op = program.ops[i];
     result_adjoint -= W;
@@ -385,6 +403,7 @@ TINYGRAD_DETAIL_INLINE inline void reverse_lanes(const Program<T>& program, Lane
         add_where_nonzero<Share::product, set>(to(0), partial, a, all_nonzero);
         break;
     }
+    std::fill_n(result_adjoint, W, T(0));
   }
 }
 
