@@ -591,10 +591,14 @@ HessianSparsity pattern_from_bit_sets(const RecordingView<T>& view, std::size_t 
   // Only the operands matter here: their indices, read in entry order.
   const std::uint32_t* operand = view.operand_index;
   const std::uint32_t* wide_count = view.wide_count;
-  const auto unite = [](Bits& set, const Bits& from) {
+  // The union formed in registers and stored once: or-ing into the set in
+  // memory would read back the store just made, which stalls the loop.
+  const auto united = [](const Bits& a, const Bits& b) {
+    Bits u;
     for (std::size_t w = 0; w < words; ++w) {
-      set[w] |= from[w];
+      u[w] = a[w] | b[w];
     }
+    return u;
   };
   for (std::size_t e = 0; e < view.entries; ++e) {
     // One and two operands, the commonest counts, read from the shape's
@@ -605,8 +609,7 @@ HessianSparsity pattern_from_bit_sets(const RecordingView<T>& view, std::size_t 
     if (count == 1) {
       set = sets[operand[0]];
     } else if (count == 2) {
-      set = sets[operand[0]];
-      unite(set, sets[operand[1]]);
+      set = united(sets[operand[0]], sets[operand[1]]);
     } else {
       count = shape_steps.operands[code];
       if (count == ShapeSteps::wide) {
@@ -618,10 +621,11 @@ HessianSparsity pattern_from_bit_sets(const RecordingView<T>& view, std::size_t 
           set[(e - first_leaf) / 64] = std::uint64_t{1} << ((e - first_leaf) % 64);
         }
       } else {
-        set = sets[operand[0]];
+        Bits u = sets[operand[0]];
         for (std::size_t k = 1; k < count; ++k) {
-          unite(set, sets[operand[k]]);
+          u = united(u, sets[operand[k]]);
         }
+        set = u;
       }
     }
     operand += count;
