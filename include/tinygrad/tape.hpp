@@ -55,14 +55,14 @@ struct TapeInternals;  // defined by tests only
 /// reusable per-thread tape).
 struct Dormant {};
 
-/// An operand as the Recorder hands it to Tape::record: what the recording
-/// stores (index, partial), and the operand's value for anomaly reports.
 /// How the Recorder's inline path takes a value or partial: a number by
 /// value; a Var (on a nested tape) by reference, since each copy of one is
 /// 24 bytes and a flag written back to its source, several per operation.
 template <class T>
 using Passed = std::conditional_t<is_var<T>, const T&, T>;
 
+/// An operand as the Recorder hands it to Tape::record: what the recording
+/// stores (index, partial), and the operand's value for anomaly reports.
 template <class T>
 struct OperandWithValue {
   std::uint32_t index;
