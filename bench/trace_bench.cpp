@@ -109,8 +109,8 @@ BENCHMARK(BM_W4);
 
 /// Times 64 points replayed one at a time against all at once in lanes,
 /// with the instruction set the kernels choose (`batch`) and with the
-/// build's own (`batch_compiled`), in T: double (8 lanes with AVX-512) or
-/// float (16).
+/// build's own (`batch_compiled`), in T: double (8 lanes to a vector with
+/// AVX-512, blocks of 32 points) or float (16, blocks of 64).
 template <class T, class Loss>
 void compare_batch(benchmark::State& state, const std::vector<T>& point, Loss loss) {
   constexpr std::size_t m = 64;

@@ -89,7 +89,10 @@ void check_replays_match_recordings(F f, const std::vector<double>& traced_at,
       CHECK(bits(g[i]) == bits(expected[i]));
     }
   }
-  const std::size_t m = 2 * tinygrad::detail::tracing::lanes<double> + 3;
+  // Two of the largest blocks (64 points), a vector's worth and three: a
+  // batch of several blocks whatever their size, the last one ending
+  // inside a vector.
+  const std::size_t m = std::size_t{64} * 2 + tinygrad::detail::tracing::lanes<double> + 3;
   std::vector<double> batch_points;
   for (std::size_t k = 0; k < m; ++k) {
     const std::vector<double>& x = points[k % points.size()];
@@ -384,7 +387,12 @@ TEST_CASE("a comparison is a guard: where it flips, the trace retraces or report
 }
 
 TEST_CASE("a batch: points where a guard flips get a trace of their own, or a report") {
-  const std::vector<double> points{2.0, -3.0, 0.5, -1.0, 4.0, 0.0, 1.5, -2.5, 3.0, -0.5, 1.0};
+  // Eleven points of both signs, then enough more for several blocks, with
+  // flips at lanes all over them.
+  std::vector<double> points{2.0, -3.0, 0.5, -1.0, 4.0, 0.0, 1.5, -2.5, 3.0, -0.5, 1.0};
+  for (std::size_t k = 0; k < 150; ++k) {
+    points.push_back(std::sin(0.9 * static_cast<double>(k)) * 3.0);
+  }
   std::vector<double> values(points.size());
   std::vector<double> gradients(points.size());
   Trace<double> t = tinygrad::trace(branchy, std::vector<double>{1.0});
@@ -441,7 +449,8 @@ TEST_CASE("a batch of floats: sixteen lanes, a recording's bits at each point") 
     using tinygrad::exp;
     return tinygrad::activate<tinygrad::Sigmoid>(x[0] * x[1] - 0.5f) / (1.0f + exp(x[1]));
   };
-  constexpr std::size_t m = 37;
+  // Several blocks, the last one ending inside a vector.
+  constexpr std::size_t m = std::size_t{64} * 2 + 37;
   std::vector<float> points(2 * m);
   for (std::size_t k = 0; k < points.size(); ++k) {
     points[k] = std::sin(0.37f * static_cast<float>(k)) * 3.0f;
@@ -735,7 +744,7 @@ TEST_CASE("every sweep starts from zero adjoints, whatever the one before left")
   }
   // A batch after a batch: each gets its own points' gradients.
   Trace<double> r = tinygrad::trace(rosenbrock, std::vector<double>{0.5, 0.5, 0.5});
-  const std::size_t m = tinygrad::detail::tracing::lanes<double> + 1;
+  const std::size_t m = 64 + tinygrad::detail::tracing::lanes<double> + 1;  // several blocks
   std::vector<double> values(m);
   std::vector<double> gradients(3 * m);
   for (const double shift : {0.0, 0.25}) {

@@ -735,8 +735,8 @@ class Trace : public detail::tracing::TraceCore<T> {
   /// positions of `gradients`, and its data are data[k * d, (k + 1) * d).
   /// If points holds n values, or data d, every point has those (the same
   /// parameters for many samples of data: per-sample gradients). The
-  /// points run in SIMD lanes, lanes<T> at a time; each gets the bits of
-  /// value_and_gradient at it alone. A point where a guard comes out the
+  /// points run in SIMD lanes, in blocks of up to 64 points per operation;
+  /// each gets the bits of value_and_gradient at it alone. A point where a guard comes out the
   /// other way gets its answer from a trace at that point (retrace: this
   /// trace stays as it is) or throws branch_changed (report).
   ///
@@ -901,49 +901,53 @@ class Trace : public detail::tracing::TraceCore<T> {
     }
   }
 
-  /// The batched replay behind values_and_gradients and values.
+  /// The batched replay behind values_and_gradients and values: the
+  /// points in blocks of block_lanes(program), each slot holding a block's
+  /// values side by side.
   void batch(std::span<const T> points, std::span<T> values, std::span<T> gradients,
              std::span<const T> data, bool with_gradients, InstructionSet set) {
-    constexpr std::size_t W = detail::tracing::lanes<T>;
+    constexpr std::size_t V = detail::tracing::lanes<T>;
     const detail::tracing::Program<T>& p = *this->program_;
     const std::size_t n = p.inputs;
     const std::size_t d = p.data;
     const std::size_t m = values.size();
     const bool shared_point = points.size() == n;
     const bool shared_data = data.size() == d;
-    lanes_.prepare(this->program_);
+    lanes_.prepare(this->program_, detail::tracing::block_lanes(p));
+    const std::size_t W = lanes_.width;
     T* const slots = lanes_.values.data();
     for (std::size_t first = 0; first < m; first += W) {
       const std::size_t count = std::min(W, m - first);
-      // Into the lanes. Lanes past the last point repeat it, so that they
-      // compute something valid; their results are dropped. A transpose:
-      // point by point where a point has at least a lane's count of values
-      // (contiguous reads), else slot by slot (the loop over the lanes,
-      // of a fixed count, unrolls; a point of two values would leave a
-      // loop of two per lane), a full block without clamping the lane.
+      // The lanes the block runs: whole vectors. Those past the last point
+      // repeat it, so that they compute something valid; their results
+      // are dropped.
+      const std::size_t active = (count + V - 1) / V * V;
+      // Into the lanes. A transpose: point by point where a point has at
+      // least a vector's count of values (contiguous reads), else slot by
+      // slot, a full block without clamping the lane.
       const auto point_of = [&](std::size_t l) { return first + std::min(l, count - 1); };
       const auto fill_slots = [&](T* slot, std::span<const T> from, std::size_t width,
                                   bool shared) {
         if (shared) {
           for (std::size_t i = 0; i < width; ++i) {
-            std::fill_n(slot + i * W, W, from[i]);
+            std::fill_n(slot + i * W, active, from[i]);
           }
-        } else if (width >= W) {
-          for (std::size_t l = 0; l < W; ++l) {
+        } else if (width >= V) {
+          for (std::size_t l = 0; l < active; ++l) {
             const T* const point = from.data() + point_of(l) * width;
             for (std::size_t i = 0; i < width; ++i) {
               slot[i * W + l] = point[i];
             }
           }
-        } else if (count == W) {
+        } else if (count == active) {
           for (std::size_t i = 0; i < width; ++i) {
-            for (std::size_t l = 0; l < W; ++l) {
+            for (std::size_t l = 0; l < active; ++l) {
               slot[i * W + l] = from[(first + l) * width + i];
             }
           }
         } else {
           for (std::size_t i = 0; i < width; ++i) {
-            for (std::size_t l = 0; l < W; ++l) {
+            for (std::size_t l = 0; l < active; ++l) {
               slot[i * W + l] = from[point_of(l) * width + i];
             }
           }
@@ -951,7 +955,8 @@ class Trace : public detail::tracing::TraceCore<T> {
       };
       fill_slots(slots, points, n, shared_point);
       fill_slots(slots + n * W, data, d, shared_data);
-      const std::uint64_t broken = detail::tracing::replay_lanes(p, lanes_, with_gradients, set);
+      const std::uint64_t broken =
+          detail::tracing::replay_lanes(p, lanes_, active, with_gradients, set);
       if (broken != 0) [[unlikely]] {
         finish_with_retraces(first, count, broken, points, values, gradients, data, with_gradients);
         continue;
@@ -959,7 +964,7 @@ class Trace : public detail::tracing::TraceCore<T> {
       for (std::size_t l = 0; l < count; ++l) {
         values[first + l] = slots[std::size_t{p.outputs[0]} * W + l];
       }
-      if (with_gradients && n >= W) {
+      if (with_gradients && n >= V) {
         for (std::size_t l = 0; l < count; ++l) {
           T* const gradient = gradients.data() + (first + l) * n;
           for (std::size_t i = 0; i < n; ++i) {
@@ -977,14 +982,14 @@ class Trace : public detail::tracing::TraceCore<T> {
     }
   }
 
-  /// The results of a batch of `count` points from point `first` on, of
+  /// The results of a block of `count` points from point `first` on, of
   /// which those in the mask `broken` go through one_point_elsewhere, in
   /// order (which may throw at one: the points before it have their
   /// results).
   void finish_with_retraces(std::size_t first, std::size_t count, std::uint64_t broken,
                             std::span<const T> points, std::span<T> values, std::span<T> gradients,
                             std::span<const T> data, bool with_gradients) {
-    constexpr std::size_t W = detail::tracing::lanes<T>;
+    const std::size_t W = lanes_.width;
     const detail::tracing::Program<T>& p = *this->program_;
     const std::size_t n = p.inputs;
     const std::size_t d = p.data;

@@ -27,18 +27,21 @@ namespace tinygrad::detail::tracing {
 
 /// What a replay writes into: the values, the kept partials and the
 /// adjoints of one evaluation, each `width` times (one per lane of a batch:
-/// values[slot * width + lane], and so on). Sized for one program at a time.
-template <class T, std::size_t width = 1>
+/// values[slot * width + lane], and so on; width 1 at one point). Sized for
+/// one program at a time.
+template <class T>
 struct Workspace {
   SizedFor<T> sized_for;
+  std::size_t width = 0;
   std::vector<T> values;
   std::vector<T> partials;
   std::vector<T> adjoints;
 
-  void prepare(const std::shared_ptr<const Program<T>>& shared) {
-    if (sized_for.is(shared)) {
+  void prepare(const std::shared_ptr<const Program<T>>& shared, std::size_t lanes_per_slot = 1) {
+    if (sized_for.is(shared) && width == lanes_per_slot) {
       return;
     }
+    width = lanes_per_slot;
     const Program<T>& program = *shared;
     values.assign(program.slots() * width, T(0));
     for (std::size_t c = 0; c < program.constants.size(); ++c) {
@@ -98,50 +101,76 @@ void reverse(const Program<T>& program, Workspace<T>& ws, const T* seed, std::sp
   std::fill_n(adjoint, program.inputs, T(0));
 }
 
-// ---- Many points at once: each slot holds lanes<T> values, one per point
-// (structure of arrays), and each instruction runs over all the lanes. The
-// loops over lanes vectorise; per lane they are the one-point formulas, so
-// a point's lane gives the bits of a replay at that point alone.
+// ---- Many points at once: each slot holds the values of a block of
+// points side by side (structure of arrays), and each instruction runs
+// over all of them, a vector of lanes<T> at a time. The loops over lanes
+// vectorise; per lane they are the one-point formulas, so a point's lane
+// gives the bits of a replay at that point alone.
 
-/// The workspace of a batched replay.
+/// The workspace of a batched replay: width = block_lanes(program).
 template <class T>
-using LanesWorkspace = Workspace<T, lanes<T>>;
+using LanesWorkspace = Workspace<T>;
 
-/// body(l) for every lane l. In the AVX2 and AVX-512 copies the loop stays
-/// a loop until the vectoriser sees it (`unroll 1`): unrolled first, g++ 12
-/// rebuilds some of these loops from scalar operations and shuffles. The
-/// build's own copy (SSE2 without -march) keeps the unrolled loop, which
-/// runs faster there.
+/// How many points a block of a batch holds: four vectors of lanes<T>
+/// (at most 64 lanes: the mask of the lanes where a guard does not hold
+/// is 64 bits), or fewer where the block's workspace (values, adjoints and
+/// kept partials) would exceed `block_bytes`, at least one. Several
+/// vectors per instruction share its dispatch and its operands' indices,
+/// and are independent of each other, so that the processor overlaps them
+/// where one vector would wait on the last instruction's result. Four is
+/// what trace_bench's batches (BM_Batch_*, BM_MonteCarlo) run fastest
+/// with, or close to it, from one to eight vectors.
+template <class T>
+std::size_t block_lanes(const Program<T>& program) {
+  constexpr std::size_t block_bytes = std::size_t{1} << 20;
+  constexpr std::size_t most = std::clamp<std::size_t>(64 / lanes<T>, 1, 4);
+  const std::size_t per_vector = (2 * program.slots() + program.partials) * lanes<T> * sizeof(T);
+  return lanes<T> *
+         std::clamp<std::size_t>(block_bytes / std::max<std::size_t>(per_vector, 1), 1, most);
+}
+
+/// body(l) for the lanes l of one vector, from `first` on. In the AVX2 and
+/// AVX-512 copies the loop stays a loop until the vectoriser sees it
+/// (`unroll 1`): unrolled first, g++ 12 rebuilds some of these loops from
+/// scalar operations and shuffles. The build's own copy (SSE2 without
+/// -march) keeps the unrolled loop, which runs faster there.
 template <InstructionSet set, class T, class Body>
-TINYGRAD_DETAIL_INLINE inline void for_each_lane(Body body) {
+TINYGRAD_DETAIL_INLINE inline void for_each_lane(std::size_t first, Body body) {
+  // Counted from 0, so that the count is a constant the vectoriser sees.
   if constexpr (set != InstructionSet::compiled) {
 #pragma GCC unroll 1
     for (std::size_t l = 0; l < lanes<T>; ++l) {
-      body(l);
+      body(first + l);
     }
   } else {
     for (std::size_t l = 0; l < lanes<T>; ++l) {
-      body(l);
+      body(first + l);
     }
   }
 }
 
-/// result[l] = f(a[l], b[l]) over the lanes. The pointers are declared not
-/// to overlap (a result's slot is never its operands'; a and b may be the
-/// same, which only reads), or the compiler would not vectorise the loop.
+/// result[l] = f(a[l], b[l]) over `count` lanes, a multiple of lanes<T>.
+/// The pointers are declared not to overlap (a result's slot is never its
+/// operands'; a and b may be the same, which only reads), or the compiler
+/// would not vectorise the loop.
 template <InstructionSet set, class T, class F>
-TINYGRAD_DETAIL_INLINE inline void each_lane(T* __restrict result, const T* __restrict a,
-                                             const T* __restrict b, F f) {
-  for_each_lane<set, T>([&](std::size_t l) TINYGRAD_DETAIL_INLINE { result[l] = f(a[l], b[l]); });
+TINYGRAD_DETAIL_INLINE inline void each_lane(std::size_t count, T* __restrict result,
+                                             const T* __restrict a, const T* __restrict b, F f) {
+  for (std::size_t first = 0; first < count; first += lanes<T>) {
+    for_each_lane<set, T>(first,
+                          [&](std::size_t l) TINYGRAD_DETAIL_INLINE { result[l] = f(a[l], b[l]); });
+  }
 }
 
-/// forward() over the lanes; returns a mask of the lanes where a guard does
-/// not hold. Forced inline, as reverse_lanes, so that each copy of
-/// replay_lanes compiles it for its own instruction set.
+/// forward() over the first `count` lanes of each slot (a multiple of
+/// lanes<T>); returns a mask of the lanes where a guard does not hold.
+/// Forced inline, as reverse_lanes, so that each copy of replay_lanes
+/// compiles it for its own instruction set.
 template <InstructionSet set, class T>
 TINYGRAD_DETAIL_INLINE inline std::uint64_t forward_lanes(const Program<T>& program,
-                                                          LanesWorkspace<T>& ws) {
-  constexpr std::size_t W = lanes<T>;
+                                                          LanesWorkspace<T>& ws,
+                                                          std::size_t count) {
+  const std::size_t W = ws.width;
   T* const values = ws.values.data();
   const std::uint32_t* operand = program.operands.data();
   const Callee<T>* const* callee = program.callees.data();
@@ -157,39 +186,39 @@ TINYGRAD_DETAIL_INLINE inline std::uint64_t forward_lanes(const Program<T>& prog
     switch (op) {
       case Op::add:
       case Op::add_constant:
-        each_lane<set>(result, a, b, [](T x, T y) { return x + y; });
+        each_lane<set>(count, result, a, b, [](T x, T y) { return x + y; });
         break;
       case Op::subtract:
       case Op::subtract_constant:
-        each_lane<set>(result, a, b, [](T x, T y) { return x - y; });
+        each_lane<set>(count, result, a, b, [](T x, T y) { return x - y; });
         break;
       case Op::constant_subtract:
-        each_lane<set>(result, a, b, [](T x, T c) { return c - x; });
+        each_lane<set>(count, result, a, b, [](T x, T c) { return c - x; });
         break;
       case Op::negate:
-        each_lane<set>(result, a, b, [](T x, T) { return -x; });
+        each_lane<set>(count, result, a, b, [](T x, T) { return -x; });
         break;
       case Op::multiply:
       case Op::multiply_constant:
-        each_lane<set>(result, a, b, [](T x, T y) { return x * y; });
+        each_lane<set>(count, result, a, b, [](T x, T y) { return x * y; });
         break;
       case Op::divide:
-        each_lane<set>(result, a, b, [](T x, T y) { return x / y; });
-        each_lane<set>(partial, b, b, [](T y, T) { return T(1) / y; });
-        each_lane<set>(partial + W, result, b, [](T q, T y) { return -q / y; });
+        each_lane<set>(count, result, a, b, [](T x, T y) { return x / y; });
+        each_lane<set>(count, partial, b, b, [](T y, T) { return T(1) / y; });
+        each_lane<set>(count, partial + W, result, b, [](T q, T y) { return -q / y; });
         break;
       case Op::divide_constant:
-        each_lane<set>(result, a, b, [](T x, T d) { return x / d; });
-        each_lane<set>(partial, b, b, [](T d, T) { return T(1) / d; });
+        each_lane<set>(count, result, a, b, [](T x, T d) { return x / d; });
+        each_lane<set>(count, partial, b, b, [](T d, T) { return T(1) / d; });
         break;
       case Op::constant_divide:
-        each_lane<set>(result, a, b, [](T x, T c) { return c / x; });
-        each_lane<set>(partial, result, a, [](T q, T x) { return -q / x; });
+        each_lane<set>(count, result, a, b, [](T x, T c) { return c / x; });
+        each_lane<set>(count, partial, result, a, [](T q, T x) { return -q / x; });
         break;
       case Op::call_unary:
       case Op::call_binary:
       case Op::call_with_constant:
-        (*callee++)->many[static_cast<std::size_t>(set)](a, b, result, partial);
+        (*callee++)->many[static_cast<std::size_t>(set)](a, b, result, partial, count, W);
         break;
     }
     operand += one_operand ? 1 : 2;
@@ -198,7 +227,7 @@ TINYGRAD_DETAIL_INLINE inline std::uint64_t forward_lanes(const Program<T>& prog
   }
   std::uint64_t broken = 0;
   for (const Guard& g : program.guards) {
-    for (std::size_t l = 0; l < W; ++l) {
+    for (std::size_t l = 0; l < count; ++l) {
       const bool holds_here = holds(g.predicate, values[std::size_t{g.left} * W + l],
                                     values[std::size_t{g.right} * W + l]);
       broken |= holds_here != g.outcome ? std::uint64_t{1} << l : 0;
@@ -207,7 +236,7 @@ TINYGRAD_DETAIL_INLINE inline std::uint64_t forward_lanes(const Program<T>& prog
   return broken;
 }
 
-// Whether no lane of a slot is +0 or -0, in the copies for wider
+// Whether no lane of a vector is +0 or -0, in the copies for wider
 // instruction sets: one comparison of whole registers, where the loop
 // below becomes a reduction over the lanes, a chain of shuffles and
 // minimums, on every instruction of the sweep. A NaN is not zero. Target
@@ -247,7 +276,7 @@ template <InstructionSet set, class T>
 TINYGRAD_DETAIL_INLINE inline bool none_zero(const T* a) {
 #if TINYGRAD_DETAIL_WIDE_ZERO_TESTS
   if constexpr (std::is_same_v<T, double> || std::is_same_v<T, float>) {
-    static_assert(lanes<T> * sizeof(T) == 64, "the tests read one 64-byte slot");
+    static_assert(lanes<T> * sizeof(T) == 64, "the tests read one 64-byte vector");
 #ifdef __AVX512F__
     constexpr bool built_for_avx512 = true;
 #else
@@ -292,9 +321,10 @@ TINYGRAD_DETAIL_INLINE inline bool none_zero(const T* a) {
 enum class Share { same, negated, product };
 
 /// target[l] += the share `kind` of lane l (factor[l] the partial of a
-/// product, null for the others), in the lanes whose adjoint a[l] is not
-/// zero: the one-point sweep skips an instruction whose adjoint is zero,
-/// since 0 times an infinite partial would be NaN.
+/// product, null for the others) for the lanes l of one vector from
+/// `first` on, in the lanes whose adjoint a[l] is not zero: the one-point
+/// sweep skips an instruction whose adjoint is zero, since 0 times an
+/// infinite partial would be NaN.
 /// - If no lane's adjoint is zero (the common case): a plain loop.
 /// - Else, in the AVX2 and AVX-512 copies, the lanes whose adjoint is zero
 ///   add -0 instead, which leaves every number's bits as they are (x + -0
@@ -308,8 +338,8 @@ enum class Share { same, negated, product };
 /// feeds into one rounding (g++ by default, with FMA) then does so in both.
 template <Share kind, InstructionSet set, class T>
 TINYGRAD_DETAIL_INLINE inline void add_where_nonzero(
-    T* __restrict target, const std::type_identity_t<T>* __restrict factor, const T* __restrict a,
-    bool all_nonzero) {
+    std::size_t first, T* __restrict target, const std::type_identity_t<T>* __restrict factor,
+    const T* __restrict a, bool all_nonzero) {
   const auto share = [&](std::size_t l) TINYGRAD_DETAIL_INLINE {
     if constexpr (kind == Share::same) {
       return a[l];
@@ -320,17 +350,17 @@ TINYGRAD_DETAIL_INLINE inline void add_where_nonzero(
     }
   };
   if (all_nonzero) [[likely]] {
-    for_each_lane<set, T>([&](std::size_t l) TINYGRAD_DETAIL_INLINE {
+    for_each_lane<set, T>(first, [&](std::size_t l) TINYGRAD_DETAIL_INLINE {
       const T added = share(l);
       target[l] += added;
     });
   } else if constexpr (set != InstructionSet::compiled) {
-    for_each_lane<set, T>([&](std::size_t l) TINYGRAD_DETAIL_INLINE {
+    for_each_lane<set, T>(first, [&](std::size_t l) TINYGRAD_DETAIL_INLINE {
       const T added = share(l);
       target[l] += select(a[l] != T(0), added, T(-0.0));
     });
   } else {
-    for (std::size_t l = 0; l < lanes<T>; ++l) {
+    for (std::size_t l = first; l - first < lanes<T>; ++l) {
       if (a[l] != T(0)) {
         const T added = share(l);
         target[l] += added;
@@ -339,19 +369,21 @@ TINYGRAD_DETAIL_INLINE inline void add_where_nonzero(
   }
 }
 
-/// reverse() over the lanes for a program of one output, its adjoint
-/// seeded with 1: per lane the one-point sweep, an adjoint of zero passing
-/// nothing on. The inputs' adjoints stay for the caller to read; as in
-/// reverse(), an instruction's own adjoints are zeroed where the sweep has
-/// read them, so only the inputs' need clearing, here, at the start of the
-/// next batch's sweep.
+/// reverse() over the first `count` lanes of each slot (a multiple of
+/// lanes<T>) for a program of one output, its adjoint seeded with 1: per
+/// lane the one-point sweep, an adjoint of zero passing nothing on. The
+/// inputs' adjoints stay for the caller to read; as in reverse(), an
+/// instruction's own adjoints are zeroed where the sweep has read them, so
+/// only the inputs' need clearing, here, at the start of the next block's
+/// sweep. Lanes past `count` are not touched, so their adjoints stay zero.
 template <InstructionSet set, class T>
-TINYGRAD_DETAIL_INLINE inline void reverse_lanes(const Program<T>& program, LanesWorkspace<T>& ws) {
-  constexpr std::size_t W = lanes<T>;
+TINYGRAD_DETAIL_INLINE inline void reverse_lanes(const Program<T>& program, LanesWorkspace<T>& ws,
+                                                 std::size_t count) {
+  const std::size_t W = ws.width;
   const T* const values = ws.values.data();
   T* const adjoint = ws.adjoints.data();
   std::fill_n(adjoint, std::size_t{program.inputs} * W, T(0));
-  std::fill_n(adjoint + std::size_t{program.outputs[0]} * W, W, T(1));
+  std::fill_n(adjoint + std::size_t{program.outputs[0]} * W, count, T(1));
   const std::uint32_t* operand = program.operands.data() + program.operands.size();
   const T* partial = ws.partials.data() + ws.partials.size();
   T* result_adjoint = adjoint + program.slots() * W;
@@ -364,58 +396,87 @@ TINYGRAD_DETAIL_INLINE inline void reverse_lanes(const Program<T>& program, Lane
     // a result's slot is never an operand's. (Copied into a local array,
     // g++ keeps the copy in scalar registers and stops vectorising.)
     const T* const a = result_adjoint;
-    const bool all_nonzero = none_zero<set>(a);
-    const auto to = [&](std::size_t k) { return adjoint + std::size_t{operand[k]} * W; };
-    const auto value = [&](std::size_t k) { return values + std::size_t{operand[k]} * W; };
+    T* const to0 = adjoint + std::size_t{operand[0]} * W;
+    T* const to1 =
+        adjoint + std::size_t{operand[op == Op::negate || op == Op::call_unary ? 0 : 1]} * W;
+    const T* const value0 = values + std::size_t{operand[0]} * W;
+    const T* const value1 =
+        values + std::size_t{operand[op == Op::negate || op == Op::call_unary ? 0 : 1]} * W;
+    // Each case loops over the vectors, testing each one's adjoints, and
+    // zeroes them once passed on.
+    const auto each_vector = [&](auto shares) TINYGRAD_DETAIL_INLINE {
+      for (std::size_t first = 0; first < count; first += lanes<T>) {
+        shares(first, none_zero<set>(a + first));
+        for_each_lane<set, T>(
+            first, [&](std::size_t l) TINYGRAD_DETAIL_INLINE { result_adjoint[l] = T(0); });
+      }
+    };
     switch (op) {
       case Op::add:
-        add_where_nonzero<Share::same, set>(to(0), nullptr, a, all_nonzero);
-        add_where_nonzero<Share::same, set>(to(1), nullptr, a, all_nonzero);
+        each_vector([&](std::size_t first, bool all_nonzero) TINYGRAD_DETAIL_INLINE {
+          add_where_nonzero<Share::same, set>(first, to0, nullptr, a, all_nonzero);
+          add_where_nonzero<Share::same, set>(first, to1, nullptr, a, all_nonzero);
+        });
         break;
       case Op::subtract:
-        add_where_nonzero<Share::same, set>(to(0), nullptr, a, all_nonzero);
-        add_where_nonzero<Share::negated, set>(to(1), nullptr, a, all_nonzero);
+        each_vector([&](std::size_t first, bool all_nonzero) TINYGRAD_DETAIL_INLINE {
+          add_where_nonzero<Share::same, set>(first, to0, nullptr, a, all_nonzero);
+          add_where_nonzero<Share::negated, set>(first, to1, nullptr, a, all_nonzero);
+        });
         break;
       case Op::add_constant:
       case Op::subtract_constant:
-        add_where_nonzero<Share::same, set>(to(0), nullptr, a, all_nonzero);
+        each_vector([&](std::size_t first, bool all_nonzero) TINYGRAD_DETAIL_INLINE {
+          add_where_nonzero<Share::same, set>(first, to0, nullptr, a, all_nonzero);
+        });
         break;
       case Op::constant_subtract:
       case Op::negate:
-        add_where_nonzero<Share::negated, set>(to(0), nullptr, a, all_nonzero);
+        each_vector([&](std::size_t first, bool all_nonzero) TINYGRAD_DETAIL_INLINE {
+          add_where_nonzero<Share::negated, set>(first, to0, nullptr, a, all_nonzero);
+        });
         break;
       case Op::multiply:
-        add_where_nonzero<Share::product, set>(to(0), value(1), a, all_nonzero);
-        add_where_nonzero<Share::product, set>(to(1), value(0), a, all_nonzero);
+        each_vector([&](std::size_t first, bool all_nonzero) TINYGRAD_DETAIL_INLINE {
+          add_where_nonzero<Share::product, set>(first, to0, value1, a, all_nonzero);
+          add_where_nonzero<Share::product, set>(first, to1, value0, a, all_nonzero);
+        });
         break;
       case Op::multiply_constant:
-        add_where_nonzero<Share::product, set>(to(0), value(1), a, all_nonzero);
+        each_vector([&](std::size_t first, bool all_nonzero) TINYGRAD_DETAIL_INLINE {
+          add_where_nonzero<Share::product, set>(first, to0, value1, a, all_nonzero);
+        });
         break;
       case Op::divide:
       case Op::call_binary:
-        add_where_nonzero<Share::product, set>(to(0), partial, a, all_nonzero);
-        add_where_nonzero<Share::product, set>(to(1), partial + W, a, all_nonzero);
+        each_vector([&](std::size_t first, bool all_nonzero) TINYGRAD_DETAIL_INLINE {
+          add_where_nonzero<Share::product, set>(first, to0, partial, a, all_nonzero);
+          add_where_nonzero<Share::product, set>(first, to1, partial + W, a, all_nonzero);
+        });
         break;
       case Op::divide_constant:
       case Op::constant_divide:
       case Op::call_unary:
       case Op::call_with_constant:
-        add_where_nonzero<Share::product, set>(to(0), partial, a, all_nonzero);
+        each_vector([&](std::size_t first, bool all_nonzero) TINYGRAD_DETAIL_INLINE {
+          add_where_nonzero<Share::product, set>(first, to0, partial, a, all_nonzero);
+        });
         break;
     }
-    std::fill_n(result_adjoint, W, T(0));
   }
 }
 
-/// One batch: the forward loop over the lanes and, if asked, the reverse
-/// sweep; the mask of the lanes where a guard does not hold.
+/// One block of a batch, its first `count` lanes (a multiple of lanes<T>):
+/// the forward loop and, if asked, the reverse sweep; the mask of the
+/// lanes where a guard does not hold.
 template <InstructionSet set, class T>
 TINYGRAD_DETAIL_INLINE inline std::uint64_t replay_lanes_body(const Program<T>& program,
                                                               LanesWorkspace<T>& ws,
+                                                              std::size_t count,
                                                               bool with_gradients) {
-  const std::uint64_t broken = forward_lanes<set>(program, ws);
+  const std::uint64_t broken = forward_lanes<set>(program, ws, count);
   if (with_gradients) {
-    reverse_lanes<set>(program, ws);
+    reverse_lanes<set>(program, ws, count);
   }
   return broken;
 }
@@ -429,39 +490,40 @@ TINYGRAD_DETAIL_INLINE inline std::uint64_t replay_lanes_body(const Program<T>& 
 template <class T>
 TINYGRAD_DETAIL_VECTORIZE_LOOPS std::uint64_t replay_lanes_compiled(const Program<T>& program,
                                                                     LanesWorkspace<T>& ws,
+                                                                    std::size_t count,
                                                                     bool with_gradients) {
-  return replay_lanes_body<InstructionSet::compiled>(program, ws, with_gradients);
+  return replay_lanes_body<InstructionSet::compiled>(program, ws, count, with_gradients);
 }
 
 #if TINYGRAD_DETAIL_DISPATCH
 template <class T>
 TINYGRAD_DETAIL_TARGET_AVX2 TINYGRAD_DETAIL_ROUND_AS_BUILT std::uint64_t replay_lanes_avx2(
-    const Program<T>& program, LanesWorkspace<T>& ws, bool with_gradients) {
-  return replay_lanes_body<InstructionSet::avx2>(program, ws, with_gradients);
+    const Program<T>& program, LanesWorkspace<T>& ws, std::size_t count, bool with_gradients) {
+  return replay_lanes_body<InstructionSet::avx2>(program, ws, count, with_gradients);
 }
 
 template <class T>
 TINYGRAD_DETAIL_TARGET_AVX512 TINYGRAD_DETAIL_ROUND_AS_BUILT std::uint64_t replay_lanes_avx512(
-    const Program<T>& program, LanesWorkspace<T>& ws, bool with_gradients) {
-  return replay_lanes_body<InstructionSet::avx512>(program, ws, with_gradients);
+    const Program<T>& program, LanesWorkspace<T>& ws, std::size_t count, bool with_gradients) {
+  return replay_lanes_body<InstructionSet::avx512>(program, ws, count, with_gradients);
 }
 #endif
 
-/// One batch with `set`, which the caller has found available.
+/// One block with `set`, which the caller has found available.
 template <class T>
-std::uint64_t replay_lanes(const Program<T>& program, LanesWorkspace<T>& ws, bool with_gradients,
-                           [[maybe_unused]] InstructionSet set) {
+std::uint64_t replay_lanes(const Program<T>& program, LanesWorkspace<T>& ws, std::size_t count,
+                           bool with_gradients, [[maybe_unused]] InstructionSet set) {
 #if TINYGRAD_DETAIL_DISPATCH
   switch (set) {
     case InstructionSet::avx512:
-      return replay_lanes_avx512(program, ws, with_gradients);
+      return replay_lanes_avx512(program, ws, count, with_gradients);
     case InstructionSet::avx2:
-      return replay_lanes_avx2(program, ws, with_gradients);
+      return replay_lanes_avx2(program, ws, count, with_gradients);
     case InstructionSet::compiled:
       break;
   }
 #endif
-  return replay_lanes_compiled(program, ws, with_gradients);
+  return replay_lanes_compiled(program, ws, count, with_gradients);
 }
 
 }  // namespace tinygrad::detail::tracing

@@ -27,17 +27,20 @@ namespace tinygrad::detail::tracing {
 template <class T>
 using Function = void (*)(const T* arguments, T& value, T* partial);
 
-/// How many points a batched replay evaluates at once, in lanes: a 64-byte
-/// vector's worth (8 doubles, 16 floats), which one AVX-512 or two AVX2
-/// registers hold.
+/// How many points a vector of a batched replay holds, in lanes: 64
+/// bytes' worth (8 doubles, 16 floats), which one AVX-512 or two AVX2
+/// registers hold. A batch runs one or more such vectors per instruction
+/// (replay.hpp).
 template <class T>
 inline constexpr std::size_t lanes = 64 / sizeof(T) > 0 ? 64 / sizeof(T) : 1;
 
-/// The same function over `lanes<T>` points: the arguments' values
-/// first[l] and second[l] (second unused by a one-argument function), the
-/// values value[l] and the partials partial[k * lanes<T> + l].
+/// The same function over `count` points, a multiple of lanes<T>: the
+/// arguments' values first[l] and second[l] (second unused by a
+/// one-argument function), the values value[l] and the partials
+/// partial[k * stride + l].
 template <class T>
-using LanesFunction = void (*)(const T* first, const T* second, T* value, T* partial);
+using LanesFunction = void (*)(const T* first, const T* second, T* value, T* partial,
+                               std::size_t count, std::size_t stride);
 
 /// A call's second derivatives at its arguments' values: second[2 * k + j]
 /// is the derivative of partial k with respect to traced argument j
@@ -81,13 +84,14 @@ void curvature_of(const T* arguments, T* second) {
 /// derivatives.hpp, whose std:: calls do not vectorise. `arity` arguments,
 /// `kept` partials.
 template <class T, Function<T> one, std::size_t arity, std::size_t kept>
-void one_lane_at_a_time(const T* first, const T* second, T* value, T* partial) {
-  for (std::size_t l = 0; l < lanes<T>; ++l) {
+void one_lane_at_a_time(const T* first, const T* second, T* value, T* partial, std::size_t count,
+                        std::size_t stride) {
+  for (std::size_t l = 0; l < count; ++l) {
     const T arguments[2] = {first[l], arity == 2 ? second[l] : T(0)};
     T p[2] = {};
     one(arguments, value[l], p);
     for (std::size_t k = 0; k < kept; ++k) {
-      partial[k * lanes<T> + l] = p[k];
+      partial[k * stride + l] = p[k];
     }
   }
 }
@@ -542,21 +546,26 @@ inline constexpr Curvature<T> activation_second = [] {
   }
 }();
 
-/// An activation over the lanes with the kernels' formula for many numbers
-/// at once, which vectorises and gives value_and_derivative_of_one's bits.
+/// An activation over `count` lanes with the kernels' formula for many
+/// numbers at once, which vectorises and gives value_and_derivative_of_one's
+/// bits: a vector's worth of lanes at a time, a loop of fixed count.
 template <class P, class T>
-TINYGRAD_DETAIL_INLINE inline void activation_lanes_body(const T* x, T* value, T* p) {
-  for (std::size_t l = 0; l < lanes<T>; ++l) {
-    const ValueAndDerivative<T> r = value_and_derivative<P>(x[l]);
-    value[l] = r.value;
-    p[l] = r.derivative;
+TINYGRAD_DETAIL_INLINE inline void activation_lanes_body(const T* x, T* value, T* p,
+                                                         std::size_t count) {
+  for (; count > 0; count -= lanes<T>, x += lanes<T>, value += lanes<T>, p += lanes<T>) {
+    for (std::size_t l = 0; l < lanes<T>; ++l) {
+      const ValueAndDerivative<T> r = value_and_derivative<P>(x[l]);
+      value[l] = r.value;
+      p[l] = r.derivative;
+    }
   }
 }
 
 template <class P, class T>
 TINYGRAD_DETAIL_VECTORIZE_LOOPS void activation_lanes(const T* x, const T* /*unused*/, T* value,
-                                                      T* p) {
-  activation_lanes_body<P>(x, value, p);
+                                                      T* p, std::size_t count,
+                                                      std::size_t /*one partial*/) {
+  activation_lanes_body<P>(x, value, p, count);
 }
 
 // Copies for AVX2 and AVX-512, rounding as the build's copy does
@@ -566,14 +575,16 @@ TINYGRAD_DETAIL_VECTORIZE_LOOPS void activation_lanes(const T* x, const T* /*unu
 #if TINYGRAD_DETAIL_DISPATCH && !defined(__clang__)
 template <class P, class T>
 TINYGRAD_DETAIL_TARGET_AVX2 TINYGRAD_DETAIL_ROUND_AS_BUILT void activation_lanes_avx2(
-    const T* x, const T* /*unused*/, T* value, T* p) {
-  activation_lanes_body<P>(x, value, p);
+    const T* x, const T* /*unused*/, T* value, T* p, std::size_t count,
+    std::size_t /*one partial*/) {
+  activation_lanes_body<P>(x, value, p, count);
 }
 
 template <class P, class T>
 TINYGRAD_DETAIL_TARGET_AVX512 TINYGRAD_DETAIL_ROUND_AS_BUILT void activation_lanes_avx512(
-    const T* x, const T* /*unused*/, T* value, T* p) {
-  activation_lanes_body<P>(x, value, p);
+    const T* x, const T* /*unused*/, T* value, T* p, std::size_t count,
+    std::size_t /*one partial*/) {
+  activation_lanes_body<P>(x, value, p, count);
 }
 
 template <class P, class T>
