@@ -129,36 +129,43 @@ std::size_t block_lanes(const Program<T>& program) {
          std::clamp<std::size_t>(block_bytes / std::max<std::size_t>(per_vector, 1), 1, most);
 }
 
-/// body(l) for the lanes l of one vector, from `first` on. In the AVX2 and
-/// AVX-512 copies the loop stays a loop until the vectoriser sees it
-/// (`unroll 1`): unrolled first, g++ 12 rebuilds some of these loops from
-/// scalar operations and shuffles. The build's own copy (SSE2 without
-/// -march) keeps the unrolled loop, which runs faster there.
+/// body(l) for the lanes l of one vector. In the AVX2 and AVX-512 copies
+/// the loop stays a loop until the vectoriser sees it (`unroll 1`):
+/// unrolled first, g++ 12 rebuilds some of these loops from scalar
+/// operations and shuffles. The build's own copy (SSE2 without -march)
+/// keeps the unrolled loop, which runs faster there. The callers pass
+/// pointers to the vector, not an offset into the slot: indexed from an
+/// offset, the build's copy stays scalar.
 template <InstructionSet set, class T, class Body>
-TINYGRAD_DETAIL_INLINE inline void for_each_lane(std::size_t first, Body body) {
-  // Counted from 0, so that the count is a constant the vectoriser sees.
+TINYGRAD_DETAIL_INLINE inline void for_each_lane(Body body) {
   if constexpr (set != InstructionSet::compiled) {
 #pragma GCC unroll 1
     for (std::size_t l = 0; l < lanes<T>; ++l) {
-      body(first + l);
+      body(l);
     }
   } else {
     for (std::size_t l = 0; l < lanes<T>; ++l) {
-      body(first + l);
+      body(l);
     }
   }
 }
 
-/// result[l] = f(a[l], b[l]) over `count` lanes, a multiple of lanes<T>.
-/// The pointers are declared not to overlap (a result's slot is never its
-/// operands'; a and b may be the same, which only reads), or the compiler
-/// would not vectorise the loop.
+/// result[l] = f(a[l], b[l]) over the lanes of one vector. The pointers
+/// are declared not to overlap (a result's slot is never its operands'; a
+/// and b may be the same, which only reads), or the compiler would not
+/// vectorise the loop.
 template <InstructionSet set, class T, class F>
-TINYGRAD_DETAIL_INLINE inline void each_lane(std::size_t count, T* __restrict result,
-                                             const T* __restrict a, const T* __restrict b, F f) {
+TINYGRAD_DETAIL_INLINE inline void each_lane_of_vector(T* __restrict result, const T* __restrict a,
+                                                       const T* __restrict b, F f) {
+  for_each_lane<set, T>([&](std::size_t l) TINYGRAD_DETAIL_INLINE { result[l] = f(a[l], b[l]); });
+}
+
+/// The same over `count` lanes, a multiple of lanes<T>, a vector at a time.
+template <InstructionSet set, class T, class F>
+TINYGRAD_DETAIL_INLINE inline void each_lane(std::size_t count, T* result, const T* a, const T* b,
+                                             F f) {
   for (std::size_t first = 0; first < count; first += lanes<T>) {
-    for_each_lane<set, T>(first,
-                          [&](std::size_t l) TINYGRAD_DETAIL_INLINE { result[l] = f(a[l], b[l]); });
+    each_lane_of_vector<set>(result + first, a + first, b + first, f);
   }
 }
 
@@ -321,10 +328,10 @@ TINYGRAD_DETAIL_INLINE inline bool none_zero(const T* a) {
 enum class Share { same, negated, product };
 
 /// target[l] += the share `kind` of lane l (factor[l] the partial of a
-/// product, null for the others) for the lanes l of one vector from
-/// `first` on, in the lanes whose adjoint a[l] is not zero: the one-point
-/// sweep skips an instruction whose adjoint is zero, since 0 times an
-/// infinite partial would be NaN.
+/// product, null for the others) over the lanes of one vector, in the
+/// lanes whose adjoint a[l] is not zero: the one-point sweep skips an
+/// instruction whose adjoint is zero, since 0 times an infinite partial
+/// would be NaN.
 /// - If no lane's adjoint is zero (the common case): a plain loop.
 /// - Else, in the AVX2 and AVX-512 copies, the lanes whose adjoint is zero
 ///   add -0 instead, which leaves every number's bits as they are (x + -0
@@ -338,8 +345,8 @@ enum class Share { same, negated, product };
 /// feeds into one rounding (g++ by default, with FMA) then does so in both.
 template <Share kind, InstructionSet set, class T>
 TINYGRAD_DETAIL_INLINE inline void add_where_nonzero(
-    std::size_t first, T* __restrict target, const std::type_identity_t<T>* __restrict factor,
-    const T* __restrict a, bool all_nonzero) {
+    T* __restrict target, const std::type_identity_t<T>* __restrict factor, const T* __restrict a,
+    bool all_nonzero) {
   const auto share = [&](std::size_t l) TINYGRAD_DETAIL_INLINE {
     if constexpr (kind == Share::same) {
       return a[l];
@@ -350,17 +357,17 @@ TINYGRAD_DETAIL_INLINE inline void add_where_nonzero(
     }
   };
   if (all_nonzero) [[likely]] {
-    for_each_lane<set, T>(first, [&](std::size_t l) TINYGRAD_DETAIL_INLINE {
+    for_each_lane<set, T>([&](std::size_t l) TINYGRAD_DETAIL_INLINE {
       const T added = share(l);
       target[l] += added;
     });
   } else if constexpr (set != InstructionSet::compiled) {
-    for_each_lane<set, T>(first, [&](std::size_t l) TINYGRAD_DETAIL_INLINE {
+    for_each_lane<set, T>([&](std::size_t l) TINYGRAD_DETAIL_INLINE {
       const T added = share(l);
       target[l] += select(a[l] != T(0), added, T(-0.0));
     });
   } else {
-    for (std::size_t l = first; l - first < lanes<T>; ++l) {
+    for (std::size_t l = 0; l < lanes<T>; ++l) {
       if (a[l] != T(0)) {
         const T added = share(l);
         target[l] += added;
@@ -403,63 +410,64 @@ TINYGRAD_DETAIL_INLINE inline void reverse_lanes(const Program<T>& program, Lane
     const T* const value1 =
         values + std::size_t{operand[op == Op::negate || op == Op::call_unary ? 0 : 1]} * W;
     // Each case loops over the vectors, testing each one's adjoints, and
-    // zeroes them once passed on.
+    // zeroes them once passed on. `at(p)` is slot p's vector.
     const auto each_vector = [&](auto shares) TINYGRAD_DETAIL_INLINE {
       for (std::size_t first = 0; first < count; first += lanes<T>) {
-        shares(first, none_zero<set>(a + first));
-        for_each_lane<set, T>(
-            first, [&](std::size_t l) TINYGRAD_DETAIL_INLINE { result_adjoint[l] = T(0); });
+        const auto at = [first](auto* slot) TINYGRAD_DETAIL_INLINE { return slot + first; };
+        shares(at, none_zero<set>(at(a)));
+        T* const own = at(result_adjoint);
+        for_each_lane<set, T>([own](std::size_t l) TINYGRAD_DETAIL_INLINE { own[l] = T(0); });
       }
     };
     switch (op) {
       case Op::add:
-        each_vector([&](std::size_t first, bool all_nonzero) TINYGRAD_DETAIL_INLINE {
-          add_where_nonzero<Share::same, set>(first, to0, nullptr, a, all_nonzero);
-          add_where_nonzero<Share::same, set>(first, to1, nullptr, a, all_nonzero);
+        each_vector([&](auto at, bool all_nonzero) TINYGRAD_DETAIL_INLINE {
+          add_where_nonzero<Share::same, set>(at(to0), nullptr, at(a), all_nonzero);
+          add_where_nonzero<Share::same, set>(at(to1), nullptr, at(a), all_nonzero);
         });
         break;
       case Op::subtract:
-        each_vector([&](std::size_t first, bool all_nonzero) TINYGRAD_DETAIL_INLINE {
-          add_where_nonzero<Share::same, set>(first, to0, nullptr, a, all_nonzero);
-          add_where_nonzero<Share::negated, set>(first, to1, nullptr, a, all_nonzero);
+        each_vector([&](auto at, bool all_nonzero) TINYGRAD_DETAIL_INLINE {
+          add_where_nonzero<Share::same, set>(at(to0), nullptr, at(a), all_nonzero);
+          add_where_nonzero<Share::negated, set>(at(to1), nullptr, at(a), all_nonzero);
         });
         break;
       case Op::add_constant:
       case Op::subtract_constant:
-        each_vector([&](std::size_t first, bool all_nonzero) TINYGRAD_DETAIL_INLINE {
-          add_where_nonzero<Share::same, set>(first, to0, nullptr, a, all_nonzero);
+        each_vector([&](auto at, bool all_nonzero) TINYGRAD_DETAIL_INLINE {
+          add_where_nonzero<Share::same, set>(at(to0), nullptr, at(a), all_nonzero);
         });
         break;
       case Op::constant_subtract:
       case Op::negate:
-        each_vector([&](std::size_t first, bool all_nonzero) TINYGRAD_DETAIL_INLINE {
-          add_where_nonzero<Share::negated, set>(first, to0, nullptr, a, all_nonzero);
+        each_vector([&](auto at, bool all_nonzero) TINYGRAD_DETAIL_INLINE {
+          add_where_nonzero<Share::negated, set>(at(to0), nullptr, at(a), all_nonzero);
         });
         break;
       case Op::multiply:
-        each_vector([&](std::size_t first, bool all_nonzero) TINYGRAD_DETAIL_INLINE {
-          add_where_nonzero<Share::product, set>(first, to0, value1, a, all_nonzero);
-          add_where_nonzero<Share::product, set>(first, to1, value0, a, all_nonzero);
+        each_vector([&](auto at, bool all_nonzero) TINYGRAD_DETAIL_INLINE {
+          add_where_nonzero<Share::product, set>(at(to0), at(value1), at(a), all_nonzero);
+          add_where_nonzero<Share::product, set>(at(to1), at(value0), at(a), all_nonzero);
         });
         break;
       case Op::multiply_constant:
-        each_vector([&](std::size_t first, bool all_nonzero) TINYGRAD_DETAIL_INLINE {
-          add_where_nonzero<Share::product, set>(first, to0, value1, a, all_nonzero);
+        each_vector([&](auto at, bool all_nonzero) TINYGRAD_DETAIL_INLINE {
+          add_where_nonzero<Share::product, set>(at(to0), at(value1), at(a), all_nonzero);
         });
         break;
       case Op::divide:
       case Op::call_binary:
-        each_vector([&](std::size_t first, bool all_nonzero) TINYGRAD_DETAIL_INLINE {
-          add_where_nonzero<Share::product, set>(first, to0, partial, a, all_nonzero);
-          add_where_nonzero<Share::product, set>(first, to1, partial + W, a, all_nonzero);
+        each_vector([&](auto at, bool all_nonzero) TINYGRAD_DETAIL_INLINE {
+          add_where_nonzero<Share::product, set>(at(to0), at(partial), at(a), all_nonzero);
+          add_where_nonzero<Share::product, set>(at(to1), at(partial + W), at(a), all_nonzero);
         });
         break;
       case Op::divide_constant:
       case Op::constant_divide:
       case Op::call_unary:
       case Op::call_with_constant:
-        each_vector([&](std::size_t first, bool all_nonzero) TINYGRAD_DETAIL_INLINE {
-          add_where_nonzero<Share::product, set>(first, to0, partial, a, all_nonzero);
+        each_vector([&](auto at, bool all_nonzero) TINYGRAD_DETAIL_INLINE {
+          add_where_nonzero<Share::product, set>(at(to0), at(partial), at(a), all_nonzero);
         });
         break;
     }
