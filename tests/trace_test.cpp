@@ -66,7 +66,7 @@ double recorded(F& f, const std::vector<double>& x, std::vector<double>& gradien
 /// Traces f at `traced_at`, replays it at every point of `points`, and
 /// checks value and gradient there bit for bit against a fresh recording:
 /// one point at a time, and all at once in lanes (the points repeated so
-/// that the batch fills lanes more than twice and ends in a partial block).
+/// that the batch runs several blocks, the last one ending inside a vector).
 template <class F>
 void check_replays_match_recordings(F f, const std::vector<double>& traced_at,
                                     const std::vector<std::vector<double>>& points) {
@@ -230,6 +230,16 @@ TEST_CASE("a replay gives a fresh recording's bits: operators and two-argument f
   TRACE_BINARY("atan2", atan2(a, b), 2.5);
   TRACE_BINARY("min", min(a, b), 2.0);
   TRACE_BINARY("max", max(a, b), 2.0);
+  SUBCASE("min and max at ties and NaN (in a batch, vector compares and blends)") {
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    check_replays_match_recordings(
+        [](auto x) {
+          using tinygrad::max;
+          using tinygrad::min;
+          return min(x[0], x[1]) + max(x[0], 1.5) * x[1] + min(2.0, x[1]) * max(x[1], x[0]);
+        },
+        {0.9, 1.3}, {{nan, 1.0}, {1.0, nan}, {1.5, 1.5}, {2.0, -0.5}, {-0.0, 0.0}, {3.0, 2.0}});
+  }
   SUBCASE("negation, unary plus and compound assignment") {
     check_replays_match_recordings(
         [](auto x) {

@@ -448,26 +448,26 @@ template <std::floating_point T>
 Traced<T> min(const Traced<T>& x, const Traced<T>& y) {
   // With one constant, math.hpp's min(c, y) is min(y, c): the traced one first.
   return Traced<T>::call(
-      &detail::tracing::callee<T, detail::tracing::binary<T, &detail::derivatives::min<T>>,
-                               detail::tracing::binary<Dual<T>, &detail::derivatives::min<Dual<T>>>,
-                               2, 2>,
-      &detail::tracing::callee<T, detail::tracing::min_constant<T>,
-                               detail::tracing::min_constant<Dual<T>>, 2, 1>,
-      &detail::tracing::callee<T, detail::tracing::min_constant<T>,
-                               detail::tracing::min_constant<Dual<T>>, 2, 1>,
+      &detail::tracing::selecting_callee<
+          T, detail::tracing::binary<T, &detail::derivatives::min<T>>,
+          detail::tracing::binary<Dual<T>, &detail::derivatives::min<Dual<T>>>, 2, 2>,
+      &detail::tracing::selecting_callee<T, detail::tracing::min_constant<T>,
+                                         detail::tracing::min_constant<Dual<T>>, 2, 1>,
+      &detail::tracing::selecting_callee<T, detail::tracing::min_constant<T>,
+                                         detail::tracing::min_constant<Dual<T>>, 2, 1>,
       x, y);
 }
 /// The larger of x and y (NaN if either is NaN); a tie splits the gradient.
 template <std::floating_point T>
 Traced<T> max(const Traced<T>& x, const Traced<T>& y) {
   return Traced<T>::call(
-      &detail::tracing::callee<T, detail::tracing::binary<T, &detail::derivatives::max<T>>,
-                               detail::tracing::binary<Dual<T>, &detail::derivatives::max<Dual<T>>>,
-                               2, 2>,
-      &detail::tracing::callee<T, detail::tracing::max_constant<T>,
-                               detail::tracing::max_constant<Dual<T>>, 2, 1>,
-      &detail::tracing::callee<T, detail::tracing::max_constant<T>,
-                               detail::tracing::max_constant<Dual<T>>, 2, 1>,
+      &detail::tracing::selecting_callee<
+          T, detail::tracing::binary<T, &detail::derivatives::max<T>>,
+          detail::tracing::binary<Dual<T>, &detail::derivatives::max<Dual<T>>>, 2, 2>,
+      &detail::tracing::selecting_callee<T, detail::tracing::max_constant<T>,
+                                         detail::tracing::max_constant<Dual<T>>, 2, 1>,
+      &detail::tracing::selecting_callee<T, detail::tracing::max_constant<T>,
+                                         detail::tracing::max_constant<Dual<T>>, 2, 1>,
       x, y);
 }
 // With a plain number for one argument (the function templates above would

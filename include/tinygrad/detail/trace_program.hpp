@@ -80,12 +80,12 @@ void curvature_of(const T* arguments, T* second) {
   }
 }
 
-/// `one` over the lanes, one point at a time: for the functions of
-/// derivatives.hpp, whose std:: calls do not vectorise. `arity` arguments,
-/// `kept` partials.
+/// `one` over `count` lanes (a LanesFunction's arguments), one point at a
+/// time. `arity` arguments, `kept` partials.
 template <class T, Function<T> one, std::size_t arity, std::size_t kept>
-void one_lane_at_a_time(const T* first, const T* second, T* value, T* partial, std::size_t count,
-                        std::size_t stride) {
+TINYGRAD_DETAIL_INLINE inline void call_each_lane(const T* first, const T* second, T* value,
+                                                  T* partial, std::size_t count,
+                                                  std::size_t stride) {
   for (std::size_t l = 0; l < count; ++l) {
     const T arguments[2] = {first[l], arity == 2 ? second[l] : T(0)};
     T p[2] = {};
@@ -94,6 +94,14 @@ void one_lane_at_a_time(const T* first, const T* second, T* value, T* partial, s
       partial[k * stride + l] = p[k];
     }
   }
+}
+
+/// call_each_lane for the functions of derivatives.hpp, whose std:: calls
+/// do not vectorise.
+template <class T, Function<T> one, std::size_t arity, std::size_t kept>
+void one_lane_at_a_time(const T* first, const T* second, T* value, T* partial, std::size_t count,
+                        std::size_t stride) {
+  call_each_lane<T, one, arity, kept>(first, second, value, partial, count, stride);
 }
 
 /// The Callee of a function of derivatives.hpp: `one` on T, `on_duals` the
@@ -105,6 +113,50 @@ inline constexpr Callee<T> callee{
     {&one_lane_at_a_time<T, one, arity, kept>, &one_lane_at_a_time<T, one, arity, kept>,
      &one_lane_at_a_time<T, one, arity, kept>},
     &curvature_of<T, on_duals, arity, kept>};
+
+// call_each_lane in a loop the compiler vectorises, for the functions made
+// of comparisons and selects alone (min and max), which it inlines and
+// turns into vector compares and blends: the same bits as one lane at a
+// time, since a selection does not round. A copy per instruction set, as
+// the activations have.
+
+template <class T, Function<T> one, std::size_t arity, std::size_t kept>
+TINYGRAD_DETAIL_VECTORIZE_LOOPS void selecting_lanes(const T* first, const T* second, T* value,
+                                                     T* partial, std::size_t count,
+                                                     std::size_t stride) {
+  call_each_lane<T, one, arity, kept>(first, second, value, partial, count, stride);
+}
+
+#if TINYGRAD_DETAIL_DISPATCH
+template <class T, Function<T> one, std::size_t arity, std::size_t kept>
+TINYGRAD_DETAIL_TARGET_AVX2 TINYGRAD_DETAIL_ROUND_AS_BUILT void selecting_lanes_avx2(
+    const T* first, const T* second, T* value, T* partial, std::size_t count, std::size_t stride) {
+  call_each_lane<T, one, arity, kept>(first, second, value, partial, count, stride);
+}
+
+template <class T, Function<T> one, std::size_t arity, std::size_t kept>
+TINYGRAD_DETAIL_TARGET_AVX512 TINYGRAD_DETAIL_ROUND_AS_BUILT void selecting_lanes_avx512(
+    const T* first, const T* second, T* value, T* partial, std::size_t count, std::size_t stride) {
+  call_each_lane<T, one, arity, kept>(first, second, value, partial, count, stride);
+}
+
+/// The Callee of a function of comparisons and selects (min and max): as
+/// callee, with the lanes of a batch in vector loops, one per instruction
+/// set.
+template <class T, Function<T> one, Function<Dual<T>> on_duals, std::size_t arity, std::size_t kept>
+inline constexpr Callee<T> selecting_callee{
+    one,
+    {&selecting_lanes<T, one, arity, kept>, &selecting_lanes_avx2<T, one, arity, kept>,
+     &selecting_lanes_avx512<T, one, arity, kept>},
+    &curvature_of<T, on_duals, arity, kept>};
+#else
+template <class T, Function<T> one, Function<Dual<T>> on_duals, std::size_t arity, std::size_t kept>
+inline constexpr Callee<T> selecting_callee{
+    one,
+    {&selecting_lanes<T, one, arity, kept>, &selecting_lanes<T, one, arity, kept>,
+     &selecting_lanes<T, one, arity, kept>},
+    &curvature_of<T, on_duals, arity, kept>};
+#endif
 
 /// What an instruction does. Arithmetic is spelled out, so that a replay
 /// runs it inline; the functions and policies are calls through a Function.
