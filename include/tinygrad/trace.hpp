@@ -161,6 +161,7 @@ struct Builder {
     }
     program.outputs = std::move(outputs);
     program.first_result = first_constant + static_cast<std::uint32_t>(program.constants.size());
+    program.steps = steps_of(program.ops);
     return std::move(program);
   }
 };
@@ -541,9 +542,10 @@ class TraceCore {
   /// Bytes of the trace (shared by copies) and of this copy's workspace.
   [[nodiscard]] std::size_t trace_bytes() const noexcept {
     const Program<T>& p = *program_;
-    return p.ops.size() * sizeof(Op) + p.operands.size() * sizeof(std::uint32_t) +
-           p.callees.size() * sizeof(const Callee<T>*) + p.constants.size() * sizeof(T) +
-           p.guards.size() * sizeof(Guard) + p.outputs.size() * sizeof(std::uint32_t);
+    return p.ops.size() * sizeof(Op) + p.steps.size() * sizeof(detail::tracing::Step) +
+           p.operands.size() * sizeof(std::uint32_t) + p.callees.size() * sizeof(const Callee<T>*) +
+           p.constants.size() * sizeof(T) + p.guards.size() * sizeof(Guard) +
+           p.outputs.size() * sizeof(std::uint32_t);
   }
   [[nodiscard]] std::size_t workspace_bytes() const noexcept {
     const Program<T>& p = *program_;

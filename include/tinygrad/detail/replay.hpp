@@ -62,8 +62,9 @@ const Guard* forward(const Program<T>& program, Workspace<T>& ws) {
   T* const values = ws.values.data();
   Cursors<T, T> at{program.operands.data(), ws.partials.data(), program.callees.data()};
   T* result = values + program.first_result;
-  for (const Op op : program.ops) {
-    forward_step(op, values, at, *result++);
+  for (const Step step : program.steps) {
+    for_each_op_of<false>(
+        step, [&](Op op) TINYGRAD_DETAIL_INLINE { forward_step(op, values, at, *result++); });
   }
   return first_broken_guard(program, values);
 }
@@ -91,11 +92,13 @@ void reverse(const Program<T>& program, Workspace<T>& ws, const T* seed, std::sp
   Cursors<T, const T> at{program.operands.data() + program.operands.size(),
                          ws.partials.data() + ws.partials.size(), nullptr};
   T* result_adjoint = adjoint + program.slots();
-  for (std::size_t i = program.ops.size(); i-- > 0;) {
-    T& own = *--result_adjoint;
-    const T a = own;
-    own = T(0);
-    reverse_step(program.ops[i], values, at, a, adjoint);
+  for (std::size_t i = program.steps.size(); i-- > 0;) {
+    for_each_op_of<true>(program.steps[i], [&](Op op) TINYGRAD_DETAIL_INLINE {
+      T& own = *--result_adjoint;
+      const T a = own;
+      own = T(0);
+      reverse_step(op, values, at, a, adjoint);
+    });
   }
   std::copy_n(adjoint, gradient.size(), gradient.begin());
   std::fill_n(adjoint, program.inputs, T(0));

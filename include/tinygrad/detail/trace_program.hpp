@@ -179,6 +179,118 @@ enum class Op : std::uint8_t {
   call_with_constant,  // f(x, c) or f(c, x): the Function knows which
 };
 
+/// What one dispatch of the one-point replay runs (replay.hpp): one
+/// instruction, its Op's value, or two in a row that a dot product or a
+/// residual makes common, a product and the sum or difference after it,
+/// run back to back exactly as they would be one at a time. The dispatch
+/// (the loop's step, the jump through the switch's table) costs about as
+/// many instructions as the arithmetic of an instruction; a pair shares
+/// one. The batch and the second-order passes run the instructions.
+enum class Step : std::uint8_t {
+  // One instruction: Op's names and values, in Op's order.
+  add,
+  add_constant,
+  subtract,
+  subtract_constant,
+  constant_subtract,
+  negate,
+  multiply,
+  multiply_constant,
+  divide,
+  divide_constant,
+  constant_divide,
+  call_unary,
+  call_binary,
+  call_with_constant,
+  // Two.
+  multiply_then_add,
+  multiply_then_subtract,
+};
+
+/// The Step of one instruction.
+constexpr Step step_of(Op op) noexcept {
+  return static_cast<Step>(op);
+}
+
+/// Calls run(op) for each instruction of `step` in order, or in reverse
+/// order `backwards`; `run` sees each op as a constant, so that a forced
+/// inline step folds its switch away.
+template <bool backwards, class Run>
+TINYGRAD_DETAIL_INLINE constexpr void for_each_op_of(Step step, Run run) {
+  const auto pair = [&](Op first, Op second) TINYGRAD_DETAIL_INLINE {
+    run(backwards ? second : first);
+    run(backwards ? first : second);
+  };
+  switch (step) {
+    case Step::add:
+      return run(Op::add);
+    case Step::add_constant:
+      return run(Op::add_constant);
+    case Step::subtract:
+      return run(Op::subtract);
+    case Step::subtract_constant:
+      return run(Op::subtract_constant);
+    case Step::constant_subtract:
+      return run(Op::constant_subtract);
+    case Step::negate:
+      return run(Op::negate);
+    case Step::multiply:
+      return run(Op::multiply);
+    case Step::multiply_constant:
+      return run(Op::multiply_constant);
+    case Step::divide:
+      return run(Op::divide);
+    case Step::divide_constant:
+      return run(Op::divide_constant);
+    case Step::constant_divide:
+      return run(Op::constant_divide);
+    case Step::call_unary:
+      return run(Op::call_unary);
+    case Step::call_binary:
+      return run(Op::call_binary);
+    case Step::call_with_constant:
+      return run(Op::call_with_constant);
+    case Step::multiply_then_add:
+      return pair(Op::multiply, Op::add);
+    case Step::multiply_then_subtract:
+      return pair(Op::multiply, Op::subtract);
+  }
+}
+
+// Each Step of one instruction runs that instruction.
+static_assert([] {
+  for (int k = 0; k <= static_cast<int>(Op::call_with_constant); ++k) {
+    const Op op = static_cast<Op>(k);
+    int runs = 0;
+    bool same = true;
+    for_each_op_of<false>(step_of(op), [&](Op ran) {
+      ++runs;
+      same = same && ran == op;
+    });
+    if (runs != 1 || !same) {
+      return false;
+    }
+  }
+  return true;
+}());
+
+/// The steps of a program's instructions: each product followed by a sum
+/// or difference as one step, every other instruction as its own.
+inline std::vector<Step> steps_of(const std::vector<Op>& ops) {
+  std::vector<Step> steps;
+  steps.reserve(ops.size());
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    const Op next = i + 1 < ops.size() ? ops[i + 1] : ops[i];
+    if (ops[i] == Op::multiply && (next == Op::add || next == Op::subtract)) {
+      steps.push_back(next == Op::add ? Step::multiply_then_add : Step::multiply_then_subtract);
+      ++i;
+    } else {
+      steps.push_back(step_of(ops[i]));
+    }
+  }
+  return steps;
+}
+
 /// How many partials an instruction keeps in the workspace.
 constexpr std::size_t partials_kept(Op op) noexcept {
   switch (op) {
@@ -458,6 +570,7 @@ struct Program {
   std::vector<T> constants;  // the values of slots [inputs + data, first_result)
   std::uint32_t first_result = 0;
   std::vector<Op> ops;
+  std::vector<Step> steps;  // ops as the one-point replay dispatches them
   std::vector<std::uint32_t> operands;
   std::vector<const Callee<T>*> callees;
   std::size_t partials = 0;  // kept per evaluation, in all
