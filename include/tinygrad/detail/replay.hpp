@@ -399,19 +399,19 @@ TINYGRAD_DETAIL_INLINE inline void reverse_lanes(const Program<T>& program, Lane
   T* result_adjoint = adjoint + program.slots() * W;
   for (std::size_t i = program.ops.size(); i-- > 0;) {
     const Op op = program.ops[i];
+    const bool one_operand = op == Op::negate || op == Op::call_unary;
     result_adjoint -= W;
-    operand -= op == Op::negate || op == Op::call_unary ? 1 : 2;
+    operand -= one_operand ? 1 : 2;
     partial -= partials_kept(op) * W;
     // Read in place: the helpers take it as __restrict, which holds, since
     // a result's slot is never an operand's. (Copied into a local array,
     // g++ keeps the copy in scalar registers and stops vectorising.)
     const T* const a = result_adjoint;
+    const std::size_t second = operand[one_operand ? 0 : 1];
     T* const to0 = adjoint + std::size_t{operand[0]} * W;
-    T* const to1 =
-        adjoint + std::size_t{operand[op == Op::negate || op == Op::call_unary ? 0 : 1]} * W;
+    T* const to1 = adjoint + second * W;
     const T* const value0 = values + std::size_t{operand[0]} * W;
-    const T* const value1 =
-        values + std::size_t{operand[op == Op::negate || op == Op::call_unary ? 0 : 1]} * W;
+    const T* const value1 = values + second * W;
     // Each case loops over the vectors, testing each one's adjoints, and
     // zeroes them once passed on. `at(p)` is slot p's vector.
     const auto each_vector = [&](auto shares) TINYGRAD_DETAIL_INLINE {
