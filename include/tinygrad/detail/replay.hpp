@@ -122,7 +122,7 @@ using LanesWorkspace = Workspace<T>;
 /// and are independent of each other, so that the processor overlaps them
 /// where one vector would wait on the last instruction's result. Four is
 /// what trace_bench's batches (BM_Batch_*, BM_MonteCarlo) run fastest
-/// with, or close to it, from one to eight vectors.
+/// with, or close to it, of one, two, four and eight (`most` set to each).
 template <class T>
 std::size_t block_lanes(const Program<T>& program) {
   constexpr std::size_t block_bytes = std::size_t{1} << 20;
