@@ -256,6 +256,165 @@ TEST_CASE("a replay gives a fresh recording's bits: operators and two-argument f
 }
 #undef TRACE_BINARY
 
+TEST_CASE("a replay gives a fresh recording's bits: dot products (one dispatch for all terms)") {
+  // Products each added to the sum before them: one step of the one-point
+  // replay (plan_steps), the running sum and the products never written.
+  SUBCASE("products of two traced numbers, a bias first") {
+    check_replays_match_recordings(
+        [](auto x) {
+          auto z = x[0];
+          for (std::size_t k = 1; k + 1 < x.size(); k += 2) {
+            z += x[k] * x[k + 1];
+          }
+          return z * z;
+        },
+        {0.5, 1.0, -2.0, 0.25, 3.0, -1.5, 0.75, 2.0, 0.5},
+        {{0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9},
+         {-1.0, 2.0, -3.0, 4.0, -5.0, 6.0, -7.0, 8.0, -9.0},
+         {1e-300, 1e300, 1e-10, 3.0, 1e20, -1e20, 0.0, -0.0, 1.0}});
+  }
+  SUBCASE("products of a traced number and a constant, written z = z + c * x") {
+    check_replays_match_recordings(
+        [](auto x) {
+          auto z = x[0] * 0.5;
+          for (std::size_t k = 0; k < x.size(); ++k) {
+            z = z + (0.25 + 0.5 * static_cast<double>(k)) * x[k];
+          }
+          return z;
+        },
+        {0.5, 1.0, -2.0, 0.25}, {{0.1, 0.2, 0.3, 0.4}, {-1.0, 2.0, -3.0, 4.0}});
+  }
+  SUBCASE("the running sum's first value and a product's operands are the same number") {
+    // x[0] gets a share from the first sum and from every product: the
+    // order of those sums decides the gradient's last bits.
+    check_replays_match_recordings(
+        [](auto x) {
+          auto z = x[0];
+          z += x[0] * x[1];
+          z += x[1] * x[0];
+          z += x[0] * x[0];
+          z += x[1] * x[1];
+          return z;
+        },
+        {0.3, 0.7}, {{0.1, 1e-17}, {1.0 / 3.0, 2.0 / 3.0}, {-1e16, 1.0}, {0.1, 0.2}});
+  }
+  SUBCASE("a running sum read elsewhere, or compared, ends the dot product there") {
+    check_replays_match_recordings(
+        [](auto x) {
+          auto z = x[0];
+          z += x[1] * x[2];
+          z += x[2] * x[3];
+          const auto middle = z;  // read by the product below and the guard
+          z += x[3] * x[1];
+          z += middle * x[0];
+          z += x[1] * x[1];
+          z += x[2] * x[2];
+          z += x[3] * x[3];
+          return middle > 0.0 ? z : -z;
+        },
+        {0.5, 1.0, -2.0, 0.25}, {{0.1, 0.2, 0.3, 0.4}, {1.0, 2.0, 3.0, 4.0}});
+  }
+  SUBCASE("a zero adjoint passes nothing on, as on the tape: no 0 * inf") {
+    const double inf = std::numeric_limits<double>::infinity();
+    check_replays_match_recordings(
+        [](auto x) {
+          auto z = x[0];
+          z += x[1] * x[2];
+          z += x[2] * x[3];
+          z += x[3] * x[1];
+          return z * 0.0 + x[3];  // z's adjoint is 0; its operands' partials may be infinite
+        },
+        {1.0, 1.0, 1.0, 1.0}, {{1.0, inf, 0.0, 1.0}, {-1.0, 0.0, inf, 0.0}, {2.0, 3.0, 1.0, -1.0}});
+  }
+}
+
+TEST_CASE("which instructions the one-point replay runs as one dot product") {
+  using tinygrad::detail::tracing::Guard;
+  using tinygrad::detail::tracing::Op;
+  using tinygrad::detail::tracing::plan_steps;
+  using tinygrad::detail::tracing::Predicate;
+  using tinygrad::detail::tracing::Program;
+  using tinygrad::detail::tracing::Step;
+  // Inputs are slots 0 to 3; instruction i's result is slot 4 + i.
+  // `terms` terms z = z + x[k % 4] * x[(k + 1) % 4] from z = x[0].
+  const auto dot_of = [](std::size_t terms, Op product) {
+    Program<double> p;
+    p.inputs = 4;
+    p.first_result = 4;
+    std::uint32_t sum = 0;
+    for (std::size_t k = 0; k < terms; ++k) {
+      const auto i = static_cast<std::uint32_t>(p.ops.size());
+      p.ops.push_back(product);
+      p.operands.push_back(static_cast<std::uint32_t>(k % 4));
+      p.operands.push_back(static_cast<std::uint32_t>((k + 1) % 4));
+      p.ops.push_back(Op::add);
+      p.operands.push_back(sum);
+      p.operands.push_back(4 + i);
+      sum = 4 + i + 1;
+    }
+    p.outputs = {sum};
+    return p;
+  };
+  SUBCASE("three terms or more, of one kind of product") {
+    Program<double> p = dot_of(3, Op::multiply);
+    plan_steps(p);
+    CHECK(p.steps == std::vector<Step>{Step::dot});
+    CHECK(p.dot_terms == std::vector<std::uint32_t>{3});
+    p = dot_of(7, Op::multiply_constant);
+    plan_steps(p);
+    CHECK(p.steps == std::vector<Step>{Step::dot_constant});
+    CHECK(p.dot_terms == std::vector<std::uint32_t>{7});
+  }
+  SUBCASE("two terms are two pairs (a product and its sum); products by constants alone") {
+    Program<double> p = dot_of(2, Op::multiply);
+    plan_steps(p);
+    CHECK(p.steps == std::vector<Step>{Step::multiply_then_add, Step::multiply_then_add});
+    CHECK(p.dot_terms.empty());
+    p = dot_of(2, Op::multiply_constant);
+    plan_steps(p);
+    CHECK(p.steps == std::vector<Step>{Step::multiply_constant, Step::add, Step::multiply_constant,
+                                       Step::add});
+  }
+  SUBCASE("a sum or product read again, compared or put out ends the dot product") {
+    // Six terms; the sum of term 2 (instruction 5, slot 9) read elsewhere.
+    for (int how = 0; how < 3; ++how) {
+      INFO("how ", how);
+      Program<double> p = dot_of(6, Op::multiply);
+      if (how == 0) {
+        p.ops.push_back(Op::negate);
+        p.operands.push_back(9);
+      } else if (how == 1) {
+        p.guards.push_back(Guard{9, 9, Predicate::is_nan, false});
+      } else {
+        p.outputs.push_back(9);
+      }
+      plan_steps(p);
+      std::vector<Step> expected{Step::dot, Step::dot};
+      if (how == 0) {
+        expected.push_back(Step::negate);
+      }
+      CHECK(p.steps == expected);
+      CHECK(p.dot_terms == std::vector<std::uint32_t>{3, 3});
+    }
+    // The product of term 4 (instruction 8, slot 12) read again: terms 0
+    // to 3 make one; terms 4 and 5 are pairs.
+    Program<double> p = dot_of(6, Op::multiply);
+    p.ops.push_back(Op::negate);
+    p.operands.push_back(12);
+    plan_steps(p);
+    CHECK(p.steps == std::vector<Step>{Step::dot, Step::multiply_then_add, Step::multiply_then_add,
+                                       Step::negate});
+    CHECK(p.dot_terms == std::vector<std::uint32_t>{4});
+  }
+  SUBCASE("the product added first (p + z) is not a term") {
+    Program<double> p = dot_of(4, Op::multiply);
+    std::swap(p.operands[2 + 4 * 2], p.operands[3 + 4 * 2]);  // term 2's sum
+    plan_steps(p);
+    CHECK(p.steps == std::vector<Step>{Step::multiply_then_add, Step::multiply_then_add,
+                                       Step::multiply_then_add, Step::multiply_then_add});
+  }
+}
+
 TEST_CASE("a replayed gradient matches the hand-derived one and finite differences") {
   std::vector<double> x0(12);
   std::vector<double> x1(12);

@@ -161,7 +161,7 @@ struct Builder {
     }
     program.outputs = std::move(outputs);
     program.first_result = first_constant + static_cast<std::uint32_t>(program.constants.size());
-    program.steps = steps_of(program.ops);
+    plan_steps(program);
     return std::move(program);
   }
 };
@@ -543,9 +543,9 @@ class TraceCore {
   [[nodiscard]] std::size_t trace_bytes() const noexcept {
     const Program<T>& p = *program_;
     return p.ops.size() * sizeof(Op) + p.steps.size() * sizeof(detail::tracing::Step) +
-           p.operands.size() * sizeof(std::uint32_t) + p.callees.size() * sizeof(const Callee<T>*) +
-           p.constants.size() * sizeof(T) + p.guards.size() * sizeof(Guard) +
-           p.outputs.size() * sizeof(std::uint32_t);
+           p.dot_terms.size() * sizeof(std::uint32_t) + p.operands.size() * sizeof(std::uint32_t) +
+           p.callees.size() * sizeof(const Callee<T>*) + p.constants.size() * sizeof(T) +
+           p.guards.size() * sizeof(Guard) + p.outputs.size() * sizeof(std::uint32_t);
   }
   [[nodiscard]] std::size_t workspace_bytes() const noexcept {
     const Program<T>& p = *program_;

@@ -62,11 +62,55 @@ const Guard* forward(const Program<T>& program, Workspace<T>& ws) {
   T* const values = ws.values.data();
   Cursors<T, T> at{program.operands.data(), ws.partials.data(), program.callees.data()};
   T* result = values + program.first_result;
+  const std::uint32_t* dot_terms = program.dot_terms.data();
+  // A dot step: term k's product reads operand[4k] and [4k + 1], its sum
+  // the running sum and the product; the sum starts as the first sum's
+  // operand 0.
+  const auto dot = [&](auto) TINYGRAD_DETAIL_INLINE {
+    const std::size_t terms = *dot_terms++;
+    const std::uint32_t* operand = at.operand;
+    T sum = values[operand[2]];
+    for (std::size_t k = 0; k < terms; ++k, operand += 4) {
+      const T product = values[operand[0]] * values[operand[1]];
+      sum = sum + product;
+    }
+    at.operand = operand;
+    result += 2 * terms;
+    result[-1] = sum;
+  };
   for (const Step step : program.steps) {
     for_each_op_of<false>(
-        step, [&](Op op) TINYGRAD_DETAIL_INLINE { forward_step(op, values, at, *result++); });
+        step, [&](Op op) TINYGRAD_DETAIL_INLINE { forward_step(op, values, at, *result++); }, dot);
   }
   return first_broken_guard(program, values);
+}
+
+/// The sweep of a dot step (plan_steps) of `terms` terms, whose last sum's
+/// adjoint is `a`, with `operand` at its first instruction's operands:
+/// what the sweep of its instructions would do, one at a time, down from
+/// the last. Each product and each sum but the last would get a as its
+/// only share, so each product passes on a times its partials; the first
+/// sum passes a to the sum it started from after the other products'
+/// shares and before the first product's, where the sweep of the
+/// instructions passes it.
+template <bool constant, class T>
+TINYGRAD_DETAIL_INLINE inline void reverse_dot(const T* values, const std::uint32_t* operand,
+                                               std::size_t terms, T a, T* adjoint) {
+  if (a == T(0)) {
+    return;  // the sweep of the instructions would pass nothing on
+  }
+  for (std::size_t k = terms; k-- > 0;) {
+    const std::uint32_t* const term = operand + 4 * k;
+    if (k == 0) {
+      adjoint[term[2]] += a;
+    }
+    const T first = values[term[1]] * a;
+    adjoint[term[0]] += first;
+    if constexpr (!constant) {
+      const T second = values[term[0]] * a;
+      adjoint[term[1]] += second;
+    }
+  }
 }
 
 /// The reverse sweep over a forward()'s values and partials, as the tape's:
@@ -92,13 +136,28 @@ void reverse(const Program<T>& program, Workspace<T>& ws, const T* seed, std::sp
   Cursors<T, const T> at{program.operands.data() + program.operands.size(),
                          ws.partials.data() + ws.partials.size(), nullptr};
   T* result_adjoint = adjoint + program.slots();
+  const std::uint32_t* dot_terms = program.dot_terms.data() + program.dot_terms.size();
+  // A dot step: only its last sum's adjoint was written; the others stay
+  // zero.
+  const auto dot = [&](auto constant) TINYGRAD_DETAIL_INLINE {
+    const std::size_t terms = *--dot_terms;
+    result_adjoint -= 2 * terms;
+    T& own = result_adjoint[2 * terms - 1];
+    const T a = own;
+    own = T(0);
+    at.operand -= 4 * terms;
+    reverse_dot<decltype(constant)::value>(values, at.operand, terms, a, adjoint);
+  };
   for (std::size_t i = program.steps.size(); i-- > 0;) {
-    for_each_op_of<true>(program.steps[i], [&](Op op) TINYGRAD_DETAIL_INLINE {
-      T& own = *--result_adjoint;
-      const T a = own;
-      own = T(0);
-      reverse_step(op, values, at, a, adjoint);
-    });
+    for_each_op_of<true>(
+        program.steps[i],
+        [&](Op op) TINYGRAD_DETAIL_INLINE {
+          T& own = *--result_adjoint;
+          const T a = own;
+          own = T(0);
+          reverse_step(op, values, at, a, adjoint);
+        },
+        dot);
   }
   std::copy_n(adjoint, gradient.size(), gradient.begin());
   std::fill_n(adjoint, program.inputs, T(0));

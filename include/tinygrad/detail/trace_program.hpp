@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 namespace tinygrad::detail::tracing {
@@ -180,12 +181,15 @@ enum class Op : std::uint8_t {
 };
 
 /// What one dispatch of the one-point replay runs (replay.hpp): one
-/// instruction, its Op's value, or two in a row that a dot product or a
-/// residual makes common, a product and the sum or difference after it,
-/// run back to back exactly as they would be one at a time. The dispatch
+/// instruction, its Op's value; or two in a row that a residual makes
+/// common, a product and the sum or difference after it, run back to back
+/// exactly as they would be one at a time; or a dot product, a run of
+/// products each added to the sum before it (plan_steps). The dispatch
 /// (the loop's step, the jump through the switch's table) costs about as
 /// many instructions as the arithmetic of an instruction; a pair shares
-/// one. The batch and the second-order passes run the instructions.
+/// one, and a dot product one for all its terms, whose running sum stays
+/// in a register. The batch and the second-order passes run the
+/// instructions.
 enum class Step : std::uint8_t {
   // One instruction: Op's names and values, in Op's order.
   add,
@@ -205,6 +209,11 @@ enum class Step : std::uint8_t {
   // Two.
   multiply_then_add,
   multiply_then_subtract,
+  // A dot product of dot_terms_least terms or more (Program::dot_terms has
+  // the count):
+  // products of two traced operands, or of a traced one and a constant.
+  dot,
+  dot_constant,
 };
 
 /// The Step of one instruction.
@@ -214,9 +223,10 @@ constexpr Step step_of(Op op) noexcept {
 
 /// Calls run(op) for each instruction of `step` in order, or in reverse
 /// order `backwards`; `run` sees each op as a constant, so that a forced
-/// inline step folds its switch away.
-template <bool backwards, class Run>
-TINYGRAD_DETAIL_INLINE constexpr void for_each_op_of(Step step, Run run) {
+/// inline step folds its switch away. A dot step calls dot(constant)
+/// instead, constant for Step::dot_constant.
+template <bool backwards, class Run, class Dot>
+TINYGRAD_DETAIL_INLINE constexpr void for_each_op_of(Step step, Run run, Dot dot) {
   const auto pair = [&](Op first, Op second) TINYGRAD_DETAIL_INLINE {
     run(backwards ? second : first);
     run(backwards ? first : second);
@@ -254,6 +264,10 @@ TINYGRAD_DETAIL_INLINE constexpr void for_each_op_of(Step step, Run run) {
       return pair(Op::multiply, Op::add);
     case Step::multiply_then_subtract:
       return pair(Op::multiply, Op::subtract);
+    case Step::dot:
+      return dot(std::false_type{});
+    case Step::dot_constant:
+      return dot(std::true_type{});
   }
 }
 
@@ -263,33 +277,19 @@ static_assert([] {
     const Op op = static_cast<Op>(k);
     int runs = 0;
     bool same = true;
-    for_each_op_of<false>(step_of(op), [&](Op ran) {
-      ++runs;
-      same = same && ran == op;
-    });
+    for_each_op_of<false>(
+        step_of(op),
+        [&](Op ran) {
+          ++runs;
+          same = same && ran == op;
+        },
+        [&](auto) { runs += 2; });
     if (runs != 1 || !same) {
       return false;
     }
   }
   return true;
 }());
-
-/// The steps of a program's instructions: each product followed by a sum
-/// or difference as one step, every other instruction as its own.
-inline std::vector<Step> steps_of(const std::vector<Op>& ops) {
-  std::vector<Step> steps;
-  steps.reserve(ops.size());
-  for (std::size_t i = 0; i < ops.size(); ++i) {
-    const Op next = i + 1 < ops.size() ? ops[i + 1] : ops[i];
-    if (ops[i] == Op::multiply && (next == Op::add || next == Op::subtract)) {
-      steps.push_back(next == Op::add ? Step::multiply_then_add : Step::multiply_then_subtract);
-      ++i;
-    } else {
-      steps.push_back(step_of(ops[i]));
-    }
-  }
-  return steps;
-}
 
 /// How many partials an instruction keeps in the workspace.
 constexpr std::size_t partials_kept(Op op) noexcept {
@@ -570,7 +570,8 @@ struct Program {
   std::vector<T> constants;  // the values of slots [inputs + data, first_result)
   std::uint32_t first_result = 0;
   std::vector<Op> ops;
-  std::vector<Step> steps;  // ops as the one-point replay dispatches them
+  std::vector<Step> steps;               // ops as the one-point replay dispatches them
+  std::vector<std::uint32_t> dot_terms;  // per dot step, in order: its count of terms
   std::vector<std::uint32_t> operands;
   std::vector<const Callee<T>*> callees;
   std::size_t partials = 0;  // kept per evaluation, in all
@@ -581,6 +582,84 @@ struct Program {
     return std::size_t{first_result} + ops.size();
   }
 };
+
+/// The one-point replay's steps of a finished program (Step): a dot
+/// product where dot_terms_least or more products in a row are each added
+/// to the sum before them, z_k = z_(k-1) + p_k, every p_k and every z_k but the last
+/// read by nothing else (no other instruction, guard or output); else a
+/// product followed by a sum or difference as a pair; else one
+/// instruction a step. A dot product's running sum and products are not
+/// written: nothing reads them. In the sweep each p_k and z_(k-1) would
+/// receive the last sum's adjoint a as their only share, 0 + a, which is a,
+/// so the dot step passes a straight to the products' operands, in the
+/// instructions' order and with their formulas: the same bits.
+/// The fewest terms a dot step has: two run faster as two pairs (a loop of
+/// two costs more than the second dispatch; trace_bench's BM_W3, whose
+/// terms add two products each).
+inline constexpr std::size_t dot_terms_least = 3;
+
+template <class T>
+void plan_steps(Program<T>& program) {
+  const std::vector<Op>& ops = program.ops;
+  const std::uint32_t* const operands = program.operands.data();
+  const std::uint32_t first = program.first_result;
+  // Reads of each slot; a guard's or an output's counts as two, so that
+  // such a result is never read only once.
+  std::vector<std::uint32_t> reads(program.slots(), 0);
+  for (const std::uint32_t slot : program.operands) {
+    ++reads[slot];
+  }
+  for (const Guard& g : program.guards) {
+    reads[g.left] += 2;
+    reads[g.right] += 2;
+  }
+  for (const std::uint32_t output : program.outputs) {
+    reads[output] += 2;
+  }
+  std::vector<std::size_t> operand_at(ops.size() + 1, 0);
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    operand_at[i + 1] = operand_at[i] + operand_count(ops[i]);
+  }
+  const auto read_once = [&](std::size_t i) { return reads[first + i] == 1; };
+  // Whether instructions i and i + 1 are term k of a dot product of
+  // `product`s that starts at instruction start.
+  const auto is_term = [&](std::size_t start, std::size_t k, Op product) {
+    const std::size_t i = start + 2 * k;
+    if (i + 1 >= ops.size() || ops[i] != product || ops[i + 1] != Op::add || !read_once(i)) {
+      return false;
+    }
+    const std::uint32_t* const sum = operands + operand_at[i + 1];
+    const bool adds_the_product = sum[1] == first + i && sum[0] != first + i;
+    const bool continues = k == 0 || (sum[0] == first + i - 1 && read_once(i - 1));
+    return adds_the_product && continues;
+  };
+  program.steps.clear();
+  program.dot_terms.clear();
+  for (std::size_t i = 0; i < ops.size();) {
+    const Op op = ops[i];
+    std::size_t terms = 0;
+    if (op == Op::multiply || op == Op::multiply_constant) {
+      while (is_term(i, terms, op)) {
+        ++terms;
+      }
+    }
+    if (terms >= dot_terms_least) {
+      program.steps.push_back(op == Op::multiply ? Step::dot : Step::dot_constant);
+      program.dot_terms.push_back(static_cast<std::uint32_t>(terms));
+      i += 2 * terms;
+      continue;
+    }
+    const Op next = i + 1 < ops.size() ? ops[i + 1] : op;
+    if (op == Op::multiply && (next == Op::add || next == Op::subtract)) {
+      program.steps.push_back(next == Op::add ? Step::multiply_then_add
+                                              : Step::multiply_then_subtract);
+      i += 2;
+    } else {
+      program.steps.push_back(step_of(op));
+      i += 1;
+    }
+  }
+}
 
 /// The first of the program's guards that does not hold at `values` (one
 /// per slot, after a forward pass), or null if all hold. Inlined: as a
