@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // libFuzzer target: bytes become a small program over tinygrad's operations
 // (elementary functions, operators with Vars and scalars, compound
-// assignment, comparisons, dot and sum), its activation policies and their
+// assignment, comparisons, dot and sum, products added in turn to a sum),
+// its activation policies and their
 // array kernels, which runs on plain doubles and on Vars. Checked on every
 // input: no crash, no sanitizer report, the Var values equal the double values
 // bit for bit (or both NaN). Checked where the program is smooth (every
@@ -159,6 +160,7 @@ constexpr std::array operations = {
     Operation{"select > 1", 2, [](double x, double) { return std::abs(x - 1); }},
     Operation{"sigmoid span", 2, anywhere},
     Operation{"tanh span", 2, anywhere},
+    Operation{"dot of three", 2, anywhere},
 };
 
 struct Instruction {
@@ -391,8 +393,15 @@ S apply(std::size_t op, const S& x, const S& y) {
       return x > 1.0 ? x : y;
     case 56:
       return policy_over_span(tinygrad::Sigmoid{}, x, y);
-    default:
+    case 57:
       return policy_over_span(tinygrad::Tanh{}, x, y);
+    default: {  // products added in turn to a sum: one dot step of a trace's replay
+      S z = x;
+      z += x * y;
+      z += y * y;
+      z += y * x;
+      return z;
+    }
   }
 }
 
