@@ -209,9 +209,8 @@ enum class Step : std::uint8_t {
   // Two.
   multiply_then_add,
   multiply_then_subtract,
-  // A dot product of dot_terms_least terms or more (Program::dot_terms has
-  // the count):
-  // products of two traced operands, or of a traced one and a constant.
+  // A dot product (plan_steps; Program::dot_terms has its count of terms)
+  // of products of two traced numbers, or of a traced one and a constant.
   dot,
   dot_constant,
 };
@@ -583,21 +582,21 @@ struct Program {
   }
 };
 
-/// The one-point replay's steps of a finished program (Step): a dot
-/// product where dot_terms_least or more products in a row are each added
-/// to the sum before them, z_k = z_(k-1) + p_k, every p_k and every z_k but the last
-/// read by nothing else (no other instruction, guard or output); else a
-/// product followed by a sum or difference as a pair; else one
-/// instruction a step. A dot product's running sum and products are not
-/// written: nothing reads them. In the sweep each p_k and z_(k-1) would
-/// receive the last sum's adjoint a as their only share, 0 + a, which is a,
-/// so the dot step passes a straight to the products' operands, in the
-/// instructions' order and with their formulas: the same bits.
 /// The fewest terms a dot step has: two run faster as two pairs (a loop of
 /// two costs more than the second dispatch; trace_bench's BM_W3, whose
 /// terms add two products each).
 inline constexpr std::size_t dot_terms_least = 3;
 
+/// The one-point replay's steps of a finished program (Step): a dot
+/// product where dot_terms_least or more products in a row are each added
+/// to the sum before them, z_k = z_(k-1) + p_k, every p_k and every z_k
+/// but the last read by nothing else (no other instruction, guard or
+/// output); else a product followed by a sum or difference as a pair;
+/// else one instruction a step. A dot product's running sum and products are not
+/// written: nothing reads them. In the sweep each p_k and z_(k-1) would
+/// receive the last sum's adjoint a as their only share, 0 + a, which is a,
+/// so the dot step passes a straight to the products' operands, in the
+/// instructions' order and with their formulas: the same bits.
 template <class T>
 void plan_steps(Program<T>& program) {
   const std::vector<Op>& ops = program.ops;
@@ -628,8 +627,10 @@ void plan_steps(Program<T>& program) {
     if (i + 1 >= ops.size() || ops[i] != product || ops[i + 1] != Op::add || !read_once(i)) {
       return false;
     }
+    // The sum adds the product second (the product, read once, is not
+    // also its first operand) to the sum before it.
     const std::uint32_t* const sum = operands + operand_at[i + 1];
-    const bool adds_the_product = sum[1] == first + i && sum[0] != first + i;
+    const bool adds_the_product = sum[1] == first + i;
     const bool continues = k == 0 || (sum[0] == first + i - 1 && read_once(i - 1));
     return adds_the_product && continues;
   };
