@@ -924,35 +924,19 @@ class Trace : public detail::tracing::TraceCore<T> {
       // repeat it, so that they compute something valid; their results
       // are dropped.
       const std::size_t active = (count + V - 1) / V * V;
-      // Into the lanes. A transpose: point by point where a point has at
-      // least a vector's count of values (contiguous reads), else slot by
-      // slot, a full block without clamping the lane.
-      const auto point_of = [&](std::size_t l) { return first + std::min(l, count - 1); };
+      // Into the lanes: a transpose (points_into_lanes), then the last
+      // point's values copied into the lanes past it.
       const auto fill_slots = [&](T* slot, std::span<const T> from, std::size_t width,
                                   bool shared) {
         if (shared) {
           for (std::size_t i = 0; i < width; ++i) {
             std::fill_n(slot + i * W, active, from[i]);
           }
-        } else if (width >= V) {
-          for (std::size_t l = 0; l < active; ++l) {
-            const T* const point = from.data() + point_of(l) * width;
-            for (std::size_t i = 0; i < width; ++i) {
-              slot[i * W + l] = point[i];
-            }
-          }
-        } else if (count == active) {
-          for (std::size_t i = 0; i < width; ++i) {
-            for (std::size_t l = 0; l < active; ++l) {
-              slot[i * W + l] = from[(first + l) * width + i];
-            }
-          }
-        } else {
-          for (std::size_t i = 0; i < width; ++i) {
-            for (std::size_t l = 0; l < active; ++l) {
-              slot[i * W + l] = from[point_of(l) * width + i];
-            }
-          }
+          return;
+        }
+        detail::tracing::points_into_lanes(slot, W, from.data() + first * width, width, count);
+        for (std::size_t i = 0; i < width; ++i) {
+          std::fill(slot + i * W + count, slot + i * W + active, slot[i * W + count - 1]);
         }
       };
       fill_slots(slots, points, n, shared_point);
@@ -966,20 +950,9 @@ class Trace : public detail::tracing::TraceCore<T> {
       for (std::size_t l = 0; l < count; ++l) {
         values[first + l] = slots[std::size_t{p.outputs[0]} * W + l];
       }
-      if (with_gradients && n >= V) {
-        for (std::size_t l = 0; l < count; ++l) {
-          T* const gradient = gradients.data() + (first + l) * n;
-          for (std::size_t i = 0; i < n; ++i) {
-            gradient[i] = lanes_.adjoints[i * W + l];
-          }
-        }
-      } else if (with_gradients) {
-        for (std::size_t i = 0; i < n; ++i) {
-          const T* const adjoint = lanes_.adjoints.data() + i * W;
-          for (std::size_t l = 0; l < count; ++l) {
-            gradients[(first + l) * n + i] = adjoint[l];
-          }
-        }
+      if (with_gradients) {
+        detail::tracing::lanes_into_points(gradients.data() + first * n, lanes_.adjoints.data(), W,
+                                           n, count);
       }
     }
   }

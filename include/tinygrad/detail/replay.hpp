@@ -191,6 +191,57 @@ std::size_t block_lanes(const Program<T>& program) {
          std::clamp<std::size_t>(block_bytes / std::max<std::size_t>(per_vector, 1), 1, most);
 }
 
+/// Calls body(std::integral_constant<std::size_t, k>{}) for width = k
+/// from 1 to 4, body(width) otherwise. A loop over a point's few values
+/// whose count is known at compile time is unrolled into the loop over the
+/// points, which then vectorises (loads and shuffles); with the count a
+/// run-time number it stays a scalar loop of strided accesses, which cost
+/// a Monte-Carlo batch of two inputs and one datum a fifth of its time
+/// (trace_bench's BM_MonteCarlo).
+template <class Body>
+TINYGRAD_DETAIL_INLINE inline void with_small_width(std::size_t width, Body&& body) {
+  switch (width) {
+    case 1:
+      return body(std::integral_constant<std::size_t, 1>{});
+    case 2:
+      return body(std::integral_constant<std::size_t, 2>{});
+    case 3:
+      return body(std::integral_constant<std::size_t, 3>{});
+    case 4:
+      return body(std::integral_constant<std::size_t, 4>{});
+    default:
+      return body(width);
+  }
+}
+
+/// lanes[i * stride + l] = points[l * width + i] for the first `count`
+/// points, each `width` values in a row: a block of points into the slots
+/// of a batch, point l in lane l.
+template <class T>
+void points_into_lanes(T* __restrict lanes, std::size_t stride, const T* __restrict points,
+                       std::size_t width, std::size_t count) {
+  with_small_width(width, [&](auto w) {
+    for (std::size_t l = 0; l < count; ++l) {
+      for (std::size_t i = 0; i < w; ++i) {
+        lanes[i * stride + l] = points[l * w + i];
+      }
+    }
+  });
+}
+
+/// The way back: points[l * width + i] = lanes[i * stride + l].
+template <class T>
+void lanes_into_points(T* __restrict points, const T* __restrict lanes, std::size_t stride,
+                       std::size_t width, std::size_t count) {
+  with_small_width(width, [&](auto w) {
+    for (std::size_t l = 0; l < count; ++l) {
+      for (std::size_t i = 0; i < w; ++i) {
+        points[l * w + i] = lanes[i * stride + l];
+      }
+    }
+  });
+}
+
 /// body(l) for the lanes l of one vector. In the AVX2 and AVX-512 copies
 /// the loop stays a loop until the vectoriser sees it (`unroll 1`):
 /// unrolled first, g++ 12 rebuilds some of these loops from scalar
