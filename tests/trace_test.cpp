@@ -714,6 +714,40 @@ TEST_CASE("a constant result, and constants that never meet a traced number") {
   CHECK(g == std::vector<double>{0.0, 1.0});
 }
 
+TEST_CASE("a constant used again shares its slot") {
+  // The same operations twice: with one constant in every term, and with a
+  // different constant in each. The first keeps one constant slot where
+  // the second keeps 20, each a value and an adjoint in the workspace.
+  const auto same = [](auto x) {
+    auto sum = 3.0 * x[0];
+    for (std::size_t i = 1; i < x.size(); ++i) {
+      sum = sum + 3.0 * x[i];
+    }
+    return sum;
+  };
+  const auto different = [](auto x) {
+    auto sum = 3.0 * x[0];
+    for (std::size_t i = 1; i < x.size(); ++i) {
+      sum = sum + (3.0 + static_cast<double>(i)) * x[i];
+    }
+    return sum;
+  };
+  const auto check = [&]<class T>(T) {
+    const std::vector<T> x(20, T(0.5));
+    Trace<T> one = tinygrad::trace(same, x);
+    Trace<T> each = tinygrad::trace(different, x);
+    CHECK(one.operations() == each.operations());
+    CHECK(each.workspace_bytes() - one.workspace_bytes() == 2 * 19 * sizeof(T));
+    CHECK(one.trace_bytes() < each.trace_bytes());
+    std::vector<T> g(x.size());
+    const std::vector<T> at(x.size(), T(2));
+    CHECK(one.value_and_gradient(at, g) == T(120));
+    CHECK(g == std::vector<T>(x.size(), T(3)));
+  };
+  check(0.0);
+  check(0.0f);
+}
+
 TEST_CASE("copies share the trace and replay on their own threads") {
   std::vector<double> x0(50, 0.5);
   const Trace<double> t = tinygrad::trace(rosenbrock, x0);

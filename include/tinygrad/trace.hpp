@@ -102,9 +102,37 @@ struct Builder {
   std::uint32_t generation = next_generation();
   Program<T> program;
 
-  std::uint32_t constant(T value) {
+  struct RecentConstant {
+    UnsignedBits<T> bits = 0;
+    std::uint32_t index_plus_one = 0;  // 0: the entry is empty
+  };
+  static constexpr int recent_bits = 6;
+  std::array<RecentConstant, std::size_t{1} << recent_bits> recent_constants{};
+
+  std::uint32_t new_constant(T value) {
     program.constants.push_back(value);
-    return constant_bit | static_cast<std::uint32_t>(program.constants.size() - 1);
+    return static_cast<std::uint32_t>(program.constants.size() - 1);
+  }
+
+  /// The slot of a constant of this value: a new one, or the one that
+  /// holds the same bits already, so that a constant written in a loop
+  /// (Rosenbrock's 100 and 1) takes one slot rather than one per term:
+  /// fewer values for a replay to keep, in every lane of a batch. The
+  /// earlier constants are found in a small table indexed by a hash of
+  /// their bits; one whose entry another constant has taken meanwhile gets
+  /// a second slot, which costs memory only.
+  std::uint32_t constant(T value) {
+    if constexpr (VectorReal<T>) {
+      const auto bits = std::bit_cast<UnsignedBits<T>>(value);
+      RecentConstant& entry = recent_constants[static_cast<std::size_t>(
+          (static_cast<std::uint64_t>(bits) * 0x9e3779b97f4a7c15U) >> (64 - recent_bits))];
+      if (entry.index_plus_one == 0 || entry.bits != bits) {
+        entry = {bits, new_constant(value) + 1};
+      }
+      return constant_bit | (entry.index_plus_one - 1);
+    } else {
+      return constant_bit | new_constant(value);
+    }
   }
 
   /// Appends an instruction over `operands` (the traced ones first) and
