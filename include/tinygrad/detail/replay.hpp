@@ -195,9 +195,9 @@ std::size_t block_lanes(const Program<T>& program) {
 /// from 1 to 4, body(width) otherwise. A loop over a point's few values
 /// whose count is known at compile time is unrolled into the loop over the
 /// points, which then vectorises (loads and shuffles); with the count a
-/// run-time number it stays a scalar loop of strided accesses, which cost
-/// a Monte-Carlo batch of two inputs and one datum a fifth of its time
-/// (trace_bench's BM_MonteCarlo).
+/// run-time number it stays a scalar loop of strided accesses, a large
+/// part of the time of a batch whose program is short (trace_bench's
+/// BM_MonteCarlo: two inputs and one datum per point).
 template <class Body>
 TINYGRAD_DETAIL_INLINE inline void with_small_width(std::size_t width, Body&& body) {
   switch (width) {
