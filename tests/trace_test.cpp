@@ -737,7 +737,7 @@ TEST_CASE("a constant used again shares its slot") {
     Trace<T> one = tinygrad::trace(same, x);
     Trace<T> each = tinygrad::trace(different, x);
     CHECK(one.operations() == each.operations());
-    CHECK(each.workspace_bytes() - one.workspace_bytes() == 2 * 19 * sizeof(T));
+    CHECK(each.workspace_bytes() - one.workspace_bytes() == sizeof(T) * 2 * 19);
     CHECK(one.trace_bytes() < each.trace_bytes());
     std::vector<T> g(x.size());
     const std::vector<T> at(x.size(), T(2));
