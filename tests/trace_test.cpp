@@ -11,6 +11,7 @@
 #include <tinygrad/trace.hpp>
 #include <tinygrad/var.hpp>
 
+#include "support/batch_exponential.hpp"
 #include "support/count_allocations.hpp"
 #include "support/instruction_sets.hpp"
 #include "support/numeric.hpp"
@@ -67,9 +68,11 @@ double recorded(F& f, const std::vector<double>& x, std::vector<double>& gradien
 /// checks value and gradient there bit for bit against a fresh recording:
 /// one point at a time, and all at once in lanes (the points repeated so
 /// that the batch runs several blocks, the last one ending inside a vector).
-template <class F>
+/// The batch is checked against a recording of `as_batched` (f with exp
+/// written as a batch computes it, BatchExponential; f itself by default).
+template <class F, class G = F>
 void check_replays_match_recordings(F f, const std::vector<double>& traced_at,
-                                    const std::vector<std::vector<double>>& points) {
+                                    const std::vector<std::vector<double>>& points, G as_batched) {
   Trace<double> t = tinygrad::trace(f, traced_at);
   const std::size_t n = traced_at.size();
   std::vector<double> expected_values;
@@ -77,8 +80,9 @@ void check_replays_match_recordings(F f, const std::vector<double>& traced_at,
   for (const std::vector<double>& x : points) {
     std::vector<double> expected;
     const double expected_value = recorded(f, x, expected);
-    expected_values.push_back(expected_value);
-    expected_gradients.push_back(expected);
+    std::vector<double> expected_in_batch;
+    expected_values.push_back(recorded(as_batched, x, expected_in_batch));
+    expected_gradients.push_back(expected_in_batch);
     std::vector<double> g(x.size(), -1.0);
     const double value = t.value_and_gradient(x, g);
     INFO("at x[0] = ", x[0], ": replay ", value, ", recording ", expected_value);
@@ -118,6 +122,12 @@ void check_replays_match_recordings(F f, const std::vector<double>& traced_at,
   }
 }
 
+template <class F>
+void check_replays_match_recordings(F f, const std::vector<double>& traced_at,
+                                    const std::vector<std::vector<double>>& points) {
+  check_replays_match_recordings(f, traced_at, points, f);
+}
+
 // Each one-argument function on a point of its domain, traced at one point
 // and replayed at three others, one operation on an input and one on a
 // result (so that the chain through both is compared).
@@ -132,7 +142,20 @@ void check_replays_match_recordings(F f, const std::vector<double>& traced_at,
   }
 
 TEST_CASE("a replay gives a fresh recording's value and gradient, bit for bit: functions") {
-  TRACE_UNARY(exp, 0.3, -1.2, 2.5, 0.0);
+  SUBCASE("exp") {
+    // A batch computes exp by the vector formula: its bits are a recording's
+    // with that formula in place of std::exp (which differs at e^1).
+    const auto batch_exp = [](const auto& v) {
+      return tinygrad::activate<tinygrad_test::BatchExponential>(v);
+    };
+    check_replays_match_recordings(
+        [](auto x) {
+          using tinygrad::exp;
+          return exp(x[0]) * x[1] + exp(x[1] * 0.5);
+        },
+        {0.3, -1.2}, {{-1.2, 2.5}, {1.0, 2.0}, {2.5, 0.0}, {0.0, 0.3}, {-700.5, 1.0}, {0.7, 705.0}},
+        [&](auto x) { return batch_exp(x[0]) * x[1] + batch_exp(x[1] * 0.5); });
+  }
   TRACE_UNARY(exp2, 0.3, -1.2, 2.5, 0.0);
   TRACE_UNARY(expm1, 0.3, -1.2, 2.5, 1e-9);
   TRACE_UNARY(log, 0.3, 1.2, 2.5, 7.0);
@@ -585,9 +608,10 @@ TEST_CASE("a batch: points where a guard flips get a trace of their own, or a re
 
 /// Replays the float trace of f (two inputs, traced at (0.3, 0.7)) at the
 /// m points of `points`, in lanes, with every instruction set, and checks
-/// each value and gradient bit for bit against a fresh recording there.
-template <class F>
-void check_float_batch_matches_recordings(F f, const std::vector<float>& points) {
+/// each value and gradient bit for bit against a fresh recording of
+/// `as_batched` there (f with exp written as a batch computes it).
+template <class F, class G>
+void check_float_batch_matches_recordings(F f, const std::vector<float>& points, G as_batched) {
   Trace<float> t = tinygrad::trace(f, std::vector<float>{0.3f, 0.7f});
   const std::size_t m = points.size() / 2;
   for (const tinygrad::InstructionSet set : tinygrad_test::available_instruction_sets()) {
@@ -602,7 +626,7 @@ void check_float_batch_matches_recordings(F f, const std::vector<float>& points)
       const Var<float> x0 = points[2 * k];
       const Var<float> x1 = points[2 * k + 1];
       const std::vector<Var<float>> x{x0, x1};
-      const Var<float> y = f(std::span<const Var<float>>(x));
+      const Var<float> y = as_batched(std::span<const Var<float>>(x));
       y.backward();
       CHECK(std::bit_cast<std::uint32_t>(values[k]) == std::bit_cast<std::uint32_t>(y.value()));
       CHECK(std::bit_cast<std::uint32_t>(gradients[2 * k]) ==
@@ -618,13 +642,115 @@ TEST_CASE("a batch of floats: sixteen lanes, a recording's bits at each point") 
     using tinygrad::exp;
     return tinygrad::activate<tinygrad::Sigmoid>(x[0] * x[1] - 0.5f) / (1.0f + exp(x[1]));
   };
+  const auto as_batched = [](auto x) {
+    return tinygrad::activate<tinygrad::Sigmoid>(x[0] * x[1] - 0.5f) /
+           (1.0f + tinygrad::activate<tinygrad_test::BatchExponential>(x[1]));
+  };
   // Several blocks, the last one ending inside a vector.
   constexpr std::size_t m = std::size_t{64} * 2 + 37;
   std::vector<float> points(2 * m);
   for (std::size_t k = 0; k < points.size(); ++k) {
     points[k] = std::sin(0.37f * static_cast<float>(k)) * 3.0f;
   }
-  check_float_batch_matches_recordings(f, points);
+  check_float_batch_matches_recordings(f, points, as_batched);
+}
+
+/// |y - e^x| in units of T's spacing at e^x (the subnormals' below the
+/// normal range), e^x in long double.
+template <class T>
+long double exp_error_in_ulps(T x, T y) {
+  using L = long double;
+  const L exact = std::exp(L(x));
+  int exponent = 0;
+  (void)std::frexp(exact, &exponent);  // exact = m 2^exponent, m in [1/2, 1)
+  const int spacing =
+      std::max(exponent, std::numeric_limits<T>::min_exponent) - std::numeric_limits<T>::digits;
+  return std::abs(L(y) - exact) / std::ldexp(L(1), spacing);
+}
+
+/// exp traced once and replayed in a batch over points from `lowest` to
+/// `highest`, and at the special points: within 1.1 ulp of e^x where the
+/// result is finite, its gradient the value, every instruction set with
+/// the same bits; e^x's IEEE results at the ends (0 below the subnormals,
+/// infinity above the largest finite, 1 at +-0, NaN for NaN).
+template <class T>
+void check_batch_exp(T lowest, T highest) {
+  constexpr T infinity = std::numeric_limits<T>::infinity();
+  using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+  const auto bits = [](T v) { return std::isnan(v) ? Bits{1} : std::bit_cast<Bits>(v); };
+  const auto bits_of_all = [&](const std::vector<T>& v) {
+    std::vector<Bits> all;
+    all.reserve(v.size());
+    for (const T y : v) {
+      all.push_back(bits(y));
+    }
+    return all;
+  };
+  const auto f = [](auto x) {
+    using tinygrad::exp;
+    return exp(x[0]);
+  };
+  Trace<T> t = tinygrad::trace(f, std::vector<T>{T(0.5)});
+  std::vector<T> points;
+  for (std::size_t k = 0; k < 20'000; ++k) {  // spread over the range, and densely near 0
+    const T u = static_cast<T>(0.5 + 0.5 * std::sin(1.7 * static_cast<double>(k)));
+    points.push_back(lowest + u * (highest - lowest));
+    points.push_back(static_cast<T>(2 * u - 1));
+  }
+  const std::vector<T> special{T(0),
+                               T(-0.0),
+                               infinity,
+                               -infinity,
+                               highest * 2,
+                               lowest * 2,
+                               std::numeric_limits<T>::quiet_NaN()};
+  points.insert(points.end(), special.begin(), special.end());
+  std::vector<T> first_values;
+  for (const tinygrad::InstructionSet set : tinygrad_test::available_instruction_sets()) {
+    INFO("instruction set ", std::string(tinygrad::instruction_set_name(set)));
+    std::vector<T> values(points.size());
+    std::vector<T> gradients(points.size());
+    t.values_and_gradients(points, values, gradients, {}, set);
+    long double worst = 0;
+    T worst_at = 0;
+    for (std::size_t k = 0; k + special.size() < points.size(); ++k) {
+      const long double error = exp_error_in_ulps(points[k], values[k]);
+      if (error > worst) {
+        worst = error;
+        worst_at = points[k];
+      }
+    }
+    INFO("worst ", static_cast<double>(worst), " ulp at x = ", worst_at);
+    // About 1 ulp: the rounding of e^r - 1 and of the product with 2^k. A
+    // build with FMA rounds them differently, a little over 1 at worst.
+    CHECK(worst <= 1.1);
+    const T* at_special = values.data() + values.size() - special.size();
+    CHECK(bits(at_special[0]) == bits(T(1)));
+    CHECK(bits(at_special[1]) == bits(T(1)));
+    CHECK(at_special[2] == infinity);
+    CHECK(bits(at_special[3]) == bits(T(0)));
+    CHECK(at_special[4] == infinity);
+    CHECK(bits(at_special[5]) == bits(T(0)));
+    CHECK(std::isnan(at_special[6]));
+    for (std::size_t k = 0; k < points.size(); ++k) {
+      INFO("x = ", points[k]);
+      REQUIRE(bits(gradients[k]) == bits(values[k]));
+    }
+    if (first_values.empty()) {
+      first_values = values;
+    }
+    CHECK(bits_of_all(values) == bits_of_all(first_values));
+  }
+}
+
+TEST_CASE("a batch's exp: within 1.1 ulp, the same bits on every instruction set") {
+  // From where e^x rounds to 0 to where it overflows, the subnormals included.
+  SUBCASE("double") {
+    check_batch_exp<double>(-745.0, 709.7);
+  }
+  SUBCASE("float") {
+    check_batch_exp<float>(-103.9f, 88.7f);
+  }
 }
 
 TEST_CASE("a batch of floats: lanes whose adjoint is zero pass nothing on") {
@@ -643,7 +769,7 @@ TEST_CASE("a batch of floats: lanes whose adjoint is zero pass nothing on") {
     points.push_back(x0);
     points.push_back(1.0f + 0.25f * static_cast<float>(k));
   }
-  check_float_batch_matches_recordings(f, points);
+  check_float_batch_matches_recordings(f, points, f);
 }
 
 TEST_CASE("data: inputs a replay may change, without a gradient") {

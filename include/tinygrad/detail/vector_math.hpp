@@ -198,6 +198,7 @@ struct ExpConstants<float> {
   static constexpr float ln2_low = 1.42860677e-06f;
   static constexpr float round_to_integer = 12582912.0f;   // 1.5 * 2^23
   static constexpr float lowest_nonzero = -110.0f;         // e^-110 rounds to 0 in float
+  static constexpr float overflowing = 89.0f;              // e^89 overflows float
   static constexpr float negligible_next_to_one = -20.0f;  // 1 +- e^-20 rounds to 1
   static constexpr float p[] = {
       0.5f, 1.666666668e-1f, 4.166646501e-2f, 8.333310934e-3f, 1.393364103e-3f, 1.989098087e-4f};
@@ -210,6 +211,7 @@ struct ExpConstants<double> {
   static constexpr double ln2_low = 1.90821492927058770002e-10;
   static constexpr double round_to_integer = 6755399441055744.0;  // 1.5 * 2^52
   static constexpr double lowest_nonzero = -760.0;
+  static constexpr double overflowing = 710.0;
   static constexpr double negligible_next_to_one = -40.0;
   static constexpr double p[] = {5.0e-1,
                                  1.6666666666666670986e-1,
@@ -356,6 +358,26 @@ TINYGRAD_DETAIL_INLINE inline T expm1_nonpositive(T t) noexcept {
   const auto [r, k] = reduce_for_exp(t);
   const T scale = power_of_two<T>(k);
   return scale * expm1_reduced(r) + (scale - T(1));
+}
+
+/// e^t for every t: 2^k (1 + (e^r - 1)), t = k ln 2 + r, for a loop over
+/// many numbers (a batched trace replay's exp). 2^k applies as two normal
+/// factors, 2^(k - h) and then 2^h with h = k / 2 rounded down, so that a
+/// result beyond the normal range (overflowing, or subnormal) comes out of
+/// the rounding of the last product; inside it that product is exact, and
+/// the error is the one rounding of 2^(k - h) (1 + (e^r - 1)), fused where
+/// the code is compiled with FMA, plus the reduction's. t is held in
+/// [lowest_nonzero, overflowing], where e^t rounds to 0 below and to
+/// infinity above and both factors stay normal; NaN stays NaN.
+template <VectorReal T>
+TINYGRAD_DETAIL_INLINE inline T exponential(T t) noexcept {
+  using C = ExpConstants<T>;
+  t = blend(t < C::lowest_nonzero, C::lowest_nonzero, t);
+  t = blend(t > C::overflowing, C::overflowing, t);
+  const auto [r, k] = reduce_for_exp(t);
+  const auto half = static_cast<UnsignedBits<T>>((k >> 1) | (k & sign_bit<T>));  // k / 2, floor
+  const T first = power_of_two<T>(static_cast<UnsignedBits<T>>(k - half));
+  return multiply_add(expm1_reduced(r), first, first) * power_of_two<T>(half);
 }
 
 /// sigmoid(-|x|) = e / (1 + e), e = e^-|x|, before its final power of two:
