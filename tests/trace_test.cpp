@@ -11,7 +11,7 @@
 #include <tinygrad/trace.hpp>
 #include <tinygrad/var.hpp>
 
-#include "support/batch_exponential.hpp"
+#include "support/batch_formulas.hpp"
 #include "support/count_allocations.hpp"
 #include "support/instruction_sets.hpp"
 #include "support/numeric.hpp"
@@ -142,9 +142,10 @@ void check_replays_match_recordings(F f, const std::vector<double>& traced_at,
   }
 
 TEST_CASE("a replay gives a fresh recording's value and gradient, bit for bit: functions") {
+  // A batch computes exp and log by vector formulas: its bits are a
+  // recording's with those formulas in place of std::exp and std::log
+  // (which differ at e^1 and log 3).
   SUBCASE("exp") {
-    // A batch computes exp by the vector formula: its bits are a recording's
-    // with that formula in place of std::exp (which differs at e^1).
     const auto batch_exp = [](const auto& v) {
       return tinygrad::activate<tinygrad_test::BatchExponential>(v);
     };
@@ -156,9 +157,20 @@ TEST_CASE("a replay gives a fresh recording's value and gradient, bit for bit: f
         {0.3, -1.2}, {{-1.2, 2.5}, {1.0, 2.0}, {2.5, 0.0}, {0.0, 0.3}, {-700.5, 1.0}, {0.7, 705.0}},
         [&](auto x) { return batch_exp(x[0]) * x[1] + batch_exp(x[1] * 0.5); });
   }
+  SUBCASE("log") {
+    const auto batch_log = [](const auto& v) {
+      return tinygrad::activate<tinygrad_test::BatchLogarithm>(v);
+    };
+    check_replays_match_recordings(
+        [](auto x) {
+          using tinygrad::log;
+          return log(x[0]) * x[1] + log(x[1] * 0.5);
+        },
+        {0.3, 1.2}, {{1.2, 2.5}, {3.0, 6.0}, {2.5, 7.0}, {7.0, 0.3}, {1e-310, 1e300}},
+        [&](auto x) { return batch_log(x[0]) * x[1] + batch_log(x[1] * 0.5); });
+  }
   TRACE_UNARY(exp2, 0.3, -1.2, 2.5, 0.0);
   TRACE_UNARY(expm1, 0.3, -1.2, 2.5, 1e-9);
-  TRACE_UNARY(log, 0.3, 1.2, 2.5, 7.0);
   TRACE_UNARY(log2, 0.3, 1.2, 2.5, 7.0);
   TRACE_UNARY(log10, 0.3, 1.2, 2.5, 7.0);
   TRACE_UNARY(log1p, 0.3, -0.2, 2.5, 1e-9);
@@ -655,27 +667,26 @@ TEST_CASE("a batch of floats: sixteen lanes, a recording's bits at each point") 
   check_float_batch_matches_recordings(f, points, as_batched);
 }
 
-/// |y - e^x| in units of T's spacing at e^x (the subnormals' below the
-/// normal range), e^x in long double.
+/// |y - exact| in units of T's spacing at `exact` (the subnormals' below
+/// the normal range).
 template <class T>
-long double exp_error_in_ulps(T x, T y) {
-  using L = long double;
-  const L exact = std::exp(L(x));
+long double error_in_ulps(long double exact, T y) {
   int exponent = 0;
   (void)std::frexp(exact, &exponent);  // exact = m 2^exponent, m in [1/2, 1)
   const int spacing =
       std::max(exponent, std::numeric_limits<T>::min_exponent) - std::numeric_limits<T>::digits;
-  return std::abs(L(y) - exact) / std::ldexp(L(1), spacing);
+  return std::abs(static_cast<long double>(y) - exact) / std::ldexp(1.0L, spacing);
 }
 
-/// exp traced once and replayed in a batch over points from `lowest` to
-/// `highest`, and at the special points: within 1.1 ulp of e^x where the
-/// result is finite, its gradient the value, every instruction set with
-/// the same bits; e^x's IEEE results at the ends (0 below the subnormals,
-/// infinity above the largest finite, 1 at +-0, NaN for NaN).
-template <class T>
-void check_batch_exp(T lowest, T highest) {
-  constexpr T infinity = std::numeric_limits<T>::infinity();
+/// f (one input) traced once and replayed in a batch at `points` and then
+/// at `special`, whose results must be `at_special` (NaN where NaN), with
+/// every instruction set: within `bound` ulp of `exact` (long double) at
+/// every point, the gradient `derivative(x, value)` bit for bit (as the
+/// sweep adds it to a zero), and every instruction set with the same bits.
+template <class T, class F, class Exact, class Derivative>
+void check_batch_formula(F f, Exact exact, std::vector<T> points, const std::vector<T>& special,
+                         const std::vector<T>& at_special, Derivative derivative,
+                         long double bound) {
   using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
   const auto bits = [](T v) { return std::isnan(v) ? Bits{1} : std::bit_cast<Bits>(v); };
   const auto bits_of_all = [&](const std::vector<T>& v) {
@@ -686,24 +697,8 @@ void check_batch_exp(T lowest, T highest) {
     }
     return all;
   };
-  const auto f = [](auto x) {
-    using tinygrad::exp;
-    return exp(x[0]);
-  };
   Trace<T> t = tinygrad::trace(f, std::vector<T>{T(0.5)});
-  std::vector<T> points;
-  for (std::size_t k = 0; k < 20'000; ++k) {  // spread over the range, and densely near 0
-    const T u = static_cast<T>(0.5 + 0.5 * std::sin(1.7 * static_cast<double>(k)));
-    points.push_back(lowest + u * (highest - lowest));
-    points.push_back(static_cast<T>(2 * u - 1));
-  }
-  const std::vector<T> special{T(0),
-                               T(-0.0),
-                               infinity,
-                               -infinity,
-                               highest * 2,
-                               lowest * 2,
-                               std::numeric_limits<T>::quiet_NaN()};
+  const std::size_t measured = points.size();
   points.insert(points.end(), special.begin(), special.end());
   std::vector<T> first_values;
   for (const tinygrad::InstructionSet set : tinygrad_test::available_instruction_sets()) {
@@ -713,28 +708,24 @@ void check_batch_exp(T lowest, T highest) {
     t.values_and_gradients(points, values, gradients, {}, set);
     long double worst = 0;
     T worst_at = 0;
-    for (std::size_t k = 0; k + special.size() < points.size(); ++k) {
-      const long double error = exp_error_in_ulps(points[k], values[k]);
+    for (std::size_t k = 0; k < measured; ++k) {
+      const long double error =
+          error_in_ulps(exact(static_cast<long double>(points[k])), values[k]);
       if (error > worst) {
         worst = error;
         worst_at = points[k];
       }
     }
     INFO("worst ", static_cast<double>(worst), " ulp at x = ", worst_at);
-    // About 1 ulp: the rounding of e^r - 1 and of the product with 2^k. A
-    // build with FMA rounds them differently, a little over 1 at worst.
-    CHECK(worst <= 1.1);
-    const T* at_special = values.data() + values.size() - special.size();
-    CHECK(bits(at_special[0]) == bits(T(1)));
-    CHECK(bits(at_special[1]) == bits(T(1)));
-    CHECK(at_special[2] == infinity);
-    CHECK(bits(at_special[3]) == bits(T(0)));
-    CHECK(at_special[4] == infinity);
-    CHECK(bits(at_special[5]) == bits(T(0)));
-    CHECK(std::isnan(at_special[6]));
+    CHECK(worst <= bound);
+    for (std::size_t k = 0; k < special.size(); ++k) {
+      INFO("at x = ", special[k]);
+      CHECK(bits(values[measured + k]) == bits(at_special[k]));
+    }
     for (std::size_t k = 0; k < points.size(); ++k) {
       INFO("x = ", points[k]);
-      REQUIRE(bits(gradients[k]) == bits(values[k]));
+      // The sweep adds the share to a zeroed adjoint: -0 comes out +0.
+      REQUIRE(bits(gradients[k]) == bits(T(0) + derivative(points[k], values[k])));
     }
     if (first_values.empty()) {
       first_values = values;
@@ -743,13 +734,73 @@ void check_batch_exp(T lowest, T highest) {
   }
 }
 
-TEST_CASE("a batch's exp: within 1.1 ulp, the same bits on every instruction set") {
-  // From where e^x rounds to 0 to where it overflows, the subnormals included.
-  SUBCASE("double") {
+/// Points spread over [lowest, highest] and, as many again, over
+/// [near, far] (where the formulas' reductions change least).
+template <class T>
+std::vector<T> spread(T lowest, T highest, T near, T far) {
+  std::vector<T> points;
+  for (std::size_t k = 0; k < 20'000; ++k) {
+    const double u = 0.5 + 0.5 * std::sin(1.7 * static_cast<double>(k));
+    points.push_back(static_cast<T>(lowest + u * (highest - lowest)));
+    points.push_back(static_cast<T>(near + u * (far - near)));
+  }
+  return points;
+}
+
+/// exp in a batch from where e^x rounds to 0 to where it overflows (the
+/// subnormals included) and on [-1, 1]; 0 below, infinity above.
+template <class T>
+void check_batch_exp(T lowest, T highest) {
+  constexpr T infinity = std::numeric_limits<T>::infinity();
+  check_batch_formula<T>(
+      [](auto x) {
+        using tinygrad::exp;
+        return exp(x[0]);
+      },
+      [](long double x) { return std::exp(x); }, spread<T>(lowest, highest, -1, 1),
+      {T(0), T(-0.0), infinity, -infinity, highest * 2, lowest * 2,
+       std::numeric_limits<T>::quiet_NaN()},
+      {T(1), T(1), infinity, T(0), infinity, T(0), std::numeric_limits<T>::quiet_NaN()},
+      [](T, T value) { return value; },
+      // About 1 ulp: the rounding of e^r - 1 and of the product with 2^k. A
+      // build with FMA rounds them differently, a little over 1 at worst.
+      1.1L);
+}
+
+/// log in a batch over every binade, the subnormals included (x = 2^u),
+/// and on [1/2, 2]; -infinity at +-0, NaN below, infinity at infinity.
+template <class T>
+void check_batch_log() {
+  constexpr T infinity = std::numeric_limits<T>::infinity();
+  constexpr T nan = std::numeric_limits<T>::quiet_NaN();
+  std::vector<T> points =
+      spread<T>(T(std::numeric_limits<T>::min_exponent - std::numeric_limits<T>::digits),
+                T(std::numeric_limits<T>::max_exponent), T(0.5), T(2));
+  for (std::size_t k = 0; k < points.size(); k += 2) {
+    points[k] = std::exp2(points[k]);
+  }
+  check_batch_formula<T>(
+      [](auto x) {
+        using tinygrad::log;
+        return log(x[0]);
+      },
+      [](long double x) { return std::log(x); }, points,
+      {T(1), T(0), T(-0.0), T(-1), infinity, -infinity, nan},
+      {T(0), -infinity, -infinity, nan, infinity, nan, nan}, [](T x, T) { return T(1) / x; }, 1.0L);
+}
+
+TEST_CASE("a batch's exp and log: within about 1 ulp, the same bits on every instruction set") {
+  SUBCASE("exp, double") {
     check_batch_exp<double>(-745.0, 709.7);
   }
-  SUBCASE("float") {
+  SUBCASE("exp, float") {
     check_batch_exp<float>(-103.9f, 88.7f);
+  }
+  SUBCASE("log, double") {
+    check_batch_log<double>();
+  }
+  SUBCASE("log, float") {
+    check_batch_log<float>();
   }
 }
 

@@ -413,7 +413,6 @@ class Traced {
   }
 TINYGRAD_DETAIL_TRACED_UNARY(exp2)
 TINYGRAD_DETAIL_TRACED_UNARY(expm1)
-TINYGRAD_DETAIL_TRACED_UNARY(log)
 TINYGRAD_DETAIL_TRACED_UNARY(log2)
 TINYGRAD_DETAIL_TRACED_UNARY(log10)
 TINYGRAD_DETAIL_TRACED_UNARY(log1p)
@@ -435,19 +434,33 @@ TINYGRAD_DETAIL_TRACED_UNARY(erfc)
 TINYGRAD_DETAIL_TRACED_UNARY(abs)
 #undef TINYGRAD_DETAIL_TRACED_UNARY
 
-/// exp, with the vector formula in a batch for float and double
-/// (detail::tracing::exp_callee).
+namespace detail::tracing {
+/// A function of derivatives.hpp (`one`, and `on_duals` for its second
+/// derivatives) on x, whose batch runs the vector formula InLanes for float
+/// and double (formula_callee): exp and log.
+template <class InLanes, std::floating_point T, ValueAndDerivative<T> (*one)(const T&),
+          ValueAndDerivative<Dual<T>> (*on_duals)(const Dual<T>&)>
+Traced<T> call_with_formula_in_lanes(const Traced<T>& x) {
+  if constexpr (VectorReal<T>) {
+    return Traced<T>::call(&formula_callee<InLanes, T, unary<T, one>, unary<Dual<T>, on_duals>>, x);
+  } else {
+    return Traced<T>::call(&callee<T, unary<T, one>, unary<Dual<T>, on_duals>, 1, 1>, x);
+  }
+}
+}  // namespace detail::tracing
+
 template <std::floating_point T>
 Traced<T> exp(const Traced<T>& x) {
-  if constexpr (detail::VectorReal<T>) {
-    return Traced<T>::call(&detail::tracing::exp_callee<T>, x);
-  } else {
-    return Traced<T>::call(
-        &detail::tracing::callee<
-            T, detail::tracing::unary<T, &detail::derivatives::exp<T>>,
-            detail::tracing::unary<Dual<T>, &detail::derivatives::exp<Dual<T>>>, 1, 1>,
-        x);
-  }
+  return detail::tracing::call_with_formula_in_lanes<detail::tracing::ExpInLanes, T,
+                                                     &detail::derivatives::exp<T>,
+                                                     &detail::derivatives::exp<Dual<T>>>(x);
+}
+
+template <std::floating_point T>
+Traced<T> log(const Traced<T>& x) {
+  return detail::tracing::call_with_formula_in_lanes<detail::tracing::LogInLanes, T,
+                                                     &detail::derivatives::log<T>,
+                                                     &detail::derivatives::log<Dual<T>>>(x);
 }
 
 template <std::floating_point T>
@@ -781,8 +794,8 @@ class Trace : public detail::tracing::TraceCore<T> {
   /// parameters for many samples of data: per-sample gradients). The
   /// points run in SIMD lanes, in blocks of up to 64 points per operation;
   /// each gets the bits of value_and_gradient at it alone, except where
-  /// they depend on an exp, which runs a vector formula within 1.1 ulp
-  /// of e^x (docs/tracing.md). A point where a guard comes out the other
+  /// they depend on an exp or a log, which run vector formulas within 1.1
+  /// and 1 ulp (docs/tracing.md). A point where a guard comes out the other
   /// way gets its answer from a trace at that point (retrace: this trace
   /// stays as it is) or throws branch_changed (report).
   ///

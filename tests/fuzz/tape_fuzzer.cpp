@@ -40,7 +40,7 @@
 #include <tinygrad/trace.hpp>
 #include <tinygrad/var.hpp>
 
-#include "../support/batch_exponential.hpp"
+#include "../support/batch_formulas.hpp"
 
 #include <algorithm>
 #include <array>
@@ -213,7 +213,7 @@ constexpr std::size_t select_greater_than_one = 55;
 /// made of: what Duals and Traced numbers do (they have no wide entries or
 /// array kernels), and what a recording to compare with a trace must do.
 template <class S, bool elementwise = is_dual<S> || tinygrad::detail::is_traced<S>,
-          bool exp_as_batched = false>
+          bool as_batched = false>
 S apply(std::size_t op, const S& x, const S& y) {
   using std::abs, std::acos, std::acosh, std::asin, std::asinh, std::atan, std::atan2, std::atanh,
       std::cbrt, std::cos, std::cosh, std::erf, std::erfc, std::exp, std::exp2, std::expm1,
@@ -266,7 +266,7 @@ S apply(std::size_t op, const S& x, const S& y) {
       return z;
     }
     case 7:
-      if constexpr (exp_as_batched) {
+      if constexpr (as_batched) {
         return tinygrad::activate<tinygrad_test::BatchExponential>(x);
       } else {
         return exp(x);
@@ -276,7 +276,11 @@ S apply(std::size_t op, const S& x, const S& y) {
     case 9:
       return expm1(x);
     case 10:
-      return log(x);
+      if constexpr (as_batched) {
+        return tinygrad::activate<tinygrad_test::BatchLogarithm>(x);
+      } else {
+        return log(x);
+      }
     case 11:
       return log2(x);
     case 12:
@@ -543,11 +547,11 @@ void check_detection_changes_nothing(const Program& p) {
 /// Runs the program on S = Var<double>, Var<Var<double>> or Traced<double>,
 /// as the functional API and trace() hand the inputs over: every value,
 /// the inputs first.
-template <class S, bool elementwise = tinygrad::detail::is_traced<S>, bool exp_as_batched = false>
+template <class S, bool elementwise = tinygrad::detail::is_traced<S>, bool as_batched = false>
 std::vector<S> run_all(const Program& p, std::span<const S> inputs) {
   std::vector<S> values(inputs.begin(), inputs.end());
   for (const Instruction& i : p.instructions) {
-    values.push_back(apply<S, elementwise, exp_as_batched>(i.operation, values[i.a], values[i.b]));
+    values.push_back(apply<S, elementwise, as_batched>(i.operation, values[i.a], values[i.b]));
   }
   return values;
 }
@@ -693,9 +697,9 @@ std::vector<std::uint64_t> bits_of(double value, std::span<const double> gradien
 }
 
 /// A fresh recording at x, with the operations a trace keeps: fusion off,
-/// dot, sum and the array kernels spelled out; with exp as a batch computes
-/// it where `as_batched`. Value `which` of the program (by default its
-/// output, the last).
+/// dot, sum and the array kernels spelled out; with exp and log as a batch
+/// computes them where `as_batched`. Value `which` of the program (by
+/// default its output, the last).
 std::vector<std::uint64_t> recorded_at(const Program& p, std::span<const double> x,
                                        std::size_t which = std::size_t(-1),
                                        bool as_batched = false) {
@@ -721,12 +725,12 @@ std::vector<std::uint64_t> recorded_at(const Program& p, std::span<const double>
 /// (BranchChange::retrace). With BranchChange::report the replay throws
 /// branch_changed exactly where some comparison goes the other way. A batch
 /// (the inputs, the traced point and one between, in lanes) gives each
-/// point the same bits, but for exp, whose formula in lanes is not
-/// std::exp's: the recording it is compared with computes exp as the batch
-/// does at that point. And several outputs (the last value, one in the
-/// middle and the first input, which may coincide), as a VectorTrace: row
-/// k of its Jacobian at the inputs has the bits of a fresh recording's
-/// gradient of output k.
+/// point the same bits, but for exp and log, whose formulas in lanes are
+/// not std::exp's and std::log's: the recording it is compared with
+/// computes them as the batch does at that point. And several outputs (the
+/// last value, one in the middle and the first input, which may coincide),
+/// as a VectorTrace: row k of its Jacobian at the inputs has the bits of a
+/// fresh recording's gradient of output k.
 void check_trace(const Program& p) {
   const std::size_t n = p.inputs.size();
   std::vector<double> traced_at(n);
@@ -796,7 +800,8 @@ void check_trace(const Program& p) {
   for (std::size_t point = 0; point < 3; ++point) {
     const std::span<const double> x = std::span<const double>(points).subspan(point * n, n);
     // A point where a comparison flips gets a trace of its own, replayed
-    // at that point alone: std::exp's bits, not the lanes' formula's.
+    // at that point alone: std::exp's and std::log's bits, not the lanes'
+    // formulas'.
     const bool in_lanes = branches_taken(p, x) == traced_branches;
     if (bits_of(values[point], std::span<const double>(gradients).subspan(point * n, n)) !=
         recorded_at(p, x, std::size_t(-1), in_lanes)) {

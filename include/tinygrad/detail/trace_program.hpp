@@ -10,7 +10,7 @@
 #include <tinygrad/activation.hpp>  // ValueAndDerivative, value_and_derivative(_of_one)
 #include <tinygrad/detail/config.hpp>
 #include <tinygrad/detail/derivatives.hpp>
-#include <tinygrad/detail/vector_math.hpp>  // exponential, for exp in a batch
+#include <tinygrad/detail/vector_math.hpp>  // exponential and logarithm, for a batch
 #include <tinygrad/dual.hpp>             // a call's second derivatives, from its Function on Duals
 #include <tinygrad/instruction_set.hpp>  // which copy of a call a batch runs
 
@@ -846,60 +846,90 @@ inline constexpr Callee<T> activation_callee{
     activation_second<P, T>};
 #endif
 
-/// exp over `count` lanes with the vector formula (vector_math.hpp's
-/// exponential, within 1.1 ulp of e^x) where one lane at a time would call
-/// std::exp for each: a batch's exp is one of its costliest instructions
-/// otherwise (trace_bench's BM_MonteCarlo). The copies for wider
-/// instruction sets round as the build's copy does, as the activations'
-/// do, so that every instruction set gives the same bits; they are those of
-/// exponential, not std::exp's, so where a trace calls exp a point's value
-/// and gradient from a batch may differ from its one-point replay in the
-/// last bits (docs/tracing.md).
-template <class T>
-TINYGRAD_DETAIL_INLINE inline void exp_lanes_body(const T* x, T* value, T* p, std::size_t count) {
+// exp and log over the lanes of a batch with vector formulas of their own
+// (vector_math.hpp's exponential and logarithm, within 1.1 and 1 ulp)
+// where one lane at a time would call std::exp or std::log for each: such
+// a call is one of a batch's costliest instructions otherwise (trace_bench's
+// BM_MonteCarlo). The copies for wider instruction sets round as the
+// build's copy does, as the activations' do, so that every instruction
+// set gives the same bits; they are the formulas', not std::exp's or
+// std::log's, so where a trace calls exp or log a point's value and
+// gradient from a batch may differ from its one-point replay in the last
+// bits (docs/tracing.md).
+
+/// exp in lanes: the formula's value, which is its own derivative.
+struct ExpInLanes {
+  template <VectorReal T>
+  TINYGRAD_DETAIL_INLINE static T value(T x) noexcept {
+    return exponential(x);
+  }
+  template <VectorReal T>
+  TINYGRAD_DETAIL_INLINE static T derivative(T /*x*/, T value) noexcept {
+    return value;
+  }
+};
+
+/// log in lanes: the formula's value, and 1 / x as at one point.
+struct LogInLanes {
+  template <VectorReal T>
+  TINYGRAD_DETAIL_INLINE static T value(T x) noexcept {
+    return logarithm(x);
+  }
+  template <VectorReal T>
+  TINYGRAD_DETAIL_INLINE static T derivative(T x, T /*value*/) noexcept {
+    return T(1) / x;
+  }
+};
+
+/// F's value and derivative over `count` lanes, a vector's worth of lanes
+/// at a time, a loop of fixed count.
+template <class F, class T>
+TINYGRAD_DETAIL_INLINE inline void formula_lanes_body(const T* x, T* value, T* p,
+                                                      std::size_t count) {
   for (; count > 0; count -= lanes<T>, x += lanes<T>, value += lanes<T>, p += lanes<T>) {
     for (std::size_t l = 0; l < lanes<T>; ++l) {
-      const T e = exponential(x[l]);
-      value[l] = e;
-      p[l] = e;
+      const T v = F::value(x[l]);
+      value[l] = v;
+      p[l] = F::derivative(x[l], v);
     }
   }
 }
 
-template <class T>
-TINYGRAD_DETAIL_VECTORIZE_LOOPS void exp_lanes(const T* x, const T* /*unused*/, T* value, T* p,
-                                               std::size_t count, std::size_t /*one partial*/) {
-  exp_lanes_body(x, value, p, count);
+template <class F, class T>
+TINYGRAD_DETAIL_VECTORIZE_LOOPS void formula_lanes(const T* x, const T* /*unused*/, T* value, T* p,
+                                                   std::size_t count, std::size_t /*one partial*/) {
+  formula_lanes_body<F>(x, value, p, count);
 }
 
+// The copies for AVX2 and AVX-512 (with g++ only, as the activations').
 #if TINYGRAD_DETAIL_DISPATCH && !defined(__clang__)
-template <class T>
-TINYGRAD_DETAIL_TARGET_AVX2 TINYGRAD_DETAIL_ROUND_AS_BUILT void exp_lanes_avx2(
+template <class F, class T>
+TINYGRAD_DETAIL_TARGET_AVX2 TINYGRAD_DETAIL_ROUND_AS_BUILT void formula_lanes_avx2(
     const T* x, const T* /*unused*/, T* value, T* p, std::size_t count,
     std::size_t /*one partial*/) {
-  exp_lanes_body(x, value, p, count);
+  formula_lanes_body<F>(x, value, p, count);
 }
 
-template <class T>
-TINYGRAD_DETAIL_TARGET_AVX512 TINYGRAD_DETAIL_ROUND_AS_BUILT void exp_lanes_avx512(
+template <class F, class T>
+TINYGRAD_DETAIL_TARGET_AVX512 TINYGRAD_DETAIL_ROUND_AS_BUILT void formula_lanes_avx512(
     const T* x, const T* /*unused*/, T* value, T* p, std::size_t count,
     std::size_t /*one partial*/) {
-  exp_lanes_body(x, value, p, count);
+  formula_lanes_body<F>(x, value, p, count);
 }
 
-/// exp's Callee for float and double: std::exp at one point, as on the
-/// tape, and exponential in a batch.
-template <class T>
-inline constexpr Callee<T> exp_callee{
-    &unary<T, &derivatives::exp<T>>,
-    {&exp_lanes<T>, &exp_lanes_avx2<T>, &exp_lanes_avx512<T>},
-    &curvature_of<T, &unary<Dual<T>, &derivatives::exp<Dual<T>>>, 1, 1>};
+/// The Callee of a function of derivatives.hpp (`one` on T, `on_duals` on
+/// Dual<T>) whose batch runs the vector formula F.
+template <class F, class T, Function<T> one, Function<Dual<T>> on_duals>
+inline constexpr Callee<T> formula_callee{
+    one,
+    {&formula_lanes<F, T>, &formula_lanes_avx2<F, T>, &formula_lanes_avx512<F, T>},
+    &curvature_of<T, on_duals, 1, 1>};
 #else
-template <class T>
-inline constexpr Callee<T> exp_callee{
-    &unary<T, &derivatives::exp<T>>,
-    {&exp_lanes<T>, &exp_lanes<T>, &exp_lanes<T>},
-    &curvature_of<T, &unary<Dual<T>, &derivatives::exp<Dual<T>>>, 1, 1>};
+template <class F, class T, Function<T> one, Function<Dual<T>> on_duals>
+inline constexpr Callee<T> formula_callee{
+    one,
+    {&formula_lanes<F, T>, &formula_lanes<F, T>, &formula_lanes<F, T>},
+    &curvature_of<T, on_duals, 1, 1>};
 #endif
 
 }  // namespace tinygrad::detail::tracing

@@ -516,6 +516,46 @@ TINYGRAD_DETAIL_INLINE inline T log1p_unit(T y) noexcept {
   return multiply_add(u * v, polynomial(Log1pConstants<T>::r, v), T(2) * u);
 }
 
+/// log x for every x, for a loop over many numbers (a batched trace
+/// replay's log): x = 2^k (1 + f) with 1 + f in [sqrt(1/2), sqrt(2)), from
+/// x's bits (a subnormal x scaled by 2^digits first), and
+/// log(1 + f) = f - (f^2/2 - u (f^2/2 + R)), u = f / (2 + f), R = u^2 r(u^2)
+/// with Log1pConstants' r, so that f, exact, is the large term and the
+/// rounding errors sit in the small correction; k ln 2 is added in two
+/// parts, ExpConstants' ln2_high (k ln2_high exact) last. +0 and -0 give
+/// -infinity, x < 0 NaN, +infinity itself, NaN stays NaN.
+template <VectorReal T>
+TINYGRAD_DETAIL_INLINE inline T logarithm(T x) noexcept {
+  using U = UnsignedBits<T>;
+  using C = ExpConstants<T>;
+  constexpr int digits = std::numeric_limits<T>::digits;
+  constexpr int stored_mantissa_bits = digits - 1;
+  const bool subnormal = x < std::numeric_limits<T>::min();
+  const T scaled = blend(subnormal, x * power_of_two<T>(U(digits)), x);
+  // k: the exponent of scaled / sqrt(1/2), by subtracting the bits of
+  // sqrt(1/2), an arithmetic shift; 1 + f keeps scaled's mantissa bits.
+  constexpr T root_half = T(0.70710678118654752440L);
+  const U offset = std::bit_cast<U>(scaled) - std::bit_cast<U>(root_half);
+  const auto k = static_cast<U>(static_cast<std::make_signed_t<U>>(offset) >> stored_mantissa_bits);
+  const T f =
+      std::bit_cast<T>(static_cast<U>(std::bit_cast<U>(scaled) - (k << stored_mantissa_bits))) -
+      T(1);
+  // k as a T without a conversion instruction: the bits of 1.5 2^(digits - 1) + k.
+  const T k_real = std::bit_cast<T>(static_cast<U>(std::bit_cast<U>(C::round_to_integer) + k)) -
+                   C::round_to_integer - blend(subnormal, T(digits), T(0));
+  const T u = f / (T(2) + f);
+  const T v = u * u;
+  const T half_square = T(0.5) * f * f;
+  const T r = v * polynomial(Log1pConstants<T>::r, v);
+  const T low = multiply_add(u, half_square + r, k_real * C::ln2_low);
+  const T result = multiply_add(k_real, C::ln2_high, f - (half_square - low));
+  const T special = blend(x == T(0), -std::numeric_limits<T>::infinity(),
+                          blend(x > T(0), x, std::numeric_limits<T>::quiet_NaN()));
+  // NaN and x <= 0 and infinity take `special`: infinity itself there, x's NaN.
+  return blend(x > T(0) && x < std::numeric_limits<T>::infinity(), result,
+               blend(x != x, x, special));
+}
+
 /// log(1 + e^x) = max(x, 0) + log(1 + e^-|x|).
 template <VectorReal T>
 TINYGRAD_DETAIL_INLINE inline T softplus(T x) noexcept {
