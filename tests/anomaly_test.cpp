@@ -419,6 +419,25 @@ TEST_CASE("an accumulation s += t merged into s's entry is checked and reported"
   CHECK(tape.size() == 3);
 }
 
+TEST_CASE("a term of s += t that overflows is blamed on s's entry, which it merges into") {
+  // In record mode t's entry is reported, then merged into s's: the report
+  // names s's entry, and t's index goes to the next entry recorded.
+  Tape<double> tape;
+  tape.detect_anomalies(true, OnAnomaly::record);
+  const Var<double> big = 1e200;
+  const Var<double> two = 2.0;
+  Var<double> s = two * two;  // entry 2
+  s += big * big;             // 1e400: entry 3, merged into entry 2
+  CHECK(tape.size() == 3);
+  CHECK(std::isinf(s.value()));
+  REQUIRE(tape.anomaly().has_value());
+  CHECK(tape.anomaly()->entry == 2);
+  CHECK(tape.anomaly()->operation == "*");
+  const Var<double> next = two * big;  // entry 3 now: no anomaly of its own
+  CHECK(tape.size() == 4);
+  CHECK(tape.anomaly()->entry == 2);
+}
+
 TEST_CASE("anomaly detection does not change how accumulations record") {
   const auto operands_per_entry = [](bool detect) {
     Tape<double> tape;

@@ -81,7 +81,8 @@ class Annotations {
 
   /// After the entry after `entry` merged into it (s += t): s's note
   /// records the accumulation, with t's operations among those before it,
-  /// and t's note, of an entry that no longer exists, goes.
+  /// and t's note, of an entry that no longer exists, goes; so does a
+  /// recorded anomaly's blame of t's entry, which moves to s's.
   void on_merged(const RecordingView<T>& recording, bool checking, std::uint32_t entry,
                  const char* operation, ColdValue value, SourceLocation where,
                  OperandValues operands) {
@@ -96,6 +97,12 @@ class Annotations {
     note.fused_before.push_back(
         {merged.operation != nullptr ? merged.operation : "?", merged.where});
     notes_.resize(std::size_t{entry} + 1);
+    // An anomaly blamed on t's entry now names s's, which holds t's
+    // operation: t's index goes to the next entry recorded.
+    if (first_ && first_->phase == Anomaly::Phase::recording &&
+        first_->entry == std::size_t{entry} + 1) {
+      first_->entry = entry;
+    }
     note.operation = operation;
     note.value = value;
     note.where = where;
