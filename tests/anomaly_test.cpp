@@ -434,6 +434,7 @@ TEST_CASE("a term of s += t that overflows is blamed on s's entry, which it merg
   CHECK(tape.anomaly()->entry == 2);
   CHECK(tape.anomaly()->operation == "*");
   const Var<double> next = two * big;  // entry 3 now: no anomaly of its own
+  CHECK(next.value() == 2e200);
   CHECK(tape.size() == 4);
   CHECK(tape.anomaly()->entry == 2);
 }
