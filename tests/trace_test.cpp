@@ -667,6 +667,51 @@ TEST_CASE("a batch of floats: sixteen lanes, a recording's bits at each point") 
   check_float_batch_matches_recordings(f, points, as_batched);
 }
 
+/// points_into_lanes and lanes_into_points against their definition, for
+/// T, with every instruction set: widths 1 to 4 (loops of their own) and
+/// across the tiles of the wider copies (4 doubles or 8 floats), counts
+/// from one point to a whole block of 64 lanes. Lanes past the count and
+/// numbers past the points stay as they were.
+template <class T>
+void check_block_transposes() {
+  using tinygrad::detail::tracing::lanes_into_points;
+  using tinygrad::detail::tracing::points_into_lanes;
+  constexpr std::size_t stride = 64;
+  constexpr T untouched = -1;
+  for (const tinygrad::InstructionSet set : tinygrad_test::available_instruction_sets()) {
+    for (const std::size_t width : {1U, 2U, 3U, 4U, 5U, 7U, 8U, 9U, 12U, 15U, 16U, 17U, 100U}) {
+      for (const std::size_t count : {1U, 3U, 4U, 5U, 8U, 9U, 17U, 31U, 32U, 63U, 64U}) {
+        INFO(std::string(tinygrad::instruction_set_name(set)), ": width ", width, ", count ",
+             count);
+        std::vector<T> points(count * width);
+        for (std::size_t k = 0; k < points.size(); ++k) {
+          points[k] = static_cast<T>(k + 1);
+        }
+        std::vector<T> lanes(width * stride, untouched);
+        points_into_lanes(lanes.data(), stride, points.data(), width, count, set);
+        std::size_t wrong = 0;
+        for (std::size_t i = 0; i < width; ++i) {
+          for (std::size_t l = 0; l < stride; ++l) {
+            const T expected = l < count ? points[l * width + i] : untouched;
+            wrong += lanes[i * stride + l] == expected ? 0U : 1U;
+          }
+        }
+        CHECK(wrong == 0);
+        std::vector<T> back(count * width + 1, untouched);
+        lanes_into_points(back.data(), lanes.data(), stride, width, count, set);
+        CHECK(back.back() == untouched);
+        back.pop_back();
+        CHECK(back == points);
+      }
+    }
+  }
+}
+
+TEST_CASE("a block's points go into the lanes and its gradients come out: every width") {
+  check_block_transposes<double>();
+  check_block_transposes<float>();
+}
+
 /// |y - exact| in units of T's spacing at `exact` (the subnormals' below
 /// the normal range).
 template <class T>

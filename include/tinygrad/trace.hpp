@@ -991,7 +991,7 @@ class Trace : public detail::tracing::TraceCore<T> {
           }
           return;
         }
-        detail::tracing::points_into_lanes(slot, W, from.data() + first * width, width, count);
+        detail::tracing::points_into_lanes(slot, W, from.data() + first * width, width, count, set);
         for (std::size_t i = 0; i < width; ++i) {
           std::fill(slot + i * W + count, slot + i * W + active, slot[i * W + count - 1]);
         }
@@ -1009,7 +1009,7 @@ class Trace : public detail::tracing::TraceCore<T> {
       }
       if (with_gradients) {
         detail::tracing::lanes_into_points(gradients.data() + first * n, lanes_.adjoints.data(), W,
-                                           n, count);
+                                           n, count, set);
       }
     }
   }

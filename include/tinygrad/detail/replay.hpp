@@ -214,12 +214,133 @@ TINYGRAD_DETAIL_INLINE inline void with_small_width(std::size_t width, Body&& bo
   }
 }
 
+// Points of more than four values go into the lanes, and their gradients
+// come out, in tiles where AVX2 is there to use (below): 4 x 4 doubles or
+// 8 x 8 floats, each a few loads, register shuffles and stores, where the
+// loop that moves one number at a time costs a load and a store per number
+// (docs/design.md, "Traces").
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+/// to[c * to_stride + r] = from[r * from_stride + c] for r, c < 4.
+TINYGRAD_DETAIL_TARGET_AVX2 inline void transpose_tile_avx2(const double* from,
+                                                            std::size_t from_stride, double* to,
+                                                            std::size_t to_stride) {
+  const __m256d r0 = _mm256_loadu_pd(from);
+  const __m256d r1 = _mm256_loadu_pd(from + from_stride);
+  const __m256d r2 = _mm256_loadu_pd(from + 2 * from_stride);
+  const __m256d r3 = _mm256_loadu_pd(from + 3 * from_stride);
+  // Columns 0 and 2 of rows 0 and 1 interleaved, then 1 and 3; the same for
+  // rows 2 and 3. Each output row takes one 128-bit half of two of these.
+  const __m256d even01 = _mm256_unpacklo_pd(r0, r1);
+  const __m256d odd01 = _mm256_unpackhi_pd(r0, r1);
+  const __m256d even23 = _mm256_unpacklo_pd(r2, r3);
+  const __m256d odd23 = _mm256_unpackhi_pd(r2, r3);
+  _mm256_storeu_pd(to, _mm256_permute2f128_pd(even01, even23, 0x20));
+  _mm256_storeu_pd(to + to_stride, _mm256_permute2f128_pd(odd01, odd23, 0x20));
+  _mm256_storeu_pd(to + 2 * to_stride, _mm256_permute2f128_pd(even01, even23, 0x31));
+  _mm256_storeu_pd(to + 3 * to_stride, _mm256_permute2f128_pd(odd01, odd23, 0x31));
+}
+
+/// Four registers, each row k of a 4 x 4 block of floats in its low half
+/// and row k of another in its high half, transposed in both halves at once
+/// into to[c * to_stride] for c < 4 (each output row holds the first
+/// block's column c, then the second's).
+TINYGRAD_DETAIL_TARGET_AVX2 inline void transpose_halves_avx2(const __m256 (&rows)[4], float* to,
+                                                              std::size_t to_stride) {
+  const __m256 low01 = _mm256_unpacklo_ps(rows[0], rows[1]);   // columns 0 and 1
+  const __m256 high01 = _mm256_unpackhi_ps(rows[0], rows[1]);  // columns 2 and 3
+  const __m256 low23 = _mm256_unpacklo_ps(rows[2], rows[3]);
+  const __m256 high23 = _mm256_unpackhi_ps(rows[2], rows[3]);
+  _mm256_storeu_ps(to, _mm256_shuffle_ps(low01, low23, 0x44));
+  _mm256_storeu_ps(to + to_stride, _mm256_shuffle_ps(low01, low23, 0xEE));
+  _mm256_storeu_ps(to + 2 * to_stride, _mm256_shuffle_ps(high01, high23, 0x44));
+  _mm256_storeu_ps(to + 3 * to_stride, _mm256_shuffle_ps(high01, high23, 0xEE));
+}
+
+/// to[c * to_stride + r] = from[r * from_stride + c] for r, c < 8: rows r
+/// and r + 4 loaded into the two halves of one register, so that the
+/// in-lane shuffles of two 4 x 4 transposes finish the job, with no
+/// shuffle across the halves.
+TINYGRAD_DETAIL_TARGET_AVX2 inline void transpose_tile_avx2(const float* from,
+                                                            std::size_t from_stride, float* to,
+                                                            std::size_t to_stride) {
+  __m256 left[4];   // columns 0 to 3
+  __m256 right[4];  // columns 4 to 7
+  for (std::size_t r = 0; r < 4; ++r) {
+    const float* upper = from + r * from_stride;
+    const float* lower = from + (r + 4) * from_stride;
+    left[r] =
+        _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(upper)), _mm_loadu_ps(lower), 1);
+    right[r] = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(upper + 4)),
+                                    _mm_loadu_ps(lower + 4), 1);
+  }
+  transpose_halves_avx2(left, to, to_stride);
+  transpose_halves_avx2(right, to + 4 * to_stride, to_stride);
+}
+
+/// to[c * to_stride + r] = from[r * from_stride + c] for r < rows and
+/// c < columns: whole tiles with AVX2, the edges one number at a time.
+template <class T>
+TINYGRAD_DETAIL_TARGET_AVX2 void transpose_avx2(const T* __restrict from, std::size_t from_stride,
+                                                T* __restrict to, std::size_t to_stride,
+                                                std::size_t rows, std::size_t columns) {
+  constexpr std::size_t tile = 32 / sizeof(T);
+  const auto one_at_a_time = [&](std::size_t r, std::size_t c) {
+    to[c * to_stride + r] = from[r * from_stride + c];
+  };
+  std::size_t r0 = 0;
+  for (; r0 + tile <= rows; r0 += tile) {
+    std::size_t c0 = 0;
+    for (; c0 + tile <= columns; c0 += tile) {
+      transpose_tile_avx2(from + r0 * from_stride + c0, from_stride, to + c0 * to_stride + r0,
+                          to_stride);
+    }
+    for (std::size_t r = r0; r < r0 + tile; ++r) {
+      for (std::size_t c = c0; c < columns; ++c) {
+        one_at_a_time(r, c);
+      }
+    }
+  }
+  for (std::size_t r = r0; r < rows; ++r) {
+    for (std::size_t c = 0; c < columns; ++c) {
+      one_at_a_time(r, c);
+    }
+  }
+}
+#define TINYGRAD_DETAIL_WIDE_TRANSPOSES 1
+#else
+#define TINYGRAD_DETAIL_WIDE_TRANSPOSES 0
+#endif
+
+/// Whether a batch run with `set` moves points of T of more than four
+/// values in tiles (transpose_avx2): for float and double, where the set
+/// has AVX2 (AVX-512 implies it), and in the build's own copy where the
+/// build targets AVX2.
+template <class T>
+bool transposes_in_tiles([[maybe_unused]] InstructionSet set) {
+#if TINYGRAD_DETAIL_WIDE_TRANSPOSES
+  if constexpr (std::is_same_v<T, double> || std::is_same_v<T, float>) {
+#ifdef __AVX2__
+    return true;
+#else
+    return set != InstructionSet::compiled;
+#endif
+  }
+#endif
+  return false;
+}
+
 /// lanes[i * stride + l] = points[l * width + i] for the first `count`
 /// points, each `width` values in a row: a block of points into the slots
-/// of a batch, point l in lane l.
+/// of a batch, point l in lane l. `set` is the batch's instruction set.
 template <class T>
 void points_into_lanes(T* __restrict lanes, std::size_t stride, const T* __restrict points,
-                       std::size_t width, std::size_t count) {
+                       std::size_t width, std::size_t count, InstructionSet set) {
+#if TINYGRAD_DETAIL_WIDE_TRANSPOSES
+  if (width > 4 && transposes_in_tiles<T>(set)) {
+    transpose_avx2(points, width, lanes, stride, count, width);
+    return;
+  }
+#endif
   with_small_width(width, [&](auto w) {
     for (std::size_t l = 0; l < count; ++l) {
       for (std::size_t i = 0; i < w; ++i) {
@@ -232,7 +353,13 @@ void points_into_lanes(T* __restrict lanes, std::size_t stride, const T* __restr
 /// The way back: points[l * width + i] = lanes[i * stride + l].
 template <class T>
 void lanes_into_points(T* __restrict points, const T* __restrict lanes, std::size_t stride,
-                       std::size_t width, std::size_t count) {
+                       std::size_t width, std::size_t count, InstructionSet set) {
+#if TINYGRAD_DETAIL_WIDE_TRANSPOSES
+  if (width > 4 && transposes_in_tiles<T>(set)) {
+    transpose_avx2(lanes, stride, points, width, width, count);
+    return;
+  }
+#endif
   with_small_width(width, [&](auto w) {
     for (std::size_t l = 0; l < count; ++l) {
       for (std::size_t i = 0; i < w; ++i) {
