@@ -794,7 +794,8 @@ inline constexpr Curvature<T> activation_second = [] {
 
 /// An activation over `count` lanes with the kernels' formula for many
 /// numbers at once, which vectorises and gives value_and_derivative_of_one's
-/// bits: a vector's worth of lanes at a time, a loop of fixed count.
+/// bits: a vector's worth of lanes at a time, a loop of fixed count. P is an
+/// activation policy, or a formula shaped as one (ExpInLanes, LogInLanes).
 template <class P, class T>
 TINYGRAD_DETAIL_INLINE inline void activation_lanes_body(const T* x, T* value, T* p,
                                                          std::size_t count) {
@@ -857,78 +858,38 @@ inline constexpr Callee<T> activation_callee{
 // gradient from a batch may differ from its one-point replay in the last
 // bits (docs/tracing.md).
 
-/// exp in lanes: the formula's value, which is its own derivative.
+/// exp in lanes, shaped as an activation policy (activation_lanes): the
+/// formula's value, which is its own derivative.
 struct ExpInLanes {
   template <VectorReal T>
-  TINYGRAD_DETAIL_INLINE static T value(T x) noexcept {
-    return exponential(x);
-  }
-  template <VectorReal T>
-  TINYGRAD_DETAIL_INLINE static T derivative(T /*x*/, T value) noexcept {
-    return value;
+  TINYGRAD_DETAIL_INLINE static ValueAndDerivative<T> value_and_derivative(T x) noexcept {
+    const T e = exponential(x);
+    return {e, e};
   }
 };
 
-/// log in lanes: the formula's value, and 1 / x as at one point.
+/// log in lanes, likewise: the formula's value, and 1 / x as at one point.
 struct LogInLanes {
   template <VectorReal T>
-  TINYGRAD_DETAIL_INLINE static T value(T x) noexcept {
-    return logarithm(x);
-  }
-  template <VectorReal T>
-  TINYGRAD_DETAIL_INLINE static T derivative(T x, T /*value*/) noexcept {
-    return T(1) / x;
+  TINYGRAD_DETAIL_INLINE static ValueAndDerivative<T> value_and_derivative(T x) noexcept {
+    return {logarithm(x), T(1) / x};
   }
 };
 
-/// F's value and derivative over `count` lanes, a vector's worth of lanes
-/// at a time, a loop of fixed count.
-template <class F, class T>
-TINYGRAD_DETAIL_INLINE inline void formula_lanes_body(const T* x, T* value, T* p,
-                                                      std::size_t count) {
-  for (; count > 0; count -= lanes<T>, x += lanes<T>, value += lanes<T>, p += lanes<T>) {
-    for (std::size_t l = 0; l < lanes<T>; ++l) {
-      const T v = F::value(x[l]);
-      value[l] = v;
-      p[l] = F::derivative(x[l], v);
-    }
-  }
-}
-
-template <class F, class T>
-TINYGRAD_DETAIL_VECTORIZE_LOOPS void formula_lanes(const T* x, const T* /*unused*/, T* value, T* p,
-                                                   std::size_t count, std::size_t /*one partial*/) {
-  formula_lanes_body<F>(x, value, p, count);
-}
-
-// The copies for AVX2 and AVX-512 (with g++ only, as the activations').
-#if TINYGRAD_DETAIL_DISPATCH && !defined(__clang__)
-template <class F, class T>
-TINYGRAD_DETAIL_TARGET_AVX2 TINYGRAD_DETAIL_ROUND_AS_BUILT void formula_lanes_avx2(
-    const T* x, const T* /*unused*/, T* value, T* p, std::size_t count,
-    std::size_t /*one partial*/) {
-  formula_lanes_body<F>(x, value, p, count);
-}
-
-template <class F, class T>
-TINYGRAD_DETAIL_TARGET_AVX512 TINYGRAD_DETAIL_ROUND_AS_BUILT void formula_lanes_avx512(
-    const T* x, const T* /*unused*/, T* value, T* p, std::size_t count,
-    std::size_t /*one partial*/) {
-  formula_lanes_body<F>(x, value, p, count);
-}
-
 /// The Callee of a function of derivatives.hpp (`one` on T, `on_duals` on
-/// Dual<T>) whose batch runs the vector formula F.
+/// Dual<T>) whose batch runs the vector formula F, in the activations'
+/// copies for each instruction set.
+#if TINYGRAD_DETAIL_DISPATCH && !defined(__clang__)
 template <class F, class T, Function<T> one, Function<Dual<T>> on_duals>
 inline constexpr Callee<T> formula_callee{
     one,
-    {&formula_lanes<F, T>, &formula_lanes_avx2<F, T>, &formula_lanes_avx512<F, T>},
+    {&activation_lanes<F, T>, &activation_lanes_avx2<F, T>, &activation_lanes_avx512<F, T>},
     &curvature_of<T, on_duals, 1, 1>};
 #else
 template <class F, class T, Function<T> one, Function<Dual<T>> on_duals>
 inline constexpr Callee<T> formula_callee{
     one,
-    {&formula_lanes<F, T>, &formula_lanes<F, T>, &formula_lanes<F, T>},
+    {&activation_lanes<F, T>, &activation_lanes<F, T>, &activation_lanes<F, T>},
     &curvature_of<T, on_duals, 1, 1>};
 #endif
 
