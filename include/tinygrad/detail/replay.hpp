@@ -329,44 +329,50 @@ bool transposes_in_tiles([[maybe_unused]] InstructionSet set) {
   return false;
 }
 
-/// lanes[i * stride + l] = points[l * width + i] for the first `count`
-/// points, each `width` values in a row: a block of points into the slots
-/// of a batch, point l in lane l. `set` is the batch's instruction set.
-template <class T>
-void points_into_lanes(T* __restrict lanes, std::size_t stride, const T* __restrict points,
-                       std::size_t width, std::size_t count, InstructionSet set) {
+/// The transposes between a block of points, point l's `width` values in a
+/// row (from or to points[l * width + i]), and the slots of a batch, point l
+/// in lane l (lanes[i * stride + l]), for the first `count` points: into
+/// the lanes (`into_lanes`), or the way back. `set` is the batch's
+/// instruction set.
+template <bool into_lanes, class T>
+void transpose_block(const T* __restrict from, T* __restrict to, std::size_t stride,
+                     std::size_t width, std::size_t count, InstructionSet set) {
 #if TINYGRAD_DETAIL_WIDE_TRANSPOSES
   if (width > 4 && transposes_in_tiles<T>(set)) {
-    transpose_avx2(points, width, lanes, stride, count, width);
+    if constexpr (into_lanes) {
+      transpose_avx2(from, width, to, stride, count, width);
+    } else {
+      transpose_avx2(from, stride, to, width, width, count);
+    }
     return;
   }
 #endif
   with_small_width(width, [&](auto w) {
     for (std::size_t l = 0; l < count; ++l) {
       for (std::size_t i = 0; i < w; ++i) {
-        lanes[i * stride + l] = points[l * w + i];
+        if constexpr (into_lanes) {
+          to[i * stride + l] = from[l * w + i];
+        } else {
+          to[l * w + i] = from[i * stride + l];
+        }
       }
     }
   });
 }
 
+/// lanes[i * stride + l] = points[l * width + i] for the first `count`
+/// points: a block of points into the slots of a batch.
+template <class T>
+void points_into_lanes(T* lanes, std::size_t stride, const T* points, std::size_t width,
+                       std::size_t count, InstructionSet set) {
+  transpose_block<true>(points, lanes, stride, width, count, set);
+}
+
 /// The way back: points[l * width + i] = lanes[i * stride + l].
 template <class T>
-void lanes_into_points(T* __restrict points, const T* __restrict lanes, std::size_t stride,
-                       std::size_t width, std::size_t count, InstructionSet set) {
-#if TINYGRAD_DETAIL_WIDE_TRANSPOSES
-  if (width > 4 && transposes_in_tiles<T>(set)) {
-    transpose_avx2(lanes, stride, points, width, width, count);
-    return;
-  }
-#endif
-  with_small_width(width, [&](auto w) {
-    for (std::size_t l = 0; l < count; ++l) {
-      for (std::size_t i = 0; i < w; ++i) {
-        points[l * w + i] = lanes[i * stride + l];
-      }
-    }
-  });
+void lanes_into_points(T* points, const T* lanes, std::size_t stride, std::size_t width,
+                       std::size_t count, InstructionSet set) {
+  transpose_block<false>(lanes, points, stride, width, count, set);
 }
 
 /// body(l) for the lanes l of one vector. In the AVX2 and AVX-512 copies

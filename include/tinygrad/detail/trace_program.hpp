@@ -851,12 +851,12 @@ inline constexpr Callee<T> activation_callee{
 // (vector_math.hpp's exponential and logarithm, within 1.1 and 1 ulp)
 // where one lane at a time would call std::exp or std::log for each: such
 // a call is one of a batch's costliest instructions otherwise (trace_bench's
-// BM_MonteCarlo). The copies for wider instruction sets round as the
-// build's copy does, as the activations' do, so that every instruction
-// set gives the same bits; they are the formulas', not std::exp's or
-// std::log's, so where a trace calls exp or log a point's value and
-// gradient from a batch may differ from its one-point replay in the last
-// bits (docs/tracing.md).
+// BM_MonteCarlo). They run in the activations' copies for wider
+// instruction sets, which round as the build's copy does, so that every
+// instruction set gives the same bits; the bits are the formulas', not
+// std::exp's or std::log's, so where a trace calls exp or log a point's
+// value and gradient from a batch may differ from its one-point replay in
+// the last bits (docs/tracing.md).
 
 /// exp in lanes, shaped as an activation policy (activation_lanes): the
 /// formula's value, which is its own derivative.
