@@ -993,6 +993,36 @@ TEST_CASE("fusion: t + std::move(t) and std::move(t) * t read t twice, not its o
   CHECK(d.grad() == 2 * 3.0 * 3.0 * 2.0);  // 2 c^2 d
 }
 
+TEST_CASE("fusion: a Var moved from or into is no longer fresh, so neither is consumed") {
+  // After a move two Vars refer to the product's entry. Were either still
+  // fresh, an operation on it as an rvalue would take the entry over, and
+  // the other Var would then read the fused result's gradient.
+  Tape<double> tape;
+  Var<double> a = 3.0, b = 2.0;
+  Var<double> product = a * b;
+  Var<double> moved = std::move(product);  // the move constructor
+  // NOLINTNEXTLINE(bugprone-use-after-move): the moved-from Var stays usable
+  const Var<double> from_source = std::move(product) * 5.0;
+  const Var<double> from_target = std::move(moved) + 1.0;
+  (from_source + from_target).backward();
+  CHECK(tape.size() == 6);       // a, b, a b, 5 a b, a b + 1, their sum: nothing fused
+  CHECK(a.grad() == 6.0 * 2.0);  // d(6 a b + 1)/da
+  CHECK(b.grad() == 6.0 * 3.0);
+
+  Tape<double> second;
+  Var<double> c = 3.0, d = 2.0;
+  Var<double> target = 1.0;
+  Var<double> source = c * d;
+  target = std::move(source);  // the move assignment
+  // NOLINTNEXTLINE(bugprone-use-after-move)
+  const Var<double> via_source = std::move(source) * 5.0;
+  const Var<double> via_target = std::move(target) + 1.0;
+  (via_source + via_target).backward();
+  CHECK(second.size() == 7);  // c, d, 1, c d, 5 c d, c d + 1, the sum
+  CHECK(c.grad() == 6.0 * 2.0);
+  CHECK(d.grad() == 6.0 * 3.0);
+}
+
 // ---- Accumulating into one entry (docs/design.md)
 
 namespace {

@@ -79,20 +79,12 @@ struct LogisticPair {
   T of_minus_x;
 };
 
-/// How many numbers a formula is written for, where the choice between two
-/// results is all that differs: `many`, in a loop that vectorises (blend's
-/// masks), or `one` at a time, as an activation on the tape or on a Dual
-/// computes it (`?:`, which the compilers turn into fewer instructions for
-/// one number than the masks, but do not all vectorise). The same bits
-/// either way.
-enum class Lanes { many, one };
-
 template <Lanes lanes = Lanes::many, std::floating_point T>
 TINYGRAD_DETAIL_INLINE inline LogisticPair<T> logistic_pair(T x) noexcept {
   if constexpr (VectorReal<T>) {
     // sigmoid(-|x|) <= 1/2 carries the precision; 1 minus it is >= 1/2 and
     // loses nothing.
-    const T small = logistic_of_minus_magnitude_split(x).value();
+    const T small = logistic_of_minus_magnitude_split<lanes>(x).value();
     const T large = T(1) - small;
     const bool nonnegative = x >= T(0);
     if constexpr (lanes == Lanes::one) {
@@ -230,10 +222,20 @@ namespace detail {
 /// serves the loops over many numbers (math.hpp's activate over a range),
 /// which vectorise it; here Sigmoid's pair is put in order by `?:`
 /// (Lanes::one), which for one number costs fewer instructions.
+///
+/// Sigmoid's is a call, not inlined: activate<P> is forced inline into the
+/// code that records, and with some sixty instructions of the formula in it
+/// g++ would no longer inline the user's own small wrappers around
+/// activate<Sigmoid>, whose calls then cost more than this one does.
+template <std::floating_point T>
+[[gnu::noinline]] ValueAndDerivative<T> sigmoid_of_one(T x) noexcept {
+  return sigmoid_from(logistic_pair<Lanes::one>(x));
+}
+
 template <class P, std::floating_point T>
 TINYGRAD_DETAIL_INLINE inline ValueAndDerivative<T> value_and_derivative_of_one(T x) noexcept {
   if constexpr (std::same_as<P, Sigmoid>) {
-    return sigmoid_from(logistic_pair<Lanes::one>(x));
+    return sigmoid_of_one(x);
   } else {
     return value_and_derivative<P>(x);
   }

@@ -475,7 +475,7 @@ namespace detail {
 /// the derivative's tangents come from P::second_derivative. Used by
 /// activate<P> on a Dual, and on a Var<Dual> (math.hpp).
 template <class P, class T>
-ValueAndDerivative<T> activation_at(const T& x) {
+TINYGRAD_DETAIL_HOT_INLINE inline ValueAndDerivative<T> activation_at(const T& x) {
   if constexpr (std::floating_point<T>) {
     return value_and_derivative_of_one<P>(x);
   } else {

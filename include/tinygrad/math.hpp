@@ -402,8 +402,8 @@ namespace detail {
 /// activate<P>, for both kinds of operand: `rvalue` is x if x was a
 /// temporary, whose entry the activation may then take over (fusion).
 template <class P, class T>
-Var<T> activate_operand(const Var<T>& x, SourceLocation where,
-                        std::type_identity_t<Var<T>>* rvalue) {
+TINYGRAD_DETAIL_HOT_INLINE inline Var<T> activate_operand(const Var<T>& x, SourceLocation where,
+                                                          std::type_identity_t<Var<T>>* rvalue) {
   using R = Innermost<T>;
   static_assert(
       requires(R v) { P::value(v); },
@@ -440,13 +440,15 @@ Var<T> activate_operand(const Var<T>& x, SourceLocation where,
 }  // namespace detail
 
 template <class P, class T>
-Var<T> activate(const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
+TINYGRAD_DETAIL_HOT_INLINE inline Var<T> activate(
+    const Var<T>& x, detail::SourceLocation where = detail::SourceLocation::current()) {
   return detail::activate_operand<P>(x, where, nullptr);
 }
 /// The same on a temporary: the activation may take over its entry (fusion,
 /// reference.md), `sigmoid(w * a + b)` then recording one entry.
 template <class P, class T>
-Var<T> activate(Var<T>&& x, detail::SourceLocation where = detail::SourceLocation::current()) {
+TINYGRAD_DETAIL_HOT_INLINE inline Var<T> activate(
+    Var<T>&& x, detail::SourceLocation where = detail::SourceLocation::current()) {
   return detail::activate_operand<P>(x, where, &x);
 }
 

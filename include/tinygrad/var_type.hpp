@@ -84,6 +84,21 @@ class Var {
     other.share();
     return *this;
   }
+  // From an rvalue the same, with a plain store: a Var being moved from is
+  // not shared with another thread (that would be a race on the move
+  // itself), and the compiler may drop the store to a temporary that ends.
+  Var(Var&& other) noexcept
+      : value_(other.value_), stamp_{other.stamp_.generation, other.stamp_.index, false} {
+    other.stamp_.fresh = false;
+  }
+  Var& operator=(Var&& other) noexcept {
+    value_ = other.value_;
+    stamp_.generation = other.stamp_.generation;
+    stamp_.index = other.stamp_.index;
+    stamp_.fresh = false;
+    other.stamp_.fresh = false;
+    return *this;
+  }
   ~Var() = default;
 
   /// The value computed when this Var was recorded. Never throws.

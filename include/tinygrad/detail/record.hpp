@@ -247,7 +247,7 @@ struct Recorder {
     // changes nothing, but the compiler cannot know that about its cold call
     // and would reload the array after every check.
     const Tape<T>& tape = Tape<T>::current();
-    const std::span<const T> grads(tape.grads_);
+    const std::span<const T> grads = tape.gradients();
     for (std::size_t i = 0; i < vars.size(); ++i) {
       const Stamp& s = vars[i].stamp_;
       tape.require_recorded_here(s, vars[i].value_, "grad()");

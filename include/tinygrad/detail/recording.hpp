@@ -160,8 +160,18 @@ class Recording {
       return false;
     }
     // One case per shape, as in the reverse sweep: each knows its operand
-    // count and partials, so that the few operands are spelled out.
-    switch (static_cast<unsigned>(shapes_.data()[entries_ - 1])) {
+    // count and partials, so that the few operands are spelled out. The
+    // commonest, a product's two stored partials and a one-operand
+    // function's, go first: two comparisons instead of the switch's jump
+    // table.
+    const auto code = static_cast<unsigned>(shapes_.data()[entries_ - 1]);
+    if (code == shape::stored(2)) [[likely]] {
+      return fuse_into_last_shaped<2, Partials::stored>(full, scale, other, other_partial);
+    }
+    if (code == shape::stored(1)) {
+      return fuse_into_last_shaped<1, Partials::stored>(full, scale, other, other_partial);
+    }
+    switch (code) {
       case shape::stored(1):
         return fuse_into_last_shaped<1, Partials::stored>(full, scale, other, other_partial);
       case shape::stored(2):

@@ -72,6 +72,14 @@ TINYGRAD_DETAIL_INLINE inline T select(bool condition, T if_true, T if_false) no
   }
 }
 
+/// How many numbers a formula is written for, where the choice between two
+/// results is all that differs: `many`, in a loop that vectorises (blend's
+/// masks), or `one` at a time, as an activation on the tape or on a Dual
+/// computes it (`?:`, which the compilers turn into fewer instructions for
+/// one number than the masks, but do not all vectorise). The same bits
+/// either way.
+enum class Lanes { many, one };
+
 template <VectorReal T>
 constexpr UnsignedBits<T> sign_bit = UnsignedBits<T>(1) << (sizeof(T) * 8 - 1);
 
@@ -297,10 +305,14 @@ TINYGRAD_DETAIL_INLINE inline RaisedPowerOfTwo<T> raised_power_of_two(UnsignedBi
 /// reduce_for_exp of t <= 0 (or NaN) held at lowest_nonzero, below which
 /// e^t rounds to 0 in T: k then stays where raised_power_of_two's factors
 /// are normal. NaN stays NaN.
-template <VectorReal T>
+template <Lanes lanes = Lanes::many, VectorReal T>
 TINYGRAD_DETAIL_INLINE inline ExpReduction<T> reduce_nonpositive_for_exp(T t) noexcept {
-  return reduce_for_exp(
-      blend(t < ExpConstants<T>::lowest_nonzero, ExpConstants<T>::lowest_nonzero, t));
+  constexpr T floor = ExpConstants<T>::lowest_nonzero;
+  if constexpr (lanes == Lanes::one) {
+    return reduce_for_exp(t < floor ? floor : t);  // one maxsd
+  } else {
+    return reduce_for_exp(blend(t < floor, floor, t));
+  }
 }
 
 template <VectorReal T>
@@ -407,9 +419,13 @@ struct SplitLogistic {
 /// fma rho is inexact (q u rounds first), and the result a little less
 /// accurate (docs/reference.md's accuracy table: the compiled copy of a
 /// build without FMA against the AVX copies).
-template <VectorReal T>
+template <Lanes lanes = Lanes::many, VectorReal T>
 TINYGRAD_DETAIL_INLINE inline SplitLogistic<T> logistic_of_minus_magnitude_split(T x) noexcept {
-  const auto [r, k] = reduce_nonpositive_for_exp(-magnitude(x));
+  // std::fabs clears the sign bit as magnitude does (NaN too), in one
+  // instruction where magnitude's integer mask costs moves in and out of the
+  // integer registers; magnitude's mask is what vectorises in every copy.
+  const T minus_magnitude = lanes == Lanes::one ? -std::fabs(x) : -magnitude(x);
+  const auto [r, k] = reduce_nonpositive_for_exp<lanes>(minus_magnitude);
   const RaisedPowerOfTwo<T> scale = raised_power_of_two<T>(k);
   // 2^k itself: subnormal or 0 far left, where M + 2^k is M anyway.
   const T power = scale.high * scale.low;
