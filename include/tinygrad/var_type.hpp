@@ -88,11 +88,12 @@ class Var {
   // not shared with another thread (that would be a race on the move
   // itself), and the compiler may drop the store to a temporary that ends.
   Var(Var&& other) noexcept
-      : value_(other.value_), stamp_{other.stamp_.generation, other.stamp_.index, false} {
+      : value_(std::move(other.value_)),
+        stamp_{other.stamp_.generation, other.stamp_.index, false} {
     other.stamp_.fresh = false;
   }
   Var& operator=(Var&& other) noexcept {
-    value_ = other.value_;
+    value_ = std::move(other.value_);
     stamp_.generation = other.stamp_.generation;
     stamp_.index = other.stamp_.index;
     stamp_.fresh = false;
