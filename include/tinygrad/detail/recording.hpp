@@ -172,10 +172,6 @@ class Recording {
       return fuse_into_last_shaped<1, Partials::stored>(full, scale, other, other_partial);
     }
     switch (code) {
-      case shape::stored(1):
-        return fuse_into_last_shaped<1, Partials::stored>(full, scale, other, other_partial);
-      case shape::stored(2):
-        return fuse_into_last_shaped<2, Partials::stored>(full, scale, other, other_partial);
       case shape::stored(3):
         return fuse_into_last_shaped<3, Partials::stored>(full, scale, other, other_partial);
       case shape::unit | 1:

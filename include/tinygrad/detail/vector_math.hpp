@@ -309,7 +309,7 @@ template <Lanes lanes = Lanes::many, VectorReal T>
 TINYGRAD_DETAIL_INLINE inline ExpReduction<T> reduce_nonpositive_for_exp(T t) noexcept {
   constexpr T floor = ExpConstants<T>::lowest_nonzero;
   if constexpr (lanes == Lanes::one) {
-    return reduce_for_exp(t < floor ? floor : t);  // one maxsd
+    return reduce_for_exp(t < floor ? floor : t);
   } else {
     return reduce_for_exp(blend(t < floor, floor, t));
   }
@@ -421,9 +421,9 @@ struct SplitLogistic {
 /// build without FMA against the AVX copies).
 template <Lanes lanes = Lanes::many, VectorReal T>
 TINYGRAD_DETAIL_INLINE inline SplitLogistic<T> logistic_of_minus_magnitude_split(T x) noexcept {
-  // std::fabs clears the sign bit as magnitude does (NaN too), in one
-  // instruction where magnitude's integer mask costs moves in and out of the
-  // integer registers; magnitude's mask is what vectorises in every copy.
+  // std::fabs clears the sign bit as magnitude does (NaN too), in fewer
+  // instructions for one number; magnitude's mask is what vectorises in
+  // every copy.
   const T minus_magnitude = lanes == Lanes::one ? -std::fabs(x) : -magnitude(x);
   const auto [r, k] = reduce_nonpositive_for_exp<lanes>(minus_magnitude);
   const RaisedPowerOfTwo<T> scale = raised_power_of_two<T>(k);
