@@ -592,6 +592,41 @@ TEST_CASE("hessian from the recorded gradient: its shortcuts give the first-orde
   }
 }
 
+TEST_CASE("sparse_hessian: entries in row order when the colours take several passes") {
+  // f = s^2 with s = sum x_i^2 has the dense Hessian 8 x_i x_j + 4 s [i = j]:
+  // seven colours, so the recorded gradient's forward sweeps (four colours
+  // each) take two passes and the products on a given pattern (one colour
+  // each) seven, each pass writing its own columns row by row.
+  const auto square_of_squares = [](auto v) {
+    auto s = v[0] * v[0];
+    for (std::size_t i = 1; i < v.size(); ++i) {
+      s = s + v[i] * v[i];
+    }
+    return s * s;
+  };
+  const std::vector<double> x{0.3, -1.2, 0.7, 2.0, -0.4, 1.1, 0.5};
+  const std::size_t n = x.size();
+  double s = 0.0;
+  for (const double xi : x) {
+    s += xi * xi;
+  }
+  const auto check = [&](const tinygrad::SparseHessian<double>& h) {
+    REQUIRE(h.entries.size() == n * n);
+    for (std::size_t k = 0; k < n * n; ++k) {
+      const std::size_t i = k / n;
+      const std::size_t j = k % n;
+      INFO("entry ", k);
+      CHECK(h.entries[k].row == i);
+      CHECK(h.entries[k].col == j);
+      check_close(h.entries[k].value, 8.0 * x[i] * x[j] + (i == j ? 4.0 * s : 0.0), 1e-14);
+    }
+  };
+  const tinygrad::HessianSparsity pattern = tinygrad::hessian_sparsity(square_of_squares, x);
+  CHECK(pattern.colours() == n);
+  check(tinygrad::sparse_hessian(square_of_squares, x));
+  check(tinygrad::sparse_hessian(square_of_squares, x, pattern));
+}
+
 TEST_CASE("hessian_sparsity: what f's gradient reads, not what its value reads") {
   const std::vector<double> x{0.3, -1.2, 0.8, 2.0};
   // A scaled sum of squares: the running sum reads every input, its gradient

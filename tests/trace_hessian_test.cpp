@@ -371,6 +371,15 @@ TEST_CASE("the sparsity pattern is read from the trace") {
     check_against_recording(f, x0, {x});
     Trace<double> t = tinygrad::trace(f, x0);
     CHECK(t.hessian_sparsity().colours() == 9);
+    // Three passes, each writing its own columns row by row; the coordinate
+    // form still comes in row order, and in column order within a row.
+    const tinygrad::SparseHessian<double> sparse = t.sparse_hessian(x);
+    REQUIRE(sparse.entries.size() == 81);
+    for (std::size_t k = 0; k < 81; ++k) {
+      INFO("entry ", k);
+      CHECK(sparse.entries[k].row == k / 9);
+      CHECK(sparse.entries[k].col == k % 9);
+    }
   }
 }
 

@@ -911,7 +911,7 @@ SparseHessian<T> sparse_hessian(F&& f, const X& x, const HessianSparsity& patter
                                 [&](std::size_t i, std::size_t j, T value) {
                                   result.entries.push_back({i, j, value});
                                 });
-  detail::sort_by_position(result.entries);
+  detail::order_by_pattern(result.entries, pattern);
   return result;
 }
 
@@ -926,7 +926,7 @@ SparseHessian<T> sparse_hessian(F&& f, const X& x) {
         result.entries.push_back({i, j, value});
       });
   result.size = pattern.size();
-  detail::sort_by_position(result.entries);
+  detail::order_by_pattern(result.entries, pattern);
   return result;
 }
 

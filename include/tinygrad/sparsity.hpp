@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <array>
 #include <bit>
+#include <cassert>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -328,12 +329,35 @@ HessianSparsity pattern_of_bit_rows(std::span<BitSet<words>> rows) {
   return {SymmetricRows{}, std::move(row_begin), std::move(columns)};
 }
 
-/// Entries in row order, and in column order within a row.
+/// Puts `entries`, one for each position of `pattern` in any order, in row
+/// order and in column order within a row (SparseHessian's order). Each
+/// entry goes straight to its place, its row's offset plus its column's rank
+/// in the row (rows are ascending): linear in the entries where a sort
+/// would cost their logarithm too, which grows with the Hessian's order.
+/// Entries written row by row already (a Hessian formed in one pass) stay
+/// as they are.
 template <class T>
-void sort_by_position(std::vector<SparseEntry<T>>& entries) {
-  std::sort(entries.begin(), entries.end(), [](const SparseEntry<T>& a, const SparseEntry<T>& b) {
+void order_by_pattern(std::vector<SparseEntry<T>>& entries, const HessianSparsity& pattern) {
+  const auto before = [](const SparseEntry<T>& a, const SparseEntry<T>& b) {
     return a.row != b.row ? a.row < b.row : a.col < b.col;
-  });
+  };
+  if (std::is_sorted(entries.begin(), entries.end(), before)) {
+    return;
+  }
+  assert(entries.size() == pattern.nonzeros() && "one entry per position of the pattern");
+  std::vector<std::size_t> offset(pattern.size());
+  std::size_t positions = 0;
+  for (std::size_t i = 0; i < pattern.size(); ++i) {
+    offset[i] = positions;
+    positions += pattern.row(i).size();
+  }
+  std::vector<SparseEntry<T>> ordered(entries.size());
+  for (const SparseEntry<T>& e : entries) {
+    const std::span<const std::uint32_t> row = pattern.row(e.row);
+    const auto rank = std::lower_bound(row.begin(), row.end(), e.col) - row.begin();
+    ordered[offset[e.row] + static_cast<std::size_t>(rank)] = e;
+  }
+  entries = std::move(ordered);
 }
 
 }  // namespace detail

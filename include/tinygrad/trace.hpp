@@ -871,7 +871,7 @@ class Trace : public detail::tracing::TraceCore<T> {
     hessian_on_pattern(x, data, [&](std::size_t i, std::size_t j, T h) {
       result.entries.push_back({i, j, h});
     });
-    detail::sort_by_position(result.entries);
+    detail::order_by_pattern(result.entries, hessian_sparsity());
     return result;
   }
 
