@@ -85,7 +85,10 @@ void reverse_sweep(const RecordingView<T>& recording, T* adjoint, std::uint32_t 
   //   holds, and +-1 is no product at all: a * 1 is a, and a * -1 added is
   //   a subtracted (x + (-a) and x - a are the same number);
   // - an adjoint that is the constant 1 (the seed, passed down a sum) times
-  //   a partial is that partial;
+  //   a partial is that partial; another constant adjoint (the 100 that
+  //   100 * x passes down) is the number it holds, times which a partial
+  //   records as p * c does, but on the inline path: as a constant Var it
+  //   takes the out-of-line one for unusual operands, to the same entry;
   // - an adjoint that is still a constant 0 takes a nonzero share as it is
   //   (0 + s is s; for s = -0 it is +0, so a zero share is added).
   constexpr bool nested_on_numbers = [] {
@@ -128,8 +131,13 @@ void reverse_sweep(const RecordingView<T>& recording, T* adjoint, std::uint32_t 
                                         }
                                         return;
                                       }
-                                      if (a.is_constant() && a.value() == 1) {
-                                        add_to(i, k, *p, p, false);
+                                      if (a.is_constant()) {
+                                        const auto c = a.value();
+                                        if (c == 1) {
+                                          add_to(i, k, *p, p, false);
+                                        } else {
+                                          add_to(i, k, *p * c, p, false);
+                                        }
                                         return;
                                       }
                                     }
